@@ -1,0 +1,256 @@
+"""Typed settings from the environment; secrets from credential files.
+
+Precedence for a secret NAME: ``$CREDENTIALS_DIRECTORY/<credential>`` (systemd ``LoadCredential=``),
+then the file named by ``GUILDBOT_<NAME>_FILE``, then ``GUILDBOT_<NAME>`` (development only).
+Anything wrong raises :class:`ConfigError`, which the CLI turns into one line and exit status 78.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EX_CONFIG = 78
+PREFIX = "GUILDBOT_"
+STAGES = ("local", "beta", "expanded", "public")
+DISCORD_API_BASE = "https://discord.com/api/v10"
+DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. ``str()`` names the setting and the fix."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        super().__init__(f"{setting}: {problem}; {fix}")
+        self.setting = setting
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    error_rate: float = 0.01
+    latency_seconds: float = 2.0
+    cpu_percent: float = 90.0
+    memory_percent: float = 80.0
+    disk_percent: float = 85.0
+    gateway_down_minutes: float = 5.0
+    backup_max_age_hours: float = 26.0
+    webhook_max_per_hour: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: Secret | None = None
+    alert_webhook_url: Secret | None = None
+    database: Path = Path("guildbot.db")
+    state_dir: Path = Path(".")
+    backup_dir: Path = Path("backups")
+    api_base: str = DISCORD_API_BASE
+    gateway_url: str = DISCORD_GATEWAY_URL
+    stage: str = "local"
+    guild_allowlist: frozenset[int] = frozenset()
+    max_guilds: int = 0
+    closed_to_new_guilds: bool = False
+    health_host: str = "127.0.0.1"
+    health_port: int = 8710
+    log_file: Path | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+    data_retention_days: int = 30
+    analytics_retention_days: int = 90
+    db_readers: int = 2
+    max_inflight: int = 200
+    shard_count: int = 0
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redaction filter."""
+        return [s.reveal() for s in (self.token, self.alert_webhook_url) if s is not None]
+
+    def require_token(self) -> Secret:
+        if self.token is None:
+            raise ConfigError(
+                "GUILDBOT_TOKEN",
+                "no Discord bot token was found",
+                "put it in $CREDENTIALS_DIRECTORY/discord_token, or name a file in "
+                "GUILDBOT_TOKEN_FILE (GUILDBOT_TOKEN is accepted for development)",
+            )
+        return self.token
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(PREFIX + name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def string(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(PREFIX + name, f"{value!r} is not a whole number",
+                              f"set it to a whole number (default {default})") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = f" and {maximum}" if maximum is not None else " or more"
+            raise ConfigError(PREFIX + name, f"{number} is out of range",
+                              f"set it between {minimum}{upper}")
+        return number
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(PREFIX + name, f"{value!r} is not a number",
+                              f"set it to a number (default {default})") from None
+        if number < minimum or number != number:
+            raise ConfigError(PREFIX + name, f"{number} is out of range",
+                              f"set it to {minimum} or more")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(PREFIX + name, f"{value!r} is not a boolean", "set it to true or false")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.string(name, default).lower()
+        if value not in choices:
+            raise ConfigError(PREFIX + name, f"{value!r} is not one of {', '.join(choices)}",
+                              f"set it to one of {', '.join(choices)}")
+        return value
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        value = self.string(name, default)
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in schemes or not rest:
+            raise ConfigError(PREFIX + name, f"{value!r} is not a {'/'.join(schemes)} URL",
+                              f"set it to a URL such as {default}")
+        return value.rstrip("/") if name == "API_BASE" else value
+
+    def id_set(self, name: str) -> frozenset[int]:
+        value = self.raw(name)
+        if value is None:
+            return frozenset()
+        ids = set()
+        for part in value.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit() or not 15 <= len(part) <= 21:
+                raise ConfigError(PREFIX + name, f"{part!r} is not a Discord guild id",
+                                  "give comma-separated numeric guild ids (17-20 digits)")
+            ids.add(int(part))
+        return frozenset(ids)
+
+    def secret(self, name: str, credential: str) -> Secret | None:
+        cred_dir = self.env.get("CREDENTIALS_DIRECTORY")
+        if cred_dir and (Path(cred_dir) / credential).is_file():
+            path = Path(cred_dir) / credential
+            return _read_secret_file(path, f"$CREDENTIALS_DIRECTORY/{credential}")
+        file_name = self.raw(name + "_FILE")
+        if file_name is not None:
+            return _read_secret_file(Path(file_name), PREFIX + name + "_FILE")
+        value = self.raw(name)
+        return Secret(value) if value is not None else None
+
+
+def _read_secret_file(path: Path, setting: str) -> Secret:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(setting, f"cannot read {path} ({exc.strerror})",
+                          "check the path and that the bot's user may read it") from None
+    if not value:
+        raise ConfigError(setting, f"{path} is empty", "write the secret into the file")
+    return Secret(value)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting; raise ConfigError on the first bad one."""
+    r = _Reader(os.environ if env is None else env)
+    database = Path(r.string("DATABASE", "guildbot.db"))
+    state_dir = Path(r.raw("STATE_DIR") or database.parent)
+    stage = r.choice("STAGE", "local", STAGES)
+    allowlist = r.id_set("GUILD_ALLOWLIST")
+    if stage in ("beta", "expanded") and not allowlist:
+        raise ConfigError(PREFIX + "GUILD_ALLOWLIST", f"stage {stage} admits only listed guilds "
+                          "but the list is empty", "list the test guilds' ids, comma-separated")
+    log_file = r.raw("LOG_FILE")
+    defaults = AlertThresholds()
+    alerts = AlertThresholds(
+        error_rate=r.number("ALERT_ERROR_RATE", defaults.error_rate),
+        latency_seconds=r.number("ALERT_LATENCY_SECONDS", defaults.latency_seconds),
+        cpu_percent=r.number("ALERT_CPU_PCT", defaults.cpu_percent),
+        memory_percent=r.number("ALERT_MEMORY_PCT", defaults.memory_percent),
+        disk_percent=r.number("ALERT_DISK_PCT", defaults.disk_percent),
+        gateway_down_minutes=r.number("ALERT_GATEWAY_DOWN_MINUTES", defaults.gateway_down_minutes),
+        backup_max_age_hours=r.number("BACKUP_MAX_AGE_HOURS", defaults.backup_max_age_hours),
+        webhook_max_per_hour=r.integer("ALERT_WEBHOOK_MAX_PER_HOUR", defaults.webhook_max_per_hour,
+                                       minimum=1, maximum=1000),
+    )
+    return Settings(
+        token=r.secret("TOKEN", "discord_token"),
+        alert_webhook_url=r.secret("ALERT_WEBHOOK_URL", "alert_webhook"),
+        database=database,
+        state_dir=state_dir,
+        backup_dir=Path(r.string("BACKUP_DIR", "backups")),
+        api_base=r.url("API_BASE", DISCORD_API_BASE, ("http", "https")),
+        gateway_url=r.url("GATEWAY_URL", DISCORD_GATEWAY_URL, ("ws", "wss")),
+        stage=stage,
+        guild_allowlist=allowlist,
+        max_guilds=r.integer("MAX_GUILDS", 0),
+        closed_to_new_guilds=r.boolean("CLOSED_TO_NEW_GUILDS", False),
+        health_host=r.string("HEALTH_HOST", "127.0.0.1"),
+        health_port=r.integer("HEALTH_PORT", 8710, maximum=65535),
+        log_file=Path(log_file) if log_file else None,
+        log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
+        log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        data_retention_days=r.integer("DATA_RETENTION_DAYS", 30, maximum=3650),
+        analytics_retention_days=r.integer("ANALYTICS_RETENTION_DAYS", 90, minimum=1, maximum=3650),
+        db_readers=r.integer("DB_READERS", 2, minimum=1, maximum=32),
+        max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
+        shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
+        alerts=alerts,
+    )

@@ -1,0 +1,1 @@
+"""Pure rules of the game: no Discord objects, no SQL, easy to test."""

@@ -1,0 +1,169 @@
+"""Backend-neutral storage contracts.
+
+Cogs and services depend only on these protocols and value types, so a PostgreSQL backend (an
+asyncpg pool behind the same protocols) can be added without touching a cog. Every method that
+reads or writes guild data lives on :class:`GuildRepository`, which is bound to one guild when it
+is created: there is no call that reaches guild data without naming the guild it acts for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class StorageError(Exception):
+    """Base class of the errors a user can cause; the message is shown to them."""
+
+
+class NotRegistered(StorageError):
+    pass
+
+
+class AlreadyRegistered(StorageError):
+    pass
+
+
+class InsufficientPoints(StorageError):
+    pass
+
+
+class ChallengeNotFound(StorageError):
+    pass
+
+
+class ChallengeStateError(StorageError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    guild_id: int
+    maintenance: bool = False
+    daily_reward: int = 100
+    challenge_expiry_hours: int = 24
+    day_boundary: str = "UTC"  # IANA time zone whose midnight starts a new day
+    announcement_channel_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    guild_id: int
+    user_id: int
+    display_name: str
+    registered_at: float
+    points: int
+    streak: int
+    best_streak: int
+    last_login_day: str | None
+    total_logins: int
+    wins: int
+    losses: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    member: Member
+    awarded: int
+    already_claimed: bool
+    streak_broken: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    guild_id: int
+    challenge_id: int
+    challenger_id: int
+    opponent_id: int
+    stake: int
+    status: str  # open, accepted, declined, completed, cancelled, expired
+    created_at: float
+    expires_at: float
+    resolved_at: float | None
+    winner_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardEntry:
+    rank: int
+    user_id: int
+    display_name: str
+    points: int
+    streak: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuildStats:
+    members: int
+    total_points: int
+    logins_today: int
+    open_challenges: int
+    completed_challenges: int
+    best_streak: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One command invocation, buffered by monitoring and written in batches."""
+
+    ts: float
+    guild_id: int | None
+    command: str
+    outcome: str  # success, user_error, failure, busy, maintenance
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    command: str
+    calls: int
+    failures: int
+    user_errors: int
+    avg_latency_ms: float
+
+
+class GuildRepository(Protocol):
+    """Everything the bot may do with one guild's data."""
+
+    guild_id: int
+
+    async def ensure(self, name: str, now: float) -> GuildSettings: ...
+    async def settings(self) -> GuildSettings: ...
+    async def update_settings(self, **changes: Any) -> GuildSettings: ...
+    async def mark_left(self, now: float) -> None: ...
+    async def register(self, user_id: int, display_name: str, now: float) -> Member: ...
+    async def member(self, user_id: int) -> Member | None: ...
+    async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult: ...
+    async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
+                               now: float, expires_at: float) -> Challenge: ...
+    async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge: ...
+    async def decline_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge: ...
+    async def cancel_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge: ...
+    async def complete_challenge(self, challenge_id: int, reporter_id: int, winner_id: int,
+                                 now: float) -> Challenge: ...
+    async def challenges(self, user_id: int | None = None, active_only: bool = True,
+                         limit: int = 25) -> list[Challenge]: ...
+    async def expire_challenges(self, now: float) -> int: ...
+    async def stats(self, today: str) -> GuildStats: ...
+    async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]: ...
+    async def rank(self, user_id: int) -> int | None: ...
+    async def usage(self, since: float) -> list[UsageSummary]: ...
+    async def export(self) -> dict[str, Any]: ...
+    async def purge(self) -> None: ...
+
+
+class Storage(Protocol):
+    """A database backend: guild-scoped repositories plus operator-level bookkeeping."""
+
+    def guild(self, guild_id: int) -> GuildRepository: ...
+    async def close(self) -> None: ...
+    async def writable(self) -> bool: ...
+    async def guilds_left_before(self, cutoff: float) -> list[int]: ...
+    async def guilds_with_due_challenges(self, now: float) -> list[int]: ...
+    async def announcement_channels(self) -> list[tuple[int, int]]: ...
+    async def write_usage(self, rows: Sequence[UsageRow]) -> None: ...
+    async def prune_usage(self, before: float) -> int: ...
+    async def usage_summary(self, since: float) -> list[UsageSummary]: ...
+    async def get_meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str) -> None: ...

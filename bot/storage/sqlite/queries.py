@@ -1,0 +1,177 @@
+"""Every SQL statement of the SQLite backend, in two groups.
+
+``GUILD`` statements act for one guild: each reference to a guild table is filtered by
+``guild_id = :guild_id`` (or inserts that value), and the repository always binds the guild it was
+created for. ``OPERATOR`` statements span guilds on purpose; each says why, none returns another
+guild's data to a guild. ``tests/unit/storage/test_guild_scope.py`` checks both rules structurally.
+"""
+
+from __future__ import annotations
+
+GUILD_TABLES = ("guilds", "members", "challenges", "command_usage")
+
+_MEMBER_COLUMNS = (
+    "guild_id, user_id, display_name, registered_at, points, streak, best_streak, "
+    "last_login_day, total_logins, wins, losses"
+)
+_CHALLENGE_COLUMNS = (
+    "guild_id, number, challenger_id, opponent_id, stake, status, created_at, expires_at, "
+    "resolved_at, winner_id"
+)
+_SETTINGS_COLUMNS = (
+    "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
+    "announcement_channel_id"
+)
+
+GUILD: dict[str, str] = {
+    "ensure_guild": (
+        "INSERT INTO guilds (guild_id, name, joined_at) VALUES (:guild_id, :name, :now) "
+        "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL "
+        "WHERE guilds.guild_id = :guild_id"
+    ),
+    "settings": f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id",
+    "update_settings": (
+        "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
+        "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
+        "announcement_channel_id = :announcement_channel_id WHERE guild_id = :guild_id"
+    ),
+    "mark_left": "UPDATE guilds SET left_at = :now WHERE guild_id = :guild_id",
+    "register": (
+        "INSERT INTO members (guild_id, user_id, display_name, registered_at) "
+        "VALUES (:guild_id, :user_id, :display_name, :now) ON CONFLICT DO NOTHING"
+    ),
+    "member": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "record_login": (
+        "UPDATE members SET points = points + :award, streak = :streak, "
+        "best_streak = MAX(best_streak, :streak), last_login_day = :day, "
+        "total_logins = total_logins + 1 WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "spend_points": (
+        "UPDATE members SET points = points - :amount "
+        "WHERE guild_id = :guild_id AND user_id = :user_id AND points >= :amount"
+    ),
+    "add_points": (
+        "UPDATE members SET points = points + :amount "
+        "WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "record_result": (
+        "UPDATE members SET wins = wins + :won, losses = losses + :lost "
+        "WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "next_challenge_number": (
+        "SELECT COALESCE(MAX(number), 0) + 1 FROM challenges WHERE guild_id = :guild_id"
+    ),
+    "insert_challenge": (
+        f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
+        ":challenger_id, :opponent_id, :stake, 'open', :now, :expires_at, NULL, NULL)"
+    ),
+    "challenge": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges "
+        "WHERE guild_id = :guild_id AND number = :number"
+    ),
+    "set_challenge_status": (
+        "UPDATE challenges SET status = :status, resolved_at = :resolved_at, "
+        "winner_id = :winner_id WHERE guild_id = :guild_id AND number = :number"
+    ),
+    "accept_challenge": (
+        "UPDATE challenges SET status = 'accepted' "
+        "WHERE guild_id = :guild_id AND number = :number AND status = 'open'"
+    ),
+    "challenges_active": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_all": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_of_user_active": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
+        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_of_user_all": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
+        "ORDER BY number DESC LIMIT :limit"
+    ),
+    "due_challenges": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') AND expires_at <= :now"
+    ),
+    "stats_members": (
+        "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(MAX(best_streak), 0), "
+        "COALESCE(SUM(last_login_day = :today), 0) FROM members WHERE guild_id = :guild_id"
+    ),
+    "stats_challenges": (
+        "SELECT COALESCE(SUM(status IN ('open', 'accepted')), 0), "
+        "COALESCE(SUM(status = 'completed'), 0) FROM challenges WHERE guild_id = :guild_id"
+    ),
+    "leaderboard": (
+        "SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
+        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset"
+    ),
+    "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
+    "rank": (
+        "SELECT COUNT(*) + 1 FROM members WHERE guild_id = :guild_id "
+        "AND (points > :points OR (points = :points AND user_id < :user_id))"
+    ),
+    "usage": (
+        "SELECT command, COUNT(*), COALESCE(SUM(outcome = 'failure'), 0), "
+        "COALESCE(SUM(outcome = 'user_error'), 0), AVG(latency_ms) FROM command_usage "
+        "WHERE guild_id = :guild_id AND ts >= :since GROUP BY command ORDER BY COUNT(*) DESC"
+    ),
+    "export_members": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id ORDER BY user_id"
+    ),
+    "export_challenges": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id ORDER BY number"
+    ),
+    "purge_usage": "DELETE FROM command_usage WHERE guild_id = :guild_id",
+    "purge_challenges": "DELETE FROM challenges WHERE guild_id = :guild_id",
+    "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
+    "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
+}
+
+# name -> (statement, why it may span guilds)
+OPERATOR: dict[str, tuple[str, str]] = {
+    "guilds_left_before": (
+        "SELECT guild_id FROM guilds WHERE left_at IS NOT NULL AND left_at < :cutoff",
+        "lists guild ids only, for the retention purge, which then acts per guild",
+    ),
+    "guilds_with_due_challenges": (
+        "SELECT DISTINCT guild_id FROM challenges "
+        "WHERE status IN ('open', 'accepted') AND expires_at <= :now",
+        "lists guild ids only, for the expiry task, which then acts per guild",
+    ),
+    "announcement_channels": (
+        "SELECT guild_id, announcement_channel_id FROM guilds "
+        "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL",
+        "operator announcements go to every guild's own configured channel",
+    ),
+    "insert_usage": (
+        "INSERT INTO command_usage (guild_id, ts, command, outcome, latency_ms) "
+        "VALUES (?, ?, ?, ?, ?)",
+        "monitoring writes a batch of rows, each carrying its own guild id",
+    ),
+    "prune_usage": (
+        "DELETE FROM command_usage WHERE ts < :before",
+        "retention applies to every guild alike",
+    ),
+    "usage_summary": (
+        "SELECT command, COUNT(*), COALESCE(SUM(outcome = 'failure'), 0), "
+        "COALESCE(SUM(outcome = 'user_error'), 0), AVG(latency_ms) FROM command_usage "
+        "WHERE ts >= :since GROUP BY command ORDER BY COUNT(*) DESC",
+        "the operator's report aggregates over all guilds; it is never shown in a guild",
+    ),
+}
+
+META: dict[str, str] = {
+    "get_meta": "SELECT value FROM meta WHERE key = :key",
+    "set_meta": (
+        "INSERT INTO meta (key, value) VALUES (:key, :value) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    ),
+}

@@ -1,0 +1,321 @@
+"""The guild-scoped repository of the SQLite backend.
+
+A repository is created for exactly one guild and binds that guild's id into every statement it
+runs (see :meth:`SQLiteGuildRepository._p`); no method takes a guild id from its caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from bot.domain.rules import login_award
+from bot.storage.base import (
+    AlreadyRegistered,
+    Challenge,
+    ChallengeNotFound,
+    ChallengeStateError,
+    GuildSettings,
+    GuildStats,
+    InsufficientPoints,
+    LeaderboardEntry,
+    LoginResult,
+    Member,
+    NotRegistered,
+    UsageSummary,
+)
+from bot.storage.sqlite import queries as q
+
+if TYPE_CHECKING:
+    from bot.storage.sqlite.database import SQLiteStorage
+
+SETTING_NAMES = frozenset(
+    {"maintenance", "daily_reward", "challenge_expiry_hours", "day_boundary",
+     "announcement_channel_id"}
+)
+_ACTIVE = ("open", "accepted")
+
+
+def _member(row: tuple) -> Member:
+    return Member(*row)
+
+
+def _challenge(row: tuple) -> Challenge:
+    return Challenge(*row)
+
+
+def _settings(row: tuple) -> GuildSettings:
+    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
+
+
+class SQLiteGuildRepository:
+    __slots__ = ("_db", "guild_id")
+
+    def __init__(self, db: SQLiteStorage, guild_id: int) -> None:
+        if not isinstance(guild_id, int) or guild_id <= 0:
+            raise ValueError(f"a guild repository needs a positive guild id, got {guild_id!r}")
+        self._db = db
+        self.guild_id = guild_id
+
+    def _p(self, **params: Any) -> dict[str, Any]:
+        params["guild_id"] = self.guild_id
+        return params
+
+    async def _one(self, conn: aiosqlite.Connection, name: str, **params: Any) -> tuple | None:
+        cursor = await conn.execute(q.GUILD[name], self._p(**params))
+        row = await cursor.fetchone()
+        await cursor.close()
+        return row
+
+    async def _run(self, conn: aiosqlite.Connection, name: str, **params: Any) -> int:
+        cursor = await conn.execute(q.GUILD[name], self._p(**params))
+        return cursor.rowcount
+
+    # -- guild ------------------------------------------------------------------------------
+    async def ensure(self, name: str, now: float) -> GuildSettings:
+        async def work(conn: aiosqlite.Connection) -> GuildSettings:
+            await self._run(conn, "ensure_guild", name=name, now=now)
+            return _settings(await self._one(conn, "settings"))
+        return await self._db.write(work)
+
+    async def settings(self) -> GuildSettings:
+        row = await self._db.fetchone(q.GUILD["settings"], self._p())
+        return _settings(row) if row else GuildSettings(self.guild_id)
+
+    async def update_settings(self, **changes: Any) -> GuildSettings:
+        unknown = set(changes) - SETTING_NAMES
+        if unknown:
+            raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+
+        async def work(conn: aiosqlite.Connection) -> GuildSettings:
+            row = await self._one(conn, "settings")
+            if row is None:
+                await self._run(conn, "ensure_guild", name="", now=0.0)
+                row = await self._one(conn, "settings")
+            updated = replace(_settings(row), **changes)
+            values = asdict(updated)
+            values["maintenance"] = int(values["maintenance"])
+            del values["guild_id"]
+            await self._run(conn, "update_settings", **values)
+            return updated
+        return await self._db.write(work)
+
+    async def mark_left(self, now: float) -> None:
+        async def work(conn: aiosqlite.Connection) -> None:
+            await self._run(conn, "mark_left", now=now)
+        await self._db.write(work)
+
+    # -- members ----------------------------------------------------------------------------
+    async def register(self, user_id: int, display_name: str, now: float) -> Member:
+        async def work(conn: aiosqlite.Connection) -> Member:
+            if await self._one(conn, "settings") is None:
+                await self._run(conn, "ensure_guild", name="", now=now)
+            inserted = await self._run(conn, "register", user_id=user_id,
+                                       display_name=display_name, now=now)
+            if not inserted:
+                raise AlreadyRegistered("You are already registered in this server.")
+            return _member(await self._one(conn, "member", user_id=user_id))
+        return await self._db.write(work)
+
+    async def member(self, user_id: int) -> Member | None:
+        row = await self._db.fetchone(q.GUILD["member"], self._p(user_id=user_id))
+        return _member(row) if row else None
+
+    async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult:
+        async def work(conn: aiosqlite.Connection) -> LoginResult:
+            row = await self._one(conn, "member", user_id=user_id)
+            if row is None:
+                raise NotRegistered("Register first with /register.")
+            member = _member(row)
+            if member.last_login_day == day:
+                return LoginResult(member, 0, True, False)
+            continued = member.last_login_day == yesterday
+            streak = member.streak + 1 if continued else 1
+            reward = (await self._one(conn, "settings"))[2]
+            award = login_award(reward, streak)
+            await self._run(conn, "record_login", user_id=user_id, award=award, streak=streak,
+                            day=day)
+            updated = _member(await self._one(conn, "member", user_id=user_id))
+            return LoginResult(updated, award, False, member.streak > 0 and not continued)
+        return await self._db.write(work)
+
+    # -- challenges -------------------------------------------------------------------------
+    async def _load_challenge(self, conn: aiosqlite.Connection, number: int) -> Challenge:
+        row = await self._one(conn, "challenge", number=number)
+        if row is None:
+            raise ChallengeNotFound(f"There is no challenge #{number} in this server.")
+        return _challenge(row)
+
+    async def _spend(self, conn: aiosqlite.Connection, user_id: int, amount: int,
+                     who: str) -> None:
+        if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
+            raise InsufficientPoints(f"{who} not have {amount:,} points to stake.")
+
+    async def _settle(self, conn: aiosqlite.Connection, challenge: Challenge, status: str,
+                      now: float, winner_id: int | None = None) -> Challenge:
+        """Close a challenge and move the escrowed points: refunds, or the pot to the winner."""
+        if winner_id is not None:
+            loser_id = (challenge.opponent_id if winner_id == challenge.challenger_id
+                        else challenge.challenger_id)
+            await self._run(conn, "add_points", user_id=winner_id, amount=2 * challenge.stake)
+            await self._run(conn, "record_result", user_id=winner_id, won=1, lost=0)
+            await self._run(conn, "record_result", user_id=loser_id, won=0, lost=1)
+        else:
+            await self._run(conn, "add_points", user_id=challenge.challenger_id,
+                            amount=challenge.stake)
+            if challenge.status == "accepted":
+                await self._run(conn, "add_points", user_id=challenge.opponent_id,
+                                amount=challenge.stake)
+        await self._run(conn, "set_challenge_status", number=challenge.challenge_id,
+                        status=status, resolved_at=now, winner_id=winner_id)
+        return replace(challenge, status=status, resolved_at=now, winner_id=winner_id)
+
+    async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
+                               now: float, expires_at: float) -> Challenge:
+        if challenger_id == opponent_id:
+            raise ChallengeStateError("You cannot challenge yourself.")
+
+        async def work(conn: aiosqlite.Connection) -> Challenge:
+            if await self._one(conn, "member", user_id=challenger_id) is None:
+                raise NotRegistered("Register first with /register.")
+            if await self._one(conn, "member", user_id=opponent_id) is None:
+                raise NotRegistered("Your opponent has not registered in this server yet.")
+            await self._spend(conn, challenger_id, stake, "You do")
+            number = (await self._one(conn, "next_challenge_number"))[0]
+            await self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
+                            opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
+            return await self._load_challenge(conn, number)
+        return await self._db.write(work)
+
+    async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
+        async def work(conn: aiosqlite.Connection) -> Challenge | ChallengeStateError:
+            challenge = await self._load_challenge(conn, challenge_id)
+            if challenge.opponent_id != user_id:
+                raise ChallengeStateError("Only the challenged member can accept this challenge.")
+            if challenge.status != "open":
+                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}.")
+            if challenge.expires_at <= now:
+                await self._settle(conn, challenge, "expired", now)
+                # Commit the expiry (and its refund) and report the error afterwards.
+                return ChallengeStateError(f"Challenge #{challenge_id} has expired.")
+            await self._spend(conn, user_id, challenge.stake, "You do")
+            await self._run(conn, "accept_challenge", number=challenge_id)
+            return replace(challenge, status="accepted")
+        result = await self._db.write(work)
+        if isinstance(result, ChallengeStateError):
+            raise result
+        return result
+
+    async def decline_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
+        async def work(conn: aiosqlite.Connection) -> Challenge:
+            challenge = await self._load_challenge(conn, challenge_id)
+            if challenge.opponent_id != user_id:
+                raise ChallengeStateError("Only the challenged member can decline this challenge.")
+            if challenge.status != "open":
+                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}.")
+            return await self._settle(conn, challenge, "declined", now)
+        return await self._db.write(work)
+
+    async def cancel_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
+        async def work(conn: aiosqlite.Connection) -> Challenge:
+            challenge = await self._load_challenge(conn, challenge_id)
+            if challenge.challenger_id != user_id:
+                raise ChallengeStateError("Only the member who made this challenge can cancel it.")
+            if challenge.status != "open":
+                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}; "
+                                          "only open challenges can be cancelled.")
+            return await self._settle(conn, challenge, "cancelled", now)
+        return await self._db.write(work)
+
+    async def complete_challenge(self, challenge_id: int, reporter_id: int, winner_id: int,
+                                 now: float, reporter_is_admin: bool = False) -> Challenge:
+        """Record the result. The losing side concedes; a server admin may settle either way."""
+        async def work(conn: aiosqlite.Connection) -> Challenge:
+            challenge = await self._load_challenge(conn, challenge_id)
+            players = (challenge.challenger_id, challenge.opponent_id)
+            if challenge.status != "accepted":
+                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}; "
+                                          "only accepted challenges can be completed.")
+            if winner_id not in players:
+                raise ChallengeStateError("The winner must be one of the two players.")
+            if not reporter_is_admin:
+                if reporter_id not in players:
+                    raise ChallengeStateError("Only the players (or an admin) can report a result.")
+                if reporter_id == winner_id:
+                    raise ChallengeStateError("The losing side reports the result: name your "
+                                              "opponent as the winner, or ask an admin.")
+            return await self._settle(conn, challenge, "completed", now, winner_id)
+        return await self._db.write(work)
+
+    async def challenges(self, user_id: int | None = None, active_only: bool = True,
+                         limit: int = 25) -> list[Challenge]:
+        suffix = "active" if active_only else "all"
+        if user_id is None:
+            name, params = f"challenges_{suffix}", self._p(limit=limit)
+        else:
+            name, params = f"challenges_of_user_{suffix}", self._p(user_id=user_id, limit=limit)
+        return [_challenge(row) for row in await self._db.fetchall(q.GUILD[name], params)]
+
+    async def expire_challenges(self, now: float) -> int:
+        async def work(conn: aiosqlite.Connection) -> int:
+            cursor = await conn.execute(q.GUILD["due_challenges"], self._p(now=now))
+            due = [_challenge(row) for row in await cursor.fetchall()]
+            for challenge in due:
+                await self._settle(conn, challenge, "expired", now)
+            return len(due)
+        return await self._db.write(work)
+
+    # -- statistics -------------------------------------------------------------------------
+    async def stats(self, today: str) -> GuildStats:
+        members, points, best, logins = await self._db.fetchone(
+            q.GUILD["stats_members"], self._p(today=today))
+        active, completed = await self._db.fetchone(q.GUILD["stats_challenges"], self._p())
+        return GuildStats(members, points, logins, active, completed, best)
+
+    async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
+        rows = await self._db.fetchall(q.GUILD["leaderboard"], self._p(offset=offset, limit=limit))
+        total = (await self._db.fetchone(q.GUILD["member_count"], self._p()))[0]
+        entries = [LeaderboardEntry(offset + i + 1, *row) for i, row in enumerate(rows)]
+        return entries, total
+
+    async def rank(self, user_id: int) -> int | None:
+        member = await self.member(user_id)
+        if member is None:
+            return None
+        row = await self._db.fetchone(
+            q.GUILD["rank"], self._p(points=member.points, user_id=user_id))
+        return row[0]
+
+    async def usage(self, since: float) -> list[UsageSummary]:
+        rows = await self._db.fetchall(q.GUILD["usage"], self._p(since=since))
+        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+
+    # -- export and purge -------------------------------------------------------------------
+    async def export(self) -> dict[str, Any]:
+        settings = await self.settings()
+        members = await self._db.fetchall(q.GUILD["export_members"], self._p())
+        challenges = await self._db.fetchall(q.GUILD["export_challenges"], self._p())
+        return {
+            "guild_id": str(self.guild_id),
+            "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"},
+            "members": [_jsonable(asdict(_member(row))) for row in members],
+            "challenges": [_jsonable(asdict(_challenge(row))) for row in challenges],
+        }
+
+    async def purge(self) -> None:
+        async def work(conn: aiosqlite.Connection) -> None:
+            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild"):
+                await self._run(conn, name)
+        await self._db.write(work)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """Snowflakes as strings (JavaScript readers lose precision past 2**53), the rest as is."""
+    out = {}
+    for key, value in row.items():
+        if key == "guild_id":
+            continue
+        out[key] = str(value) if key.endswith("_id") and value is not None else value
+    return out
