@@ -1,0 +1,5 @@
+import sys
+
+from tests.fake_discord.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""Loopback control API (``/_fake/...``) so a person or a script can drive the fake by hand.
+
+- ``GET  /_fake/state``                      guilds, channels, members (with indexes and ids)
+- ``POST /_fake/invoke``  {guild, member, command, options?, channel?, timeout?, final?}
+      waits for the bot's answer; ``final: true`` also waits past a deferral
+- ``POST /_fake/guilds``  {name?, members?}    the bot joins a new guild (GUILD_CREATE)
+- ``POST /_fake/gateway/drop|reconnect|invalidate``  {shard?, resumable?}
+- ``GET  /_fake/errors``  ``GET /_fake/commands``  ``GET /_fake/messages?channel=ID``
+Guilds, members and channels are referred to by index, id or name. An option value
+``{"member": REF}``, ``{"channel": REF}`` or the string ``"member:REF"`` becomes a user/channel
+option with resolved data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.fake_discord.rest import json_response
+
+if TYPE_CHECKING:
+    from tests.fake_discord.server import FakeDiscord
+    from tests.fake_discord.state.model import Guild
+
+
+def _option(guild: Guild, value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, ref),) = value.items()
+        if kind in ("member", "user"):
+            return guild.member(ref)
+        if kind == "channel":
+            return guild.channel(ref)
+    if isinstance(value, str) and value.startswith(("member:", "channel:")):
+        kind, ref = value.split(":", 1)
+        return guild.member(ref) if kind == "member" else guild.channel(ref)
+    return value
+
+
+def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
+    async def state(request: web.Request) -> web.Response:
+        return json_response(200, fake.snapshot())
+
+    async def invoke(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            guild = fake.guild(body.get("guild", 0))
+            options = {k: _option(guild, v) for k, v in (body.get("options") or {}).items()}
+            inter = await fake.invoke(
+                guild, body.get("member", 0), body["command"], options, channel=body.get("channel")
+            )
+        except (KeyError, IndexError, ValueError, RuntimeError) as exc:
+            return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})
+        timeout = float(body.get("timeout", 10))
+        result: dict[str, Any] = {"interaction_id": str(inter.id), "command": inter.command}
+        try:
+            response = await inter.wait_response(timeout)
+            result["response"] = response.to_json()
+            result["latency_ms"] = round((inter.latency or 0) * 1000, 3)
+            if body.get("final"):
+                result["final"] = (await inter.wait_final(timeout)).to_json()
+        except AssertionError as exc:
+            result["error"] = str(exc)
+            return json_response(504, result)
+        await asyncio.sleep(0)
+        result["followups"] = [r.to_json() for r in inter.followups]
+        return json_response(200, result)
+
+    async def add_guild(request: web.Request) -> web.Response:
+        body = await request.json() if request.body_exists else {}
+        guild = fake.add_guild(body.get("name"), members=int(body.get("members", 0)), joined=False)
+        try:
+            await fake.add_guild_live(guild)
+        except RuntimeError as exc:
+            return json_response(409, {"error": str(exc), "id": str(guild.id)})
+        return json_response(200, {"id": str(guild.id), "name": guild.name})
+
+    async def gateway_action(request: web.Request) -> web.Response:
+        body = await request.json() if request.body_exists else {}
+        action = request.match_info["action"]
+        shard = body.get("shard")
+        if action == "drop":
+            await fake.drop_gateway(shard, body.get("code"))
+        elif action == "reconnect":
+            await fake.send_reconnect(shard)
+        elif action == "invalidate":
+            await fake.invalidate_session(bool(body.get("resumable", False)), shard)
+        else:
+            return json_response(404, {"error": f"unknown gateway action {action!r}"})
+        return json_response(200, {"ok": True})
+
+    async def errors(request: web.Request) -> web.Response:
+        return json_response(
+            200, [{"kind": e.kind, "where": e.where, "detail": e.detail} for e in fake.errors]
+        )
+
+    async def commands(request: web.Request) -> web.Response:
+        return json_response(200, {str(k): v for k, v in fake.synced_commands.items()})
+
+    async def messages(request: web.Request) -> web.Response:
+        channel = request.query.get("channel")
+        selected = (
+            fake.channel_messages.get(int(channel), [])
+            if channel
+            else list(fake.state.messages.values())
+        )
+        return json_response(
+            200,
+            [
+                {
+                    "id": str(m.id),
+                    "channel_id": str(m.channel_id),
+                    "content": m.content,
+                    "embeds": m.embeds,
+                    "attachments": [a.filename for a in m.attachments],
+                }
+                for m in selected
+            ],
+        )
+
+    async def health(request: web.Request) -> web.Response:
+        return json_response(200, {"ok": True, "sessions": len(fake.gateway.by_shard)})
+
+    app.router.add_get("/_fake/state", state)
+    app.router.add_get("/_fake/health", health)
+    app.router.add_post("/_fake/invoke", invoke)
+    app.router.add_post("/_fake/guilds", add_guild)
+    app.router.add_post("/_fake/gateway/{action}", gateway_action)
+    app.router.add_get("/_fake/errors", errors)
+    app.router.add_get("/_fake/commands", commands)
+    app.router.add_get("/_fake/messages", messages)

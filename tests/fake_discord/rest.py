@@ -1,0 +1,616 @@
+"""The fake REST API (``/api/v10/...``).
+
+Routes are matched by segment count and literal segments (O(1) per request). Every route knows
+its Discord OpenAPI path so the optional validator can check the request body the bot sent and
+the response the fake answers. Unknown routes answer 404 with a Discord-style error and are
+recorded in ``fake.errors``: a test must never pass while the bot calls something the fake does
+not model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.fake_discord.interactions import (
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    EPHEMERAL,
+    LOADING,
+    UPDATE_MESSAGE,
+    FakeInteraction,
+    Reply,
+)
+from tests.fake_discord.state.model import Attachment, Message
+
+if TYPE_CHECKING:
+    from tests.fake_discord.server import FakeDiscord
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+# Discord JSON error codes used here
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_GUILD = 10004
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_WEBHOOK = 10015
+UNKNOWN_INTERACTION = 10062
+ALREADY_ACKNOWLEDGED = 40060
+INVALID_FORM_BODY = 50035
+
+
+class RestError(Exception):
+    """Raised by handlers; turned into a Discord-style JSON error answer."""
+
+    def __init__(self, status: int, code: int, message: str, *, record: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.record = record
+
+
+@dataclass(slots=True)
+class Body:
+    """A parsed request body: JSON (or multipart ``payload_json``) plus uploaded files."""
+
+    json: Any
+    files: dict[int, Attachment]
+    content_type: str
+
+
+@dataclass(slots=True)
+class Call:
+    request: web.Request
+    params: dict[str, str]
+    body: Body
+
+
+Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
+
+
+@dataclass(slots=True)
+class Route:
+    method: str
+    template: str  # e.g. "/interactions/{id}/{token}/callback" (the request_counts key)
+    spec_path: str  # the path in Discord's OpenAPI description
+    handler: Handler
+    auth: bool = True  # needs "Authorization: Bot <token>"
+    segments: tuple[str, ...] = ()
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        params: dict[str, str] = {}
+        for pattern, value in zip(self.segments, parts, strict=True):
+            if pattern[0] == "{":
+                if value.startswith("@"):
+                    return None  # "@me" / "@original" are literals, never ids
+                params[pattern[1:-1]] = value
+            elif pattern != value:
+                return None
+        return params
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """Content-Type must be exactly ``application/json``: discord.py only parses JSON then."""
+    hdrs = {"Content-Type": "application/json"}
+    if headers:
+        hdrs.update(headers)
+    return web.Response(status=status, body=_dumps(data).encode(), headers=hdrs)
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    return {"message": message, "code": code}
+
+
+class RestApi:
+    def __init__(self, fake: FakeDiscord) -> None:
+        self.fake = fake
+        self.routes: dict[tuple[str, int], list[Route]] = {}
+        self._failures: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        r = self._add
+        r("GET", "/users/@me", "/users/@me", self.get_me)
+        r("GET", "/oauth2/applications/@me", "/oauth2/applications/@me", self.get_application)
+        r("GET", "/gateway", "/gateway", self.get_gateway, auth=False)
+        r("GET", "/gateway/bot", "/gateway/bot", self.get_gateway_bot)
+        app_cmds = "/applications/{application_id}/commands"
+        guild_cmds = "/applications/{application_id}/guilds/{guild_id}/commands"
+        r("PUT", "/applications/{app}/commands", app_cmds, self.put_global_commands)
+        r("GET", "/applications/{app}/commands", app_cmds, self.get_global_commands)
+        r("PUT", "/applications/{app}/guilds/{guild}/commands", guild_cmds, self.put_guild_commands)
+        r("GET", "/applications/{app}/guilds/{guild}/commands", guild_cmds, self.get_guild_commands)
+        r(
+            "POST",
+            "/interactions/{id}/{token}/callback",
+            "/interactions/{interaction_id}/{interaction_token}/callback",
+            self.interaction_callback,
+            auth=False,
+        )
+        hook = "/webhooks/{webhook_id}/{webhook_token}"
+        r("POST", "/webhooks/{app}/{token}", hook, self.followup, auth=False)
+        orig, orig_spec = "/webhooks/{app}/{token}/messages/@original", hook + "/messages/@original"
+        r("GET", orig, orig_spec, self.get_original, auth=False)
+        r("PATCH", orig, orig_spec, self.edit_original, auth=False)
+        r("DELETE", orig, orig_spec, self.delete_original, auth=False)
+        msg, msg_spec = "/webhooks/{app}/{token}/messages/{id}", hook + "/messages/{message_id}"
+        r("GET", msg, msg_spec, self.get_followup, auth=False)
+        r("PATCH", msg, msg_spec, self.edit_followup, auth=False)
+        r("DELETE", msg, msg_spec, self.delete_followup, auth=False)
+        r("POST", "/channels/{id}/messages", "/channels/{channel_id}/messages", self.create_message)
+        r("DELETE", "/users/@me/guilds/{guild}", "/users/@me/guilds/{guild_id}", self.leave_guild)
+
+    def _add(self, method: str, template: str, spec_path: str, handler: Handler, auth: bool = True):
+        segments = tuple(template.strip("/").split("/"))
+        route = Route(method, template, spec_path, handler, auth, segments)
+        bucket = self.routes.setdefault((method, len(segments)), [])
+        # literal segments win over parameters ("@original" before "{id}")
+        bucket.append(route)
+        bucket.sort(key=lambda rt: sum(s.startswith("{") for s in rt.segments))
+
+    def fail_next(
+        self,
+        method: str,
+        template: str,
+        status: int = 500,
+        times: int = 1,
+        retry_after: float = 0.1,
+    ) -> None:
+        """Answer the next ``times`` calls of a route with ``status`` (429 carries retry_after)."""
+        self._failures.setdefault((method, template), []).extend([(status, retry_after)] * times)
+
+    # -- dispatch --------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        fake = self.fake
+        method = request.method
+        path = "/" + request.match_info["tail"]
+        parts = path.strip("/").split("/")
+        route: Route | None = None
+        params: dict[str, str] | None = None
+        for candidate in self.routes.get((method, len(parts)), ()):
+            params = candidate.match(parts)
+            if params is not None:
+                route = candidate
+                break
+        if route is None or params is None:
+            fake.request_counts[(method, path)] += 1
+            fake.record_error("rest", f"{method} {path}", "route not implemented by the fake", None)
+            return json_response(404, error_body(0, "404: Not Found"))
+        key = (method, route.template)
+        fake.request_counts[key] += 1
+        if route.auth and request.headers.get("Authorization") != f"Bot {fake.token}":
+            fake.unauthorized += 1
+            return json_response(401, error_body(0, "401: Unauthorized"))
+        failures = self._failures.get(key)
+        if failures:
+            status, retry_after = failures.pop(0)
+            return self._injected_failure(status, retry_after)
+        try:
+            body = await self._read_body(request)
+        except ValueError as exc:
+            fake.record_error(
+                "rest", f"{method} {route.template}", f"unparseable body: {exc}", None
+            )
+            return json_response(400, error_body(INVALID_FORM_BODY, f"Invalid Form Body: {exc}"))
+        fake.requests.append((method, route.template, params, body.json))
+        validator = fake.validator
+        if validator is not None:
+            for problem in validator.validate_request(
+                method, route.spec_path, body.json, body.content_type, dict(request.query)
+            ):
+                fake.record_error(
+                    "request-schema", f"{method} {route.template}", problem, body.json
+                )
+        try:
+            status, data = await route.handler(Call(request, params, body))
+        except RestError as exc:
+            if exc.record:
+                fake.record_error("rest", f"{method} {route.template}", exc.message, body.json)
+            status, data = exc.status, error_body(exc.code, exc.message)
+        if validator is not None:
+            for problem in validator.validate_response(method, route.spec_path, status, data):
+                fake.record_error("response-schema", f"{method} {route.template}", problem, data)
+        headers = {
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "49",
+            "X-RateLimit-Reset": f"{time.time() + 1:.3f}",
+            "X-RateLimit-Reset-After": "1.000",
+            "X-RateLimit-Bucket": f"fake-{abs(hash(route.template)) % 10**8:08d}",
+        }
+        if status == 204 or data is None:
+            return web.Response(status=204 if data is None else status, headers=headers)
+        return json_response(status, data, headers)
+
+    @staticmethod
+    def _injected_failure(status: int, retry_after: float) -> web.Response:
+        if status == 429:
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": retry_after,
+                "global": False,
+            }
+            headers = {
+                "Retry-After": f"{retry_after}",
+                "X-RateLimit-Limit": "50",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset-After": f"{retry_after}",
+                "X-RateLimit-Bucket": "fake-injected",
+                "X-RateLimit-Scope": "user",
+                "Via": "1.1 google",
+            }
+            return json_response(429, body, headers)
+        return json_response(status, error_body(0, f"{status}: injected failure"))
+
+    async def _read_body(self, request: web.Request) -> Body:
+        ctype = request.content_type
+        if not request.body_exists:
+            return Body(None, {}, ctype)
+        if ctype == "multipart/form-data":
+            payload: Any = None
+            files: dict[int, Attachment] = {}
+            reader = await request.multipart()
+            async for part in reader:
+                if part is None:
+                    break
+                name = part.name or ""
+                raw = await part.read(decode=False)
+                if name == "payload_json":
+                    payload = json.loads(raw)
+                elif name.startswith("files[") and name.endswith("]"):
+                    index = int(name[6:-1])
+                    files[index] = Attachment(
+                        id=self.fake.state.snowflake(),
+                        filename=part.filename or f"file{index}",
+                        data=bytes(raw),
+                        content_type=part.headers.get("Content-Type"),
+                    )
+                else:
+                    raise ValueError(f"unexpected multipart field {name!r}")
+            return Body(payload, files, ctype)
+        raw = await request.read()
+        if not raw:
+            return Body(None, {}, ctype)
+        if ctype != "application/json":
+            raise ValueError(f"Content-Type {ctype!r} is not application/json")
+        return Body(json.loads(raw), {}, ctype)
+
+    # -- login -----------------------------------------------------------------------------------
+    async def get_me(self, call: Call) -> tuple[int, Any]:
+        return 200, self.fake.bot_user_payload()
+
+    async def get_application(self, call: Call) -> tuple[int, Any]:
+        return 200, self.fake.application_payload()
+
+    async def get_gateway(self, call: Call) -> tuple[int, Any]:
+        return 200, {"url": self.fake.gateway_url.rstrip("/")}
+
+    async def get_gateway_bot(self, call: Call) -> tuple[int, Any]:
+        fake = self.fake
+        return 200, {
+            "url": fake.gateway_url.rstrip("/"),
+            "shards": fake.recommended_shards,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": max(0, 1000 - len(fake.gateway.identifies)),
+                "reset_after": 86_400_000,
+                "max_concurrency": 1,
+            },
+        }
+
+    # -- application commands --------------------------------------------------------------------
+    def _check_app(self, call: Call) -> None:
+        if call.params["app"] != str(self.fake.state.application_id):
+            raise RestError(
+                403, 20012, "You are not authorized to perform this action on this application"
+            )
+
+    def _sync(self, scope: str | int, body: Any) -> list[dict[str, Any]]:
+        state = self.fake.state
+        if not isinstance(body, list):
+            raise RestError(400, INVALID_FORM_BODY, "Invalid Form Body: expected an array")
+        names: set[tuple[int, str]] = set()
+        commands: list[dict[str, Any]] = []
+        for spec in body:
+            if not isinstance(spec, dict) or "name" not in spec:
+                raise RestError(400, INVALID_FORM_BODY, "Invalid Form Body: command without a name")
+            ctype = spec.get("type", 1)
+            if (ctype, spec["name"]) in names:
+                raise RestError(400, INVALID_FORM_BODY, f"Duplicate command name {spec['name']!r}")
+            names.add((ctype, spec["name"]))
+            command = {
+                "id": str(state.command_id(scope, ctype, spec["name"])),
+                "application_id": str(state.application_id),
+                "version": str(state.snowflake()),
+                "default_member_permissions": spec.get("default_member_permissions"),
+                "type": ctype,
+                "name": spec["name"],
+                "description": spec.get("description", ""),
+                "dm_permission": spec.get("dm_permission", True),
+                "nsfw": spec.get("nsfw", False),
+            }
+            for key in ("options", "name_localizations", "description_localizations", "contexts"):
+                if spec.get(key) is not None:
+                    command[key] = spec[key]
+            if spec.get("integration_types") is not None:
+                command["integration_types"] = spec["integration_types"]
+            if scope != "global":
+                command["guild_id"] = str(scope)
+            commands.append(command)
+        state.commands[scope] = commands
+        return commands
+
+    async def put_global_commands(self, call: Call) -> tuple[int, Any]:
+        self._check_app(call)
+        return 200, self._sync("global", call.body.json)
+
+    async def get_global_commands(self, call: Call) -> tuple[int, Any]:
+        self._check_app(call)
+        return 200, self.fake.state.commands.get("global", [])
+
+    def _guild_scope(self, call: Call) -> int:
+        self._check_app(call)
+        guild_id = int(call.params["guild"])
+        guild = self.fake.state.guilds.get(guild_id)
+        if guild is None or not guild.joined:
+            raise RestError(403, 50001, "Missing Access")
+        return guild_id
+
+    async def put_guild_commands(self, call: Call) -> tuple[int, Any]:
+        return 200, self._sync(self._guild_scope(call), call.body.json)
+
+    async def get_guild_commands(self, call: Call) -> tuple[int, Any]:
+        return 200, self.fake.state.commands.get(self._guild_scope(call), [])
+
+    # -- interactions ----------------------------------------------------------------------------
+    def _message_from(
+        self, data: dict[str, Any], files: dict[int, Attachment], *, channel_id: int, **extra: Any
+    ) -> Message:
+        return Message(
+            id=self.fake.state.snowflake(),
+            channel_id=channel_id,
+            author=self.fake.state.bot_user,
+            content=data.get("content") or "",
+            embeds=data.get("embeds") or [],
+            components=data.get("components") or [],
+            attachments=self._attachments(data, files, []),
+            flags=data.get("flags") or 0,
+            raw=data,
+            **extra,
+        )
+
+    @staticmethod
+    def _attachments(
+        data: dict[str, Any], files: dict[int, Attachment], existing: list[Attachment]
+    ) -> list[Attachment]:
+        """Files of a message: the ``attachments`` array keeps old ones by id and names new ones
+        by their ``files[n]`` index."""
+        spec = data.get("attachments")
+        if spec is None:
+            return existing + [files[i] for i in sorted(files)]
+        by_id = {a.id: a for a in existing}
+        result: list[Attachment] = []
+        for item in spec:
+            ref = int(item["id"])
+            if ref in files:
+                attachment = files[ref]
+                attachment.filename = item.get("filename") or attachment.filename
+                attachment.description = item.get("description")
+                result.append(attachment)
+            elif ref in by_id:
+                result.append(by_id[ref])
+            else:
+                raise RestError(
+                    400, INVALID_FORM_BODY, f"attachment {ref} matches no uploaded file"
+                )
+        return result
+
+    def _metadata(self, inter: FakeInteraction) -> dict[str, Any]:
+        user = inter.member.user.to_payload()
+        return {
+            "id": str(inter.id),
+            "type": inter.interaction_type,
+            "user": user,
+            "authorizing_integration_owners": {"0": str(inter.guild.id)},
+            "name": inter.command,
+            "command_type": 1,
+        }
+
+    def message_payload(self, message: Message, inter: FakeInteraction | None = None) -> dict:
+        meta = self._metadata(inter) if inter is not None else None
+        return message.to_payload(self.fake.api_base, meta)
+
+    def _interaction(self, call: Call, id_key: str) -> FakeInteraction:
+        inter = self.fake.interactions_by_token.get(call.params["token"])
+        if inter is None or (id_key == "id" and str(inter.id) != call.params["id"]):
+            raise RestError(404, UNKNOWN_INTERACTION, "Unknown interaction")
+        if id_key == "app" and call.params["app"] != str(self.fake.state.application_id):
+            raise RestError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
+        return inter
+
+    async def interaction_callback(self, call: Call) -> tuple[int, Any]:
+        inter = self._interaction(call, "id")
+        if inter.response is not None:
+            raise RestError(400, ALREADY_ACKNOWLEDGED, "Interaction has already been acknowledged.")
+        body = call.body.json
+        if not isinstance(body, dict) or "type" not in body:
+            raise RestError(400, INVALID_FORM_BODY, "Invalid Form Body: type is required")
+        ctype = body["type"]
+        data = body.get("data") or {}
+        message: Message | None = None
+        if ctype in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
+            flags = (data.get("flags") or 0) & ~LOADING
+            if ctype == DEFERRED_CHANNEL_MESSAGE:
+                flags |= LOADING
+                data = {"flags": flags}
+            else:
+                data = {**data, "flags": flags}
+            message = self._message_from(
+                data,
+                call.body.files,
+                channel_id=inter.channel.id,
+                type=20,
+                guild_id=inter.guild.id,
+                interaction_id=inter.id,
+                webhook_id=self.fake.state.application_id,
+            )
+            inter.original = message
+        elif ctype == UPDATE_MESSAGE:
+            raise RestError(400, 40004, "UPDATE_MESSAGE only answers component interactions")
+        reply = Reply(
+            kind="callback",
+            type=ctype,
+            content=data.get("content"),
+            embeds=data.get("embeds") or [],
+            flags=message.flags if message else (data.get("flags") or 0),
+            attachments=list(message.attachments) if message else [],
+            components=data.get("components") or [],
+            message=message,
+            raw=body,
+        )
+        inter.record_callback(reply)
+        self.fake.on_interaction_response(inter)
+        if call.request.query.get("with_response") not in ("1", "true", "True"):
+            return 204, None
+        answer: dict[str, Any] = {
+            "interaction": {"id": str(inter.id), "type": inter.interaction_type}
+        }
+        if message is not None:
+            answer["interaction"].update(
+                response_message_id=str(message.id),
+                response_message_loading=bool(message.flags & LOADING),
+                response_message_ephemeral=bool(message.flags & EPHEMERAL),
+            )
+        if message is not None and ctype == CHANNEL_MESSAGE:
+            # The spec (and Discord's docs) only carry a resource message for types 4 and 7;
+            # a deferral is described by response_message_loading alone.
+            answer["resource"] = {"type": ctype, "message": self.message_payload(message, inter)}
+        return 200, answer
+
+    async def followup(self, call: Call) -> tuple[int, Any]:
+        inter = self._interaction(call, "app")
+        if inter.response is None:
+            raise RestError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
+        data = call.body.json or {}
+        message = self._message_from(
+            data,
+            call.body.files,
+            channel_id=inter.channel.id,
+            type=20,
+            guild_id=inter.guild.id,
+            interaction_id=inter.id,
+            webhook_id=self.fake.state.application_id,
+        )
+        inter.record_followup(self._reply("followup", message, data))
+        if call.request.query.get("wait") not in ("1", "true", "True"):
+            return 204, None
+        return 200, self.message_payload(message, inter)
+
+    @staticmethod
+    def _reply(kind: str, message: Message, data: dict[str, Any]) -> Reply:
+        return Reply(
+            kind=kind,
+            type=None,
+            content=message.content,
+            embeds=message.embeds,
+            flags=message.flags,
+            attachments=list(message.attachments),
+            components=message.components,
+            message=message,
+            raw=data,
+        )
+
+    def _edit(self, inter: FakeInteraction, message: Message, call: Call) -> Message:
+        data = call.body.json or {}
+        if "content" in data:
+            message.content = data["content"] or ""
+        if "embeds" in data:
+            message.embeds = data["embeds"] or []
+        if "components" in data:
+            message.components = data["components"] or []
+        if "attachments" in data or call.body.files:
+            message.attachments = self._attachments(data, call.body.files, message.attachments)
+        if data.get("flags") is not None:
+            message.flags = (message.flags & EPHEMERAL) | data["flags"]
+        message.flags &= ~LOADING
+        message.edited_at = time.time()
+        return message
+
+    def _original(self, call: Call) -> tuple[FakeInteraction, Message]:
+        inter = self._interaction(call, "app")
+        if inter.original is None or inter.original.deleted:
+            raise RestError(404, UNKNOWN_MESSAGE, "Unknown Message")
+        return inter, inter.original
+
+    async def get_original(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._original(call)
+        return 200, self.message_payload(message, inter)
+
+    async def edit_original(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._original(call)
+        self._edit(inter, message, call)
+        inter.record_edit(self._reply("edit", message, call.body.json or {}))
+        return 200, self.message_payload(message, inter)
+
+    async def delete_original(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._original(call)
+        message.deleted = True
+        return 204, None
+
+    def _followup_message(self, call: Call) -> tuple[FakeInteraction, Message]:
+        inter = self._interaction(call, "app")
+        message = inter.followup_messages.get(int(call.params["id"]))
+        if (
+            message is None
+            and inter.original is not None
+            and str(inter.original.id) == call.params["id"]
+        ):
+            message = inter.original
+        if message is None or message.deleted:
+            raise RestError(404, UNKNOWN_MESSAGE, "Unknown Message")
+        return inter, message
+
+    async def get_followup(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._followup_message(call)
+        return 200, self.message_payload(message, inter)
+
+    async def edit_followup(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._followup_message(call)
+        self._edit(inter, message, call)
+        inter.record_edit(self._reply("edit", message, call.body.json or {}))
+        return 200, self.message_payload(message, inter)
+
+    async def delete_followup(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._followup_message(call)
+        message.deleted = True
+        return 204, None
+
+    # -- channels and guilds ---------------------------------------------------------------------
+    async def create_message(self, call: Call) -> tuple[int, Any]:
+        state = self.fake.state
+        channel = state.channels.get(int(call.params["id"]))
+        if channel is None or not channel.guild.joined:
+            raise RestError(404, UNKNOWN_CHANNEL, "Unknown Channel")
+        data = call.body.json or {}
+        if not (
+            data.get("content") or data.get("embeds") or call.body.files or data.get("components")
+        ):
+            raise RestError(400, 50006, "Cannot send an empty message")
+        message = self._message_from(
+            data, call.body.files, channel_id=channel.id, guild_id=channel.guild.id
+        )
+        state.messages[message.id] = message
+        state.channel_messages[channel.id].append(message)
+        self.fake.on_channel_message(message)
+        payload = self.message_payload(message)
+        payload["guild_id"] = str(channel.guild.id)
+        return 200, payload
+
+    async def leave_guild(self, call: Call) -> tuple[int, Any]:
+        guild = self.fake.state.guilds.get(int(call.params["guild"]))
+        if guild is None or not guild.joined:
+            raise RestError(404, UNKNOWN_GUILD, "Unknown Guild")
+        self.fake.left_guilds.append(guild.id)
+        await self.fake.remove_guild_live(guild)
+        return 204, None

@@ -1,0 +1,482 @@
+"""``FakeDiscord``: the REST API, the gateway and the control API on one loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fake_discord.gateway import Gateway
+from tests.fake_discord.interactions import (
+    FakeInteraction,
+    build_command_data,
+    build_interaction_payload,
+)
+from tests.fake_discord.rest import RestApi
+from tests.fake_discord.state.model import Channel, Guild, Member, Message, State
+
+log = logging.getLogger("fake_discord")
+
+
+@dataclass(slots=True)
+class FakeError:
+    """Something that must fail the test: an unmodelled route, a schema violation, a protocol
+    misuse (double acknowledgement, unknown interaction, ...)."""
+
+    kind: str  # "rest", "request-schema", "response-schema", "gateway"
+    where: str
+    detail: str
+    body: Any = None
+    at: float = field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.where}: {self.detail}"
+
+
+class FakeDiscord:
+    """A protocol-faithful fake of Discord's REST API and gateway for an unmodified discord.py.
+
+    Point the client at ``fake.api_base`` (``discord.http.Route.BASE``) and ``fake.gateway_url``
+    (``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``).
+    """
+
+    def __init__(
+        self,
+        token: str = "fake-token",
+        shard_count: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        validate: bool = False,
+        strict_requests: bool = False,
+        spec_path: str | None = None,
+        compression: bool = True,
+        heartbeat_interval_ms: int = 41250,
+        ack_delay: float = 0.02,
+        privileged_intents: tuple[str, ...] = (
+            "GUILD_MEMBERS",
+            "GUILD_PRESENCES",
+            "MESSAGE_CONTENT",
+        ),
+        bot_name: str = "guildbot",
+        max_interactions: int = 100_000,
+        control_api: bool = True,
+    ) -> None:
+        self.token = token
+        self.recommended_shards = shard_count or 1
+        self.host = host
+        self.port = port
+        self.compression = compression
+        self.privileged_intents = set(privileged_intents)
+        self.application_flags = 0
+        self.max_interactions = max_interactions
+        self.state = State(bot_name=bot_name)
+        self.errors: list[FakeError] = []
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self.requests: deque[tuple[str, str, dict[str, str], Any]] = deque(maxlen=1000)
+        self.unauthorized = 0
+        self.left_guilds: list[int] = []
+        self.gateway_queries: list[dict[str, str]] = []
+        self.gateway_ops: Counter[int] = Counter()
+        self.interactions: dict[int, FakeInteraction] = {}
+        self.interactions_by_token: dict[str, FakeInteraction] = {}
+        self.interaction_listeners: list[Callable[[FakeInteraction], None]] = []
+        self.message_listeners: list[Callable[[Message], None]] = []
+        self.validator = None
+        if validate:
+            from tests.fake_discord.openapi import shared_validator
+
+            self.validator = shared_validator(spec_path, strict_requests)
+        self.rest = RestApi(self)
+        self.gateway = Gateway(
+            self, heartbeat_interval_ms=heartbeat_interval_ms, ack_delay=ack_delay
+        )
+        self._control_api = control_api
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
+        app.router.add_route("*", "/api/{tail:.*}", self._wrong_api_version)
+        if self._control_api:
+            from tests.fake_discord.control import add_control_routes
+
+            add_control_routes(app, self)
+        app.router.add_get("/", self.gateway.handle)
+        return app
+
+    async def start(self) -> FakeDiscord:
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        log.info("fake Discord listening on %s", self.base_url)
+        return self
+
+    async def stop(self) -> None:
+        await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/"
+
+    async def _wrong_api_version(self, request: web.Request) -> web.Response:
+        self.record_error(
+            "rest", f"{request.method} {request.path}", "only /api/v10 is served", None
+        )
+        from tests.fake_discord.rest import error_body, json_response
+
+        return json_response(404, error_body(0, "404: Not Found"))
+
+    # -- errors ----------------------------------------------------------------------------------
+    def record_error(self, kind: str, where: str, detail: str, body: Any) -> None:
+        error = FakeError(kind, where, detail, body)
+        self.errors.append(error)
+        log.error("fake Discord error: %s", error)
+
+    def assert_no_errors(self) -> None:
+        if self.errors:
+            lines = "\n".join(f"  {e}" for e in self.errors)
+            raise AssertionError(f"fake Discord recorded {len(self.errors)} error(s):\n{lines}")
+
+    def record_gateway_op(self, op: int | None, data: Any) -> None:
+        self.gateway_ops[op if op is not None else -1] += 1
+
+    # -- world -----------------------------------------------------------------------------------
+    def add_guild(
+        self,
+        name: str | None = None,
+        *,
+        guild_id: int | None = None,
+        channels: tuple[str, ...] = ("general",),
+        members: int = 0,
+        joined: bool = True,
+        locale: str = "en-US",
+    ) -> Guild:
+        """A guild the bot is in (sent at the next IDENTIFY). ``joined=False`` keeps it out until
+        ``add_guild_live``. ``members=N`` adds N plain members named member0..N-1."""
+        guild = self.state.add_guild(
+            name, guild_id=guild_id, channels=channels, joined=joined, locale=locale
+        )
+        for i in range(members):
+            guild.add_member(f"member{i}")
+        return guild
+
+    @property
+    def guilds(self) -> list[Guild]:
+        return list(self.state.guilds.values())
+
+    def guild(self, ref: int | str | Guild) -> Guild:
+        return self.state.guild(ref)
+
+    @property
+    def synced_commands(self) -> dict[str | int, list[dict[str, Any]]]:
+        return self.state.commands
+
+    @property
+    def channel_messages(self) -> dict[int, list[Message]]:
+        return self.state.channel_messages
+
+    @property
+    def bot_user(self):
+        return self.state.bot_user
+
+    @property
+    def application_id(self) -> int:
+        return self.state.application_id
+
+    def bot_user_payload(self) -> dict[str, Any]:
+        data = self.state.bot_user.to_payload()
+        data.update(bot=True, mfa_enabled=False, locale="en-US", verified=True, email=None)
+        return data
+
+    def application_payload(self) -> dict[str, Any]:
+        owner = self.state.owner_user.to_payload()
+        app_id = str(self.state.application_id)
+        return {
+            "id": app_id,
+            "name": self.state.bot_user.name,
+            "icon": None,
+            "description": "",
+            "type": None,
+            "bot": self.bot_user_payload(),
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": self.application_flags,
+            "flags_new": str(self.application_flags),
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "owner": owner,
+            "approximate_guild_count": sum(1 for g in self.state.guilds.values() if g.joined),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "team": None,
+            "eligible_oauth2_scopes": [],
+            "summary": "",
+            "tags": [],
+            "integration_types_config": {"0": {}},
+        }
+
+    # -- gateway control -------------------------------------------------------------------------
+    async def wait_for_identify(self, timeout: float = 10.0, count: int = 1) -> dict[str, Any]:  # noqa: ASYNC109
+        """Wait for the ``count``-th IDENTIFY; returns the latest IDENTIFY payload."""
+        await self.gateway.wait_for_identify(timeout, count)
+        return self.gateway.identifies[-1]
+
+    async def wait_guilds_sent(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until READY and every GUILD_CREATE were written for all identified shards."""
+        await self.gateway.wait_guilds_sent(timeout)
+
+    @property
+    def intents(self) -> int | None:
+        """The intents of the latest IDENTIFY."""
+        return self.gateway.identifies[-1].get("intents") if self.gateway.identifies else None
+
+    @property
+    def identifies(self) -> list[dict[str, Any]]:
+        return self.gateway.identifies
+
+    @property
+    def resumes(self) -> list[dict[str, Any]]:
+        return self.gateway.resumes
+
+    @property
+    def heartbeats(self) -> int:
+        return self.gateway.heartbeats
+
+    def dispatch(
+        self, event: str, data: Any, *, guild_id: int | None = None, shard_id: int | None = None
+    ):
+        """Send a raw dispatch: to the guild's shard, to ``shard_id``, or to every shard."""
+        if guild_id is not None:
+            session = self.gateway.session_for_guild(guild_id)
+            sessions = [session] if session is not None else []
+        else:
+            sessions = self.gateway.sessions_for(shard_id)
+        if not sessions:
+            raise RuntimeError(
+                f"no gateway session to dispatch {event} to (has the bot identified?)"
+            )
+        for session in sessions:
+            session.dispatch(event, data)
+
+    async def add_guild_live(self, guild: Guild | None = None, **kwargs: Any) -> Guild:
+        """The bot joins a guild now: GUILD_CREATE on the guild's shard."""
+        if guild is None:
+            guild = self.add_guild(joined=False, **kwargs)
+        guild.joined = True
+        self.dispatch("GUILD_CREATE", guild.create_payload(), guild_id=guild.id)
+        return guild
+
+    async def remove_guild_live(self, guild: Guild, unavailable: bool = False) -> None:
+        """The bot is removed from a guild (GUILD_DELETE), or the guild has an outage."""
+        data: dict[str, Any] = {"id": str(guild.id)}
+        if unavailable:
+            data["unavailable"] = True
+        else:
+            guild.joined = False
+        self.dispatch("GUILD_DELETE", data, guild_id=guild.id)
+
+    async def drop_gateway(self, shard_id: int | None = None, code: int | None = None) -> None:
+        """Cut the websocket (no close frame unless ``code``); the session stays resumable."""
+        await self.gateway.drop(shard_id, code)
+
+    async def send_reconnect(self, shard_id: int | None = None) -> None:
+        """op 7 RECONNECT: the client must reconnect and RESUME."""
+        self.gateway.reconnect(shard_id)
+
+    async def invalidate_session(
+        self, resumable: bool = False, shard_id: int | None = None
+    ) -> None:
+        """op 9 INVALID_SESSION; not resumable -> the client must IDENTIFY again."""
+        self.gateway.invalidate(resumable, shard_id)
+
+    def delay_gateway(self, seconds: float) -> None:
+        """Delay every later gateway frame (and heartbeat ACK) by ``seconds`` (0 to stop)."""
+        self.gateway.delay = max(0.0, seconds)
+
+    def set_heartbeat_acks(self, enabled: bool) -> None:
+        """Stop ACKing heartbeats to simulate a zombie connection."""
+        self.gateway.ack_heartbeats = enabled
+
+    def fail_next(
+        self,
+        method: str,
+        template: str,
+        status: int = 500,
+        times: int = 1,
+        retry_after: float = 0.1,
+    ) -> None:
+        """Answer the next calls of a REST route (``("POST", "/channels/{id}/messages")``) with
+        an error status; 429 answers carry ``retry_after``."""
+        self.rest.fail_next(method, template, status, times, retry_after)
+
+    # -- interactions ----------------------------------------------------------------------------
+    async def invoke(
+        self,
+        guild: Guild | int | str,
+        member: Member | int | str,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        channel: Channel | int | str | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """A user runs a slash command: INTERACTION_CREATE on the guild's shard.
+
+        ``command`` is ``"name"``, ``"name sub"`` or ``"name group sub"``. Option values: str,
+        int, float, bool, ``Member``/``User`` (type 6 with ``resolved``), ``Channel``, ``Role``.
+        When the command was synced, the synced option types are used (e.g. a member index for a
+        user option).
+        """
+        g = self.state.guild(guild)
+        m = g.member(member)
+        ch = g.channel(channel)
+        synced = self.state.find_command(g.id, command.split()[0])
+        command_id = (
+            int(synced["id"])
+            if synced
+            else self.state.command_id("unsynced", 1, command.split()[0])
+        )
+        data = build_command_data(
+            command=command,
+            options=options or {},
+            guild=g,
+            synced=synced,
+            command_id=command_id,
+            bot_permissions=self.state.bot_permissions,
+        )
+        inter = FakeInteraction(
+            interaction_id=self.state.snowflake(),
+            guild=g,
+            member=m,
+            channel=ch,
+            command=command,
+            options=options or {},
+        )
+        payload = build_interaction_payload(
+            inter,
+            application_id=self.state.application_id,
+            data=data,
+            bot_permissions=self.state.bot_permissions,
+            locale=locale,
+        )
+        self._remember(inter)
+        session = self.gateway.session_for_guild(g.id)
+        if session is None:
+            raise RuntimeError(
+                "no gateway session for this guild's shard (has the bot identified?)"
+            )
+        session.dispatch("INTERACTION_CREATE", payload, inter.mark_sent)
+        return inter
+
+    def _remember(self, inter: FakeInteraction) -> None:
+        self.interactions[inter.id] = inter
+        self.interactions_by_token[inter.token] = inter
+        while len(self.interactions) > self.max_interactions:
+            oldest = self.interactions.pop(next(iter(self.interactions)))
+            self.interactions_by_token.pop(oldest.token, None)
+
+    def on_interaction_response(self, inter: FakeInteraction) -> None:
+        for listener in self.interaction_listeners:
+            listener(inter)
+
+    def on_channel_message(self, message: Message) -> None:
+        for listener in self.message_listeners:
+            listener(message)
+
+    async def wait_channel_message(
+        self,
+        channel: Channel | int,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        predicate: Callable[[Message], bool] | None = None,
+    ) -> Message:
+        """The next (or an already posted, matching) message in a channel."""
+        channel_id = channel.id if isinstance(channel, Channel) else int(channel)
+        for message in self.state.channel_messages.get(channel_id, ()):
+            if predicate is None or predicate(message):
+                return message
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+
+        def listener(message: Message) -> None:
+            matches = predicate is None or predicate(message)
+            if message.channel_id == channel_id and matches and not fut.done():
+                fut.set_result(message)
+
+        self.message_listeners.append(listener)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AssertionError(f"no message in channel {channel_id} within {timeout}s") from None
+        finally:
+            self.message_listeners.remove(listener)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Ids and names of everything, for the control API and ``--state-file``."""
+        return {
+            "api_base": self.api_base,
+            "gateway_url": self.gateway_url,
+            "application_id": str(self.state.application_id),
+            "bot": {"id": str(self.state.bot_user.id), "name": self.state.bot_user.name},
+            "guilds": [
+                {
+                    "index": i,
+                    "id": str(g.id),
+                    "name": g.name,
+                    "joined": g.joined,
+                    "channels": [
+                        {"index": j, "id": str(c.id), "name": c.name, "type": c.type}
+                        for j, c in enumerate(g.channels.values())
+                    ],
+                    "members": [
+                        {
+                            "index": j,
+                            "id": str(m.id),
+                            "name": m.name,
+                            "permissions": str(m.permissions),
+                        }
+                        for j, m in enumerate(g.members.values())
+                    ],
+                }
+                for i, g in enumerate(self.state.guilds.values())
+            ],
+            "sessions": [
+                {
+                    "shard": s.shard_id,
+                    "shard_count": s.shard_count,
+                    "connected": s.connection is not None,
+                }
+                for s in self.gateway.by_shard.values()
+            ],
+            "left_guilds": [str(g) for g in self.left_guilds],
+            "errors": [str(e) for e in self.errors],
+        }
