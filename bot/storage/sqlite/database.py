@@ -134,6 +134,9 @@ class SQLiteStorage:
     async def guilds_with_due_challenges(self, now: float) -> list[int]:
         return await self._ids("guilds_with_due_challenges", {"now": now})
 
+    async def guilds_in_maintenance(self) -> list[int]:
+        return await self._ids("guilds_in_maintenance", {})
+
     async def announcement_channels(self) -> list[tuple[int, int]]:
         rows = await self.fetchall(q.OPERATOR["announcement_channels"][0], {})
         return [(row[0], row[1]) for row in rows]

@@ -29,6 +29,7 @@ GUILD: dict[str, str] = {
         "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL "
         "WHERE guilds.guild_id = :guild_id"
     ),
+    "known": "SELECT 1 FROM guilds WHERE guild_id = :guild_id",
     "settings": f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id",
     "update_settings": (
         "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
@@ -150,6 +151,10 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "SELECT guild_id, announcement_channel_id FROM guilds "
         "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL",
         "operator announcements go to every guild's own configured channel",
+    ),
+    "guilds_in_maintenance": (
+        "SELECT guild_id FROM guilds WHERE maintenance = 1",
+        "lists guild ids only, so the bot can answer maintenance without a query per command",
     ),
     "insert_usage": (
         "INSERT INTO command_usage (guild_id, ts, command, outcome, latency_ms) "

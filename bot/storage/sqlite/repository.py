@@ -63,14 +63,14 @@ class SQLiteGuildRepository:
         params["guild_id"] = self.guild_id
         return params
 
-    async def _one(self, conn: aiosqlite.Connection, name: str, **params: Any) -> tuple | None:
-        cursor = await conn.execute(q.GUILD[name], self._p(**params))
+    async def _one(self, conn: aiosqlite.Connection, query: str, **params: Any) -> tuple | None:
+        cursor = await conn.execute(q.GUILD[query], self._p(**params))
         row = await cursor.fetchone()
         await cursor.close()
         return row
 
-    async def _run(self, conn: aiosqlite.Connection, name: str, **params: Any) -> int:
-        cursor = await conn.execute(q.GUILD[name], self._p(**params))
+    async def _run(self, conn: aiosqlite.Connection, query: str, **params: Any) -> int:
+        cursor = await conn.execute(q.GUILD[query], self._p(**params))
         return cursor.rowcount
 
     # -- guild ------------------------------------------------------------------------------
@@ -79,6 +79,10 @@ class SQLiteGuildRepository:
             await self._run(conn, "ensure_guild", name=name, now=now)
             return _settings(await self._one(conn, "settings"))
         return await self._db.write(work)
+
+    async def known(self) -> bool:
+        """True when the bot has served this guild before (it has a row, even if it left)."""
+        return await self._db.fetchone(q.GUILD["known"], self._p()) is not None
 
     async def settings(self) -> GuildSettings:
         row = await self._db.fetchone(q.GUILD["settings"], self._p())
