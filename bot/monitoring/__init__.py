@@ -1,0 +1,356 @@
+"""Monitoring facade: the one object the bot core talks to.
+
+The core creates ``Monitoring(settings, sink=storage)``, calls ``await start(probe)`` on the running
+loop, ``notify_ready()`` once the gateway is READY and the database open, the hooks below while
+running, and ``await stop()`` on shutdown (before closing the database: stop flushes analytics).
+
+Hot-path hooks (``observe_command``, ``gateway_event``, the guild hooks) are O(1), synchronous and
+never do I/O; everything slow (psutil, file sizes, alert delivery, analytics writes) runs in
+periodic tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.config import Settings
+from bot.monitoring.analytics import AnalyticsSink, UsageBuffer
+from bot.monitoring.dashboard import DashboardSeries
+from bot.monitoring.errors import ErrorTracker
+from bot.monitoring.logs import Redactor, configure_logging
+from bot.monitoring.metrics import (
+    GrowthRate,
+    Metrics,
+    ResourceSample,
+    ResourceSampler,
+    apply_sample,
+)
+from bot.monitoring.server import HealthServer
+from bot.monitoring.stats import Readiness, StartsFile
+from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
+
+__all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "configure_logging"]
+
+log = logging.getLogger("guildbot.monitoring")
+
+SLO_WINDOW = 300.0
+STARTS_FILE = "starts.json"
+
+
+class BotProbe(Protocol):
+    def gateway_ready(self) -> bool: ...
+    def shard_latencies(self) -> list[tuple[int, float]]: ...
+    def guild_count(self) -> int: ...
+    async def database_writable(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Periods of the background tasks (seconds) and related limits; tests shorten them."""
+
+    sample: float = 15.0          # process/host/database/gateway gauges
+    dashboard: float = 5.0        # one dashboard point
+    dashboard_points: int = 720   # ring buffer length (1 h at 5 s)
+    loop_lag: float = 0.5         # event-loop lag probe
+    alerts: float = 30.0          # in-process alert evaluation
+    flush: float = 10.0           # analytics batch at least this often ...
+    flush_rows: int = 1000        # ... or as soon as this many rows wait
+    max_buffered_rows: int = 50_000
+    prune_delay: float = 60.0     # first analytics prune after start, then daily
+    watchdog: float | None = None  # None: half of $WATCHDOG_USEC
+    gateway_grace: float = 60.0   # watchdog keeps pinging this long through a gateway outage
+    max_heartbeat_latency: float = 60.0
+    db_check_timeout: float = 5.0
+    top_guilds: int = 20
+
+
+class Monitoring:
+    def __init__(self, settings: Settings, *, sink: AnalyticsSink | None = None,
+                 clock: Callable[[], float] = time.time, health_port: int | None = None,
+                 intervals: Intervals | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        """``health_port`` overrides settings.health_port; with it, 0 means an ephemeral port
+        (tests). Without it, settings.health_port == 0 disables the server."""
+        self.settings = settings
+        self.clock = clock
+        self.intervals = intervals or Intervals()
+        self.started_at = clock()
+        self.redact = Redactor(settings.secrets())
+        self.errors = ErrorTracker(clock, redact=self.redact)
+        self.metrics = Metrics(top_guilds=self.intervals.top_guilds, errors=self.errors)
+        self.timeline = Readiness(self.started_at)
+        self.usage: UsageBuffer | None = None
+        if sink is not None:
+            self.usage = UsageBuffer(
+                sink, retention_days=settings.analytics_retention_days, metrics=self.metrics,
+                clock=clock, flush_interval=self.intervals.flush,
+                batch_rows=self.intervals.flush_rows, max_rows=self.intervals.max_buffered_rows,
+                prune_delay=self.intervals.prune_delay)
+        self.notifier = Notifier(environ)
+        self.watchdog = Watchdog(self.notifier, self._gateway_healthy, self.status_text,
+                                 interval=self.intervals.watchdog,
+                                 gateway_grace=self.intervals.gateway_grace)
+        self.dashboard = DashboardSeries(self.metrics, self._guild_count, clock,
+                                         maxlen=self.intervals.dashboard_points,
+                                         interval=self.intervals.dashboard)
+        self.starts = StartsFile(settings.state_dir / STARTS_FILE)
+        self.probe: BotProbe | None = None
+        self.loop_lag = 0.0
+        self.last_sample: ResourceSample | None = None
+        self._growth = GrowthRate()
+        self._sampler: ResourceSampler | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._started = False
+        self.alerts: Any = None  # bot.monitoring.alerting.BotAlerts once started
+        port = settings.health_port if health_port is None else health_port
+        enabled = health_port is not None or settings.health_port != 0
+        self.server = HealthServer(self, settings.health_host, port) if enabled else None
+        self.metrics.start_time.set(self.started_at)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self, probe: BotProbe) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.probe = probe
+        restarts = self.starts.record(self.clock())
+        if restarts:
+            log.info("process start %d within 24 h", restarts + 1)
+        self._sampler = ResourceSampler(self.settings.database)
+        if self.server is not None:
+            try:
+                await self.server.start()
+            except OSError as exc:
+                log.error("health server could not listen on %s:%s: %s (the bot runs without "
+                          "it)", self.settings.health_host, self.server.port, exc)
+                self.server = None
+        iv = self.intervals
+        self._spawn(self._loop_lag_probe(iv.loop_lag), "loop-lag")
+        self._spawn(self._every(iv.sample, self.sample_now), "sampler")
+        self._spawn(self._every(iv.dashboard, self._dashboard_tick, first=iv.dashboard),
+                    "dashboard")
+        self._start_alerts()
+        if self.usage is not None:
+            self.usage.start()
+        self.watchdog.start()
+
+    def _start_alerts(self) -> None:
+        """Hook for the in-process alert loop (bot.monitoring.alerting)."""
+        try:
+            from bot.monitoring.alerting import BotAlerts
+        except ImportError:  # not written yet
+            return
+        self.alerts = BotAlerts(self.settings, self, clock=self.clock)
+        self._spawn(self._every(self.intervals.alerts, self.alerts.run_once,
+                                first=self.intervals.alerts), "alerts")
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self.notifier.notify("STOPPING=1", "STATUS=stopping")
+        await self.watchdog.stop()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("monitoring task %s failed", task.get_name())
+        if self.usage is not None:
+            await self.usage.stop()
+        if self.alerts is not None:
+            await self.alerts.close()
+        if self.server is not None:
+            await self.server.stop()
+        self.notifier.close()
+
+    def notify_ready(self) -> None:
+        self.timeline.set(self.clock(), True)
+        self.metrics.gateway_ready.set(1)
+        self.notifier.notify("READY=1", f"STATUS={self.status_text()}")
+
+    @property
+    def health_port(self) -> int | None:
+        """The port the health server is bound to (None when disabled or not started)."""
+        return self.server.bound_port if self.server is not None else None
+
+    # --- hot path -------------------------------------------------------------------------------
+    def observe_command(self, command: str, guild_id: int | None, outcome: str,
+                        seconds: float) -> None:
+        now = self.clock()
+        self.metrics.observe(command, guild_id, outcome, seconds, now)
+        usage = self.usage
+        if usage is not None:
+            usage.add(now, guild_id, command, outcome, seconds * 1000.0)
+
+    def record_error(self, exc: BaseException, *, command: str | None = None,
+                     guild_id: int | None = None) -> str:
+        return self.errors.record(exc, command=command, guild_id=guild_id)
+
+    def guild_joined(self, guild_id: int) -> None:
+        self.metrics.guild_joins.inc()
+
+    def guild_left(self, guild_id: int) -> None:
+        self.metrics.guild_leaves.inc()
+
+    def guild_rejected(self, guild_id: int, reason: str) -> None:
+        self.metrics.guild_rejections.labels(reason[:40]).inc()
+
+    def registration(self, guild_id: int) -> None:
+        self.metrics.registrations.inc()
+
+    def gateway_event(self, event: str) -> None:
+        self.metrics.gateway_events.labels(event).inc()
+        if event in ("ready", "resumed"):
+            self.timeline.set(self.clock(), True)
+            self.metrics.gateway_ready.set(1)
+        elif event == "disconnect":
+            self.timeline.set(self.clock(), False)
+            self.metrics.gateway_ready.set(0)
+
+    # --- views ----------------------------------------------------------------------------------
+    async def readiness(self) -> tuple[bool, list[str]]:
+        reasons: list[str] = []
+        if self._stopping:
+            reasons.append("shutting down")
+        probe = self.probe
+        if probe is None:
+            reasons.append("not started")
+            return False, reasons
+        try:
+            if not probe.gateway_ready():
+                reasons.append("gateway not ready")
+        except Exception as exc:
+            reasons.append(f"gateway check failed: {type(exc).__name__}")
+        try:
+            writable = await asyncio.wait_for(probe.database_writable(),
+                                              self.intervals.db_check_timeout)
+            if not writable:
+                reasons.append("database not writable")
+        except TimeoutError:
+            reasons.append("database check timed out")
+        except Exception as exc:
+            reasons.append(f"database check failed: {type(exc).__name__}")
+        return not reasons, reasons
+
+    def slo(self) -> dict[str, Any]:
+        now = self.clock()
+        slo = self.metrics.slo
+        window = slo.totals(now).to_json()
+        window["uptime_fraction"] = round(self.timeline.fraction(now, SLO_WINDOW), 6)
+        lifetime = slo.lifetime.to_json()
+        lifetime["uptime_fraction"] = round(self.timeline.fraction(now), 6)
+        return {
+            "now": now,
+            "started_at": self.started_at,
+            "uptime_seconds": round(now - self.started_at, 3),
+            "ready": self.timeline.ready,
+            "gateway_down_seconds": round(self.timeline.down_seconds(now), 3),
+            "window_seconds": SLO_WINDOW,
+            "window": window,
+            "lifetime": lifetime,
+            "restarts_24h": self.starts.restarts(now),
+            "commands": slo.lifetime.count,
+            "errors_recorded": self.errors.total,
+            "loop_lag_seconds": round(self.loop_lag, 6),
+        }
+
+    def dashboard_data(self) -> dict[str, Any]:
+        s = self.slo()
+        summary = {
+            "ready": s["ready"], "guilds": self._guild_count(),
+            "commands_5m": s["window"]["commands"], "error_rate_5m": s["window"]["error_rate"],
+            "p95_ms_5m": s["window"]["p95_latency_ms"], "uptime_seconds": s["uptime_seconds"],
+        }
+        return self.dashboard.data(summary)
+
+    def status_text(self) -> str:
+        probe = self.probe
+        if probe is None:
+            return "starting"
+        try:
+            guilds = probe.guild_count()
+            lats = [lat for _, lat in probe.shard_latencies() if lat == lat and lat != float("inf")]
+        except Exception:
+            return "running"
+        latency = f"{max(lats) * 1000:.0f} ms" if lats else "n/a"
+        return f"guilds {guilds}, latency {latency}"
+
+    # --- periodic work --------------------------------------------------------------------------
+    async def sample_now(self) -> ResourceSample | None:
+        """Take one resource/gateway sample and update the gauges (the sampler task's body)."""
+        probe = self.probe
+        m = self.metrics
+        if probe is not None:
+            try:
+                m.guilds.set(probe.guild_count())
+                for shard, latency in probe.shard_latencies():
+                    m.gateway_latency.labels(str(shard)).set(latency)
+                m.gateway_ready.set(1 if probe.gateway_ready() else 0)
+            except Exception:
+                log.exception("gateway sample failed")
+        if self.usage is not None:
+            m.usage_buffered.set(len(self.usage.rows))
+        if self._sampler is None:
+            self._sampler = ResourceSampler(self.settings.database)
+        sample = await asyncio.to_thread(self._sampler.sample)
+        apply_sample(m, sample, self._growth)
+        self.last_sample = sample
+        return sample
+
+    async def _dashboard_tick(self) -> None:
+        self.dashboard.sample()
+
+    def _guild_count(self) -> int | None:
+        probe = self.probe
+        if probe is None:
+            return None
+        try:
+            return probe.guild_count()
+        except Exception:
+            return None
+
+    def _gateway_healthy(self) -> bool:
+        probe = self.probe
+        if probe is None:
+            return False
+        return gateway_healthy(probe.gateway_ready(), probe.shard_latencies(),
+                               self.intervals.max_heartbeat_latency)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"guildbot-{name}")
+        self._tasks.append(task)
+
+    async def _every(self, interval: float, body: Callable[[], Coroutine[Any, Any, Any]],
+                     first: float = 0.0) -> None:
+        if first:
+            await asyncio.sleep(first)
+        while True:
+            try:
+                await body()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("monitoring task failed (it will run again)")
+            await asyncio.sleep(interval)
+
+    async def _loop_lag_probe(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(interval)
+            lag = max(0.0, loop.time() - before - interval)
+            self.loop_lag = lag
+            self.metrics.loop_lag.set(lag)
+            self.metrics.loop_lag_hist.observe(lag)
+

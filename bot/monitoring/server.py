@@ -1,0 +1,99 @@
+"""The health/metrics HTTP server, on the bot's own event loop (so /healthz proves the loop runs).
+
+Endpoints: /healthz, /readyz, /metrics, /slo, /errors, /dashboard, /dashboard/data.
+It binds the loopback address by default; nothing here needs authentication, but /metrics and
+/dashboard name guild ids, so keep it off public interfaces (scrape through an SSH tunnel or a
+local Prometheus agent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.monitoring.dashboard import CSP, render_page
+
+if TYPE_CHECKING:
+    from bot.monitoring import Monitoring
+
+log = logging.getLogger("guildbot.monitoring.server")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Exactly application/json (no charset parameter): some clients are strict about it.
+    return web.Response(body=json.dumps(data, separators=(",", ":"), allow_nan=False).encode(),
+                        status=status, content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+class HealthServer:
+    def __init__(self, monitoring: Monitoring, host: str, port: int) -> None:
+        self.monitoring = monitoring
+        self.host = host
+        self.port = port
+        self.bound_port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/slo", self.slo)
+        app.router.add_get("/errors", self.errors)
+        app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/dashboard/data", self.dashboard_data)
+        app.router.add_get("/", self.index)
+        return app
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound sockets only here
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        log.info("health server listening on %s:%s", self.host, self.bound_port)
+        return self.bound_port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def index(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/dashboard")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok", "loop_lag_seconds": round(self.monitoring.loop_lag, 6)})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ready, reasons = await self.monitoring.readiness()
+        body = {"ready": ready, "reasons": reasons}
+        return _json(body, 200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = self.monitoring.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def slo(self, request: web.Request) -> web.Response:
+        return _json(self.monitoring.slo())
+
+    async def errors(self, request: web.Request) -> web.Response:
+        tracker = self.monitoring.errors
+        return _json({"total": tracker.total, "by_type": tracker.by_type,
+                      "groups": [g.to_json() for g in tracker.top(50)]})
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        page = render_page(self.monitoring.dashboard_data())
+        return web.Response(text=page, content_type="text/html",
+                            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store",
+                                     "X-Content-Type-Options": "nosniff"})
+
+    async def dashboard_data(self, request: web.Request) -> web.Response:
+        return _json(self.monitoring.dashboard_data())

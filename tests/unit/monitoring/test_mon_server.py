@@ -1,0 +1,267 @@
+"""The health server on an ephemeral port: /metrics, /slo, /readyz, /healthz, /errors, dashboard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.monitoring import Monitoring
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in Prometheus text format (labels must match exactly)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if found == labels:
+            return float(m.group(4))
+    return None
+
+
+async def get_text(http, path):
+    session, base = http
+    async with session.get(base + path) as resp:
+        return resp.status, await resp.text()
+
+
+async def get_json(http, path):
+    session, base = http
+    async with session.get(base + path) as resp:
+        assert resp.headers["Content-Type"] == "application/json"
+        return resp.status, await resp.json()
+
+
+async def test_healthz_answers_from_the_loop(http):
+    status, body = await get_json(http, "/healthz")
+    assert status == 200
+    assert body["status"] == "ok"
+
+
+async def test_observe_command_changes_metrics(monitoring: Monitoring, http):
+    _, before = await get_text(http, "/metrics")
+    assert metric_value(before, "guildbot_command_latency_seconds_count", command="daily") is None
+
+    monitoring.observe_command("daily", 111, "success", 0.004)
+    monitoring.observe_command("daily", 111, "success", 0.006)
+    monitoring.observe_command("daily", 222, "failure", 0.5)
+    monitoring.observe_command("profile", None, "user_error", 0.001)
+
+    status, text = await get_text(http, "/metrics")
+    assert status == 200
+    assert metric_value(text, "guildbot_command_latency_seconds_count", command="daily") == 3
+    assert metric_value(text, "guildbot_command_latency_seconds_sum",
+                        command="daily") == pytest.approx(0.51)
+    assert metric_value(text, "guildbot_command_latency_seconds_bucket",
+                        command="daily", le="0.005") == 1
+    assert metric_value(text, "guildbot_command_latency_seconds_bucket",
+                        command="daily", le="+Inf") == 3
+    assert metric_value(text, "guildbot_commands_total", command="daily", outcome="success") == 2
+    assert metric_value(text, "guildbot_commands_total", command="daily", outcome="failure") == 1
+    assert metric_value(text, "guildbot_commands_total", command="profile",
+                        outcome="user_error") == 1
+    assert metric_value(text, "guildbot_guild_commands", guild="111") == 2
+    assert metric_value(text, "guildbot_guild_commands", guild="none") == 1
+    assert metric_value(text, "guildbot_commands_all_total") == 4
+    assert metric_value(text, "guildbot_commands_failed_total") == 1
+
+
+async def test_record_error_changes_metrics_and_errors_endpoint(monitoring: Monitoring, http):
+    try:
+        raise KeyError("missing")
+    except KeyError as exc:
+        error_id = monitoring.record_error(exc, command="daily", guild_id=5)
+    assert re.fullmatch(r"[0-9a-f]{8}", error_id)
+    _, text = await get_text(http, "/metrics")
+    assert metric_value(text, "guildbot_errors_total", type="KeyError") == 1
+    status, body = await get_json(http, "/errors")
+    assert status == 200
+    assert body["total"] == 1
+    assert body["groups"][0]["last_error_id"] == error_id
+    assert body["groups"][0]["type"] == "KeyError"
+
+
+async def test_slo_reflects_commands_and_window(monitoring: Monitoring, http, clock):
+    monitoring.notify_ready()
+    for _ in range(98):
+        monitoring.observe_command("daily", 1, "success", 0.010)
+    monitoring.observe_command("daily", 1, "failure", 0.010)
+    monitoring.observe_command("daily", 1, "busy", 3.0)
+    monitoring.observe_command("daily", 1, "user_error", 0.010)  # not an SLO error
+    monitoring.observe_command("daily", 1, "maintenance", 0.010)  # not an SLO error
+
+    status, slo = await get_json(http, "/slo")
+    assert status == 200
+    assert slo["commands"] == 102
+    assert slo["window"]["commands"] == 102
+    assert slo["window"]["errors"] == 2
+    assert slo["window"]["error_rate"] == pytest.approx(2 / 102, abs=1e-6)
+    assert slo["lifetime"]["error_rate"] == pytest.approx(2 / 102, abs=1e-6)
+    assert slo["window"]["avg_latency_ms"] == pytest.approx((101 * 10 + 3000) / 102, rel=1e-3)
+    assert 5 <= slo["window"]["p95_latency_ms"] <= 10
+    assert slo["restarts_24h"] == 0
+    assert slo["ready"] is True
+
+    # Six minutes later the 5-minute window is empty but the lifetime keeps everything.
+    clock.advance(360)
+    monitoring.observe_command("daily", 1, "success", 0.020)
+    _, slo = await get_json(http, "/slo")
+    assert slo["window"]["commands"] == 1
+    assert slo["window"]["error_rate"] == 0
+    assert slo["lifetime"]["commands"] == 103
+    assert slo["uptime_seconds"] == pytest.approx(360)
+    assert slo["window"]["uptime_fraction"] == pytest.approx(1.0)
+
+
+async def test_slo_uptime_fraction_follows_gateway_events(monitoring: Monitoring, http, clock):
+    monitoring.gateway_event("connect")
+    clock.advance(60)            # 60 s not ready (starting)
+    monitoring.gateway_event("ready")
+    clock.advance(120)           # 120 s ready
+    monitoring.gateway_event("disconnect")
+    clock.advance(60)            # 60 s down
+    monitoring.gateway_event("resumed")
+    clock.advance(60)            # 60 s ready
+    _, slo = await get_json(http, "/slo")
+    assert slo["lifetime"]["uptime_fraction"] == pytest.approx(180 / 300)
+    assert slo["window"]["uptime_fraction"] == pytest.approx(180 / 300)
+    clock.advance(300)
+    _, slo = await get_json(http, "/slo")
+    assert slo["window"]["uptime_fraction"] == pytest.approx(1.0)
+    assert slo["lifetime"]["uptime_fraction"] == pytest.approx(480 / 600)
+
+
+async def test_readyz(monitoring: Monitoring, http, probe):
+    status, body = await get_json(http, "/readyz")
+    assert (status, body) == (200, {"ready": True, "reasons": []})
+
+    probe.ready = False
+    status, body = await get_json(http, "/readyz")
+    assert status == 503
+    assert body["reasons"] == ["gateway not ready"]
+
+    probe.writable = False
+    status, body = await get_json(http, "/readyz")
+    assert status == 503
+    assert body["reasons"] == ["gateway not ready", "database not writable"]
+
+    probe.ready = True
+    status, body = await get_json(http, "/readyz")
+    assert (status, body["reasons"]) == (503, ["database not writable"])
+
+    probe.writable = True
+    status, _ = await get_json(http, "/readyz")
+    assert status == 200
+
+
+async def test_readyz_reports_a_failing_database_check(monitoring: Monitoring, http, probe):
+    async def broken() -> bool:
+        raise RuntimeError("disk I/O error")
+
+    probe.database_writable = broken
+    status, body = await get_json(http, "/readyz")
+    assert status == 503
+    assert body["reasons"] == ["database check failed: RuntimeError"]
+
+
+async def test_sampled_gauges(monitoring: Monitoring, http, probe, settings):
+    settings.database.write_bytes(b"x" * 4096)
+    settings.database.with_name("guildbot.db-wal").write_bytes(b"y" * 1024)
+    probe.guilds = 42
+    probe.latencies = [(0, 0.05), (1, 0.07)]
+    await monitoring.sample_now()
+    _, text = await get_text(http, "/metrics")
+    assert metric_value(text, "guildbot_guilds") == 42
+    assert metric_value(text, "guildbot_gateway_latency_seconds", shard="1") == pytest.approx(0.07)
+    assert metric_value(text, "guildbot_database_size_bytes") == 4096
+    assert metric_value(text, "guildbot_database_wal_size_bytes") == 1024
+    assert metric_value(text, "guildbot_process_resident_memory_bytes") > 0
+    assert metric_value(text, "guildbot_host_memory_percent") is not None
+    assert metric_value(text, "guildbot_host_disk_percent") is not None
+    assert metric_value(text, "guildbot_process_open_fds") > 0
+
+
+async def test_guild_hooks_count(monitoring: Monitoring, http):
+    monitoring.guild_joined(1)
+    monitoring.guild_joined(2)
+    monitoring.guild_left(1)
+    monitoring.guild_rejected(3, "allowlist")
+    monitoring.registration(2)
+    monitoring.gateway_event("disconnect")
+    _, text = await get_text(http, "/metrics")
+    assert metric_value(text, "guildbot_guild_joins_total") == 2
+    assert metric_value(text, "guildbot_guild_leaves_total") == 1
+    assert metric_value(text, "guildbot_guild_rejections_total", reason="allowlist") == 1
+    assert metric_value(text, "guildbot_registrations_total") == 1
+    assert metric_value(text, "guildbot_gateway_events_total", event="disconnect") == 1
+    assert metric_value(text, "guildbot_gateway_ready") == 0
+
+
+async def test_per_guild_series_are_bounded(monitoring: Monitoring, http):
+    for guild in range(100):
+        for _ in range(guild + 1):
+            monitoring.observe_command("ping", guild, "success", 0.001)
+    _, text = await get_text(http, "/metrics")
+    series = [line for line in text.splitlines() if line.startswith("guildbot_guild_commands{")]
+    assert len(series) == monitoring.intervals.top_guilds + 1
+    assert metric_value(text, "guildbot_guild_commands", guild="99") == 100
+    total = sum(range(1, 101))
+    top = sum(range(81, 101))
+    assert metric_value(text, "guildbot_guild_commands", guild="other") == total - top
+
+
+async def test_command_label_cardinality_is_bounded(monitoring: Monitoring):
+    from bot.monitoring.metrics import MAX_COMMANDS
+
+    for i in range(MAX_COMMANDS + 50):
+        monitoring.observe_command(f"cmd{i}", 1, "success", 0.001)
+    labels = [label for label, _ in monitoring.metrics.unique_commands()]
+    assert len(labels) == MAX_COMMANDS + 1
+    assert "other" in labels
+    assert sum(monitoring.metrics.command_totals().values()) == MAX_COMMANDS + 50
+
+
+async def test_dashboard_data_and_page(monitoring: Monitoring, http, clock):
+    monitoring.observe_command("daily", 1, "success", 0.002)
+    monitoring.dashboard.sample()
+    clock.advance(5)
+    monitoring.observe_command("daily", 1, "failure", 0.2)
+    monitoring.dashboard.sample()
+    status, data = await get_json(http, "/dashboard/data")
+    assert status == 200
+    assert [p["commands"] for p in data["points"]] == [1, 1]
+    assert [p["failed"] for p in data["points"]] == [0, 1]
+    assert data["commands"] == [{"command": "daily", "calls": 2}]
+    session, base = http
+    async with session.get(base + "/dashboard") as resp:
+        assert resp.status == 200
+        assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+        page = await resp.text()
+    assert "<canvas" in page
+    assert "http://" not in page
+    assert "https://" not in page
+
+
+async def test_restarts_counted_from_the_starts_file(settings, clock, probe, intervals):
+    for _ in range(3):
+        mon = Monitoring(settings, clock=clock, intervals=intervals, environ={})
+        await mon.start(probe)
+        await mon.stop()
+        clock.advance(60)
+    assert mon.slo()["restarts_24h"] == 2
+    clock.advance(86400)
+    assert mon.slo()["restarts_24h"] == 0
+
+
+async def test_disabled_server_when_port_zero_in_settings(settings, probe):
+    mon = Monitoring(settings, environ={})
+    await mon.start(probe)
+    try:
+        assert mon.server is None
+        assert mon.health_port is None
+    finally:
+        await mon.stop()
