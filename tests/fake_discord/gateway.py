@@ -369,11 +369,15 @@ class Gateway:
                 for m in guild.members.values()
                 if (not user_ids or m.id in user_ids) and m.user.name.startswith(query)
             ]
+            payloads = [m.to_payload() for m in members]
+            bot = self.fake.state.bot_user
+            if (not user_ids or bot.id in user_ids) and bot.name.startswith(query):
+                payloads.insert(0, guild.bot_member_payload())
             if limit:
-                members = members[:limit]
+                payloads = payloads[:limit]
             chunk: dict[str, Any] = {
                 "guild_id": str(guild.id),
-                "members": [m.to_payload() for m in members],
+                "members": payloads,
                 "chunk_index": 0,
                 "chunk_count": 1,
             }

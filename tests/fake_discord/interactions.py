@@ -128,7 +128,7 @@ class FakeInteraction:
     ) -> None:
         loop = asyncio.get_running_loop()
         self.id = interaction_id
-        self.token = "fake-itoken-" + secrets.token_urlsafe(24)
+        self.token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(60)
         self.guild = guild
         self.member = member
         self.channel = channel

@@ -493,15 +493,27 @@ class RestApi:
         if inter.response is None:
             raise RestError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
         data = call.body.json or {}
-        message = self._message_from(
-            data,
-            call.body.files,
-            channel_id=inter.channel.id,
-            type=20,
-            guild_id=inter.guild.id,
-            interaction_id=inter.id,
-            webhook_id=self.fake.state.application_id,
-        )
+        original = inter.original
+        if original is not None and original.flags & LOADING and not original.deleted:
+            # Discord: the first follow-up after a deferral replaces the "thinking" message and
+            # keeps its ephemerality.
+            message = original
+            message.content = data.get("content") or ""
+            message.embeds = data.get("embeds") or []
+            message.components = data.get("components") or []
+            message.attachments = self._attachments(data, call.body.files, [])
+            message.flags = (original.flags & EPHEMERAL) | ((data.get("flags") or 0) & ~LOADING)
+            message.raw = data
+        else:
+            message = self._message_from(
+                data,
+                call.body.files,
+                channel_id=inter.channel.id,
+                type=20,
+                guild_id=inter.guild.id,
+                interaction_id=inter.id,
+                webhook_id=self.fake.state.application_id,
+            )
         inter.record_followup(self._reply("followup", message, data))
         if call.request.query.get("wait") not in ("1", "true", "True"):
             return 204, None

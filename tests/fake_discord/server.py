@@ -294,7 +294,7 @@ class FakeDiscord:
         if guild is None:
             guild = self.add_guild(joined=False, **kwargs)
         guild.joined = True
-        self.dispatch("GUILD_CREATE", guild.create_payload(), guild_id=guild.id)
+        self.dispatch("GUILD_CREATE", guild.create_payload(join=True), guild_id=guild.id)
         return guild
 
     async def remove_guild_live(self, guild: Guild, unavailable: bool = False) -> None:

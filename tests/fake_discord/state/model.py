@@ -135,6 +135,14 @@ class SnowflakeGenerator:
         return (next(self._counter) << 22) | (1 << 17)
 
 
+class GuildIdGenerator(SnowflakeGenerator):
+    """Guild ids on their own stream (worker 2): consecutive guilds land on consecutive shards,
+    however many channels and members are created in between."""
+
+    def __call__(self) -> int:
+        return (next(self._counter) << 22) | (2 << 17)
+
+
 def snowflake_time_ms(snowflake: int) -> int:
     return (snowflake >> 22) + DISCORD_EPOCH_MS
 
@@ -409,13 +417,15 @@ class Guild:
             "communication_disabled_until": None,
         }
 
-    def create_payload(self) -> dict[str, Any]:
+    def create_payload(self, *, join: bool = False) -> dict[str, Any]:
         """The GUILD_CREATE payload, as Discord sends it without the presences intent.
 
         Only the bot's own member is included (Discord does the same for bots without
-        GUILD_PRESENCES); ``member_count`` still counts everyone.
+        GUILD_PRESENCES); ``member_count`` still counts everyone. ``unavailable: false`` marks a
+        guild announced unavailable in READY; a guild the bot just joined has no such key
+        (discord.py tells ``on_guild_available`` and ``on_guild_join`` apart by it).
         """
-        return {
+        payload = {
             "id": str(self.id),
             "name": self.name,
             "icon": None,
@@ -463,6 +473,9 @@ class Guild:
             "soundboard_sounds": [],
             "lazy": True,
         }
+        if join:
+            del payload["unavailable"]
+        return payload
 
     def __repr__(self) -> str:
         return f"<Guild {self.name} id={self.id} members={len(self.members)}>"
@@ -556,6 +569,7 @@ class State:
 
     def __init__(self, *, bot_name: str = "guildbot", bot_id: int | None = None) -> None:
         self.snowflake = SnowflakeGenerator()
+        self.guild_snowflake = GuildIdGenerator()
         self.application_id = bot_id if bot_id is not None else self.snowflake()
         self.bot_user = User(id=self.application_id, name=bot_name, bot=True)
         self.owner_user = User(id=self.snowflake(), name="owner")
@@ -583,7 +597,7 @@ class State:
         joined: bool = True,
         locale: str = "en-US",
     ) -> Guild:
-        gid = guild_id if guild_id is not None else self.snowflake()
+        gid = guild_id if guild_id is not None else self.guild_snowflake()
         guild = Guild(
             id=gid,
             name=name or f"guild-{len(self.guilds)}",

@@ -1,0 +1,46 @@
+"""Helpers for test suites that run a discord.py client against the fake.
+
+    from tests.fake_discord.testing import fake_discord, pointed_at  # noqa: F401 (fixture)
+
+``fake_discord`` is a pytest fixture: a started ``FakeDiscord(validate=True)`` that fails the
+test at teardown if the fake recorded any error (unknown route, schema violation, protocol
+misuse). ``pointed_at(fake)`` redirects discord.py's two URLs for the duration of a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.fake_discord.server import FakeDiscord
+
+
+@contextlib.contextmanager
+def pointed_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
+    """Point discord.py's REST base and default gateway at the fake, restore them afterwards."""
+    import discord
+    import yarl
+
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = fake.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    try:
+        yield fake
+    finally:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(validate=True)
+    await fake.start()
+    try:
+        with pointed_at(fake):
+            yield fake
+    finally:
+        await fake.stop()
+    fake.assert_no_errors()
