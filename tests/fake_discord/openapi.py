@@ -84,6 +84,8 @@ def tolerate_known_deviations(spec_path: str, body: Any) -> Any:
       spec types it as a snowflake string.
     - ``nsfw`` on application commands: documented by Discord, sent by discord.py, missing from
       the spec's ``ApplicationCommandUpdateRequest`` (only matters with ``strict_requests``).
+    - ``embeds[].flags``: discord.py's ``Embed.to_dict`` includes it, the spec's ``RichEmbed``
+      does not declare it (only matters with ``strict_requests``).
     - ``tts: false`` on message edits: discord.py always sends it, the spec's update schema has no
       ``tts`` (only matters with ``strict_requests``).
     """
@@ -92,6 +94,12 @@ def tolerate_known_deviations(spec_path: str, body: Any) -> Any:
         body["attachments"] = [
             {**a, "id": str(a["id"])} if isinstance(a, dict) and isinstance(a.get("id"), int) else a
             for a in body["attachments"]
+        ]
+    if isinstance(body, dict) and isinstance(body.get("embeds"), list):
+        body = dict(body)
+        body["embeds"] = [
+            {k: v for k, v in e.items() if k != "flags"} if isinstance(e, dict) else e
+            for e in body["embeds"]
         ]
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         body = {**body, "data": tolerate_known_deviations(spec_path, body["data"])}

@@ -364,9 +364,40 @@ class RestApi:
         return 200, self.fake.state.commands.get(self._guild_scope(call), [])
 
     # -- interactions ----------------------------------------------------------------------------
+    @staticmethod
+    def check_message_limits(data: dict[str, Any]) -> None:
+        """Discord's limits for a bot's message: 2000 characters of content (the spec's 4000 is
+        the Nitro limit), at most 10 embeds and 6000 embed characters in all."""
+        content = data.get("content") or ""
+        if len(content) > 2000:
+            raise RestError(
+                400,
+                INVALID_FORM_BODY,
+                "Invalid Form Body: content: Must be 2000 or fewer in length.",
+            )
+        embeds = data.get("embeds") or []
+        if len(embeds) > 10:
+            raise RestError(
+                400, INVALID_FORM_BODY, "Invalid Form Body: embeds: Must be 10 or fewer in length."
+            )
+        total = 0
+        for embed in embeds:
+            total += len(embed.get("title") or "") + len(embed.get("description") or "")
+            total += len((embed.get("footer") or {}).get("text") or "")
+            total += len((embed.get("author") or {}).get("name") or "")
+            for fld in embed.get("fields") or []:
+                total += len(fld.get("name") or "") + len(fld.get("value") or "")
+        if total > 6000:
+            raise RestError(
+                400,
+                INVALID_FORM_BODY,
+                "Invalid Form Body: embeds: Embed size exceeds maximum size of 6000",
+            )
+
     def _message_from(
         self, data: dict[str, Any], files: dict[int, Attachment], *, channel_id: int, **extra: Any
     ) -> Message:
+        self.check_message_limits(data)
         return Message(
             id=self.fake.state.snowflake(),
             channel_id=channel_id,
@@ -497,6 +528,7 @@ class RestApi:
         if original is not None and original.flags & LOADING and not original.deleted:
             # Discord: the first follow-up after a deferral replaces the "thinking" message and
             # keeps its ephemerality.
+            self.check_message_limits(data)
             message = original
             message.content = data.get("content") or ""
             message.embeds = data.get("embeds") or []
@@ -535,6 +567,7 @@ class RestApi:
 
     def _edit(self, inter: FakeInteraction, message: Message, call: Call) -> Message:
         data = call.body.json or {}
+        self.check_message_limits(data)
         if "content" in data:
             message.content = data["content"] or ""
         if "embeds" in data:

@@ -18,20 +18,27 @@ from tests.fake_discord.server import FakeDiscord
 
 
 @contextlib.contextmanager
-def pointed_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
-    """Point discord.py's REST base and default gateway at the fake, restore them afterwards."""
+def pointed_to(api_base: str, gateway_url: str) -> Iterator[None]:
+    """Point discord.py's REST base and default gateway at URLs, restore them afterwards."""
     import discord
     import yarl
 
     old_base = discord.http.Route.BASE
     old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = fake.api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    discord.http.Route.BASE = api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     try:
-        yield fake
+        yield
     finally:
         discord.http.Route.BASE = old_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+@contextlib.contextmanager
+def pointed_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
+    """Point discord.py at a started ``FakeDiscord`` for the duration of a block."""
+    with pointed_to(fake.api_base, fake.gateway_url):
+        yield fake
 
 
 @pytest.fixture

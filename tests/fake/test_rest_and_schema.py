@@ -1,0 +1,156 @@
+"""Unknown routes, injected failures, raw REST edges and the OpenAPI validator itself."""
+
+from __future__ import annotations
+
+import aiohttp
+import discord
+import pytest
+
+from tests.fake.conftest import TOKEN, Running
+from tests.fake_discord import FakeDiscord
+from tests.fake_discord.openapi import (
+    OpenAPIValidator,
+    SpecUnavailable,
+    default_spec_path,
+    shared_validator,
+)
+
+AUTH = {"Authorization": f"Bot {TOKEN}"}
+
+
+async def test_unknown_route_answers_404_and_is_recorded(
+    fake: FakeDiscord, running: Running
+) -> None:
+    guild_id = fake.guild("Alpha").id
+    route = discord.http.Route("GET", "/guilds/{guild_id}/audit-logs", guild_id=guild_id)
+    with pytest.raises(discord.NotFound):
+        await running.bot.http.request(route)
+    assert [(e.kind, e.where) for e in fake.errors] == [
+        ("rest", f"GET /guilds/{guild_id}/audit-logs")
+    ]
+    with pytest.raises(AssertionError, match="route not implemented"):
+        fake.assert_no_errors()
+    fake.errors.clear()
+
+
+async def test_json_content_type_is_exact(fake: FakeDiscord) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{fake.api_base}/users/@me", headers=AUTH) as response,
+    ):
+        assert response.headers["Content-Type"] == "application/json"
+        assert (await response.json())["id"] == str(fake.application_id)
+
+
+async def test_gateway_endpoints(fake: FakeDiscord) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{fake.api_base}/gateway") as response:
+            assert (await response.json()) == {"url": fake.gateway_url.rstrip("/")}
+        async with http.get(f"{fake.api_base}/gateway/bot", headers=AUTH) as response:
+            data = await response.json()
+    assert data["shards"] == 1
+    assert data["session_start_limit"]["max_concurrency"] == 1
+
+
+async def test_injected_rate_limit_is_retried_by_discord_py(
+    fake: FakeDiscord, running: Running
+) -> None:
+    channel = fake.guild("Alpha").channel("general")
+    fake.fail_next("POST", "/channels/{id}/messages", status=429, retry_after=0.05)
+    await running.bot.get_channel(channel.id).send("after a 429")
+    assert [m.content for m in fake.channel_messages[channel.id]] == ["after a 429"]
+    assert fake.request_counts[("POST", "/channels/{id}/messages")] == 2
+
+
+async def test_message_to_unknown_channel_is_an_error(fake: FakeDiscord, running: Running) -> None:
+    with pytest.raises(discord.NotFound):
+        await running.bot.http.send_message(123456789012345678, params=_params("nowhere"))
+    assert [e.detail for e in fake.errors] == ["Unknown Channel"]
+    fake.errors.clear()
+
+
+def _params(content: str):
+    return discord.http.handle_message_parameters(content=content)
+
+
+# -- the validator ------------------------------------------------------------------------------
+
+
+async def test_validator_catches_a_malformed_request_body(fake: FakeDiscord) -> None:
+    channel = fake.guild("Alpha").channel("general")
+    body = {"content": 42, "embeds": "not-a-list"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{fake.api_base}/channels/{channel.id}/messages", json=body, headers=AUTH),
+    ):
+        pass
+    problems = [e for e in fake.errors if e.kind == "request-schema"]
+    assert {p.detail.split(":")[0] for p in problems} == {
+        "request body content",
+        "request body embeds",
+    }
+    fake.errors.clear()
+
+
+def test_validator_catches_a_malformed_response() -> None:
+    validator = shared_validator()
+    ok = {
+        "id": "1",
+        "username": "bot",
+        "avatar": None,
+        "discriminator": "0",
+        "public_flags": 0,
+        "flags": 0,
+        "global_name": None,
+        "mfa_enabled": False,
+        "locale": "en-US",
+    }
+    assert validator.validate_response("GET", "/users/@me", 200, ok) == []
+    broken = {k: v for k, v in ok.items() if k != "id"} | {"flags": "zero"}
+    problems = validator.validate_response("GET", "/users/@me", 200, broken)
+    assert any("'id' is a required property" in p for p in problems)
+    assert any("flags" in p for p in problems)
+    assert validator.validate_response("DELETE", "/users/@me/guilds/{guild_id}", 204, None) == []
+    assert validator.validate_response("DELETE", "/users/@me/guilds/{guild_id}", 204, {"x": 1})
+
+
+def test_validator_enforces_discord_limits() -> None:
+    validator = shared_validator()
+    path = "/channels/{channel_id}/messages"
+    assert validator.validate_request("POST", path, {"content": "x" * 4000}) == []
+    assert validator.validate_request("POST", path, {"content": "x" * 4001})
+    hook = "/webhooks/{webhook_id}/{webhook_token}"
+    assert validator.validate_request("POST", hook, {"content": "x" * 2000}) == []
+    assert validator.validate_request("POST", hook, {"content": "x" * 2001})
+    assert validator.validate_request("POST", path, {"embeds": [{"title": "t"}] * 11})
+    assert validator.validate_request("POST", path, {"content": "hi"}, query={"bogus": "1"})
+
+
+def test_strict_mode_rejects_undeclared_properties() -> None:
+    path = "/channels/{channel_id}/messages"
+    loose = shared_validator(strict_requests=False)
+    strict = shared_validator(strict_requests=True)
+    body = {"content": "hi", "ephemral": True}
+    assert loose.validate_request("POST", path, body) == []
+    assert any("ephemral" in p for p in strict.validate_request("POST", path, body))
+
+
+def test_missing_spec_fails_with_a_clear_message(tmp_path) -> None:
+    with pytest.raises(SpecUnavailable, match="shared/discord-api-spec/openapi.json"):
+        OpenAPIValidator.load(tmp_path / "nope.json")
+    assert default_spec_path().name == "openapi.json"
+
+
+async def test_bot_message_limits_are_enforced(fake: FakeDiscord, running: Running) -> None:
+    # The spec allows 4000 characters (a Nitro user's limit); a bot gets 2000.
+    channel = running.bot.get_channel(fake.guild("Alpha").channel("general").id)
+    with pytest.raises(discord.HTTPException) as too_long:
+        await channel.send("x" * 2001)
+    assert too_long.value.code == 50035
+    big = [discord.Embed(description="y" * 4000), discord.Embed(description="z" * 2001)]
+    with pytest.raises(discord.HTTPException):
+        await channel.send(embeds=big)
+    await channel.send("x" * 2000)
+    assert [len(m.content) for m in fake.channel_messages[channel.id]] == [2000]
+    assert len(fake.errors) == 2
+    fake.errors.clear()
