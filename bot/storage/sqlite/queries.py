@@ -26,8 +26,7 @@ _SETTINGS_COLUMNS = (
 GUILD: dict[str, str] = {
     "ensure_guild": (
         "INSERT INTO guilds (guild_id, name, joined_at) VALUES (:guild_id, :name, :now) "
-        "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL "
-        "WHERE guilds.guild_id = :guild_id"
+        "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL"
     ),
     "known": "SELECT 1 FROM guilds WHERE guild_id = :guild_id",
     "settings": f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id",

@@ -1,0 +1,351 @@
+"""A model of ONE guild's data, and a runner that compares the real storage against it.
+
+The model knows nothing about other guilds. Operations run against the real SQLite storage in
+many guilds at once, with the same user ids in every guild; each result, and in the end each
+guild's whole view, must equal what that guild's model alone predicts. Any statement that reads
+or writes another guild's rows shows up as a difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from bot.domain.rules import login_award
+from bot.storage import base
+from bot.storage.sqlite import SQLiteStorage
+from tests.unit.storage.conftest import make_database
+
+START = 1_700_000_000.0
+EXPIRY = 6 * 3600.0
+
+
+@dataclass
+class MMember:
+    points: int = 0
+    streak: int = 0
+    best: int = 0
+    last_day: str | None = None
+    logins: int = 0
+    wins: int = 0
+    losses: int = 0
+
+
+@dataclass
+class MChallenge:
+    number: int
+    challenger: int
+    opponent: int
+    stake: int
+    status: str
+    expires_at: float
+    winner: int | None = None
+
+
+@dataclass
+class GuildModel:
+    members: dict[int, MMember] = field(default_factory=dict)
+    challenges: dict[int, MChallenge] = field(default_factory=dict)
+    reward: int = 100
+    known: bool = False
+    left: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def _settle(self, c: MChallenge, status: str, winner: int | None = None) -> None:
+        if winner is not None:
+            loser = c.opponent if winner == c.challenger else c.challenger
+            self.members[winner].points += 2 * c.stake
+            self.members[winner].wins += 1
+            self.members[loser].losses += 1
+        else:
+            self.members[c.challenger].points += c.stake
+            if c.status == "accepted":
+                self.members[c.opponent].points += c.stake
+        c.status, c.winner = status, winner
+
+    def apply(self, op: tuple, now: float, today: str, yesterday: str):
+        """Return ('ok', value) or ('err', exception class name), as the storage should."""
+        kind, args = op[0], op[2:]
+        m, cs = self.members, self.challenges
+        if kind == "register":
+            (u,) = args
+            if u in m:
+                return ("err", "AlreadyRegistered")
+            m[u] = MMember()
+            self.known = True
+            return ("ok", None)
+        if kind == "login":
+            (u,) = args
+            if u not in m:
+                return ("err", "NotRegistered")
+            me = m[u]
+            if me.last_day == today:
+                return ("ok", (0, me.streak, me.points))
+            me.streak = me.streak + 1 if me.last_day == yesterday else 1
+            award = login_award(self.reward, me.streak)
+            me.points += award
+            me.best = max(me.best, me.streak)
+            me.last_day, me.logins = today, me.logins + 1
+            return ("ok", (award, me.streak, me.points))
+        if kind == "create":
+            a, b, stake = args
+            if a == b:
+                return ("err", "ChallengeStateError")
+            if a not in m or b not in m:
+                return ("err", "NotRegistered")
+            if m[a].points < stake:
+                return ("err", "InsufficientPoints")
+            m[a].points -= stake
+            number = max(cs, default=0) + 1
+            cs[number] = MChallenge(number, a, b, stake, "open", now + EXPIRY)
+            return ("ok", number)
+        if kind in ("accept", "decline", "cancel", "complete"):
+            number, u = args[0], args[1]
+            c = cs.get(number)
+            if c is None:
+                return ("err", "ChallengeNotFound")
+            if kind == "complete":
+                winner = args[2]
+                if c.status != "accepted" or winner not in (c.challenger, c.opponent):
+                    return ("err", "ChallengeStateError")
+                if u not in (c.challenger, c.opponent) or u == winner:
+                    return ("err", "ChallengeStateError")
+                self._settle(c, "completed", winner)
+                return ("ok", "completed")
+            owner = c.challenger if kind == "cancel" else c.opponent
+            if owner != u or c.status != "open":
+                return ("err", "ChallengeStateError")
+            if kind == "accept":
+                if c.expires_at <= now:
+                    self._settle(c, "expired")
+                    return ("err", "ChallengeStateError")
+                if m[u].points < c.stake:
+                    return ("err", "InsufficientPoints")
+                m[u].points -= c.stake
+                c.status = "accepted"
+                return ("ok", "accepted")
+            self._settle(c, "declined" if kind == "decline" else "cancelled")
+            return ("ok", c.status)
+        if kind == "expire":
+            due = [c for c in cs.values() if c.status in ("open", "accepted")
+                   and c.expires_at <= now]
+            for c in due:
+                self._settle(c, "expired")
+            return ("ok", len(due))
+        if kind == "reward":
+            self.reward = args[0]
+            self.known = True
+            return ("ok", None)
+        if kind == "purge":
+            m.clear()
+            cs.clear()
+            self.usage.clear()
+            self.reward, self.known, self.left = 100, False, False
+            return ("ok", None)
+        if kind == "leave":
+            self.left = self.known
+            return ("ok", None)
+        if kind == "known":
+            return ("ok", self.known)
+        if kind == "use":
+            self.usage[args[0]] = self.usage.get(args[0], 0) + 1
+            return ("ok", None)
+        if kind == "usage":
+            return ("ok", sorted(self.usage.items()))
+        if kind == "history":
+            user = args[0]
+            found = sorted((c for c in cs.values()
+                            if user is None or user in (c.challenger, c.opponent)),
+                           key=lambda c: -c.number)
+            return ("ok", [(c.number, c.status, c.stake, c.challenger, c.opponent, c.winner)
+                           for c in found[:25]])
+        if kind == "member":
+            me = m.get(args[0])
+            return ("ok", None if me is None else (me.points, me.streak, me.best, me.last_day,
+                                                   me.logins, me.wins, me.losses))
+        if kind == "rank":
+            me = m.get(args[0])
+            if me is None:
+                return ("ok", None)
+            better = sum(1 for uid, o in m.items()
+                         if o.points > me.points or (o.points == me.points and uid < args[0]))
+            return ("ok", better + 1)
+        if kind == "leaderboard":
+            ordered = sorted(m.items(), key=lambda kv: (-kv[1].points, kv[0]))[:5]
+            return ("ok", ([(uid, mm.points) for uid, mm in ordered], len(m)))
+        if kind == "challenges":
+            user = args[0]
+            found = sorted((c for c in cs.values() if c.status in ("open", "accepted")
+                            and (user is None or user in (c.challenger, c.opponent))),
+                           key=lambda c: -c.number)
+            return ("ok", [(c.number, c.status, c.stake, c.challenger, c.opponent, c.winner)
+                           for c in found[:25]])
+        if kind == "stats":
+            active = sum(c.status in ("open", "accepted") for c in cs.values())
+            done = sum(c.status == "completed" for c in cs.values())
+            return ("ok", (len(m), sum(x.points for x in m.values()),
+                           sum(x.last_day == today for x in m.values()), active, done,
+                           max((x.best for x in m.values()), default=0)))
+        raise AssertionError(f"unknown operation {op}")
+
+    def view(self) -> dict:
+        return {
+            "members": {u: (x.points, x.streak, x.best, x.last_day, x.logins, x.wins, x.losses)
+                        for u, x in self.members.items()},
+            "challenges": {n: (c.challenger, c.opponent, c.stake, c.status, c.winner)
+                           for n, c in self.challenges.items()},
+            "reward": self.reward,
+            "known": self.known,
+            "left": self.left,
+            "usage": sorted(self.usage.items()),
+        }
+
+
+async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yesterday: str):
+    kind, args = op[0], op[2:]
+    repo = storage.guild(guild)
+    try:
+        if kind == "leave":
+            await repo.mark_left(now)
+            return ("ok", None)
+        if kind == "known":
+            return ("ok", await repo.known())
+        if kind == "use":
+            await storage.write_usage([base.UsageRow(now, guild, args[0], "success", 1.0)])
+            return ("ok", None)
+        if kind == "usage":
+            return ("ok", sorted((u.command, u.calls) for u in await repo.usage(0)))
+        if kind == "history":
+            found = await repo.challenges(args[0], active_only=False)
+            return ("ok", [(c.challenge_id, c.status, c.stake, c.challenger_id, c.opponent_id,
+                            c.winner_id) for c in found])
+        if kind == "register":
+            await repo.register(args[0], f"u{args[0]}", now)
+            return ("ok", None)
+        if kind == "login":
+            r = await repo.daily_login(args[0], today, yesterday)
+            return ("ok", (r.awarded, r.member.streak, r.member.points))
+        if kind == "create":
+            c = await repo.create_challenge(args[0], args[1], args[2], now, now + EXPIRY)
+            return ("ok", c.challenge_id)
+        if kind == "accept":
+            return ("ok", (await repo.accept_challenge(args[0], args[1], now)).status)
+        if kind == "decline":
+            return ("ok", (await repo.decline_challenge(args[0], args[1], now)).status)
+        if kind == "cancel":
+            return ("ok", (await repo.cancel_challenge(args[0], args[1], now)).status)
+        if kind == "complete":
+            return ("ok", (await repo.complete_challenge(args[0], args[1], args[2], now)).status)
+        if kind == "expire":
+            return ("ok", await repo.expire_challenges(now))
+        if kind == "reward":
+            await repo.update_settings(daily_reward=args[0])
+            return ("ok", None)
+        if kind == "purge":
+            await repo.purge()
+            return ("ok", None)
+        if kind == "member":
+            x = await repo.member(args[0])
+            return ("ok", None if x is None else (x.points, x.streak, x.best_streak,
+                                                  x.last_login_day, x.total_logins, x.wins,
+                                                  x.losses))
+        if kind == "rank":
+            return ("ok", await repo.rank(args[0]))
+        if kind == "leaderboard":
+            entries, total = await repo.leaderboard(0, 5)
+            return ("ok", ([(e.user_id, e.points) for e in entries], total))
+        if kind == "challenges":
+            found = await repo.challenges(args[0], active_only=True)
+            return ("ok", [(c.challenge_id, c.status, c.stake, c.challenger_id, c.opponent_id,
+                            c.winner_id) for c in found])
+        if kind == "stats":
+            s = await repo.stats(today)
+            return ("ok", (s.members, s.total_points, s.logins_today, s.open_challenges,
+                           s.completed_challenges, s.best_streak))
+    except base.StorageError as exc:
+        return ("err", type(exc).__name__)
+    raise AssertionError(f"unknown operation {op}")
+
+
+async def real_view(storage, guild: int) -> dict:
+    repo = storage.guild(guild)
+    data = await repo.export()
+    return {
+        "members": {int(x["user_id"]): (x["points"], x["streak"], x["best_streak"],
+                                        x["last_login_day"], x["total_logins"], x["wins"],
+                                        x["losses"]) for x in data["members"]},
+        "challenges": {int(x["challenge_id"]): (int(x["challenger_id"]), int(x["opponent_id"]),
+                                                x["stake"], x["status"],
+                                                int(x["winner_id"]) if x["winner_id"] else None)
+                       for x in data["challenges"]},
+        "reward": (await repo.settings()).daily_reward,
+        "known": await repo.known(),
+        "left": guild in await storage.guilds_left_before(float("inf")),
+        "usage": sorted((u.command, u.calls) for u in await repo.usage(0)),
+    }
+
+
+async def run_against_models(ops: list[tuple], guild_ids: list[int],
+                             outcomes: dict | None = None) -> list[str]:
+    """Run ``ops`` (each ("kind", guild_index, *args) or ("tick", seconds)) and return every
+    difference between the storage and the per-guild models."""
+    with tempfile.TemporaryDirectory() as scratch:
+        storage = await SQLiteStorage.open(make_database(Path(scratch) / "iso.db"))
+        try:
+            return await _run(storage, ops, guild_ids, outcomes if outcomes is not None else {})
+        finally:
+            await storage.close()
+
+
+async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
+    models = {g: GuildModel() for g in guild_ids}
+    problems: list[str] = []
+    now, day = START, date(2024, 1, 1)
+    for step, op in enumerate(ops):
+        if op[0] == "tick":
+            now += op[1]
+            day = date(2024, 1, 1) + timedelta(seconds=now - START)
+            continue
+        today, yesterday = day.isoformat(), (day - timedelta(days=1)).isoformat()
+        guild = guild_ids[op[1] % len(guild_ids)]
+        op = resolve(op, models[guild])
+        expected = models[guild].apply(op, now, today, yesterday)
+        actual = await apply_real(storage, guild, op, now, today, yesterday)
+        key = (op[0], actual[0])
+        outcomes[key] = outcomes.get(key, 0) + 1
+        if actual != expected:
+            problems.append(f"step {step} {op} in guild {guild}: expected {expected}, "
+                            f"got {actual}")
+            if len(problems) > 5:
+                break
+    for guild, model in models.items():
+        view = await real_view(storage, guild)
+        if view != model.view():
+            problems.append(f"final view of guild {guild} differs: {view} != {model.view()}")
+    return problems
+
+
+def resolve(op: tuple, model: GuildModel) -> tuple:
+    """Turn symbolic arguments into concrete ones, from this guild's own model.
+
+    Programs may name a challenge relative to the newest (-1 is the newest) and a player by role
+    ("challenger"/"opponent"), so random programs reach accepts and settlements often. Both the
+    model and the storage then receive the same concrete operation.
+    """
+    if op[0] not in ("accept", "decline", "cancel", "complete"):
+        return op
+    number = op[2]
+    if number < 0:
+        number = max(model.challenges, default=0) + 1 + number
+    challenge = model.challenges.get(number)
+    roles = {"challenger": challenge.challenger if challenge else 1,
+             "opponent": challenge.opponent if challenge else 2}
+    return (op[0], op[1], number, *(roles.get(a, a) for a in op[3:]))
+
+
+def run(ops: list[tuple], guild_ids: list[int], outcomes: dict | None = None) -> list[str]:
+    """Run the program; ``outcomes`` (if given) counts (operation, "ok"/"err") pairs."""
+    return asyncio.run(run_against_models(ops, guild_ids, outcomes))

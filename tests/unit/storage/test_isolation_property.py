@@ -1,0 +1,143 @@
+"""Guild isolation, proved by property: random interleavings across 24 guilds sharing user ids.
+
+Each example runs a long random sequence of every write and read the repository offers, spread
+over 24 guilds whose members have the same user ids, and compares every answer, and in the end
+every guild's whole view, with a model of that guild alone (``isolation_model.GuildModel``).
+
+This check can fail: ``test_removing_one_scope_is_caught`` takes the guild filter out of one
+statement at a time and shows the same runner reports a difference for each of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.storage.sqlite import queries
+from tests.unit.storage.isolation_model import run
+
+GUILDS = [100_000_000_000_000_000 + i * 7919 for i in range(24)]
+# The same small set of user ids in every guild; 5 is never registered by the setup.
+USERS = st.integers(min_value=1, max_value=4) | st.integers(min_value=1, max_value=5)
+# Every guild is used, with a bias to a few busy ones so challenges get far enough to settle.
+GUILD = st.integers(min_value=0, max_value=len(GUILDS) - 1) | st.integers(min_value=0, max_value=3)
+# Challenges by number, or relative to the newest (-1); players by id, or by their role.
+NUMBER = st.just(-1) | st.integers(min_value=-3, max_value=-1) | st.integers(1, 12)
+PLAYER = USERS | st.sampled_from(["challenger", "opponent"])
+EXAMPLES = 40  # each 192 + at least 15 x 8 operations, about 450 on average
+executed: dict = {"ops": 0, "outcomes": {}}
+
+# Each kind of operation with its arguments and its weight in the mix. The weights favour the
+# writes that move points, so programs get deep (challenges accepted, settled, expired).
+ARGS = {
+    "register": (4, st.tuples(USERS)),
+    "login": (6, st.tuples(USERS)),
+    "create": (10, st.tuples(USERS, USERS, st.integers(1, 60) | st.integers(1, 400))),
+    "accept": (6, st.tuples(NUMBER, PLAYER)),
+    "decline": (2, st.tuples(NUMBER, PLAYER)),
+    "cancel": (2, st.tuples(NUMBER, PLAYER)),
+    "complete": (6, st.tuples(NUMBER, PLAYER, PLAYER)),
+    "expire": (2, st.tuples()),
+    "reward": (1, st.tuples(st.integers(1, 500))),
+    "member": (2, st.tuples(USERS)),
+    "rank": (1, st.tuples(USERS)),
+    "leaderboard": (1, st.tuples()),
+    "challenges": (2, st.tuples(st.none() | USERS)),
+    "stats": (1, st.tuples()),
+    "history": (1, st.tuples(st.none() | USERS)),
+    "known": (1, st.tuples()),
+    "leave": (1, st.tuples()),
+    "use": (2, st.tuples(st.sampled_from(["profile", "login", "challenge create"]))),
+    "usage": (1, st.tuples()),
+    "tick": (3, st.tuples(st.integers(60, 1800) | st.integers(3600, 30 * 3600))),
+    "purge": (1, st.tuples()),
+}
+# Purges are rare (about 1 in 180 operations): each one wipes a guild back to the start.
+kind = st.sampled_from([k for k, (weight, _) in ARGS.items()
+                        for _ in range(weight if k == "purge" else 4 * weight)])
+local_op = kind.flatmap(lambda k: ARGS[k][1].map(lambda args: (k, *args)))
+# Programs interleave bursts of operations on one guild; guilds and user ids repeat.
+burst = st.tuples(GUILD, st.lists(local_op, min_size=8, max_size=20))
+
+
+def _flatten(bursts: list) -> list[tuple]:
+    return [op if op[0] == "tick" else (op[0], guild, *op[1:])
+            for guild, ops in bursts for op in ops]
+
+
+# Every program starts by registering and funding users 1-4 in every guild (user 5 stays a
+# stranger everywhere), so the random part reaches deep states (accepted, settled) quickly.
+SETUP = [op for g in range(len(GUILDS)) for u in (1, 2, 3, 4)
+         for op in (("register", g, u), ("login", g, u))]
+program = st.lists(burst, min_size=15, max_size=25).map(lambda bursts: SETUP + _flatten(bursts))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])
+@given(ops=program)
+def test_every_guild_sees_only_its_own_data(ops):
+    problems = run(ops, GUILDS, executed["outcomes"])
+    executed["ops"] += len(ops)
+    assert problems == []
+
+
+def test_the_property_ran_at_least_ten_thousand_operations():
+    # Runs after the property test in file order; guards against a silently shrunk budget.
+    assert executed["ops"] >= 10_000, executed["ops"]
+    # The programs must reach every successful path, not just bounce off validation.
+    for kind in ("register", "login", "create", "accept", "decline", "cancel", "complete",
+                 "expire", "purge", "member", "leaderboard", "challenges", "stats", "history",
+                 "known", "leave", "use", "usage", "reward", "rank"):
+        assert executed["outcomes"].get((kind, "ok"), 0) > 0, (kind, executed["outcomes"])
+    for kind in ("register", "create", "accept", "complete"):
+        assert executed["outcomes"].get((kind, "err"), 0) > 0, (kind, executed["outcomes"])
+
+
+# A fixed program that touches every statement in two guilds with the same members.
+SCENARIO = [
+    ("register", 0, 1), ("register", 0, 2), ("register", 0, 3),
+    ("register", 1, 1), ("register", 1, 2), ("register", 1, 4),
+    ("reward", 1, 300), ("login", 1, 1), ("login", 1, 2), ("login", 1, 4),
+    ("login", 0, 1), ("login", 0, 2), ("login", 0, 3),
+    ("create", 1, 1, 2, 50), ("create", 1, 2, 4, 40), ("create", 1, 4, 1, 30),
+    ("accept", 1, 1, 2), ("create", 0, 1, 2, 20),
+    ("member", 0, 4), ("member", 1, 3), ("rank", 0, 1), ("rank", 1, 1),
+    ("leaderboard", 0), ("leaderboard", 1), ("challenges", 0, None), ("challenges", 0, 2),
+    ("challenges", 1, 4), ("stats", 0), ("stats", 1),
+    ("accept", 0, 2, 4), ("decline", 0, 2, 4), ("cancel", 0, 3, 4), ("complete", 0, 1, 2, 1),
+    ("accept", 0, 1, 2), ("complete", 0, 1, 2, 1), ("register", 0, 4), ("login", 0, 4),
+    ("create", 0, 4, 3, 10),
+    ("tick", 2 * 3600), ("expire", 0), ("member", 0, 1), ("stats", 0), ("challenges", 0, None),
+    ("tick", 86400), ("login", 0, 1), ("member", 0, 1), ("purge", 0), ("member", 0, 1),
+    ("register", 0, 1), ("create", 0, 1, 2, 1), ("stats", 0),
+    ("use", 0, "profile"), ("use", 1, "profile"), ("use", 1, "login"), ("usage", 0),
+    ("history", 0, None), ("history", 1, 4), ("history", 0, 2), ("known", 0), ("known", 1),
+    ("purge", 0), ("usage", 1), ("known", 0), ("register", 0, 1), ("leave", 1), ("known", 1),
+]
+SCOPE = re.compile(r"guild_id = :guild_id AND |AND guild_id = :guild_id|guild_id = :guild_id")
+
+
+def _unscoped(sql: str) -> str:
+    return SCOPE.sub("1 = 1", sql, count=1)
+
+
+def test_the_scenario_passes_with_every_scope_in_place():
+    assert run(SCENARIO, GUILDS[:2]) == []
+
+
+FILTERED = sorted(name for name, sql in queries.GUILD.items()
+                  if not sql.startswith("INSERT") and "guild_id = :guild_id" in sql)
+
+
+@pytest.mark.parametrize("name", FILTERED)
+def test_removing_one_scope_is_caught(monkeypatch, name):
+    monkeypatch.setitem(queries.GUILD, name, _unscoped(queries.GUILD[name]))
+    try:
+        problems = run(SCENARIO, GUILDS[:2])
+    except Exception as exc:  # a broken statement may also fail loudly: that is caught too
+        problems = [repr(exc)]
+    assert problems, f"removing the guild filter from {name!r} went unnoticed"
