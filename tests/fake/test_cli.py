@@ -108,3 +108,36 @@ async def test_invoke_without_a_connected_bot_reports_an_error(fake: FakeDiscord
     code, result = await _cli("invoke", "--url", fake.base_url, "profile")
     assert code == 1
     assert "no gateway session" in result["error"]
+
+
+async def test_bare_bench_bot_answers_ping(tmp_path: Path) -> None:
+    fake = FakeDiscord(validate=True, strict_requests=True)
+    guild = fake.add_guild("Bench", members=1)
+    await fake.start()
+    token_file = tmp_path / "token"
+    token_file.write_text(fake.token)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPO / "tests" / "bench" / "bare_bot.py"),
+        "--api-base", fake.api_base,
+        "--gateway-url", fake.gateway_url,
+        "--token-file", str(token_file),
+        "--sync",
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 20))
+        assert ready["event"] == "ready"
+        assert ready["guilds"] == 1
+        assert [c["name"] for c in fake.synced_commands["global"]] == ["ping"]
+        inter = await fake.invoke(guild, 0, "ping")
+        assert (await inter.wait_response()).content == "pong"
+        intents = fake.intents
+        assert intents is not None
+        assert not intents & ((1 << 1) | (1 << 8) | (1 << 15))  # no privileged intents
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(proc.wait(), 10)
+        await fake.stop()
+    assert returncode == 0
+    fake.assert_no_errors()
