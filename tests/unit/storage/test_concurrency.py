@@ -1,0 +1,73 @@
+"""Points cannot be spent twice, however many commands race for them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.storage.base import InsufficientPoints
+
+G = 333333333333333333
+NOW = 1_700_000_000.0
+
+
+async def _member_with(storage, user: int, points: int):
+    repo = storage.guild(G)
+    await repo.register(user, f"u{user}", NOW)
+    await repo.update_settings(daily_reward=points)
+    await repo.daily_login(user, "2024-01-01", "2023-12-31")
+    await repo.update_settings(daily_reward=100)
+    return repo
+
+
+async def test_two_challenges_accepted_at_once_cannot_spend_the_same_points(storage):
+    repo = await _member_with(storage, 1, 100)
+    await _member_with(storage, 2, 100)
+    await _member_with(storage, 3, 100)
+    # Bob (2) is challenged twice for 100 each but only has 100.
+    first = await repo.create_challenge(1, 2, 100, NOW, NOW + 3600)
+    await _member_with(storage, 4, 100)
+    second = await repo.create_challenge(4, 2, 100, NOW, NOW + 3600)
+    results = await asyncio.gather(
+        repo.accept_challenge(first.challenge_id, 2, NOW),
+        repo.accept_challenge(second.challenge_id, 2, NOW),
+        return_exceptions=True)
+    accepted = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, InsufficientPoints)]
+    assert (len(accepted), len(refused)) == (1, 1), results
+    assert (await repo.member(2)).points == 0
+
+
+async def test_a_burst_of_creates_never_overdraws(storage):
+    repo = await _member_with(storage, 1, 250)
+    for opponent in range(2, 12):
+        await _member_with(storage, opponent, 0)
+    results = await asyncio.gather(
+        *(repo.create_challenge(1, opponent, 60, NOW, NOW + 3600) for opponent in range(2, 12)),
+        return_exceptions=True)
+    made = [r for r in results if not isinstance(r, Exception)]
+    assert len(made) == 4  # 4 x 60 = 240 <= 250 < 5 x 60
+    assert all(isinstance(r, InsufficientPoints) for r in results if isinstance(r, Exception))
+    assert (await repo.member(1)).points == 10
+    escrowed = sum(c.stake for c in await repo.challenges(1))
+    assert escrowed + 10 == 250
+
+
+async def test_two_connections_cannot_double_spend(db_path):
+    """Two storage instances (two processes' worth of connections) racing on one file."""
+    from bot.storage.sqlite import SQLiteStorage
+
+    a = await SQLiteStorage.open(db_path)
+    b = await SQLiteStorage.open(db_path)
+    try:
+        repo_a = await _member_with(a, 1, 100)
+        await _member_with(a, 2, 0)
+        await _member_with(a, 3, 0)
+        results = await asyncio.gather(
+            repo_a.create_challenge(1, 2, 100, NOW, NOW + 3600),
+            b.guild(G).create_challenge(1, 3, 100, NOW, NOW + 3600),
+            return_exceptions=True)
+        assert sum(not isinstance(r, Exception) for r in results) == 1, results
+        assert (await b.guild(G).member(1)).points == 0
+    finally:
+        await a.close()
+        await b.close()
