@@ -63,7 +63,9 @@ class Intervals:
     max_buffered_rows: int = 50_000
     prune_delay: float = 60.0     # first analytics prune after start, then daily
     watchdog: float | None = None  # None: half of $WATCHDOG_USEC
-    gateway_grace: float = 60.0   # watchdog keeps pinging this long through a gateway outage
+    # The watchdog keeps pinging this long through a gateway outage; None: the gateway-down
+    # alert's delay (settings.alerts.gateway_down_minutes), so the alert and the restart agree.
+    gateway_grace: float | None = None
     max_heartbeat_latency: float = 60.0
     db_check_timeout: float = 5.0
     top_guilds: int = 20
@@ -94,7 +96,7 @@ class Monitoring:
         self.notifier = Notifier(environ)
         self.watchdog = Watchdog(self.notifier, self._gateway_healthy, self.status_text,
                                  interval=self.intervals.watchdog,
-                                 gateway_grace=self.intervals.gateway_grace)
+                                 gateway_grace=self._gateway_grace())
         self.dashboard = DashboardSeries(self.metrics, self._guild_count, clock,
                                          maxlen=self.intervals.dashboard_points,
                                          interval=self.intervals.dashboard)
@@ -112,6 +114,10 @@ class Monitoring:
         enabled = health_port is not None or settings.health_port != 0
         self.server = HealthServer(self, settings.health_host, port) if enabled else None
         self.metrics.start_time.set(self.started_at)
+
+    def _gateway_grace(self) -> float:
+        grace = self.intervals.gateway_grace
+        return self.settings.alerts.gateway_down_minutes * 60 if grace is None else grace
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, probe: BotProbe) -> None:

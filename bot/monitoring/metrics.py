@@ -246,8 +246,11 @@ class ResourceSampler:
         self.database = database
         self.wal = database.with_name(database.name + "-wal")
         self._proc = psutil.Process()
-        self._proc.cpu_percent(None)   # first call primes the counters
-        psutil.cpu_percent(None)
+        try:  # the first calls prime the counters
+            self._proc.cpu_percent(None)
+            psutil.cpu_percent(None)
+        except (psutil.Error, OSError):
+            pass
 
     def sample(self) -> ResourceSample:
         s = ResourceSample(ts=time.time())
@@ -258,12 +261,17 @@ class ResourceSampler:
                 s.process_fds = self._proc.num_fds()
         except (psutil.Error, OSError, AttributeError) as exc:
             log.debug("process sample failed: %s", exc)
-        try:
-            s.host_cpu = psutil.cpu_percent(None)
-            s.host_memory = psutil.virtual_memory().percent
-            s.host_disk = psutil.disk_usage(str(existing_dir(self.database))).percent
-        except (psutil.Error, OSError) as exc:
-            log.debug("host sample failed: %s", exc)
+        # Each on its own: under systemd's ProcSubset=pid /proc/stat and /proc/meminfo are hidden,
+        # while the disk (statvfs) still answers.
+        for attr, read in (
+            ("host_cpu", lambda: psutil.cpu_percent(None)),
+            ("host_memory", lambda: psutil.virtual_memory().percent),
+            ("host_disk", lambda: psutil.disk_usage(str(existing_dir(self.database))).percent),
+        ):
+            try:
+                setattr(s, attr, read())
+            except (psutil.Error, OSError, ValueError) as exc:
+                log.debug("host sample %s failed: %s", attr, exc)
         s.db_bytes = file_size(self.database)
         s.wal_bytes = file_size(self.wal)
         return s

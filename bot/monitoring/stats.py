@@ -228,7 +228,7 @@ class StartsFile:
         self.path = path
         self.starts: list[float] = []
 
-    def _load(self) -> list[float]:
+    def load(self) -> list[float]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return [float(x) for x in data.get("starts", [])]
@@ -240,7 +240,7 @@ class StartsFile:
 
     def record(self, now: float) -> int:
         """Add this start, prune entries older than a day, save; return the restarts count."""
-        starts = [t for t in self._load() if now - self.DAY < t <= now][-10_000:]
+        starts = [t for t in self.load() if now - self.DAY < t <= now][-10_000:]
         starts.append(now)
         self.starts = starts
         try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from bot.config import Settings
 from bot.monitoring import Intervals, Monitoring
@@ -66,6 +69,64 @@ class FakeSink:
     async def prune_usage(self, before: float) -> int:
         self.pruned_before.append(before)
         return 7
+
+
+class FakeWebhook:
+    """POST /api/webhooks/{id}/{token}: records each call, answers from a script (default 204)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.times: list[float] = []
+        self.clock = None  # set by a test to stamp calls with its fake clock
+        self.script: list[tuple[int, dict[str, Any] | None, dict[str, str]]] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls.append(await request.json())
+        if self.clock is not None:
+            self.times.append(self.clock())
+        status, body, headers = self.script.pop(0) if self.script else (204, None, {})
+        if body is None:
+            return web.Response(status=status, headers=headers)
+        return web.Response(status=status, body=json.dumps(body).encode(), headers=headers,
+                            content_type="application/json")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/webhooks/{id}/{token}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, token: str = "hook-token-abcdefghijklmnopqrstuvwxyz") -> str:
+        return f"http://127.0.0.1:{self.port}/api/webhooks/123456789/{token}"
+
+    @property
+    def texts(self) -> list[str]:
+        return [c["content"] for c in self.calls]
+
+
+@pytest_asyncio.fixture
+async def hook() -> AsyncIterator[FakeWebhook]:
+    """A fake Discord webhook on loopback."""
+    server = FakeWebhook()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def webhook_server_class() -> type[FakeWebhook]:
+    return FakeWebhook
 
 
 @pytest.fixture

@@ -1,0 +1,211 @@
+"""The in-process alert loop and the cron job (check-resources), with explicit evaluation steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from bot.config import AlertThresholds, Secret, Settings
+from bot.monitoring import Monitoring, resources
+from bot.monitoring.alerting import BOT_STATE_FILE, CRON_STATE_FILE
+
+
+async def test_bot_alerts_fire_once_and_resolve(hook, tmp_path, clock, probe, intervals):
+    settings = Settings(database=tmp_path / "g.db", state_dir=tmp_path,
+                        alert_webhook_url=Secret(hook.url()), health_port=0)
+    mon = Monitoring(settings, clock=clock, intervals=intervals, environ={})
+    await mon.start(probe)
+    try:
+        mon.notify_ready()
+        for i in range(100):
+            mon.observe_command("daily", 1, "failure" if i % 10 == 0 else "success", 0.01)
+        assert await mon.alerts.run_once() == []          # 1st breach: pending
+        clock.advance(30)
+        [fired] = await mon.alerts.run_once()               # 2nd: fires
+        assert fired.rule.name == "error_rate"
+        for _ in range(5):
+            clock.advance(30)
+            assert await mon.alerts.run_once() == []
+        assert mon.metrics.alerts_firing.labels("error_rate")._value.get() == 1
+        clock.advance(400)                                  # the bad window has passed
+        for _ in range(100):
+            mon.observe_command("daily", 1, "success", 0.01)
+        assert await mon.alerts.run_once() == []
+        clock.advance(30)
+        [resolved] = await mon.alerts.run_once()
+        assert resolved.kind == "resolved"
+    finally:
+        await mon.stop()
+    assert len(hook.calls) == 2
+    assert "FIRING" in hook.texts[0]
+    assert "error rate over 5 min: 10.00 %" in hook.texts[0]
+    assert "RESOLVED" in hook.texts[1]
+    saved = json.loads((tmp_path / BOT_STATE_FILE).read_text())
+    assert saved["rules"]["error_rate"]["state"] == "ok"
+
+
+async def test_bot_alerts_gateway_down(tmp_path, clock, probe, intervals):
+    settings = Settings(database=tmp_path / "g.db", state_dir=tmp_path, health_port=0,
+                        alerts=AlertThresholds(gateway_down_minutes=5))
+    mon = Monitoring(settings, clock=clock, intervals=intervals, environ={})
+    await mon.start(probe)
+    try:
+        mon.gateway_event("ready")
+        clock.advance(60)
+        mon.gateway_event("disconnect")
+        clock.advance(4 * 60)
+        assert await mon.alerts.run_once() == []
+        clock.advance(2 * 60)
+        [fired] = await mon.alerts.run_once()
+        assert fired.rule.name == "gateway_down"
+        mon.gateway_event("resumed")
+        [resolved] = await mon.alerts.run_once()
+        assert resolved.kind == "resolved"
+    finally:
+        await mon.stop()
+
+
+def test_few_commands_do_not_make_an_error_rate(tmp_path, clock, intervals):
+    settings = Settings(database=tmp_path / "g.db", state_dir=tmp_path, health_port=0)
+    mon = Monitoring(settings, clock=clock, intervals=intervals, environ={})
+    from bot.monitoring.alerting import BotAlerts
+
+    alerts = BotAlerts(settings, mon, clock)
+    for _ in range(5):
+        mon.observe_command("daily", 1, "failure", 0.01)
+    values, _ = alerts.measure()
+    assert values["error_rate"] == 0.0
+
+
+# --- check-resources ---------------------------------------------------------------------------
+def fake_measure(readings: list[dict[str, float | None]]):
+    def measure(settings, state, now):
+        return dict(readings.pop(0)), {"memory": "test reading"}
+    return measure
+
+
+def cron_settings(tmp_path, url: str | None = None) -> Settings:
+    return Settings(database=tmp_path / "g.db", state_dir=tmp_path / "state", health_port=0,
+                    alert_webhook_url=Secret(url) if url else None)
+
+
+async def test_cron_keeps_state_between_runs(hook, tmp_path, clock):
+    import asyncio
+
+    settings = cron_settings(tmp_path, hook.url())
+    readings = [{"memory": 85.0}, {"memory": 90.0}, {"memory": 91.0}, {"memory": 40.0}]
+    measure = fake_measure(readings)
+    args = argparse.Namespace(dry_run=False)
+    codes = []
+    for _ in range(4):
+        # Each run is a fresh process in real life: main() keeps nothing in memory.
+        codes.append(await asyncio.to_thread(resources.main, settings, args, clock=clock,
+                                             measure=measure))
+        clock.advance(300)
+    assert codes == [0, 0, 0, 0]
+    assert len(hook.calls) == 2
+    assert "FIRING" in hook.texts[0]
+    assert "host memory: 90.0 %" in hook.texts[0]
+    assert "RESOLVED" in hook.texts[1]
+    state = json.loads((settings.state_dir / CRON_STATE_FILE).read_text())
+    assert state["rules"]["memory"]["state"] == "ok"
+
+
+def test_cron_dry_run_prints_and_keeps_nothing(tmp_path, clock, capsys):
+    settings = cron_settings(tmp_path)
+    code = resources.main(settings, argparse.Namespace(dry_run=True), clock=clock,
+                          measure=fake_measure([{"memory": 99.0, "disk": 99.0}]))
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["values"]["disk"] == 99.0
+    assert out["firing"] == ["disk"]
+    assert not (settings.state_dir / CRON_STATE_FILE).exists()
+
+
+def test_cron_exit_status_is_1_only_when_the_check_fails(tmp_path, clock):
+    def broken(settings, state, now):
+        raise RuntimeError("psutil exploded")
+
+    assert resources.main(cron_settings(tmp_path), None, clock=clock, measure=broken) == 1
+
+
+def test_cron_with_the_real_measurements_runs_here(tmp_path, capsys):
+    settings = cron_settings(tmp_path)
+    assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["values"]["memory"] <= 100
+    assert 0 <= out["values"]["disk"] <= 100
+    assert out["values"]["backup_age"] == "inf"
+
+
+def show_returning(info: dict[str, str] | None):
+    return lambda unit: info
+
+
+@pytest.mark.parametrize(("info", "down"), [
+    ({"LoadState": "loaded", "ActiveState": "active", "SubState": "running",
+      "NRestarts": "0"}, 0.0),
+    ({"LoadState": "loaded", "ActiveState": "failed", "SubState": "failed",
+      "NRestarts": "5"}, 1.0),
+    ({"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart",
+      "NRestarts": "2"}, 0.0),
+    ({"LoadState": "not-found", "ActiveState": "inactive"}, 1.0),
+])
+def test_service_values_from_systemctl(tmp_path, info, down):
+    settings = cron_settings(tmp_path)
+    values, details = resources.service_values(settings, {}, 0.0, show=show_returning(info))
+    assert values["service_down"] == down
+
+
+def test_service_restarts_are_counted_between_runs(tmp_path):
+    settings = cron_settings(tmp_path)
+    state: dict[str, Any] = {}
+    info = {"LoadState": "loaded", "ActiveState": "active", "NRestarts": "3"}
+    values, _ = resources.service_values(settings, state, 0.0, show=show_returning(info))
+    assert values["service_restarting"] == 0.0  # first run: nothing to compare with
+    info = {**info, "NRestarts": "5"}
+    values, _ = resources.service_values(settings, state, 300.0, show=show_returning(info))
+    assert values["service_restarting"] == 2.0
+
+
+def test_emergency_stop_is_not_service_down(tmp_path):
+    settings = cron_settings(tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / "emergency-stop").touch()
+    info = {"LoadState": "masked", "ActiveState": "inactive", "NRestarts": "0"}
+    values, details = resources.service_values(settings, {}, 0.0, show=show_returning(info))
+    assert values["service_down"] == 0.0
+    assert "emergency stop" in details["service_down"]
+
+
+def test_without_systemctl_the_health_endpoint_decides(tmp_path):
+    settings = cron_settings(tmp_path)
+    values, _ = resources.service_values(settings, {}, 0.0, show=show_returning(None),
+                                         healthz=lambda s: False)
+    assert values["service_down"] == 1.0
+    values, _ = resources.service_values(settings, {}, 0.0, show=show_returning(None),
+                                         healthz=lambda s: None)
+    assert values["service_down"] is None  # nothing to ask: no verdict, no alert
+
+
+def test_systemctl_missing_or_failing():
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("systemctl")
+
+    assert resources.systemctl_show("guildbot", runner=missing) is None
+
+    def offline(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 1, "", "System has not been booted with systemd")
+
+    assert resources.systemctl_show("guildbot", runner=offline) is None
+
+    def fine(cmd, **kwargs):
+        assert "NOTIFY_SOCKET" not in kwargs["env"]
+        return subprocess.CompletedProcess(cmd, 0, "ActiveState=active\nNRestarts=1\n", "")
+
+    assert resources.systemctl_show("guildbot", runner=fine) == {"ActiveState": "active",
+                                                                  "NRestarts": "1"}
