@@ -85,6 +85,7 @@ class Settings:
     db_readers: int = 2
     max_inflight: int = 200
     shard_count: int = 0
+    sync_commands: bool = True
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
     def secrets(self) -> list[str]:
@@ -252,5 +253,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_readers=r.integer("DB_READERS", 2, minimum=1, maximum=32),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
+        sync_commands=r.boolean("SYNC_COMMANDS", True),
         alerts=alerts,
     )

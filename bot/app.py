@@ -1,0 +1,360 @@
+"""The bot process: discord.py client, command tree with admission control, lifecycle.
+
+Start-up: migrations are current, storage is open, cogs are loaded, the command tree is synced
+only when its definition changed, then the gateway connects. Every interaction passes through
+:class:`GuildBotTree`, which answers at once when the bot is draining, overloaded or in
+maintenance, times the command for monitoring and turns failures into replies (never silence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import math
+import pkgutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot import cogs
+from bot.config import Settings
+from bot.domain.rules import InvalidInput, clean_text
+from bot.policy import AdmissionPolicy
+from bot.responses import UserError, answer
+from bot.storage.base import Storage, StorageError
+
+log = logging.getLogger("guildbot")
+
+COMMAND_HASH_KEY = "command_tree_hash"
+DRAIN_SECONDS = 20.0
+EXPIRY_INTERVAL = 60.0
+RETENTION_INTERVAL = 3600.0
+CONTROL_POLL_INTERVAL = 2.0
+MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please try again a little "
+                      "later.")
+BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
+DRAINING_NOTICE = "guildbot is restarting. Please try again in a minute."
+HTTP_CONNECTION_LIMIT = 64
+
+
+def configure_endpoints(settings: Settings) -> None:
+    """Point discord.py at the configured REST base and gateway (a proxy or a fake Discord)."""
+    discord.http.Route.BASE = settings.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+def intents() -> discord.Intents:
+    """Only the guilds intent: interactions arrive without any, no privileged intent needed."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+def command_tree_hash(tree: app_commands.CommandTree) -> str:
+    payload = sorted((c.to_dict(tree) for c in tree.get_commands()), key=lambda c: c["name"])
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _command_name(interaction: discord.Interaction) -> str:
+    if interaction.command is not None:
+        return interaction.command.qualified_name
+    data: Any = interaction.data or {}
+    return str(data.get("name", "unknown"))[:32]
+
+
+class GuildBotTree(app_commands.CommandTree):
+    ADMIN_GROUPS = frozenset({"admin"})
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        bot: GuildBot = self.client  # type: ignore[assignment]
+        if bot.draining:
+            return await self._refuse(interaction, DRAINING_NOTICE, "busy")
+        if bot.inflight > bot.settings.max_inflight:
+            return await self._refuse(interaction, BUSY_NOTICE, "busy")
+        name = _command_name(interaction).split(" ", 1)[0]
+        if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
+            return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
+        return True
+
+    @staticmethod
+    async def _refuse(interaction: discord.Interaction, text: str, outcome: str) -> bool:
+        interaction.extras["outcome"] = outcome
+        await answer(interaction, text)
+        return False
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        bot: GuildBot = self.client  # type: ignore[assignment]
+        started = time.perf_counter()
+        task = asyncio.current_task()
+        bot.inflight += 1
+        if task is not None:
+            bot.inflight_tasks.add(task)
+        try:
+            await super()._call(interaction)
+        except app_commands.AppCommandError as exc:  # raised before invoking (unknown command)
+            interaction.command_failed = True
+            await self.on_error(interaction, exc)
+        finally:
+            bot.inflight -= 1
+            if task is not None:
+                bot.inflight_tasks.discard(task)
+            outcome = interaction.extras.get("outcome") or (
+                "failure" if interaction.command_failed else "success")
+            bot.monitoring.observe_command(_command_name(interaction), interaction.guild_id,
+                                           outcome, time.perf_counter() - started)
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        bot: GuildBot = self.client  # type: ignore[assignment]
+        original = getattr(error, "original", error)
+        if isinstance(original, UserError | StorageError | InvalidInput):
+            outcome, text = "user_error", str(original)
+        elif isinstance(error, app_commands.CheckFailure):
+            outcome, text = "user_error", "You are not allowed to use this command here."
+        elif isinstance(error, app_commands.TransformerError):
+            outcome = "user_error"
+            text = f"I could not understand `{clean_text(str(error.value), 50)}`."
+        elif isinstance(error, app_commands.CommandNotFound
+                        | app_commands.CommandSignatureMismatch):
+            outcome = "user_error"
+            text = "This command is being updated. Please try again in a minute."
+        else:
+            error_id = bot.monitoring.record_error(original, command=_command_name(interaction),
+                                                   guild_id=interaction.guild_id)
+            outcome = "failure"
+            text = (f"Something went wrong on our side (error id `{error_id}`). It has been "
+                    "logged; please try again later.")
+        interaction.extras["outcome"] = outcome
+        try:
+            await answer(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("could not deliver an error reply: %s", exc)
+
+
+class GuildBotMixin:
+    """Behaviour shared by the plain and the auto-sharded client."""
+
+    settings: Settings
+    storage: Storage
+
+    def _init_guildbot(self, settings: Settings, storage: Storage, monitoring: Any,
+                       clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.monitoring = monitoring
+        self.clock = clock
+        self.started_at = clock()
+        self.policy = AdmissionPolicy(settings)
+        self.inflight = 0
+        self.inflight_tasks: set[asyncio.Task] = set()
+        self.draining = False
+        self.global_maintenance = False
+        self.maintenance_guilds: set[int] = set()
+        self._gateway_up = False
+        self._notified_ready = False
+        self._background: list[asyncio.Task] = []
+        self._shutdown_task: asyncio.Task | None = None
+
+    # -- monitoring probe -------------------------------------------------------------------
+    def gateway_ready(self) -> bool:
+        return self._gateway_up and not self.is_closed()  # type: ignore[attr-defined]
+
+    def shard_latencies(self) -> list[tuple[int, float]]:
+        """Heartbeat latency per shard (a plain client is shard 0); unknown ones left out."""
+        pairs = getattr(self, "latencies", None)
+        if pairs is None:
+            pairs = [(0, self.latency)]  # type: ignore[attr-defined]
+        return [(shard, lat) for shard, lat in pairs if math.isfinite(lat)]
+
+    def guild_count(self) -> int:
+        return len(self.guilds)  # type: ignore[attr-defined]
+
+    async def database_writable(self) -> bool:
+        return await self.storage.writable()
+
+    # -- maintenance ------------------------------------------------------------------------
+    def in_maintenance(self, guild_id: int | None) -> bool:
+        return self.global_maintenance or guild_id in self.maintenance_guilds
+
+    def set_guild_maintenance(self, guild_id: int, on: bool) -> None:
+        if on:
+            self.maintenance_guilds.add(guild_id)
+        else:
+            self.maintenance_guilds.discard(guild_id)
+
+    async def _watch_control_files(self) -> None:
+        """Global maintenance follows the file $STATE_DIR/maintenance: no restart needed."""
+        flag = self.settings.state_dir / "maintenance"
+        while True:
+            on = flag.exists()
+            if on != self.global_maintenance:
+                log.warning("global maintenance %s (%s)", "ON" if on else "OFF", flag)
+                self.global_maintenance = on
+            await asyncio.sleep(CONTROL_POLL_INTERVAL)
+
+    # -- start-up -----------------------------------------------------------------------------
+    async def setup_hook(self) -> None:
+        for module in pkgutil.iter_modules(cogs.__path__):
+            if not module.name.startswith("_"):
+                await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]
+        self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
+        if self.settings.sync_commands:
+            await self.sync_commands_if_changed()
+        await self.monitoring.start(self)
+        self._background = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("control-files", self._watch_control_files()),
+            ("challenge-expiry", self._every(EXPIRY_INTERVAL, self.expire_challenges)),
+            ("retention-purge", self._every(RETENTION_INTERVAL, self.purge_departed_guilds)),
+        )]
+
+    async def sync_commands_if_changed(self, force: bool = False) -> bool:
+        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
+        digest = command_tree_hash(tree)
+        if not force and await self.storage.get_meta(COMMAND_HASH_KEY) == digest:
+            log.info("command tree unchanged (%s); not syncing", digest[:12])
+            return False
+        synced = await tree.sync()
+        await self.storage.set_meta(COMMAND_HASH_KEY, digest)
+        log.info("synced %d commands (tree %s)", len(synced), digest[:12])
+        return True
+
+    async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception as exc:  # a background failure must not kill the loop
+                self.monitoring.record_error(exc, command=f"task:{job.__name__}")
+
+    async def expire_challenges(self) -> int:
+        now = self.clock()
+        total = 0
+        for guild_id in await self.storage.guilds_with_due_challenges(now):
+            total += await self.storage.guild(guild_id).expire_challenges(now)
+        return total
+
+    async def purge_departed_guilds(self) -> int:
+        cutoff = self.clock() - self.settings.data_retention_days * 86400
+        departed = await self.storage.guilds_left_before(cutoff)
+        for guild_id in departed:
+            await self.storage.guild(guild_id).purge()
+            log.info("purged data of guild %s (left more than %d days ago)", guild_id,
+                     self.settings.data_retention_days)
+        return len(departed)
+
+    # -- gateway events -------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        self._gateway_up = True
+        self.monitoring.gateway_event("ready")
+        for guild in list(self.guilds):  # type: ignore[attr-defined]
+            decision = self.policy.decide(guild.id, known=True, guild_count=len(self.guilds))
+            if not decision.admitted:
+                await self._turn_away(guild, decision)
+        if not self._notified_ready:
+            self._notified_ready = True
+            # Everything allocated so far lives as long as the process: keep the collector off it.
+            gc.collect()
+            gc.freeze()
+            self.monitoring.notify_ready()
+            log.info("ready: %d guilds, stage %s", len(self.guilds), self.settings.stage)
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+        self.monitoring.gateway_event("resumed")
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
+        self.monitoring.gateway_event("disconnect")
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        known = await self.storage.guild(guild.id).known()
+        decision = self.policy.decide(guild.id, known=known, guild_count=len(self.guilds))
+        if not decision.admitted:
+            await self._turn_away(guild, decision)
+            return
+        await self.storage.guild(guild.id).ensure(guild.name, self.clock())
+        self.monitoring.guild_joined(guild.id)
+        log.info("joined guild %s", guild.id)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await self.storage.guild(guild.id).mark_left(self.clock())
+        self.monitoring.guild_left(guild.id)
+        log.info("removed from guild %s; its data is kept for %d days", guild.id,
+                 self.settings.data_retention_days)
+
+    async def _turn_away(self, guild: discord.Guild, decision: Any) -> None:
+        log.warning("leaving guild %s: %s", guild.id, decision.reason)
+        self.monitoring.guild_rejected(guild.id, decision.reason)
+        channels = [guild.system_channel] if guild.system_channel else []
+        channels += [c for c in guild.text_channels if c not in channels]
+        for channel in channels[:3]:
+            try:
+                await channel.send(self.policy.farewell(decision))
+                break
+            except discord.HTTPException:
+                continue
+        with contextlib.suppress(discord.HTTPException):
+            await guild.leave()
+
+    # -- shutdown -------------------------------------------------------------------------
+    def request_shutdown(self) -> None:
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(self.graceful_close())
+
+    async def graceful_close(self) -> None:
+        """Stop taking interactions, let those in flight finish, then disconnect."""
+        self.draining = True
+        pending = set(self.inflight_tasks)
+        log.info("shutting down: %d interaction(s) in flight", len(pending))
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_SECONDS)
+        for task in self._background:
+            task.cancel()
+        await self.close()  # type: ignore[attr-defined]
+
+
+class GuildBot(GuildBotMixin, commands.Bot):
+    def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
+                 clock: Callable[[], float] = time.time, **options: Any) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
+                         **_client_options(settings), **options)
+        self._init_guildbot(settings, storage, monitoring, clock)
+
+
+class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
+    def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
+                 clock: Callable[[], float] = time.time, **options: Any) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
+                         shard_count=settings.shard_count, **_client_options(settings), **options)
+        self._init_guildbot(settings, storage, monitoring, clock)
+
+
+def _client_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "intents": intents(),
+        "help_command": None,
+        "chunk_guilds_at_startup": False,
+        "member_cache_flags": discord.MemberCacheFlags.none(),
+        "max_messages": None,
+        # discord.py's HTTP client has no connection limit of its own: past saturation a
+        # backlog opened thousands of connections. Bound it so overload queues instead.
+        "connector": aiohttp.TCPConnector(limit=HTTP_CONNECTION_LIMIT),
+        "allowed_mentions": discord.AllowedMentions(everyone=False, roles=False, users=True),
+    }
+
+
+def create_bot(settings: Settings, storage: Storage, monitoring: Any,
+               clock: Callable[[], float] = time.time) -> GuildBot | ShardedGuildBot:
+    configure_endpoints(settings)
+    cls = ShardedGuildBot if settings.shard_count else GuildBot
+    return cls(settings, storage, monitoring, clock)

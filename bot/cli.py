@@ -1,0 +1,385 @@
+"""The operator CLI: one entry point for people, cron, systemd and Ansible.
+
+    python -m bot [--user NAME] {run,migrate,backup,restore,verify,drill,health,
+                                 sync-commands,export,report,check-resources,announce} ...
+
+Configuration errors print one line naming the setting and the fix, and exit 78 (EX_CONFIG),
+which the systemd unit lists in RestartPreventExitStatus so a bad deploy never restart-loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import pwd
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from bot import __version__
+from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
+
+log = logging.getLogger("guildbot.cli")
+RUN_LOCK = "guildbot.lock"
+
+
+class CommandFailed(Exception):
+    """An operator command failed for a reason it can state in one line (exit 1)."""
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def drop_privileges(user: str) -> None:
+    """When run as root (cron), continue as the bot's user after secrets have been read."""
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError("--user", f"there is no user {user!r}", "name the bot's system user") \
+            from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    os.environ["HOME"] = entry.pw_dir
+
+
+@contextlib.contextmanager
+def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
+    """Held by a running bot, so restore refuses to swap the database under it."""
+    path = settings.state_dir / RUN_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise CommandFailed(f"the bot is running on {settings.database} (lock {path} is "
+                                "held); stop it first, e.g. systemctl stop guildbot") from None
+        yield
+
+
+def ensure_schema(settings: Settings, *, quiet: bool = False) -> dict:
+    """Bring the schema up to date, taking a verified backup first when there is data."""
+    from bot.storage import backup, schema
+
+    existed = settings.database.exists() and settings.database.stat().st_size > 0
+    settings.database.parent.mkdir(parents=True, exist_ok=True)
+    conn = schema.connect(settings.database)
+    try:
+        todo = schema.pending(conn)
+        before = schema.current_version(conn)
+        safety = None
+        if todo and existed and before > 0:
+            safety = backup.create_backup(settings.database, settings.backup_dir,
+                                          tiers=["pre-migrate"], retention={"pre-migrate": 5}).path
+        applied = schema.apply_pending(conn)
+        result = {"from_version": before, "to_version": schema.current_version(conn),
+                  "applied": [f"{m.version:04d}_{m.name}" for m in applied],
+                  "backup": safety}
+    finally:
+        conn.close()
+    if applied and not quiet:
+        log.info("migrated %s from version %s to %s", settings.database, before,
+                 result["to_version"])
+    return result
+
+
+# -- subcommands --------------------------------------------------------------------------------
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.monitoring.logs import configure_logging
+
+    configure_logging(settings)
+    token = settings.require_token()
+    with run_lock(settings):
+        ensure_schema(settings)
+        return asyncio.run(_run_bot(settings, token.reveal()))
+
+
+async def _run_bot(settings: Settings, token: str) -> int:
+    import discord
+
+    from bot.app import create_bot
+    from bot.monitoring import Monitoring
+    from bot.storage.sqlite import SQLiteStorage
+
+    storage = await SQLiteStorage.open(settings.database, settings.db_readers)
+    monitoring = Monitoring(settings, sink=storage)
+    bot = create_bot(settings, storage, monitoring)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, bot.request_shutdown)
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        raise ConfigError("GUILDBOT_TOKEN", "Discord rejected the bot token",
+                          "put a valid token in the credential file") from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError("intents", "Discord refused a privileged intent",
+                          "enable it in the developer portal or drop it") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await monitoring.stop()
+        await storage.close()
+        log.info("stopped cleanly")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import legacy, schema
+
+    result = ensure_schema(settings, quiet=True)
+    if args.legacy_db:
+        if args.guild_id is None:
+            raise ConfigError("--guild-id", "a legacy import needs the guild the data belongs to",
+                              "pass --guild-id with the server's id")
+        conn = schema.connect(settings.database)
+        try:
+            result["legacy_import"] = legacy.import_legacy(conn, Path(args.legacy_db),
+                                                           args.guild_id)
+        except legacy.LegacyImportError as exc:
+            raise CommandFailed(str(exc)) from None
+        finally:
+            conn.close()
+    _print_json(result)
+    return 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import backup
+
+    try:
+        result = backup.create_backup(settings.database, settings.backup_dir,
+                                      timeout=args.timeout)
+    except (backup.BackupError, OSError) as exc:
+        backup.write_status(settings.state_dir, result=None, error=str(exc))
+        _alert_backup_failure(settings, str(exc))
+        raise CommandFailed(f"backup failed: {exc}") from None
+    backup.write_status(settings.state_dir, result=result, error=None)
+    _print_json(result.__dict__)
+    return 0
+
+
+def _alert_backup_failure(settings: Settings, error: str) -> None:
+    try:
+        from bot.monitoring.alerting import send_one_off
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):
+        send_one_off(settings, "backup_failed", f"guildbot backup failed: {error}")
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import backup
+
+    if not args.yes:
+        raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
+                            "(a safety backup of the current database is taken first)")
+    with run_lock(settings):
+        try:
+            result = backup.restore(Path(args.backup), settings.database, settings.backup_dir)
+        except backup.BackupError as exc:
+            raise CommandFailed(str(exc)) from None
+    _print_json(result)
+    return 0
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import backup
+
+    path = Path(args.path) if args.path else settings.database
+    try:
+        result = backup.verify(path)
+    except backup.BackupError as exc:
+        raise CommandFailed(str(exc)) from None
+    _print_json({**result.__dict__, "ok": result.ok})
+    return 0 if result.ok else 1
+
+
+def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import backup
+
+    try:
+        result = backup.drill(settings.backup_dir, Path(args.backup) if args.backup else None)
+    except backup.BackupError as exc:
+        raise CommandFailed(str(exc)) from None
+    _print_json(result)
+    return 0
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    path = "/readyz" if args.ready else "/healthz"
+    if args.slo:
+        path = "/slo"
+    url = f"http://{settings.health_host}:{settings.health_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            body, status = response.read().decode(), response.status
+    except urllib.error.HTTPError as exc:
+        body, status = exc.read().decode(), exc.code
+    except OSError as exc:
+        raise CommandFailed(f"no answer from {url}: {exc}") from None
+    try:
+        _print_json({"url": url, "status": status, "body": json.loads(body)})
+    except ValueError:
+        _print_json({"url": url, "status": status, "body": body})
+    return 0 if status == 200 else 1
+
+
+def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
+    token = settings.require_token().reveal()
+    ensure_schema(settings, quiet=True)
+
+    async def sync() -> bool:
+        from bot.app import create_bot
+        from bot.monitoring import Monitoring
+        from bot.storage.sqlite import SQLiteStorage
+
+        storage = await SQLiteStorage.open(settings.database, 1)
+        bot = create_bot(settings, storage, Monitoring(settings))
+        try:
+            await bot.login(token)
+            for module in ("members", "challenges", "stats", "admin"):
+                await bot.load_extension(f"bot.cogs.{module}")
+            return await bot.sync_commands_if_changed(force=args.force)
+        finally:
+            await bot.close()
+            await storage.close()
+
+    changed = asyncio.run(sync())
+    _print_json({"synced": changed})
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def export() -> dict:
+        from bot.storage.sqlite import SQLiteStorage
+
+        storage = await SQLiteStorage.open(settings.database, 1)
+        try:
+            return await storage.guild(args.guild_id).export()
+        finally:
+            await storage.close()
+
+    ensure_schema(settings, quiet=True)
+    data = asyncio.run(export())
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {len(data['members'])} members to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.monitoring.report import format_report
+
+    async def summary() -> list:
+        from bot.storage.sqlite import SQLiteStorage
+
+        storage = await SQLiteStorage.open(settings.database, 1)
+        try:
+            return await storage.usage_summary(time.time() - args.days * 86400)
+        finally:
+            await storage.close()
+
+    ensure_schema(settings, quiet=True)
+    print(format_report(asyncio.run(summary())))
+    return 0
+
+
+def cmd_check_resources(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.monitoring import resources
+
+    return resources.main(settings, args)
+
+
+def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.announce import announce
+    from bot.domain.rules import InvalidInput, validate_announcement
+
+    try:
+        message = validate_announcement(args.message)
+    except InvalidInput as exc:
+        raise CommandFailed(str(exc)) from None
+    token = settings.require_token().reveal()
+    result = asyncio.run(announce(settings, token, message, dry_run=args.dry_run))
+    _print_json(result)
+    return 0 if not result["failed"] else 1
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"guildbot {__version__}")
+    parser.add_argument("--user", help="when run as root, drop to this user after reading "
+                        "credentials (cron jobs)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    add("run", cmd_run, "run the bot (migrates first if needed)")
+    p = add("migrate", cmd_migrate, "apply schema migrations after a verified backup; idempotent")
+    p.add_argument("--legacy-db", metavar="OLD.db", help="import a single-guild legacy database")
+    p.add_argument("--guild-id", type=int, help="the guild the legacy data belongs to")
+    p = add("backup", cmd_backup, "take a verified, compressed online backup (GFS retention)")
+    p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
+    p.add_argument("backup", help="path of a .db.gz backup")
+    p.add_argument("--yes", action="store_true", help="really replace the live database")
+    p = add("verify", cmd_verify, "integrity check and row counts of the database or a backup")
+    p.add_argument("path", nargs="?", help="a database or .db.gz backup (default: the database)")
+    p = add("drill", cmd_drill, "restore the newest backup into a scratch dir and verify it")
+    p.add_argument("--backup", help="drill this backup instead of the newest")
+    p = add("health", cmd_health, "ask the running bot's health endpoint")
+    p.add_argument("--ready", action="store_true", help="check readiness (/readyz)")
+    p.add_argument("--slo", action="store_true", help="print the SLO figures (/slo)")
+    p.add_argument("--timeout", type=float, default=5)
+    p = add("sync-commands", cmd_sync_commands, "sync slash commands if their definition changed")
+    p.add_argument("--force", action="store_true", help="sync even if unchanged")
+    p = add("export", cmd_export, "export one guild's data as JSON")
+    p.add_argument("--guild-id", type=int, required=True)
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p = add("report", cmd_report, "command usage analytics")
+    p.add_argument("--days", type=float, default=7)
+    p = add("check-resources", cmd_check_resources, "cron resource checks and alerts")
+    p.add_argument("--dry-run", action="store_true", help="evaluate and print, deliver nothing")
+    p = add("announce", cmd_announce, "post a message to every guild's announcement channel")
+    p.add_argument("message")
+    p.add_argument("--dry-run", action="store_true", help="list the channels, post nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "run":
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.user:
+            drop_privileges(args.user)
+        return args.handler(settings, args)
+    except ConfigError as exc:
+        print(f"guildbot: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except CommandFailed as exc:
+        print(f"guildbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,52 @@
+"""Helpers shared by the cogs: who is acting, and the guild-scoped repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.domain.rules import display_name
+from bot.responses import UserError
+
+if TYPE_CHECKING:
+    from bot.app import GuildBot
+    from bot.storage.base import GuildRepository
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    bot: bool = False
+    admin: bool = False
+
+    @classmethod
+    def of(cls, user: discord.abc.User | discord.Member) -> Person:
+        perms = getattr(user, "guild_permissions", None)
+        return cls(user.id, display_name(getattr(user, "display_name", None) or user.name),
+                   bool(user.bot), bool(perms and perms.manage_guild))
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+
+def actor(interaction: discord.Interaction) -> Person:
+    person = Person.of(interaction.user)
+    perms = interaction.permissions
+    return Person(person.id, person.name, person.bot, bool(perms.manage_guild))
+
+
+def repo_for(interaction: discord.Interaction) -> GuildRepository:
+    """The repository of the guild the interaction came from; commands are guild-only."""
+    if interaction.guild_id is None:
+        raise UserError("This command only works inside a server.")
+    bot: GuildBot = interaction.client  # type: ignore[assignment]
+    return bot.storage.guild(interaction.guild_id)
+
+
+def now_of(interaction: discord.Interaction) -> float:
+    bot: GuildBot = interaction.client  # type: ignore[assignment]
+    return bot.clock()

@@ -1,0 +1,143 @@
+"""/challenge create | accept | decline | complete | cancel | list.
+
+Stakes are escrowed: the challenger's points leave their balance when the challenge is made and
+the opponent's when it is accepted, inside one write transaction each, so two commands running at
+once can never spend the same points twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.domain.rules import MAX_STAKE, validate_stake
+from bot.responses import Reply, UserError, send_reply
+from bot.storage.base import Challenge, GuildRepository
+
+_STATUS_ICON = {"open": "🟡", "accepted": "🟢", "completed": "🏁", "declined": "⚪",
+                "cancelled": "⚪", "expired": "⌛"}
+
+
+def _when(ts: float) -> str:
+    return f"<t:{int(ts)}:R>"
+
+
+def describe(c: Challenge) -> str:
+    text = (f"{_STATUS_ICON.get(c.status, '')} #{c.challenge_id}: <@{c.challenger_id}> vs "
+            f"<@{c.opponent_id}> for {c.stake:,} points ({c.status}")
+    if c.status in ("open", "accepted"):
+        text += f", expires {_when(c.expires_at)}"
+    if c.winner_id:
+        text += f", won by <@{c.winner_id}>"
+    return text + ")"
+
+
+async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake: int,
+                    now: float) -> Reply:
+    if opponent.bot:
+        raise UserError("Bots cannot take part in challenges.")
+    if opponent.id == who.id:
+        raise UserError("You cannot challenge yourself.")
+    validate_stake(stake)
+    settings = await repo.settings()
+    expires = now + settings.challenge_expiry_hours * 3600
+    c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
+    return Reply(f"{opponent.mention}, {who.mention} challenges you for {stake:,} points! "
+                 f"Accept with `/challenge accept challenge:{c.challenge_id}` or decline with "
+                 f"`/challenge decline challenge:{c.challenge_id}` before "
+                 f"{datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC.")
+
+
+async def do_accept(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
+    c = await repo.accept_challenge(number, who.id, now)
+    return Reply(f"Challenge #{c.challenge_id} accepted: {c.stake:,} points each are at stake. "
+                 "When it is decided, the losing side reports it with `/challenge complete`.")
+
+
+async def do_decline(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
+    c = await repo.decline_challenge(number, who.id, now)
+    return Reply(f"Challenge #{c.challenge_id} declined; <@{c.challenger_id}> got "
+                 f"{c.stake:,} points back.")
+
+
+async def do_cancel(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
+    c = await repo.cancel_challenge(number, who.id, now)
+    return Reply(f"Challenge #{c.challenge_id} cancelled; your {c.stake:,} points are back.",
+                 ephemeral=True)
+
+
+async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
+                      now: float) -> Reply:
+    c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
+    return Reply(f"Challenge #{c.challenge_id} is settled: {winner.mention} wins "
+                 f"{2 * c.stake:,} points!")
+
+
+async def do_list(repo: GuildRepository, who: Person, member: Person | None,
+                  include_closed: bool) -> Reply:
+    subject = member.id if member is not None else None
+    found = await repo.challenges(subject, active_only=not include_closed, limit=15)
+    if not found:
+        scope = "active " if not include_closed else ""
+        return Reply(f"No {scope}challenges found.", ephemeral=True)
+    embed = discord.Embed(title="Challenges", description="\n".join(map(describe, found)))
+    return Reply(embed=embed, ephemeral=True)
+
+
+Stake = app_commands.Range[int, 1, MAX_STAKE]
+Number = app_commands.Range[int, 1, 1_000_000_000]
+
+
+class Challenges(commands.Cog):
+    challenge = app_commands.Group(name="challenge", description="Challenges between members",
+                                   guild_only=True)
+
+    @challenge.command(name="create", description="Challenge a member for points")
+    @app_commands.describe(opponent="Who you challenge", stake="Points each side puts in")
+    async def create(self, interaction: discord.Interaction, opponent: discord.Member,
+                     stake: Stake) -> None:
+        await send_reply(interaction, do_create(repo_for(interaction), actor(interaction),
+                                                Person.of(opponent), stake, now_of(interaction)))
+
+    @challenge.command(name="accept", description="Accept a challenge made to you")
+    @app_commands.describe(challenge="The challenge number")
+    async def accept(self, interaction: discord.Interaction, challenge: Number) -> None:
+        await send_reply(interaction, do_accept(repo_for(interaction), actor(interaction),
+                                                challenge, now_of(interaction)))
+
+    @challenge.command(name="decline", description="Decline a challenge made to you")
+    @app_commands.describe(challenge="The challenge number")
+    async def decline(self, interaction: discord.Interaction, challenge: Number) -> None:
+        await send_reply(interaction, do_decline(repo_for(interaction), actor(interaction),
+                                                 challenge, now_of(interaction)))
+
+    @challenge.command(name="complete", description="Report the result of a challenge")
+    @app_commands.describe(challenge="The challenge number", winner="Who won")
+    async def complete(self, interaction: discord.Interaction, challenge: Number,
+                       winner: discord.Member) -> None:
+        await send_reply(interaction, do_complete(repo_for(interaction), actor(interaction),
+                                                  challenge, Person.of(winner),
+                                                  now_of(interaction)))
+
+    @challenge.command(name="cancel", description="Cancel a challenge you made")
+    @app_commands.describe(challenge="The challenge number")
+    async def cancel(self, interaction: discord.Interaction, challenge: Number) -> None:
+        await send_reply(interaction, do_cancel(repo_for(interaction), actor(interaction),
+                                                challenge, now_of(interaction)))
+
+    @challenge.command(name="list", description="List challenges")
+    @app_commands.describe(member="Only this member's challenges",
+                           include_closed="Also show finished challenges")
+    async def list_(self, interaction: discord.Interaction, member: discord.Member | None = None,
+                   include_closed: bool = False) -> None:
+        person = Person.of(member) if member is not None else None
+        await send_reply(interaction, do_list(repo_for(interaction), actor(interaction), person,
+                                              include_closed))
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Challenges())

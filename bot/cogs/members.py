@@ -1,0 +1,85 @@
+"""/register, /login and /profile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.domain.rules import local_days, login_award
+from bot.responses import Reply, UserError, send_reply
+from bot.storage.base import GuildRepository, NotRegistered
+
+
+async def do_register(repo: GuildRepository, who: Person, now: float) -> Reply:
+    if who.bot:
+        raise UserError("Bots cannot register.")
+    member = await repo.register(who.id, who.name, now)
+    return Reply(f"Welcome, {who.mention}! You are registered with {member.points} points. "
+                 "Use /login every day to build your streak.")
+
+
+async def do_login(repo: GuildRepository, who: Person, now: float) -> Reply:
+    settings = await repo.settings()
+    today, yesterday = local_days(now, settings.day_boundary)
+    result = await repo.daily_login(who.id, today, yesterday)
+    member = result.member
+    if result.already_claimed:
+        return Reply(f"You already checked in today. Streak: {member.streak} day(s), "
+                     f"{member.points:,} points. Come back tomorrow "
+                     f"(days start at midnight {settings.day_boundary}).", ephemeral=True)
+    lines = [f"Checked in: +{result.awarded:,} points. Streak: {member.streak} day(s). "
+             f"Total: {member.points:,} points."]
+    if result.streak_broken:
+        lines.append("Your previous streak ended; a new one starts today.")
+    next_award = login_award(settings.daily_reward, member.streak + 1)
+    lines.append(f"Tomorrow's check-in is worth {next_award:,} points.")
+    return Reply("\n".join(lines))
+
+
+async def do_profile(repo: GuildRepository, who: Person, target: Person | None) -> Reply:
+    subject = target or who
+    member = await repo.member(subject.id)
+    if member is None:
+        if subject.id == who.id:
+            raise NotRegistered("You are not registered yet: use /register.")
+        raise NotRegistered(f"{subject.name} has not registered in this server.")
+    rank = await repo.rank(subject.id)
+    embed = discord.Embed(title=f"Profile of {member.display_name}", colour=0x5865F2)
+    embed.add_field(name="Points", value=f"{member.points:,}")
+    embed.add_field(name="Rank", value=f"#{rank}")
+    embed.add_field(name="Streak", value=f"{member.streak} (best {member.best_streak})")
+    embed.add_field(name="Check-ins", value=str(member.total_logins))
+    embed.add_field(name="Challenges", value=f"{member.wins} won, {member.losses} lost")
+    since = datetime.fromtimestamp(member.registered_at, UTC).date().isoformat()
+    embed.set_footer(text=f"Registered {since}")
+    return Reply(embed=embed)
+
+
+class Members(commands.Cog):
+    @app_commands.command(name="register", description="Join the game in this server")
+    @app_commands.guild_only()
+    async def register(self, interaction: discord.Interaction) -> None:
+        await send_reply(interaction, do_register(repo_for(interaction), actor(interaction),
+                                                  now_of(interaction)))
+
+    @app_commands.command(name="login", description="Daily check-in: points and streaks")
+    @app_commands.guild_only()
+    async def login(self, interaction: discord.Interaction) -> None:
+        await send_reply(interaction, do_login(repo_for(interaction), actor(interaction),
+                                               now_of(interaction)))
+
+    @app_commands.command(name="profile", description="Show your profile or another member's")
+    @app_commands.describe(member="Whose profile to show (default: yours)")
+    @app_commands.guild_only()
+    async def profile(self, interaction: discord.Interaction,
+                      member: discord.Member | None = None) -> None:
+        target = Person.of(member) if member is not None else None
+        await send_reply(interaction, do_profile(repo_for(interaction), actor(interaction), target))
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Members())
