@@ -5,7 +5,8 @@ handled since the previous point, commands, failed commands, exceptions, guilds)
 external resource at all (a Content-Security-Policy forbids it): a small hand-written script draws
 the charts on <canvas>, first from the data embedded in the page, then from /dashboard/data every
 few seconds. After drawing, each canvas carries ``data-plotted="N"`` (points or bars drawn) and
-the body ``data-rendered="1"``, which the headless-browser test checks.
+the body ``data-rendered="1"`` (and ``data-refreshed="N"`` after N successful refreshes), which
+the headless-browser test checks.
 """
 
 from __future__ import annotations
@@ -140,8 +141,8 @@ function niceMax(v) {
 
 function fmtNum(v) {
   if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 1) + "k";
-  if (v >= 10 || v === 0) return v.toFixed(0);
-  return v.toPrecision(2);
+  if (v >= 100 || v === 0) return v.toFixed(0);
+  return String(parseFloat(v.toFixed(v >= 10 ? 1 : 3)));
 }
 
 function fmtTime(t) { return new Date(t * 1000).toTimeString().slice(0, 8); }
@@ -278,11 +279,16 @@ function render(data) {
 
 let current = JSON.parse(document.getElementById("initial-data").textContent);
 render(current);
-const interval = Math.max(2, current.interval || 5) * 1000;
+const interval = Math.min(10, Math.max(2, current.interval || 5)) * 1000;
+let refreshed = 0;
 async function refresh() {
   try {
     const res = await fetch("dashboard/data", {cache: "no-store"});
-    if (res.ok) { current = await res.json(); render(current); }
+    if (res.ok) {
+      current = await res.json();
+      render(current);
+      document.body.dataset.refreshed = String(++refreshed);
+    }
   } catch (e) { /* the bot may be restarting; keep the last picture */ }
 }
 setInterval(refresh, interval);
