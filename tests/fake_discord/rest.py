@@ -323,7 +323,12 @@ class RestApi:
                 "id": str(state.command_id(scope, ctype, spec["name"])),
                 "application_id": str(state.application_id),
                 "version": str(state.snowflake()),
-                "default_member_permissions": spec.get("default_member_permissions"),
+                # Requests may carry it as a number; Discord always answers with a string.
+                "default_member_permissions": (
+                    None
+                    if spec.get("default_member_permissions") is None
+                    else str(spec["default_member_permissions"])
+                ),
                 "type": ctype,
                 "name": spec["name"],
                 "description": spec.get("description", ""),

@@ -1,0 +1,130 @@
+"""Run the real bot process (``python -m bot run``) against the fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.fake_discord import FakeDiscord
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "fake-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BotProcess:
+    """The bot as operators run it: a subprocess configured only through its environment."""
+
+    def __init__(self, workdir: Path, fake: FakeDiscord, **settings: str) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / "bot.log"
+        self.health_port = free_port()
+        token_file = workdir / "token"
+        token_file.write_text(fake.token)
+        token_file.chmod(0o600)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GUILDBOT_")}
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.env.update(
+            PYTHONPATH=str(REPO),
+            GUILDBOT_TOKEN_FILE=str(token_file),
+            GUILDBOT_API_BASE=fake.api_base,
+            GUILDBOT_GATEWAY_URL=fake.gateway_url,
+            GUILDBOT_DATABASE=str(workdir / "guildbot.db"),
+            GUILDBOT_BACKUP_DIR=str(workdir / "backups"),
+            GUILDBOT_HEALTH_PORT=str(self.health_port),
+            GUILDBOT_LOG_FILE=str(self.log_path),
+            GUILDBOT_LOG_FORMAT="json",
+        )
+        self.env.update({f"GUILDBOT_{k.upper()}": v for k, v in settings.items()})
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> BotProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=self.env, cwd=self.workdir,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        return self
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.health_port}{path}"
+
+    async def get(self, path: str) -> tuple[int, dict | str]:
+        def fetch() -> tuple[int, dict | str]:
+            try:
+                with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                    body, status = response.read().decode(), response.status
+            except urllib.error.HTTPError as exc:
+                body, status = exc.read().decode(), exc.code
+            try:
+                return status, json.loads(body)
+            except ValueError:
+                return status, body
+        return await asyncio.to_thread(fetch)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.returncode is not None:
+                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n"
+                                     f"{await self.output()}")
+            try:
+                status, _ = await self.get("/readyz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the bot was not ready after {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return "(no log file)"
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+    def log_records(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()
+                if line.startswith("{")]
+
+    async def output(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        return (await self.proc.stdout.read()).decode(errors="replace")
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:  # noqa: ASYNC109
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise AssertionError(f"the bot ignored signal {sig} for {timeout} s") from None
+
+
+async def answer(fake: FakeDiscord, guild, member, command: str, options: dict | None = None,
+                 timeout: float = 10.0):  # noqa: ASYNC109
+    """Invoke a command as ``member`` and return the bot's final reply."""
+    inter = await fake.invoke(guild, member, command, options or {})
+    return await inter.wait_final(timeout=timeout)
+
+
+def text(reply) -> str:
+    """Everything a user sees in a reply: content plus embed titles, fields and footers."""
+    parts = [reply.content or ""]
+    for embed in reply.embeds:
+        parts += [embed.get("title", ""), embed.get("description", "")]
+        parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+        parts.append(embed.get("footer", {}).get("text", ""))
+    return "\n".join(p for p in parts if p)

@@ -1,0 +1,139 @@
+"""Every slash command through the real bot process, the real discord.py and the fake Discord."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.harness import answer, text
+
+
+async def test_register_login_profile(world, bot):
+    w = world
+    reply = await answer(w.fake, w.alpha, w.ann, "register")
+    assert "Welcome" in reply.content and not reply.ephemeral
+    again = await answer(w.fake, w.alpha, w.ann, "register")
+    assert again.ephemeral and "already registered" in again.content
+    robot = await answer(w.fake, w.alpha, w.robot, "register")
+    assert robot.ephemeral and "Bots cannot register" in robot.content
+
+    login = await answer(w.fake, w.alpha, w.ann, "login")
+    assert "+100 points" in login.content and "Streak: 1" in login.content
+    twice = await answer(w.fake, w.alpha, w.ann, "login")
+    assert twice.ephemeral and "already checked in" in twice.content
+    nobody = await answer(w.fake, w.alpha, w.bob, "login")
+    assert nobody.ephemeral and "Register first" in nobody.content
+
+    profile = text(await answer(w.fake, w.alpha, w.ann, "profile"))
+    assert "Profile of ann" in profile and "Points: 100" in profile and "Rank: #1" in profile
+    other = await answer(w.fake, w.alpha, w.ann, "profile", {"member": w.bob})
+    assert other.ephemeral and "bob has not registered" in other.content
+    await answer(w.fake, w.alpha, w.bob, "register")
+    of_bob = text(await answer(w.fake, w.alpha, w.ann, "profile", {"member": w.bob}))
+    assert "Profile of bob" in of_bob and "Points: 0" in of_bob
+
+
+async def test_challenge_flow(world, bot):
+    w = world
+    for member in (w.ann, w.bob, w.cid):
+        await answer(w.fake, w.alpha, member, "register")
+        await answer(w.fake, w.alpha, member, "login")
+    create = await answer(w.fake, w.alpha, w.ann, "challenge create",
+                          {"opponent": w.bob, "stake": 60})
+    assert "challenges you for 60 points" in create.content
+    assert "challenge:1" in create.content
+
+    refused = [
+        (w.ann, "challenge create", {"opponent": w.ann, "stake": 5}, "yourself"),
+        (w.ann, "challenge create", {"opponent": w.robot, "stake": 5}, "Bots cannot"),
+        (w.ann, "challenge create", {"opponent": w.bob, "stake": 41}, "do not have 41"),
+        (w.ann, "challenge create", {"opponent": w.bob, "stake": 0}, "between 1 and"),
+        (w.cid, "challenge accept", {"challenge": 1}, "Only the challenged"),
+        (w.bob, "challenge accept", {"challenge": 9}, "no challenge #9"),
+        (w.bob, "challenge cancel", {"challenge": 1}, "Only the member who made"),
+    ]
+    for member, command, options, expected in refused:
+        reply = await answer(w.fake, w.alpha, member, command, options)
+        assert reply.ephemeral and expected in reply.content, (command, options, reply)
+
+    accept = await answer(w.fake, w.alpha, w.bob, "challenge accept", {"challenge": 1})
+    assert "accepted" in accept.content
+    listing = text(await answer(w.fake, w.alpha, w.cid, "challenge list"))
+    assert "#1" in listing and "accepted" in listing
+    wrong = await answer(w.fake, w.alpha, w.bob, "challenge complete",
+                         {"challenge": 1, "winner": w.bob})
+    assert "losing side" in wrong.content
+    outsider = await answer(w.fake, w.alpha, w.cid, "challenge complete",
+                            {"challenge": 1, "winner": w.cid})
+    assert "one of the two players" in outsider.content
+    done = await answer(w.fake, w.alpha, w.bob, "challenge complete",
+                        {"challenge": 1, "winner": w.ann})
+    assert "wins 120 points" in done.content
+    assert "Points: 160" in text(await answer(w.fake, w.alpha, w.ann, "profile"))
+
+    await answer(w.fake, w.alpha, w.cid, "challenge create", {"opponent": w.ann, "stake": 10})
+    declined = await answer(w.fake, w.alpha, w.ann, "challenge decline", {"challenge": 2})
+    assert "declined" in declined.content and "10 points back" in declined.content
+    await answer(w.fake, w.alpha, w.cid, "challenge create", {"opponent": w.bob, "stake": 10})
+    cancelled = await answer(w.fake, w.alpha, w.cid, "challenge cancel", {"challenge": 3})
+    assert cancelled.ephemeral and "cancelled" in cancelled.content
+    history = text(await answer(w.fake, w.alpha, w.cid, "challenge list",
+                                {"include_closed": True, "member": w.cid}))
+    assert "#3" in history and "#2" in history and "#1" not in history
+    none = await answer(w.fake, w.alpha, w.cid, "challenge list")
+    assert "No active challenges" in none.content
+
+
+async def test_stats_leaderboard_status(world, bot):
+    w = world
+    for member in (w.ann, w.bob, w.cid):
+        await answer(w.fake, w.alpha, member, "register")
+    await answer(w.fake, w.alpha, w.bob, "login")
+    board = await answer(w.fake, w.alpha, w.cid, "leaderboard")
+    lines = board.embeds[0]["description"].splitlines()
+    assert lines[0].startswith("**1.** bob: 100 points")
+    assert "Page 1/1 · 3 members" in board.embeds[0]["footer"]["text"]
+    beyond = await answer(w.fake, w.alpha, w.cid, "leaderboard", {"page": 2})
+    assert beyond.ephemeral and "There is 1 page" in beyond.content
+
+    public = await answer(w.fake, w.alpha, w.cid, "stats")
+    assert not public.ephemeral
+    stats = text(public)
+    assert "Members: 3" in stats and "Check-ins today: 1" in stats
+    assert "Command usage" not in stats
+    status = text(await answer(w.fake, w.alpha, w.cid, "status"))
+    assert "Version" in status and "Servers: 2" in status and "Stage: local" in status
+
+
+async def test_admin_commands(world, bot):
+    w = world
+    denied = await answer(w.fake, w.alpha, w.bob, "admin settings", {"daily_reward": 5})
+    assert denied.ephemeral and "Manage Server" in denied.content
+    shown = await answer(w.fake, w.alpha, w.ann, "admin settings")
+    assert "Daily reward: 100 points" in shown.content
+    changed = await answer(w.fake, w.alpha, w.ann, "admin settings",
+                           {"daily_reward": 250, "day_boundary": "Europe/Berlin",
+                            "announcement_channel": w.alpha.channel("general")})
+    assert "Daily reward: 250" in changed.content and "Europe/Berlin" in changed.content
+    bad_zone = await answer(w.fake, w.alpha, w.ann, "admin settings",
+                            {"day_boundary": "Mars/Olympus"})
+    assert bad_zone.ephemeral and "not a time zone" in bad_zone.content
+
+    await answer(w.fake, w.alpha, w.bob, "register")
+    assert "+250 points" in (await answer(w.fake, w.alpha, w.bob, "login")).content
+
+    stats = await answer(w.fake, w.alpha, w.ann, "stats")
+    assert stats.ephemeral and "Command usage" in text(stats)
+
+    export = await answer(w.fake, w.alpha, w.ann, "admin export")
+    assert export.ephemeral and len(export.attachments) == 1
+    data = json.loads(export.attachments[0].data)
+    assert data["guild_id"] == str(w.alpha.id)
+    assert [m["display_name"] for m in data["members"]] == ["bob"]
+    assert data["settings"]["daily_reward"] == 250
+
+    kept = await answer(w.fake, w.alpha, w.ann, "admin purge", {"confirm": "alpha"})
+    assert "Nothing was deleted" in kept.content
+    assert "Points: 250" in text(await answer(w.fake, w.alpha, w.bob, "profile"))
+    purged = await answer(w.fake, w.alpha, w.ann, "admin purge", {"confirm": "Alpha"})
+    assert "has been deleted" in purged.content
+    assert "not registered" in (await answer(w.fake, w.alpha, w.bob, "profile")).content
