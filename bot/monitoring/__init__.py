@@ -34,7 +34,8 @@ from bot.monitoring.server import HealthServer
 from bot.monitoring.stats import Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
 
-__all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "configure_logging"]
+__all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "NullMonitoring",
+           "configure_logging"]
 
 log = logging.getLogger("guildbot.monitoring")
 
@@ -360,3 +361,44 @@ class Monitoring:
             self.metrics.loop_lag.set(lag)
             self.metrics.loop_lag_hist.observe(lag)
 
+
+class NullMonitoring:
+    """The facade without side effects, for CLI commands that build the bot but do not run it
+    (sync-commands, announce): no server, no tasks, no starts file, no sd_notify. Errors are
+    still logged (with an id and fingerprint)."""
+
+    def __init__(self, settings: Settings | None = None, **_: Any) -> None:
+        redact = Redactor(settings.secrets()) if settings is not None else str
+        self.errors = ErrorTracker(redact=redact)
+
+    async def start(self, probe: BotProbe) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def notify_ready(self) -> None:
+        return None
+
+    def observe_command(self, command: str, guild_id: int | None, outcome: str,
+                        seconds: float) -> None:
+        return None
+
+    def record_error(self, exc: BaseException, *, command: str | None = None,
+                     guild_id: int | None = None) -> str:
+        return self.errors.record(exc, command=command, guild_id=guild_id)
+
+    def guild_joined(self, guild_id: int) -> None:
+        return None
+
+    def guild_left(self, guild_id: int) -> None:
+        return None
+
+    def guild_rejected(self, guild_id: int, reason: str) -> None:
+        return None
+
+    def registration(self, guild_id: int) -> None:
+        return None
+
+    def gateway_event(self, event: str) -> None:
+        return None

@@ -546,18 +546,21 @@ class BotAlerts:
             self.monitoring.metrics.alerts_firing.labels(name).set(1 if firing else 0)
         self.delivery.enqueue(transitions)
         await self.delivery.flush()
-        self.save()
+        # The write (with fsync) runs in a thread, on a snapshot: the loop never waits on disk.
+        await asyncio.to_thread(self.save, self._snapshot())
         return transitions
 
-    def save(self) -> None:
+    def _snapshot(self) -> dict[str, Any]:
+        return json.loads(json.dumps({"rules": self.engine.state, **self.delivery.dump_state()}))
+
+    def save(self, snapshot: dict[str, Any] | None = None) -> None:
         try:
-            atomic_write_json(self.state_path, {"rules": self.engine.state,
-                                                **self.delivery.dump_state()})
+            atomic_write_json(self.state_path, snapshot or self._snapshot())
         except OSError as exc:
             log.warning("cannot save alert state %s: %s", self.state_path, exc)
 
     async def close(self) -> None:
-        self.save()
+        await asyncio.to_thread(self.save, self._snapshot())
         await self.delivery.close()
 
 

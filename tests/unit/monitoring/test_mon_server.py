@@ -265,3 +265,30 @@ async def test_disabled_server_when_port_zero_in_settings(settings, probe):
         assert mon.health_port is None
     finally:
         await mon.stop()
+
+
+async def test_null_monitoring_has_the_facade_and_no_side_effects(settings, probe, caplog):
+    from bot.monitoring import NullMonitoring
+
+    null = NullMonitoring(settings)
+    await null.start(probe)
+    null.notify_ready()
+    null.observe_command("daily", 1, "success", 0.1)
+    null.gateway_event("ready")
+    null.guild_joined(1)
+    null.guild_left(1)
+    null.guild_rejected(1, "closed to new guilds")
+    null.registration(1)
+    try:
+        raise ValueError("x")
+    except ValueError as exc:
+        error_id = null.record_error(exc, command="daily")
+    await null.stop()
+    assert len(error_id) == 8
+    assert any(getattr(r, "error_id", None) == error_id for r in caplog.records)
+    assert not settings.state_dir.exists()  # no starts file, nothing written
+    public = {n for n in dir(Monitoring) if not n.startswith("_")}
+    facade = {"start", "stop", "notify_ready", "observe_command", "record_error",
+              "guild_joined", "guild_left", "guild_rejected", "registration", "gateway_event"}
+    assert facade <= public
+    assert facade <= {n for n in dir(NullMonitoring) if not n.startswith("_")}
