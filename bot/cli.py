@@ -242,16 +242,19 @@ def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
     ensure_schema(settings, quiet=True)
 
     async def sync() -> bool:
+        from dataclasses import replace
+
         from bot.app import create_bot
-        from bot.monitoring import Monitoring
+        from bot.monitoring import NullMonitoring
         from bot.storage.sqlite import SQLiteStorage
 
         storage = await SQLiteStorage.open(settings.database, 1)
-        bot = create_bot(settings, storage, Monitoring(settings))
+        # login() runs setup_hook, which loads the cogs; it must not sync on its own (we decide
+        # here) nor start monitoring (a running bot owns the health port).
+        quiet = replace(settings, sync_commands=False)
+        bot = create_bot(quiet, storage, NullMonitoring(quiet))
         try:
             await bot.login(token)
-            for module in ("members", "challenges", "stats", "admin"):
-                await bot.load_extension(f"bot.cogs.{module}")
             return await bot.sync_commands_if_changed(force=args.force)
         finally:
             await bot.close()

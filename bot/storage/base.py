@@ -96,7 +96,7 @@ class LeaderboardEntry:
 @dataclass(frozen=True, slots=True)
 class GuildStats:
     members: int
-    total_points: int
+    total_points: int  # balances plus the stakes held in active challenges
     logins_today: int
     open_challenges: int
     completed_challenges: int

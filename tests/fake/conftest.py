@@ -52,6 +52,15 @@ def install_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflak
 
     tree.add_command(challenge)
 
+    admin = app_commands.Group(name="admin", description="Admin")
+    config = app_commands.Group(name="config", description="Settings", parent=admin)
+
+    @config.command(name="set", description="Set a value")
+    async def config_set(interaction: discord.Interaction, key: str, value: float) -> None:
+        await interaction.response.send_message(f"set {key}={value!r}", ephemeral=True)
+
+    tree.add_command(admin)
+
     @tree.command(name="secret", description="Ephemeral answer")
     async def secret(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("only you can see this", ephemeral=True)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fake.conftest import FakeTestBot, Running
+from tests.fake.conftest import FakeTestBot, Running, eventually
 from tests.fake_discord import FakeDiscord, cli
 from tests.fake_discord.testing import pointed_to
 
@@ -141,3 +141,32 @@ async def test_bare_bench_bot_answers_ping(tmp_path: Path) -> None:
         await fake.stop()
     assert returncode == 0
     fake.assert_no_errors()
+
+
+async def test_control_api_endpoints(fake: FakeDiscord, running: Running) -> None:
+    import aiohttp
+
+    alpha = fake.guild("Alpha")
+    await running.bot.tree.sync()
+    inter = await fake.invoke(alpha, "alice", "announce", {"text": "hi"})
+    await inter.wait_response()
+    base = fake.base_url + "/_fake"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/guilds", json={"name": "Delta", "members": 2}) as resp:
+            created = await resp.json()
+        await eventually(lambda: running.bot.joined)
+        assert [g.name for g in running.bot.joined] == ["Delta"]
+        assert created["id"] == str(running.bot.joined[0].id)
+        async with http.get(
+            f"{base}/messages", params={"channel": str(alpha.channel(0).id)}
+        ) as resp:
+            assert [m["content"] for m in await resp.json()] == ["hi", "with a file"]
+        async with http.get(f"{base}/commands") as resp:
+            assert "profile" in {c["name"] for c in (await resp.json())["global"]}
+        async with http.get(f"{base}/errors") as resp:
+            assert await resp.json() == []
+        async with http.get(f"{base}/health") as resp:
+            assert (await resp.json())["sessions"] == 1
+        async with http.post(f"{base}/gateway/drop", json={}) as resp:
+            assert resp.status == 200
+    await eventually(lambda: running.bot.resumed == 1)

@@ -209,3 +209,43 @@ async def test_member_chunking_answers_op8() -> None:
     finally:
         await fake.stop()
     fake.assert_no_errors()
+
+
+async def test_identify_with_a_wrong_token_is_closed_4004(fake: FakeDiscord) -> None:
+    bot = FakeTestBot()
+    try:
+        await bot.login(TOKEN)
+        fake.token = "rotated"  # the token was reset between login and IDENTIFY
+        with pytest.raises(discord.ConnectionClosed) as closed:
+            await asyncio.wait_for(bot.connect(reconnect=True), 10)
+        assert closed.value.code == 4004
+    finally:
+        await bot.close()
+        fake.token = TOKEN
+    assert fake.identifies == []
+
+
+async def test_delayed_gateway_holds_frames_back(fake: FakeDiscord, running: Running) -> None:
+    fake.delay_gateway(0.3)
+    inter = await fake.invoke(fake.guild("Alpha"), "alice", "secret")
+    await asyncio.sleep(0.05)
+    assert inter.sent_at is None  # still queued: it cannot go out before the delay
+    assert not inter.responded
+    await inter.wait_response()
+    fake.delay_gateway(0)
+
+
+async def test_heartbeats_without_acks() -> None:
+    fake = FakeDiscord(token=TOKEN, heartbeat_interval_ms=50)
+    fake.add_guild("Alpha")
+    fake.set_heartbeat_acks(False)
+    await fake.start()
+    runner = Running(FakeTestBot())
+    try:
+        with pointed_at(fake):
+            await runner.start(fake)
+            await eventually(lambda: fake.heartbeats >= 3)
+            assert math.isinf(runner.bot.latency)  # never acknowledged
+            await runner.stop()
+    finally:
+        await fake.stop()

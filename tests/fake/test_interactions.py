@@ -35,6 +35,14 @@ async def test_member_permissions_reach_the_bot(fake: FakeDiscord, running: Runn
     )
 
 
+async def test_subcommand_group(fake: FakeDiscord, running: Running) -> None:
+    options = {"key": "rate", "value": 1.5}
+    inter = await fake.invoke(fake.guild("Alpha"), "alice", "admin config set", options)
+    reply = await inter.wait_response()
+    assert reply.content == "set rate=1.5"
+    assert reply.ephemeral
+
+
 async def test_ephemeral_reply(fake: FakeDiscord, running: Running) -> None:
     inter = await fake.invoke(fake.guild("Alpha"), "alice", "secret")
     reply = await inter.wait_response()
@@ -99,7 +107,8 @@ async def test_global_and_guild_command_sync(fake: FakeDiscord, running: Running
     bot = running.bot
     alpha = fake.guild("Alpha")
     synced = await bot.tree.sync()
-    names = {"profile", "challenge", "secret", "slow", "report", "lifecycle", "announce", "leave"}
+    names = {"profile", "challenge", "admin", "secret", "slow", "report", "lifecycle"}
+    names |= {"announce", "leave"}
     assert {c["name"] for c in fake.synced_commands["global"]} == names
     assert {c.name for c in synced} == names
     challenge = next(c for c in fake.synced_commands["global"] if c["name"] == "challenge")

@@ -107,7 +107,9 @@ GUILD: dict[str, str] = {
     ),
     "stats_challenges": (
         "SELECT COALESCE(SUM(status IN ('open', 'accepted')), 0), "
-        "COALESCE(SUM(status = 'completed'), 0) FROM challenges WHERE guild_id = :guild_id"
+        "COALESCE(SUM(status = 'completed'), 0), "
+        "COALESCE(SUM(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
+        "ELSE 0 END), 0) FROM challenges WHERE guild_id = :guild_id"
     ),
     "leaderboard": (
         "SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "

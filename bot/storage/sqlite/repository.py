@@ -275,8 +275,9 @@ class SQLiteGuildRepository:
     async def stats(self, today: str) -> GuildStats:
         members, points, best, logins = await self._db.fetchone(
             q.GUILD["stats_members"], self._p(today=today))
-        active, completed = await self._db.fetchone(q.GUILD["stats_challenges"], self._p())
-        return GuildStats(members, points, logins, active, completed, best)
+        active, completed, escrow = await self._db.fetchone(q.GUILD["stats_challenges"],
+                                                            self._p())
+        return GuildStats(members, points + escrow, logins, active, completed, best)
 
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
         rows = await self._db.fetchall(q.GUILD["leaderboard"], self._p(offset=offset, limit=limit))

@@ -186,7 +186,9 @@ class GuildModel:
         if kind == "stats":
             active = sum(c.status in ("open", "accepted") for c in cs.values())
             done = sum(c.status == "completed" for c in cs.values())
-            return ("ok", (len(m), sum(x.points for x in m.values()),
+            escrow = sum(c.stake * {"open": 1, "accepted": 2}.get(c.status, 0)
+                         for c in cs.values())
+            return ("ok", (len(m), sum(x.points for x in m.values()) + escrow,
                            sum(x.last_day == today for x in m.values()), active, done,
                            max((x.best for x in m.values()), default=0)))
         raise AssertionError(f"unknown operation {op}")

@@ -197,7 +197,7 @@ async def test_stats_leaderboard_rank(storage):
     await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
     stats = await repo.stats("2024-01-01")
     assert (stats.members, stats.total_points, stats.logins_today, stats.open_challenges) == \
-        (3, 1400, 3, 1)
+        (3, 1500, 3, 1)
     assert (await repo.stats("2024-01-02")).logins_today == 0
     entries, total = await repo.leaderboard(0, 2)
     assert total == 3
