@@ -376,7 +376,7 @@ class FakeDiscord:
             bot_permissions=self.state.bot_permissions,
         )
         inter = FakeInteraction(
-            interaction_id=self.state.snowflake(),
+            interaction_id=self.state.interaction_snowflake(),
             guild=g,
             member=m,
             channel=ch,

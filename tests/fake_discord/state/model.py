@@ -143,6 +143,19 @@ class GuildIdGenerator(SnowflakeGenerator):
         return (next(self._counter) << 22) | (2 << 17)
 
 
+class ClockSnowflakeGenerator:
+    """Snowflakes stamped with the current time, as Discord stamps interactions: bots read an
+    interaction's age from its id to know how much of the 3 s answer window is left."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def __call__(self) -> int:
+        now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22 | (3 << 17)
+        self._last = max(now, self._last + 1)
+        return self._last
+
+
 def snowflake_time_ms(snowflake: int) -> int:
     return (snowflake >> 22) + DISCORD_EPOCH_MS
 
@@ -570,6 +583,7 @@ class State:
     def __init__(self, *, bot_name: str = "guildbot", bot_id: int | None = None) -> None:
         self.snowflake = SnowflakeGenerator()
         self.guild_snowflake = GuildIdGenerator()
+        self.interaction_snowflake = ClockSnowflakeGenerator()
         self.application_id = bot_id if bot_id is not None else self.snowflake()
         self.bot_user = User(id=self.application_id, name=bot_name, bot=True)
         self.owner_user = User(id=self.snowflake(), name="owner")

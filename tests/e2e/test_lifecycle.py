@@ -1,0 +1,150 @@
+"""Process lifecycle: readiness through a gateway drop, SIGTERM with work in flight, bad config,
+removal from a guild, and the operator CLI against the bot's own database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+
+from tests.e2e.harness import REPO, BotProcess, answer, text
+
+
+async def _wait_status(bot: BotProcess, path: str, status: int, timeout: float = 20) -> dict:  # noqa: ASYNC109
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        code, body = await bot.get(path)
+        if code == status:
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{path} stayed {code} ({body}), wanted {status}")
+        await asyncio.sleep(0.1)
+
+
+async def test_readiness_follows_a_gateway_drop_and_resume(world, bot):
+    w = world
+    await answer(w.fake, w.alpha, w.ann, "register")
+    identifies = len(w.fake.identifies)
+    w.fake.delay_gateway(1.5)  # keep the reconnect slow enough to observe
+    await w.fake.drop_gateway()
+    body = await _wait_status(bot, "/readyz", 503)
+    assert any("gateway" in reason for reason in body["reasons"]), body
+    w.fake.delay_gateway(0)
+    await _wait_status(bot, "/readyz", 200)
+    assert len(w.fake.resumes) >= 1
+    assert len(w.fake.identifies) == identifies  # resumed, not re-identified
+    assert "Profile of ann" in text(await answer(w.fake, w.alpha, w.ann, "profile"))
+
+
+async def test_sigterm_answers_the_command_in_flight_then_exits_0(world, make_bot):
+    w = world
+    bot = await make_bot()
+    await answer(w.fake, w.alpha, w.ann, "register")
+    # Hold the database's write lock from outside, so /login is stuck mid-transaction.
+    blocker = sqlite3.connect(bot.workdir / "guildbot.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        inter = await w.fake.invoke(w.alpha, w.ann, "login")
+        await asyncio.sleep(0.5)
+        assert not inter.responded
+        bot.proc.send_signal(15)
+        await asyncio.sleep(0.5)
+        assert bot.proc.returncode is None  # still draining
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    reply = await inter.wait_final(timeout=10)
+    assert "+100 points" in reply.content
+    assert await asyncio.wait_for(bot.proc.wait(), 20) == 0
+    log = bot.log_path.read_text()
+    assert "1 interaction(s) in flight" in log
+    assert "stopped cleanly" in log
+    # The database was closed cleanly: no WAL left, and the login is in it.
+    assert not (bot.workdir / "guildbot.db-wal").exists()
+    row = sqlite3.connect(bot.workdir / "guildbot.db").execute(
+        "SELECT total_logins FROM members").fetchone()
+    assert row == (1,)
+
+
+def _run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bad_configuration_exits_78_with_one_clear_line(tmp_path):
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+            "GUILDBOT_DATABASE": str(tmp_path / "g.db")}
+    cases = [
+        ({}, "GUILDBOT_TOKEN: no Discord bot token was found"),
+        ({"GUILDBOT_TOKEN": "x", "GUILDBOT_STAGE": "prod"}, "GUILDBOT_STAGE: 'prod' is not one"),
+        ({"GUILDBOT_TOKEN": "x", "GUILDBOT_MAX_GUILDS": "ten"}, "GUILDBOT_MAX_GUILDS: 'ten'"),
+        ({"GUILDBOT_TOKEN_FILE": str(tmp_path / "missing")}, "GUILDBOT_TOKEN_FILE: cannot read"),
+        ({"GUILDBOT_TOKEN": "x", "GUILDBOT_STAGE": "beta"}, "GUILDBOT_GUILD_ALLOWLIST"),
+        ({"GUILDBOT_TOKEN": "x", "GUILDBOT_API_BASE": "ftp://x"}, "GUILDBOT_API_BASE"),
+    ]
+    for extra, expected in cases:
+        result = _run_cli({**base, **extra}, "run")
+        assert result.returncode == 78, (extra, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("guildbot: configuration error: ")
+        assert expected in lines[0]
+        assert "Traceback" not in result.stderr
+
+
+async def test_a_rejected_token_exits_78(world, tmp_path):
+    bot = BotProcess(tmp_path, world.fake)
+    (tmp_path / "token").write_text("not-the-token")
+    await bot.start()
+    assert await asyncio.wait_for(bot.proc.wait(), 30) == 78
+    out = await bot.output()
+    assert "Discord rejected the bot token" in out
+
+
+async def test_removal_keeps_data_until_retention_and_rejoin_restores_it(world, bot):
+    w = world
+    await answer(w.fake, w.beta, w.dan_b, "register")
+    await w.fake.remove_guild_live(w.beta)
+    db = bot.workdir / "guildbot.db"
+    for _ in range(50):
+        left = sqlite3.connect(db).execute(
+            "SELECT left_at FROM guilds WHERE guild_id = ?", (w.beta.id,)).fetchone()
+        if left and left[0]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the bot did not record leaving the guild")
+    assert sqlite3.connect(db).execute(
+        "SELECT COUNT(*) FROM members WHERE guild_id = ?", (w.beta.id,)).fetchone() == (1,)
+    await w.fake.add_guild_live(w.beta)
+    await asyncio.sleep(0.5)
+    assert "Profile of dan" in text(await answer(w.fake, w.beta, w.dan_b, "profile"))
+
+
+async def test_operator_cli_on_a_live_database(world, bot):
+    w = world
+    for member in (w.ann, w.bob):
+        await answer(w.fake, w.alpha, member, "register")
+    env = dict(bot.env)
+    backup = _run_cli(env, "backup")
+    assert backup.returncode == 0, backup.stderr
+    assert json.loads(backup.stdout)["rows"]["members"] == 2
+    verify = _run_cli(env, "verify", json.loads(backup.stdout)["path"])
+    assert verify.returncode == 0
+    assert json.loads(verify.stdout)["rows"]["members"] == 2
+    drill = _run_cli(env, "drill")
+    assert drill.returncode == 0, drill.stderr
+    export = _run_cli(env, "export", "--guild-id", str(w.alpha.id))
+    assert sorted(m["display_name"] for m in json.loads(export.stdout)["members"]) == \
+        ["ann", "bob"]
+    health = _run_cli(env, "health", "--ready")
+    assert health.returncode == 0, health.stdout
+    slo = _run_cli(env, "health", "--slo")
+    assert json.loads(slo.stdout)["body"]["window"]["commands"] >= 2
+    restore = _run_cli(env, "restore", json.loads(backup.stdout)["path"], "--yes")
+    assert restore.returncode == 1
+    assert "the bot is running" in restore.stderr
+    report = _run_cli(env, "report")
+    assert report.returncode == 0
