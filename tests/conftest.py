@@ -1,0 +1,15 @@
+"""Suite-wide ordering: fast suites first, containers last, so a broken unit shows at once."""
+
+from __future__ import annotations
+
+ORDER = ("unit", "fake", "integration", "e2e", "ansible", "bench", "provisioning", "local_stage")
+
+
+def _rank(item) -> int:
+    parts = item.nodeid.split("/")
+    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    return ORDER.index(folder) if folder in ORDER else len(ORDER)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=_rank)  # stable: keeps file order inside each suite

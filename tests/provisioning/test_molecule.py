@@ -1,0 +1,32 @@
+"""The Molecule scenarios, run as part of the one test command (slowest last).
+
+Each scenario runs ``scripts/molecule-test.sh SCENARIO`` (host preparation, the locally built
+Debian 12 systemd image, then ``molecule test``). Its full output goes to
+build/test-artifacts/molecule-SCENARIO.log; a failure shows the tail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "build" / "test-artifacts"
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+
+pytestmark = pytest.mark.molecule
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_scenario(scenario):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"molecule-{scenario}.log"
+    with open(log, "w") as out:
+        result = subprocess.run([str(REPO / "scripts" / "molecule-test.sh"), scenario],
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=1800)
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
+        pytest.fail(f"molecule scenario {scenario} failed (exit {result.returncode}); "
+                    f"full log: {log}\n{tail}")
