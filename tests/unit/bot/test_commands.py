@@ -1,0 +1,154 @@
+"""Every command's logic, with a real SQLite database and no Discord in the way."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.cogs import admin, challenges, members, stats
+from bot.cogs._common import Person
+from bot.domain.rules import InvalidInput
+from bot.responses import UserError
+from bot.storage.base import AlreadyRegistered, ChallengeStateError, NotRegistered
+
+G = 777777777777777777
+ANN = Person(1, "ann", admin=True)
+BOB = Person(2, "bob")
+CID = Person(3, "cid")
+ROBOT = Person(9, "robot", bot=True)
+NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+async def repo(storage):
+    repo = storage.guild(G)
+    await repo.ensure("Guild", NOW)
+    return repo
+
+
+async def registered(repo, *people, login=True):
+    for person in people:
+        await members.do_register(repo, person, NOW)
+        if login:
+            await members.do_login(repo, person, NOW)
+
+
+async def test_register(repo):
+    reply = await members.do_register(repo, ANN, NOW)
+    assert "Welcome, <@1>" in reply.content
+    with pytest.raises(AlreadyRegistered):
+        await members.do_register(repo, ANN, NOW)
+    with pytest.raises(UserError, match="Bots cannot register"):
+        await members.do_register(repo, ROBOT, NOW)
+
+
+async def test_login_respects_the_guild_day_boundary(repo):
+    await registered(repo, ANN, login=False)
+    first = await members.do_login(repo, ANN, NOW)
+    assert "+100 points" in first.content
+    assert "Tomorrow's check-in is worth 110 points" in first.content
+    again = await members.do_login(repo, ANN, NOW + 3600)
+    assert again.ephemeral
+    assert "already checked in" in again.content
+    # In Pacific/Kiritimati (UTC+14) 12:00 UTC + 11 h is already the next day.
+    await repo.update_settings(day_boundary="Pacific/Kiritimati")
+    next_day = await members.do_login(repo, ANN, NOW + 11 * 3600)
+    assert "+110 points" in next_day.content
+    with pytest.raises(NotRegistered):
+        await members.do_login(repo, BOB, NOW)
+
+
+async def test_profile(repo):
+    await registered(repo, ANN)
+    reply = await members.do_profile(repo, ANN, None)
+    fields = {f.name: f.value for f in reply.embed.fields}
+    assert reply.embed.title == "Profile of ann"
+    assert (fields["Points"], fields["Rank"], fields["Streak"]) == ("100", "#1", "1 (best 1)")
+    with pytest.raises(NotRegistered, match="bob has not registered"):
+        await members.do_profile(repo, ANN, BOB)
+    with pytest.raises(NotRegistered, match="You are not registered"):
+        await members.do_profile(repo, BOB, None)
+
+
+async def test_challenge_commands(repo):
+    await registered(repo, ANN, BOB, CID)
+    made = await challenges.do_create(repo, BOB, CID, 40, NOW)
+    assert "challenge:1" in made.content
+    assert "2024-03-11 12:00 UTC" in made.content  # default expiry 24 h
+    for who, opponent, stake, error in [(BOB, BOB, 5, "yourself"), (BOB, ROBOT, 5, "Bots"),
+                                        (BOB, CID, 0, "between 1"), (BOB, CID, 10**9, "between")]:
+        with pytest.raises((UserError, InvalidInput), match=error):
+            await challenges.do_create(repo, who, opponent, stake, NOW)
+    assert "accepted" in (await challenges.do_accept(repo, CID, 1, NOW)).content
+    listing = await challenges.do_list(repo, ANN, None, False)
+    assert "#1: <@2> vs <@3> for 40 points (accepted" in listing.embed.description
+    with pytest.raises(ChallengeStateError, match="losing side"):
+        await challenges.do_complete(repo, CID, 1, CID, NOW)
+    settled = await challenges.do_complete(repo, ANN, 1, CID, NOW)  # an admin settles
+    assert "<@3> wins 80 points" in settled.content
+
+    await challenges.do_create(repo, BOB, CID, 5, NOW)
+    assert "5 points back" in (await challenges.do_decline(repo, CID, 2, NOW)).content
+    await challenges.do_create(repo, BOB, CID, 5, NOW)
+    assert (await challenges.do_cancel(repo, BOB, 3, NOW)).ephemeral
+    assert "No active challenges" in (await challenges.do_list(repo, BOB, BOB, False)).content
+    history = await challenges.do_list(repo, BOB, BOB, True)
+    assert history.embed.description.count("\n") == 2
+
+
+async def test_stats_and_leaderboard(repo):
+    await registered(repo, ANN, BOB)
+    public = await stats.do_stats(repo, BOB, NOW)
+    fields = {f.name: f.value for f in public.embed.fields}
+    assert (fields["Members"], fields["Check-ins today"]) == ("2", "2")
+    assert not public.ephemeral
+    assert not any("Command usage" in f.name for f in public.embed.fields)
+    private = await stats.do_stats(repo, ANN, NOW)
+    assert private.ephemeral
+    assert any("Command usage" in f.name for f in private.embed.fields)
+    board = await stats.do_leaderboard(repo, 1)
+    assert board.embed.description.splitlines()[0] == "**1.** ann: 100 points (streak 1)"
+    assert board.embed.footer.text == "Page 1/1 · 2 members"
+    with pytest.raises(InvalidInput, match="pick a page from 1 to 1"):
+        await stats.do_leaderboard(repo, 2)
+
+async def test_leaderboard_of_an_empty_guild(storage):
+    empty = await stats.do_leaderboard(storage.guild(G + 1), 1)
+    assert "Nobody has registered" in empty.content
+
+
+async def test_admin_commands(repo):
+    await registered(repo, BOB)
+    with pytest.raises(UserError, match="Manage Server"):
+        await admin.do_settings(repo, BOB, daily_reward=5)
+    for command in (admin.do_maintenance(repo, BOB, True), admin.do_export(repo, BOB, NOW),
+                    admin.do_purge(repo, BOB, "Guild", "Guild")):
+        with pytest.raises(UserError, match="Manage Server"):
+            await command
+    changed = await admin.do_settings(repo, ANN, daily_reward=20, challenge_expiry_hours=2,
+                                      day_boundary="utc", announcement_channel_id=5)
+    assert "Daily reward: 20 points" in changed.content
+    assert "Challenge expiry: 2 hours" in changed.content
+    assert "<#5>" in changed.content
+    for kwargs, error in [({"daily_reward": 0}, "daily reward"),
+                          ({"challenge_expiry_hours": 10_000}, "expiry"),
+                          ({"day_boundary": "Nowhere/Land"}, "not a time zone")]:
+        with pytest.raises(InvalidInput, match=error):
+            await admin.do_settings(repo, ANN, **kwargs)
+    assert "Maintenance is on" in (await admin.do_maintenance(repo, ANN, True)).content
+    assert (await repo.settings()).maintenance
+
+    export = await admin.do_export(repo, ANN, NOW)
+    name, blob = export.file
+    assert name == f"guildbot-export-{G}.json"
+    data = json.loads(blob)
+    assert data["exported_at"].startswith("2024-03-10T12:00")
+    assert [m["display_name"] for m in data["members"]] == ["bob"]
+
+    with pytest.raises(UserError, match="Nothing was deleted"):
+        await admin.do_purge(repo, ANN, "Guild", "guild")
+    assert await repo.member(BOB.id) is not None
+    await admin.do_purge(repo, ANN, "Guild", "Guild")
+    assert await repo.member(BOB.id) is None

@@ -1,0 +1,93 @@
+"""Settings from the environment and secrets from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Secret, load_settings
+
+GUILD_A, GUILD_B = "111111111111111111", "222222222222222222"
+
+
+def test_defaults_point_at_discord_and_need_no_secret():
+    s = load_settings({})
+    assert s.api_base == "https://discord.com/api/v10"
+    assert s.gateway_url == "wss://gateway.discord.gg/"
+    assert (s.stage, s.token, s.max_guilds, s.closed_to_new_guilds) == ("local", None, 0, False)
+    assert s.state_dir == Path(".")
+    with pytest.raises(ConfigError, match="GUILDBOT_TOKEN: no Discord bot token"):
+        s.require_token()
+
+
+def test_every_setting_is_read(tmp_path):
+    s = load_settings({
+        "GUILDBOT_TOKEN": "tok", "GUILDBOT_DATABASE": str(tmp_path / "db" / "g.db"),
+        "GUILDBOT_STAGE": "Expanded", "GUILDBOT_GUILD_ALLOWLIST": f"{GUILD_A}, {GUILD_B}",
+        "GUILDBOT_MAX_GUILDS": "10", "GUILDBOT_CLOSED_TO_NEW_GUILDS": "yes",
+        "GUILDBOT_API_BASE": "http://127.0.0.1:9/api/v10/", "GUILDBOT_GATEWAY_URL": "ws://x/",
+        "GUILDBOT_HEALTH_PORT": "0", "GUILDBOT_LOG_FORMAT": "json", "GUILDBOT_LOG_LEVEL": "debug",
+        "GUILDBOT_ALERT_MEMORY_PCT": "70.5", "GUILDBOT_SHARD_COUNT": "2",
+        "GUILDBOT_SYNC_COMMANDS": "off",
+    })
+    assert s.stage == "expanded"
+    assert s.guild_allowlist == frozenset({int(GUILD_A), int(GUILD_B)})
+    assert s.state_dir == tmp_path / "db"
+    assert s.api_base == "http://127.0.0.1:9/api/v10"  # trailing slash dropped
+    assert (s.max_guilds, s.closed_to_new_guilds, s.health_port) == (10, True, 0)
+    assert (s.log_format, s.log_level, s.shard_count, s.sync_commands) == \
+        ("json", "DEBUG", 2, False)
+    assert s.alerts.memory_percent == 70.5
+    assert s.secrets() == ["tok"]
+
+
+def test_credentials_directory_wins_then_file_then_env(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "discord_token").write_text("from-credentials\n")
+    (tmp_path / "t").write_text("from-file")
+    env = {"GUILDBOT_TOKEN": "from-env", "GUILDBOT_TOKEN_FILE": str(tmp_path / "t")}
+    assert load_settings(env).token.reveal() == "from-file"
+    assert load_settings({**env, "CREDENTIALS_DIRECTORY": str(creds)}).token.reveal() == \
+        "from-credentials"
+    assert load_settings({"GUILDBOT_TOKEN": "from-env"}).token.reveal() == "from-env"
+    (creds / "alert_webhook").write_text("https://example.invalid/hook")
+    s = load_settings({"CREDENTIALS_DIRECTORY": str(creds)})
+    assert s.alert_webhook_url.reveal() == "https://example.invalid/hook"
+
+
+def test_secrets_never_show_themselves():
+    secret = Secret("hunter2")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in repr(load_settings({"GUILDBOT_TOKEN": "hunter2"}))
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"GUILDBOT_STAGE": "prod"}, "GUILDBOT_STAGE: 'prod' is not one of local, beta"),
+    ({"GUILDBOT_STAGE": "beta"}, "GUILDBOT_GUILD_ALLOWLIST: stage beta admits only listed"),
+    ({"GUILDBOT_GUILD_ALLOWLIST": "abc"}, "'abc' is not a Discord guild id"),
+    ({"GUILDBOT_GUILD_ALLOWLIST": "12"}, "'12' is not a Discord guild id"),
+    ({"GUILDBOT_MAX_GUILDS": "-1"}, "GUILDBOT_MAX_GUILDS: -1 is out of range"),
+    ({"GUILDBOT_HEALTH_PORT": "70000"}, "GUILDBOT_HEALTH_PORT: 70000 is out of range"),
+    ({"GUILDBOT_CLOSED_TO_NEW_GUILDS": "maybe"}, "'maybe' is not a boolean"),
+    ({"GUILDBOT_API_BASE": "discord.com"}, "GUILDBOT_API_BASE: 'discord.com' is not a http"),
+    ({"GUILDBOT_GATEWAY_URL": "http://x/"}, "GUILDBOT_GATEWAY_URL"),
+    ({"GUILDBOT_ALERT_DISK_PCT": "nan"}, "GUILDBOT_ALERT_DISK_PCT"),
+    ({"GUILDBOT_ALERT_CPU_PCT": "lots"}, "'lots' is not a number"),
+    ({"GUILDBOT_LOG_FORMAT": "xml"}, "GUILDBOT_LOG_FORMAT"),
+])
+def test_bad_settings_name_the_setting_and_the_fix(env, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)
+    assert "; " in str(caught.value)  # problem; fix
+
+
+def test_unreadable_or_empty_secret_files(tmp_path):
+    with pytest.raises(ConfigError, match="GUILDBOT_TOKEN_FILE: cannot read"):
+        load_settings({"GUILDBOT_TOKEN_FILE": str(tmp_path / "missing")})
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_settings({"GUILDBOT_TOKEN_FILE": str(tmp_path / "empty")})

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from bot.config import load_settings
+from bot.policy import AdmissionPolicy
+
+A, B, C = 111111111111111111, 222222222222222222, 333333333333333333
+
+
+def policy(**env: str) -> AdmissionPolicy:
+    return AdmissionPolicy(load_settings({f"GUILDBOT_{k.upper()}": v for k, v in env.items()}))
+
+
+def test_public_admits_everyone():
+    assert policy(stage="public").decide(C, known=False, guild_count=5000).admitted
+
+
+def test_allowlist_applies_to_known_guilds_too():
+    p = policy(stage="beta", guild_allowlist=f"{A},{B}")
+    assert p.decide(A, known=False, guild_count=1).admitted
+    refused = p.decide(C, known=True, guild_count=1)
+    assert not refused.admitted
+    assert refused.reason == "not on the beta allowlist"
+    assert "not on the beta allowlist" in p.farewell(refused)
+
+
+def test_closed_switch_refuses_only_new_guilds():
+    p = policy(closed_to_new_guilds="true")
+    assert p.decide(A, known=True, guild_count=10).admitted
+    assert p.decide(B, known=False, guild_count=10).reason == "closed to new guilds"
+
+
+def test_guild_cap_counts_the_new_guild():
+    p = policy(max_guilds="2")
+    assert p.decide(A, known=False, guild_count=2).admitted
+    assert p.decide(B, known=False, guild_count=3).reason == "guild limit 2 reached"
+    assert p.decide(C, known=True, guild_count=3).admitted
