@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
+from bot.storage.schema import SchemaError
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"guildbot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
-    except CommandFailed as exc:
+    except (CommandFailed, SchemaError) as exc:
         print(f"guildbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

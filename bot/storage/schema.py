@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be used by this release; the message says what to do."""
+
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -56,7 +61,7 @@ def current_version(conn: sqlite3.Connection) -> int:
 def pending(conn: sqlite3.Connection) -> list[Migration]:
     version = current_version(conn)
     if version > LATEST_VERSION:
-        raise RuntimeError(
+        raise SchemaError(
             f"the database is at schema version {version}, newer than this release knows "
             f"({LATEST_VERSION}); roll the code forward or restore a matching backup"
         )

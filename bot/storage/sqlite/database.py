@@ -59,7 +59,7 @@ class SQLiteStorage:
         version = (await (await writer.execute("PRAGMA user_version")).fetchone())[0]
         if version != schema.LATEST_VERSION:
             await writer.close()
-            raise RuntimeError(
+            raise schema.SchemaError(
                 f"{path} is at schema version {version}, this release needs "
                 f"{schema.LATEST_VERSION}: run `python -m bot migrate` first"
             )
