@@ -65,6 +65,8 @@ class Members(commands.Cog):
     async def register(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_register(repo_for(interaction), actor(interaction),
                                                   now_of(interaction)))
+        interaction.client.monitoring.registration(  # type: ignore[attr-defined]
+            interaction.guild_id)
 
     @app_commands.command(name="login", description="Daily check-in: points and streaks")
     @app_commands.guild_only()

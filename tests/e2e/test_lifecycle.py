@@ -68,6 +68,11 @@ async def test_sigterm_answers_the_command_in_flight_then_exits_0(world, make_bo
     assert row == (1,)
 
 
+async def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """The CLI in a thread: the fake Discord shares this event loop and must keep answering."""
+    return await asyncio.to_thread(_run_cli, env, *args)
+
+
 def _run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
@@ -128,23 +133,23 @@ async def test_operator_cli_on_a_live_database(world, bot):
     for member in (w.ann, w.bob):
         await answer(w.fake, w.alpha, member, "register")
     env = dict(bot.env)
-    backup = _run_cli(env, "backup")
+    backup = await _cli(env, "backup")
     assert backup.returncode == 0, backup.stderr
     assert json.loads(backup.stdout)["rows"]["members"] == 2
-    verify = _run_cli(env, "verify", json.loads(backup.stdout)["path"])
+    verify = await _cli(env, "verify", json.loads(backup.stdout)["path"])
     assert verify.returncode == 0
     assert json.loads(verify.stdout)["rows"]["members"] == 2
-    drill = _run_cli(env, "drill")
+    drill = await _cli(env, "drill")
     assert drill.returncode == 0, drill.stderr
-    export = _run_cli(env, "export", "--guild-id", str(w.alpha.id))
+    export = await _cli(env, "export", "--guild-id", str(w.alpha.id))
     assert sorted(m["display_name"] for m in json.loads(export.stdout)["members"]) == \
         ["ann", "bob"]
-    health = _run_cli(env, "health", "--ready")
+    health = await _cli(env, "health", "--ready")
     assert health.returncode == 0, health.stdout
-    slo = _run_cli(env, "health", "--slo")
+    slo = await _cli(env, "health", "--slo")
     assert json.loads(slo.stdout)["body"]["window"]["commands"] >= 2
-    restore = _run_cli(env, "restore", json.loads(backup.stdout)["path"], "--yes")
+    restore = await _cli(env, "restore", json.loads(backup.stdout)["path"], "--yes")
     assert restore.returncode == 1
     assert "the bot is running" in restore.stderr
-    report = _run_cli(env, "report")
+    report = await _cli(env, "report")
     assert report.returncode == 0
