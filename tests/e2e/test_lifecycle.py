@@ -153,3 +153,19 @@ async def test_operator_cli_on_a_live_database(world, bot):
     assert "the bot is running" in restore.stderr
     report = await _cli(env, "report")
     assert report.returncode == 0
+
+
+async def test_announce_posts_to_each_configured_channel_only(world, bot):
+    w = world
+    general = w.alpha.channel("general")
+    await answer(w.fake, w.alpha, w.ann, "admin settings", {"announcement_channel": general})
+    dry = await _cli(bot.env, "announce", "Maintenance tonight at 22:00 UTC", "--dry-run")
+    assert json.loads(dry.stdout)["channels"] == 1
+    assert not w.fake.channel_messages.get(general.id)
+    sent = await _cli(bot.env, "announce", "Maintenance tonight at 22:00 UTC @everyone")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout) == {"channels": 1, "sent": 1, "failed": [], "dry_run": False}
+    message = await w.fake.wait_channel_message(general, timeout=5)
+    assert message.content.startswith("Maintenance tonight")
+    beta_channel = w.beta.channel("general")
+    assert not w.fake.channel_messages.get(beta_channel.id)
