@@ -38,6 +38,7 @@ async def test_login_ready_and_guilds(fake: FakeDiscord, running: Running) -> No
     assert "shard" not in fake.identifies[0]
     # discord.py asked for zlib-stream and decoded the fake's compressed frames.
     assert fake.gateway_queries[0]["compress"] == "zlib-stream"
+    assert [c.compress for c in fake.gateway.connections] == [True]
     assert fake.gateway_queries[0]["v"] == "10"
 
 
