@@ -154,3 +154,58 @@ async def test_bot_message_limits_are_enforced(fake: FakeDiscord, running: Runni
     assert [len(m.content) for m in fake.channel_messages[channel.id]] == [2000]
     assert len(fake.errors) == 2
     fake.errors.clear()
+
+
+async def test_fetches_of_channels_guilds_members_users(
+    fake: FakeDiscord, running: Running
+) -> None:
+    bot = running.bot
+    alpha = fake.guild("Alpha")
+    bob = alpha.member("bob")
+    channel = await bot.fetch_channel(alpha.channel("general").id)
+    assert channel.name == "general"
+    guild = await bot.fetch_guild(alpha.id)
+    assert guild.name == "Alpha"
+    assert guild.approximate_member_count == 3
+    cached = bot.get_guild(alpha.id)
+    assert cached.get_member(bob.id) is None  # MemberCacheFlags.none(): the bot must fetch
+    member = await cached.fetch_member(bob.id)
+    assert member.name == "bob"
+    assert (await cached.fetch_member(fake.application_id)).id == fake.application_id
+    with pytest.raises(discord.NotFound):
+        await cached.fetch_member(fake.guild("Beta").member("carol").id)
+    user = await bot.fetch_user(bob.id)
+    assert user.name == "bob"
+    assert fake.request_counts[("GET", "/channels/{id}")] == 1
+    assert fake.request_counts[("GET", "/guilds/{guild}")] == 1
+    assert fake.request_counts[("GET", "/guilds/{guild}/members/{user}")] == 3
+    assert fake.request_counts[("GET", "/users/{user}")] == 1
+
+
+def test_fake_runs_without_jsonschema() -> None:
+    """Inside the bot's own venv (no jsonschema) the fake imports and runs; only validation is
+    unavailable, with a clear message."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys; sys.modules['jsonschema'] = None\n"
+        "from tests.fake_discord import FakeDiscord\n"
+        "from tests.fake_discord.openapi import SpecUnavailable\n"
+        "FakeDiscord()\n"
+        "try:\n"
+        "    FakeDiscord(validate=True)\n"
+        "except SpecUnavailable as exc:\n"
+        "    print('unavailable:', exc)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "unavailable: OpenAPI validation needs the 'jsonschema' package" in done.stdout

@@ -37,6 +37,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_GUILD = 10004
 UNKNOWN_MESSAGE = 10008
+UNKNOWN_MEMBER = 10007
+UNKNOWN_USER = 10013
 UNKNOWN_WEBHOOK = 10015
 UNKNOWN_INTERACTION = 10062
 ALREADY_ACKNOWLEDGED = 40060
@@ -141,6 +143,11 @@ class RestApi:
         r("DELETE", msg, msg_spec, self.delete_followup, auth=False)
         r("POST", "/channels/{id}/messages", "/channels/{channel_id}/messages", self.create_message)
         r("DELETE", "/users/@me/guilds/{guild}", "/users/@me/guilds/{guild_id}", self.leave_guild)
+        r("GET", "/channels/{id}", "/channels/{channel_id}", self.get_channel)
+        r("GET", "/guilds/{guild}", "/guilds/{guild_id}", self.get_guild)
+        member_spec = "/guilds/{guild_id}/members/{user_id}"
+        r("GET", "/guilds/{guild}/members/{user}", member_spec, self.get_member)
+        r("GET", "/users/{user}", "/users/{user_id}", self.get_user)
 
     def _add(self, method: str, template: str, spec_path: str, handler: Handler, auth: bool = True):
         segments = tuple(template.strip("/").split("/"))
@@ -664,3 +671,62 @@ class RestApi:
         self.fake.left_guilds.append(guild.id)
         await self.fake.remove_guild_live(guild)
         return 204, None
+
+    # -- reads (a bot without a member cache fetches) --------------------------------------------
+    def _joined_guild(self, call: Call) -> Any:
+        guild = self.fake.state.guilds.get(int(call.params["guild"]))
+        if guild is None or not guild.joined:
+            raise RestError(404, UNKNOWN_GUILD, "Unknown Guild")
+        return guild
+
+    async def get_channel(self, call: Call) -> tuple[int, Any]:
+        channel = self.fake.state.channels.get(int(call.params["id"]))
+        if channel is None or not channel.guild.joined:
+            raise RestError(404, UNKNOWN_CHANNEL, "Unknown Channel")
+        return 200, channel.to_payload()
+
+    async def get_guild(self, call: Call) -> tuple[int, Any]:
+        guild = self._joined_guild(call)
+        payload = guild.create_payload(join=True)
+        rest = {k: v for k, v in payload.items() if k not in GATEWAY_ONLY_GUILD_KEYS}
+        rest.update(
+            home_header=None,
+            widget_enabled=False,
+            widget_channel_id=None,
+            max_presences=None,
+            max_stage_video_channel_users=50,
+            nsfw=False,
+            incidents_data=None,
+        )
+        if call.request.query.get("with_counts") in ("true", "1", "True"):
+            rest.update(
+                approximate_member_count=len(guild.members) + 1, approximate_presence_count=0
+            )
+        return 200, rest
+
+    async def get_member(self, call: Call) -> tuple[int, Any]:
+        guild = self._joined_guild(call)
+        user_id = int(call.params["user"])
+        if user_id == self.fake.state.bot_user.id:
+            return 200, guild.bot_member_payload()
+        member = guild.members.get(user_id)
+        if member is None:
+            # Asking for someone who is not a member is normal bot behaviour, not a fake error.
+            raise RestError(404, UNKNOWN_MEMBER, "Unknown Member", record=False)
+        return 200, member.to_payload()
+
+    async def get_user(self, call: Call) -> tuple[int, Any]:
+        user = self.fake.state.users.get(int(call.params["user"]))
+        if user is None:
+            raise RestError(404, UNKNOWN_USER, "Unknown User", record=False)
+        return 200, user.to_payload()
+
+
+# Keys of GUILD_CREATE that the REST guild object does not have.
+GATEWAY_ONLY_GUILD_KEYS = frozenset(
+    {
+        "joined_at", "large", "unavailable", "member_count", "voice_states", "members",
+        "channels", "threads", "presences", "stage_instances", "guild_scheduled_events",
+        "soundboard_sounds", "lazy",
+    }
+)  # fmt: skip
