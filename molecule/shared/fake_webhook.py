@@ -3,10 +3,12 @@
 
     fake_webhook.py --port 8766 --record /path/requests.jsonl
 
-Each request becomes one JSON line: {"time", "method", "path", "body"} (body parsed as JSON when it
-is). POST answers 204 (or 200 with a message object when ?wait=true), like Discord's execute-webhook.
+Each request becomes one JSON line: {"time", "method", "path", "body"} (body parsed as JSON when
+it is). POST answers 204 (or 200 with a message object when ?wait=true), like Discord's
+execute-webhook.
 Standard library only; listens on 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse

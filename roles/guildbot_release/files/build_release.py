@@ -8,6 +8,7 @@ platform (wheels with compiled parts only fit a host with the same Python minor 
 
 Prints one JSON object: id, tarball, python (major.minor), built (bool), revision.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,15 +51,28 @@ def content_hash(source: Path, files: list[Path]) -> str:
 
 def bot_version(source: Path) -> str:
     init = source / "bot" / "__init__.py"
-    match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", init.read_text(), re.M) if init.exists() else None
+    match = (
+        re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", init.read_text(), re.M)
+        if init.exists()
+        else None
+    )
     return re.sub(r"[^A-Za-z0-9.]+", ".", match.group(1)) if match else "0"
 
 
 def git_revision(source: Path) -> str:
     try:
-        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "bot", "requirements.txt"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--", "bot", "requirements.txt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
@@ -66,15 +80,32 @@ def git_revision(source: Path) -> str:
 
 def wheelhouse(source: Path, build: Path, pip_args: list[str]) -> Path:
     requirements = (source / "requirements.txt").read_bytes()
-    key = hashlib.sha256(requirements + f"{sys.implementation.cache_tag} {platform.machine()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        requirements + f"{sys.implementation.cache_tag} {platform.machine()}".encode()
+    ).hexdigest()[:16]
     target = build / "wheelhouse" / key
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{key}.partial.", dir=target.parent))
     try:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir", str(partial),
-                        "-r", str(source / "requirements.txt"), *pip_args], check=True, stdout=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--wheel-dir",
+                str(partial),
+                "-r",
+                str(source / "requirements.txt"),
+                *pip_args,
+            ],
+            check=True,
+            stdout=sys.stderr,
+        )
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -83,33 +114,49 @@ def wheelhouse(source: Path, build: Path, pip_args: list[str]) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", type=Path, required=True, help="project root holding bot/ and requirements.txt")
+    parser.add_argument(
+        "--source", type=Path, required=True, help="project root holding bot/ and requirements.txt"
+    )
     parser.add_argument("--build-dir", type=Path, required=True, help="cache and output directory")
-    parser.add_argument("--release-id", default="", help="use this id instead of the content-derived one")
-    parser.add_argument("--pip-arg", action="append", default=[], help="extra argument for pip wheel")
+    parser.add_argument(
+        "--release-id", default="", help="use this id instead of the content-derived one"
+    )
+    parser.add_argument(
+        "--pip-arg", action="append", default=[], help="extra argument for pip wheel"
+    )
     args = parser.parse_args()
 
     source, build = args.source.resolve(), args.build_dir.resolve()
     if not (source / "bot").is_dir() or not (source / "requirements.txt").is_file():
-        print(f"build_release: {source} has no bot/ package or requirements.txt; point guildbot_release_source_dir at the project root",
-              file=sys.stderr)
+        print(
+            f"build_release: {source} has no bot/ package or requirements.txt; "
+            "point guildbot_release_source_dir at the project root",
+            file=sys.stderr,
+        )
         return 2
     files = source_files(source)
     digest = content_hash(source, files)
     release_id = args.release_id or f"{bot_version(source)}-{digest[:12]}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", release_id):
-        print(f"build_release: bad release id {release_id!r} (letters, digits, . _ - only)", file=sys.stderr)
+        print(
+            f"build_release: bad release id {release_id!r} (letters, digits, . _ - only)",
+            file=sys.stderr,
+        )
         return 2
 
     tarball = build / "releases" / f"{release_id}.tar.gz"
     built = False
     if not tarball.is_file():
         wheels = wheelhouse(source, build, args.pip_arg)
-        revision = (f"id={release_id}\ncontent_sha256={digest}\ngit={git_revision(source)}\n"
-                    f"python={sys.version_info.major}.{sys.version_info.minor}\n"
-                    f"built_at={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        revision = (
+            f"id={release_id}\ncontent_sha256={digest}\ngit={git_revision(source)}\n"
+            f"python={sys.version_info.major}.{sys.version_info.minor}\n"
+            f"built_at={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+        )
         tarball.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(prefix=f"{release_id}.", suffix=".partial", dir=tarball.parent)
+        fd, partial = tempfile.mkstemp(
+            prefix=f"{release_id}.", suffix=".partial", dir=tarball.parent
+        )
         os.close(fd)
         try:
             with tarfile.open(partial, "w:gz") as tar:
@@ -127,8 +174,16 @@ def main() -> int:
                 os.unlink(partial)
         built = True
 
-    print(json.dumps({"id": release_id, "tarball": str(tarball), "built": built,
-                      "python": f"{sys.version_info.major}.{sys.version_info.minor}"}))
+    print(
+        json.dumps(
+            {
+                "id": release_id,
+                "tarball": str(tarball),
+                "built": built,
+                "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+            }
+        )
+    )
     return 0
 
 
