@@ -209,3 +209,22 @@ def test_fake_runs_without_jsonschema() -> None:
         check=True,
     )
     assert "unavailable: OpenAPI validation needs the 'jsonschema' package" in done.stdout
+
+
+async def test_incoming_webhook_for_alerts(fake: FakeDiscord) -> None:
+    webhook = fake.add_webhook(name="alerts")
+    assert webhook.url.startswith(f"{fake.base_url}/api/webhooks/{webhook.id}/")
+    body = {"content": "disk almost full", "embeds": [{"title": "disk", "description": "95%"}]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(webhook.url, json=body, params={"wait": "true"}) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["webhook_id"] == str(webhook.id)
+        async with http.post(webhook.url, json={"content": "second"}) as resp:
+            assert resp.status == 204
+        wrong = webhook.url.rsplit("/", 1)[0] + "/wrong-token"
+        async with http.post(wrong, json={"content": "x"}) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["code"] == 50027
+    assert [m.content for m in fake.webhook_messages[webhook.id]] == ["disk almost full", "second"]
+    assert fake.webhook_messages[webhook.id][0].embeds[0]["title"] == "disk"
+    assert fake.request_counts[("POST", "/webhooks/{app}/{token}")] == 3

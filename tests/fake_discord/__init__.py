@@ -4,7 +4,7 @@ See ``server.FakeDiscord``; ``python -m tests.fake_discord --help`` for the stan
 """
 
 from tests.fake_discord.interactions import FakeInteraction, Reply
-from tests.fake_discord.server import FakeDiscord, FakeError
+from tests.fake_discord.server import FakeDiscord, FakeError, IncomingWebhook
 from tests.fake_discord.state.model import Attachment, Channel, Guild, Member, Message, Role, User
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "FakeError",
     "FakeInteraction",
     "Guild",
+    "IncomingWebhook",
     "Member",
     "Message",
     "Reply",

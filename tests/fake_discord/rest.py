@@ -532,6 +532,8 @@ class RestApi:
         return 200, answer
 
     async def followup(self, call: Call) -> tuple[int, Any]:
+        if call.params["token"] not in self.fake.interactions_by_token:
+            return await self.execute_webhook(call)
         inter = self._interaction(call, "app")
         if inter.response is None:
             raise RestError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
@@ -671,6 +673,29 @@ class RestApi:
         self.fake.left_guilds.append(guild.id)
         await self.fake.remove_guild_live(guild)
         return 204, None
+
+    async def execute_webhook(self, call: Call) -> tuple[int, Any]:
+        """An incoming webhook (e.g. the bot's alert webhook), created with ``add_webhook``."""
+        webhook = (
+            self.fake.webhooks.get(int(call.params["app"]))
+            if call.params["app"].isdigit()
+            else None
+        )
+        if webhook is None:
+            # A wrong webhook URL is a configuration matter the caller must handle (Discord
+            # answers the same), so it is not recorded as a fake error.
+            raise RestError(404, UNKNOWN_WEBHOOK, "Unknown Webhook", record=False)
+        if call.params["token"] != webhook.token:
+            raise RestError(401, 50027, "Invalid Webhook Token", record=False)
+        data = call.body.json or {}
+        message = self._message_from(
+            data, call.body.files, channel_id=webhook.channel_id, webhook_id=webhook.id
+        )
+        message.guild_id = webhook.guild_id
+        self.fake.webhook_messages[webhook.id].append(message)
+        if call.request.query.get("wait") not in ("1", "true", "True"):
+            return 204, None
+        return 200, self.message_payload(message)
 
     # -- reads (a bot without a member cache fetches) --------------------------------------------
     def _joined_guild(self, call: Call) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,18 @@ from tests.fake_discord.rest import RestApi
 from tests.fake_discord.state.model import Channel, Guild, Member, Message, State
 
 log = logging.getLogger("fake_discord")
+
+
+@dataclass(slots=True)
+class IncomingWebhook:
+    """A channel webhook (``https://discord.com/api/webhooks/ID/TOKEN``), e.g. for alerts."""
+
+    id: int
+    token: str
+    channel_id: int
+    guild_id: int
+    name: str
+    url: str
 
 
 @dataclass(slots=True)
@@ -86,6 +99,8 @@ class FakeDiscord:
         self.gateway_ops: Counter[int] = Counter()
         self.interactions: dict[int, FakeInteraction] = {}
         self.interactions_by_token: dict[str, FakeInteraction] = {}
+        self.webhooks: dict[int, IncomingWebhook] = {}
+        self.webhook_messages: defaultdict[int, list[Message]] = defaultdict(list)
         self.interaction_listeners: list[Callable[[FakeInteraction], None]] = []
         self.message_listeners: list[Callable[[Message], None]] = []
         self.validator = None
@@ -104,6 +119,8 @@ class FakeDiscord:
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
+        # Webhook URLs as Discord hands them out carry no API version.
+        app.router.add_route("*", "/api/{tail:webhooks/.*}", self.rest.handle)
         app.router.add_route("*", "/api/{tail:.*}", self._wrong_api_version)
         if self._control_api:
             from tests.fake_discord.control import add_control_routes
@@ -187,6 +204,25 @@ class FakeDiscord:
         for i in range(members):
             guild.add_member(f"member{i}")
         return guild
+
+    def add_webhook(self, channel: Channel | None = None, name: str = "alerts") -> IncomingWebhook:
+        """An incoming webhook; its ``url`` works only once the fake is started. Messages posted
+        to it land in ``fake.webhook_messages[webhook.id]``."""
+        if channel is None:
+            guild = next(iter(self.state.guilds.values()), None) or self.add_guild("webhooks")
+            channel = guild.channel(None)
+        webhook_id = self.state.snowflake()
+        token = secrets.token_urlsafe(51)
+        webhook = IncomingWebhook(
+            id=webhook_id,
+            token=token,
+            channel_id=channel.id,
+            guild_id=channel.guild.id,
+            name=name,
+            url=f"{self.base_url}/api/webhooks/{webhook_id}/{token}",
+        )
+        self.webhooks[webhook_id] = webhook
+        return webhook
 
     @property
     def guilds(self) -> list[Guild]:

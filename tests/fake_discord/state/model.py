@@ -558,7 +558,7 @@ class Message:
             "mention_roles": [],
             "mention_everyone": False,
             "attachments": [a.to_payload(base_url) for a in self.attachments],
-            "embeds": self.embeds,
+            "embeds": [e if "type" in e else {**e, "type": "rich"} for e in self.embeds],
             "components": self.components,
             "timestamp": iso_timestamp(self.created_at),
             "edited_timestamp": iso_timestamp(self.edited_at) if self.edited_at else None,
