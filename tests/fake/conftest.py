@@ -71,6 +71,12 @@ def install_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflak
         await asyncio.sleep(0.05)
         await interaction.followup.send("slow work done")
 
+    @tree.command(name="think", description="Public deferral, then an 'ephemeral' follow-up")
+    async def think(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send("meant to be private", ephemeral=True)
+        await interaction.followup.send("second follow-up, really private", ephemeral=True)
+
     @tree.command(name="report", description="Answer with a file")
     async def report(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(

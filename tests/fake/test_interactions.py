@@ -67,6 +67,19 @@ async def test_deferred_then_followup(fake: FakeDiscord, running: Running) -> No
     assert fake.request_counts[("POST", "/webhooks/{app}/{token}")] == 1
 
 
+async def test_a_public_deferral_cannot_become_ephemeral(
+    fake: FakeDiscord, running: Running
+) -> None:
+    inter = await fake.invoke(fake.guild("Alpha"), "alice", "think")
+    assert not (await inter.wait_response()).ephemeral
+    final = await inter.wait_final()
+    assert final.content == "meant to be private"
+    assert not final.ephemeral  # the thinking message was public, so is its replacement
+    await eventually(lambda: len(inter.followups) == 2)
+    assert inter.followups[1].ephemeral  # later follow-ups are new messages with their own flags
+    assert inter.followups[1].message is not inter.original
+
+
 async def test_file_attachment_in_the_callback(fake: FakeDiscord, running: Running) -> None:
     inter = await fake.invoke(fake.guild("Alpha"), "alice", "report")
     reply = await inter.wait_response()
@@ -108,7 +121,7 @@ async def test_global_and_guild_command_sync(fake: FakeDiscord, running: Running
     alpha = fake.guild("Alpha")
     synced = await bot.tree.sync()
     names = {"profile", "challenge", "admin", "secret", "slow", "report", "lifecycle"}
-    names |= {"announce", "leave"}
+    names |= {"announce", "leave", "think"}
     assert {c["name"] for c in fake.synced_commands["global"]} == names
     assert {c.name for c in synced} == names
     challenge = next(c for c in fake.synced_commands["global"] if c["name"] == "challenge")

@@ -541,14 +541,16 @@ class RestApi:
         original = inter.original
         if original is not None and original.flags & LOADING and not original.deleted:
             # Discord: the first follow-up after a deferral replaces the "thinking" message and
-            # keeps its ephemerality.
+            # keeps its ephemerality (a public deferral stays public, and vice versa).
             self.check_message_limits(data)
             message = original
             message.content = data.get("content") or ""
             message.embeds = data.get("embeds") or []
             message.components = data.get("components") or []
             message.attachments = self._attachments(data, call.body.files, [])
-            message.flags = (original.flags & EPHEMERAL) | ((data.get("flags") or 0) & ~LOADING)
+            # The deferral decided: an EPHEMERAL flag on this follow-up cannot change it.
+            wanted = (data.get("flags") or 0) & ~(LOADING | EPHEMERAL)
+            message.flags = (original.flags & EPHEMERAL) | wanted
             message.raw = data
         else:
             message = self._message_from(
