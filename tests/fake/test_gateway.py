@@ -227,7 +227,7 @@ async def test_identify_with_a_wrong_token_is_closed_4004(fake: FakeDiscord) -> 
 
 
 async def test_delayed_gateway_holds_frames_back(fake: FakeDiscord, running: Running) -> None:
-    fake.delay_gateway(0.3)
+    fake.delay_gateway(1.0)
     inter = await fake.invoke(fake.guild("Alpha"), "alice", "secret")
     await asyncio.sleep(0.05)
     assert inter.sent_at is None  # still queued: it cannot go out before the delay
