@@ -24,7 +24,7 @@ fi
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,procps,python3-venv,cron,logrotate,sqlite3
 
 # Bump when the way the rootfs is made changes (so cached images are rebuilt).
-recipe=1
+recipe=2
 tag="$(printf '%s %s' "$recipe" "$packages" | sha256sum | cut -c1-12)"
 image="localhost/guildbot-debian12:${tag}"
 
@@ -57,7 +57,8 @@ debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
 rm -f "$rootfs.log"
 
 say "trimming the rootfs (apt lists, docs) and masking units that do not work in a container"
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
+# (the package caches go with the lists, or apt would think its empty cache is fresh)
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 # Point apt inside the container at the same mirror.
 echo "deb ${mirror} bookworm main" >"$rootfs/etc/apt/sources.list"
 for unit in systemd-remount-fs.service getty.target console-getty.service systemd-logind.service; do

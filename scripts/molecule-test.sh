@@ -17,6 +17,15 @@ if [ -x "$venv/bin/molecule" ]; then
 fi
 command -v molecule >/dev/null || { echo "molecule-test: molecule not found (pip install -r requirements-dev.txt)" >&2; exit 1; }
 
+# Scenarios use fixed container names and Molecule state: two runs at once (a developer and the
+# test suite) would destroy each other's containers, so runs on one machine take turns.
+mkdir -p "$repo_root/build"
+exec 9>"$repo_root/build/molecule.lock"
+if ! flock -n 9; then
+    echo "molecule-test: another Molecule run holds build/molecule.lock; waiting for it"
+    flock 9
+fi
+
 echo "molecule-test: preparing the host for podman"
 scripts/prepare-podman.sh
 echo "molecule-test: building or reusing the test image"
@@ -39,7 +48,7 @@ export MOLECULE_NO_LOG="${MOLECULE_NO_LOG:-false}"
 run() {
     local start=$SECONDS
     echo "molecule-test: molecule ${command} -s $1"
-    molecule "$command" -s "$1"
+    molecule "$command" -s "$1" 9>&-  # containers must not inherit the lock
     echo "molecule-test: scenario $1 (${command}) passed in $((SECONDS - start))s"
 }
 
