@@ -5,7 +5,11 @@ chunking, no member cache, no message cache), nothing else, so the difference be
 guildbot under the same load is what guildbot itself costs.
 
     python tests/bench/bare_bot.py --api-base http://127.0.0.1:8765/api/v10 \\
-        --gateway-url ws://127.0.0.1:8765/ --token-file TOKEN [--sync] [--gc-freeze] [--shards N]
+        --gateway-url ws://127.0.0.1:8765/ --token-file TOKEN [--sync] [--gc-freeze] [--shards N] \\
+        [--intents VALUE]
+
+``--intents`` takes a raw intents value, so the benchmark can give the floor exactly the intents
+guildbot identifies with (``bot.app.intents().value``).
 
 It prints one JSON line on stdout when ready:
     {"event": "ready", "guilds": N, "seconds": S, "rss_mb": M}
@@ -41,7 +45,9 @@ def _rss_mb() -> float:
         return float("nan")
 
 
-def intents() -> discord.Intents:
+def intents(raw: int | None = None) -> discord.Intents:
+    if raw is not None:
+        return discord.Intents._from_value(raw)
     value = discord.Intents.default()
     value.members = False
     value.presences = False
@@ -51,7 +57,7 @@ def intents() -> discord.Intents:
 
 def build_client(args: argparse.Namespace) -> discord.Client:
     options = {
-        "intents": intents(),
+        "intents": intents(args.intents),
         "chunk_guilds_at_startup": False,
         "member_cache_flags": discord.MemberCacheFlags.none(),
         "max_messages": None,
@@ -118,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync", action="store_true", help="sync /ping globally once ready")
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after READY")
     parser.add_argument("--shards", type=int, default=0, help="AutoShardedClient with N shards")
+    parser.add_argument("--intents", type=int, default=None,
+                        help="raw intents value (default: default intents minus privileged)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(
