@@ -1,0 +1,268 @@
+"""Open-loop load against the fake Discord, and what each step measured.
+
+Sends are scheduled at fixed times (``start + i / rate``) and never wait for answers. Latency is
+the fake's own clock: INTERACTION_CREATE written to the gateway socket -> interaction callback
+received (``FakeInteraction.latency``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from tests.fake_discord import FakeDiscord
+
+BUSY_MARKERS = ("very busy right now", "is restarting")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One kind of interaction of the mix: a name, options, and how a good answer looks."""
+
+    name: str
+    weight: int
+    options: Callable[[Sequence[Any]], dict[str, Any]]
+    ok: Callable[[Any], bool]
+
+
+def _embed_title(reply: Any) -> str:
+    return (reply.embeds[0].get("title") or "") if reply.embeds else ""
+
+
+OUR_MIX = (
+    Command("profile", 35, lambda members: {}, lambda r: _embed_title(r).startswith("Profile of")),
+    Command("leaderboard", 25, lambda members: {}, lambda r: _embed_title(r) == "Leaderboard"),
+    Command("login", 25, lambda members: {},
+            lambda r: (r.content or "").startswith(("Checked in", "You already checked in"))),
+    Command("challenge create", 15, lambda members: {"opponent": members[1], "stake": 1},
+            lambda r: "challenges you for" in (r.content or "")),
+)
+BARE_MIX = (Command("ping", 1, lambda members: {}, lambda r: r.content == "pong"),)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 3)
+
+
+@dataclass
+class Sent:
+    inter: Any
+    command: Command
+    scheduled: float
+
+
+@dataclass
+class StepResult:
+    name: str
+    rate: float
+    duration: float
+    sent: int = 0
+    send_rate: float = 0.0
+    answered: int = 0
+    ok: int = 0
+    busy: int = 0
+    errors: int = 0
+    unanswered: int = 0
+    achieved: float = 0.0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    over_3s: int = 0
+    generator_lag_p99_ms: float | None = None
+    bot_cpu_ms_per_interaction: float | None = None
+    generator_cpu_percent: float | None = None
+    other_cpu_percent: float | None = None  # other processes on the machine, % of one core
+    error_samples: list[str] = field(default_factory=list)
+    by_command: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class LoadGenerator:
+    def __init__(self, fake: FakeDiscord, world: list, mix: Sequence[Command], seed: int = 1):
+        self.fake = fake
+        self.world = world
+        self.mix = mix
+        self.rng = random.Random(seed)
+        self._weights = [c.weight for c in mix]
+        self.responses = 0
+        fake.interaction_listeners.append(self._on_response)
+
+    def _on_response(self, inter: Any) -> None:
+        self.responses += 1
+
+    def _pick(self) -> tuple[Any, Any, Command]:
+        guild, members = self.world[self.rng.randrange(len(self.world))]
+        command = self.rng.choices(self.mix, self._weights)[0]
+        if len(members) > 1 and self.rng.random() < 0.5:
+            members = members[::-1]
+        return guild, members, command
+
+    async def run(self, name: str, rate: float, duration: float, *, drain: float = 5.0,
+                  window: float = 1.0, pid_cpu: Callable[[], float] | None = None) -> StepResult:
+        """Offer ``rate``/s for ``duration`` s, then wait up to ``drain`` s for late answers."""
+        fake = self.fake
+        total = max(1, int(rate * duration))
+        sent: list[Sent] = []
+        cpu_before = pid_cpu() if pid_cpu else None
+        own_before = time.process_time()
+        machine_before = _machine_busy()
+        gc.collect()
+        gc.disable()  # the generator's own collections would show up as bot latency
+        try:
+            started = time.perf_counter() + 0.005
+            i = 0
+            while i < total:
+                now = time.perf_counter()
+                due = min(total, int((now - started) * rate) + 1)
+                while i < due:
+                    guild, members, command = self._pick()
+                    inter = await fake.invoke(guild, members[0], command.name,
+                                              command.options(members))
+                    sent.append(Sent(inter, command, started + i / rate))
+                    i += 1
+                delay = started + i / rate - time.perf_counter()
+                await asyncio.sleep(delay if delay > 0 else 0)
+            send_end = time.perf_counter()
+            deadline = send_end + drain
+            pending = [s for s in sent if s.inter.responded_at is None]
+            while pending and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+                pending = [s for s in pending if s.inter.responded_at is None]
+            # Deferred answers: give their follow-ups a moment too.
+            while time.perf_counter() < deadline and any(
+                    s.inter.response is not None and s.inter.response.deferred
+                    and not (s.inter.followups or s.inter.edits) for s in sent):
+                await asyncio.sleep(0.05)
+        finally:
+            gc.enable()
+        own_cpu = time.process_time() - own_before
+        machine = _machine_busy() - machine_before
+        result = summarize(name, rate, duration, sent, started, send_end, window)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        result.generator_cpu_percent = round(100 * own_cpu / elapsed, 1)
+        bot_cpu = 0.0
+        if cpu_before is not None and pid_cpu is not None:
+            bot_cpu = pid_cpu() - cpu_before
+            if result.answered:
+                result.bot_cpu_ms_per_interaction = round(bot_cpu * 1000 / result.answered, 3)
+        result.other_cpu_percent = round(max(0.0, machine - own_cpu - bot_cpu) * 100 / elapsed, 1)
+        self._forget(sent)
+        return result
+
+    def _forget(self, sent: list[Sent]) -> None:
+        """Drop answered interactions from the fake's registry so memory stays flat."""
+        fake = self.fake
+        for s in sent:
+            inter = s.inter
+            if inter.responded_at is not None:
+                fake.interactions.pop(inter.id, None)
+                fake.interactions_by_token.pop(inter.token, None)
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, all processes)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _classify(s: Sent) -> tuple[str, str | None]:
+    inter = s.inter
+    reply = inter.response
+    if reply is None:
+        return "unanswered", None
+    if reply.deferred:
+        finals = inter.followups or inter.edits
+        if not finals:
+            return "error", "deferred, no follow-up"
+        reply = finals[0]
+    text = reply.content or _embed_title(reply)
+    if any(marker in (reply.content or "") for marker in BUSY_MARKERS):
+        return "busy", text
+    if s.command.ok(reply):
+        return "ok", None
+    return "error", text
+
+
+def summarize(name: str, rate: float, duration: float, sent: list[Sent], started: float,
+              send_end: float, window: float) -> StepResult:
+    result = StepResult(name=name, rate=rate, duration=duration, sent=len(sent))
+    result.send_rate = round(len(sent) / max(send_end - started, 1e-9), 1)
+    latencies: list[float] = []
+    lags: list[float] = []
+    last_answer = started
+    per_command: dict[str, dict[str, Any]] = {}
+    buckets: dict[int, list[float]] = {}
+    samples: dict[str, int] = {}
+    for s in sent:
+        inter = s.inter
+        kind, text = _classify(s)
+        stats = per_command.setdefault(s.command.name, {"sent": 0, "ok": 0, "busy": 0,
+                                                         "errors": 0, "lat": []})
+        stats["sent"] += 1
+        if inter.sent_at is not None:
+            lags.append(inter.sent_at - s.scheduled)
+        if kind == "unanswered":
+            result.unanswered += 1
+            stats["errors"] += 1
+            continue
+        result.answered += 1
+        latency = inter.latency
+        latencies.append(latency)
+        stats["lat"].append(latency)
+        buckets.setdefault(int((s.scheduled - started) // window), []).append(latency)
+        last_answer = max(last_answer, inter.responded_at)
+        if latency > 3.0:
+            result.over_3s += 1
+        if kind == "ok":
+            result.ok += 1
+            stats["ok"] += 1
+        elif kind == "busy":
+            result.busy += 1
+            stats["busy"] += 1
+        else:
+            result.errors += 1
+            stats["errors"] += 1
+            key = f"{s.command.name}: {text}"[:160]
+            samples[key] = samples.get(key, 0) + 1
+    result.errors += result.unanswered
+    result.error_samples = [f"{n} x {k}" for k, n in sorted(samples.items(),
+                                                            key=lambda kv: -kv[1])[:5]]
+    latencies.sort()
+    lags.sort()
+    result.p50_ms = ms(percentile(latencies, 50))
+    result.p95_ms = ms(percentile(latencies, 95))
+    result.p99_ms = ms(percentile(latencies, 99))
+    result.max_ms = ms(latencies[-1]) if latencies else None
+    result.generator_lag_p99_ms = ms(percentile(lags, 99))
+    span = max(duration, last_answer - started)
+    result.achieved = round(result.ok / span, 1)
+    for cmd, stats in per_command.items():
+        lat = sorted(stats.pop("lat"))
+        stats.update(p50_ms=ms(percentile(lat, 50)), p99_ms=ms(percentile(lat, 99)))
+        result.by_command[cmd] = stats
+    for index in sorted(buckets):
+        lat = sorted(buckets[index])
+        result.windows.append({"t": round(index * window, 3), "n": len(lat),
+                               "p50_ms": ms(percentile(lat, 50)),
+                               "p99_ms": ms(percentile(lat, 99)), "max_ms": ms(lat[-1])})
+    return result

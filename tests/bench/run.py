@@ -1,0 +1,277 @@
+"""The performance benchmark: guildbot against a bare discord.py bot on the same fake Discord.
+
+    ./run bench                 # full run: 10,000 guilds, 1,000,000 members (under 10 minutes)
+    ./run bench --quick         # smoke run: 200 guilds, 10,000 members, short steps
+    python -m tests.bench.run --help
+
+Prints a table (latency percentiles, achieved rate, errors, RSS, time to READY, our/bare ratios,
+PASS/MISS per target), writes JSON to build/bench/results-<timestamp>.json and, for a full run,
+the latest results into docs/benchmark.md. Nothing here is asserted by the unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.bench import report
+from tests.bench.bots import BareBotProcess, BotUnderTest, GuildBotProcess, guildbot_intents
+from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult
+from tests.bench.seed import prepare
+from tests.bench.world import Size, populate
+from tests.fake_discord import FakeDiscord
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "build" / "bench"
+DEFAULT_DOCS = REPO / "docs" / "benchmark.md"
+SATURATION_P99_LIMIT = 1.0  # seconds
+SATURATION_ACHIEVED = 0.9  # of the offered rate
+
+
+@dataclass
+class Plan:
+    size: Size
+    rates: list[float]
+    step_seconds: float
+    warmup_rate: float
+    warmup_seconds: float
+    saturation_rates: list[float]
+    saturation_seconds: float
+    overload_seconds: float
+    recovery_rate: float
+    recovery_seconds: float
+    drain_seconds: float
+    pause_seconds: float
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    if args.quick:
+        plan = Plan(Size(200, 50), [50, 200, 500], 2, 100, 1, [500, 1000], 2, 2, 200, 3, 3,
+                    0.3)
+    else:
+        plan = Plan(Size(10_000, 100), [50, 200, 500], 15, 100, 4,
+                    [500, 1000, 1500, 2000, 2500, 3000, 4000], 5, 10, 200, 15, 5, 1.0)
+    if args.guilds:
+        plan.size = Size(args.guilds, plan.size.members_per_guild)
+    if args.members_per_guild:
+        plan.size = Size(plan.size.guilds, args.members_per_guild)
+    if args.rates:
+        plan.rates = [float(r) for r in args.rates.split(",")]
+    if args.step_seconds:
+        plan.step_seconds = args.step_seconds
+    if args.saturation_rates:
+        plan.saturation_rates = [float(r) for r in args.saturation_rates.split(",")]
+    if args.saturation_seconds:
+        plan.saturation_seconds = args.saturation_seconds
+    return plan
+
+
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def step_line(bot: str, r: StepResult) -> str:
+    return (f"{bot:<9} {r.name:<14} offered {r.rate:>6.0f}/s achieved {r.achieved:>7.1f}/s "
+            f"p50 {report.fmt_ms(r.p50_ms)} p99 {report.fmt_ms(r.p99_ms)} "
+            f"max {report.fmt_ms(r.max_ms)} ok {r.ok} busy {r.busy} errors {r.errors} "
+            f"(gen lag p99 {report.fmt_ms(r.generator_lag_p99_ms)}, "
+            f"gen cpu {r.generator_cpu_percent}%, bot cpu {r.bot_cpu_ms_per_interaction} ms/int, "
+            f"other cpu {r.other_cpu_percent}%)")
+
+
+def saturated(r: StepResult) -> str | None:
+    """Why a saturation step failed, or None when the bot sustained the rate."""
+    if r.achieved < SATURATION_ACHIEVED * r.rate:
+        return f"achieved {r.achieved:.0f}/s < {SATURATION_ACHIEVED:.0%} of {r.rate:.0f}/s"
+    if r.p99_ms is None or r.p99_ms > SATURATION_P99_LIMIT * 1000:
+        return f"p99 {report.fmt_ms(r.p99_ms)} > {SATURATION_P99_LIMIT:.0f} s"
+    if r.errors:
+        return f"{r.errors} errors"
+    return None
+
+
+async def measure_bot(kind: str, plan: Plan, workdir: Path, database: Path | None,
+                      args: argparse.Namespace, overload_rate: float | None) -> dict[str, Any]:
+    """Start a fresh fake and one bot, and run every step against it."""
+    result: dict[str, Any] = {"bot": kind}
+    fake = FakeDiscord(validate=False, max_interactions=400_000)
+    t0 = time.perf_counter()
+    world = populate(fake, plan.size)
+    await fake.start()
+    result["fake_setup_seconds"] = round(time.perf_counter() - t0, 2)
+    gc.collect()
+    gc.freeze()  # the fake's 10,000 guilds are permanent: keep the generator's GC off them
+    bot: BotUnderTest
+    if kind == "ours":
+        settings = {}
+        if args.max_inflight:
+            settings["max_inflight"] = str(args.max_inflight)
+        bot = GuildBotProcess(workdir / "guildbot", fake, database, profile=args.profile,
+                              **settings)
+        mix = OUR_MIX
+    else:
+        bot = BareBotProcess(workdir / "bare", fake, guildbot_intents(),
+                             gc_freeze=args.bare_gc_freeze)
+        mix = BARE_MIX
+    steps: dict[str, Any] = {}
+    result["steps"] = steps
+    try:
+        await bot.start()
+        result["ready_seconds"] = await bot.wait_ready()
+        await asyncio.sleep(1.0)
+        result["rss_ready_mb"] = bot.rss_mb()
+        result["intents"] = fake.intents
+        result["guilds_sent"] = plan.size.guilds
+        say(f"{kind}: READY after {result['ready_seconds']} s, RSS {result['rss_ready_mb']} MB "
+            f"(pid {bot.proc.pid})")
+        bot.start_sampling()
+        gen = LoadGenerator(fake, world, mix, seed=7)
+
+        async def step(name: str, rate: float, seconds: float, drain: float | None = None,
+                       window: float = 1.0) -> StepResult:
+            r = await gen.run(name, rate, seconds, drain=plan.drain_seconds if drain is None
+                              else drain, window=window, pid_cpu=bot.cpu_seconds)
+            steps[name] = r.to_json()
+            say(step_line(kind, r))
+            await asyncio.sleep(plan.pause_seconds)
+            return r
+
+        await step("warmup", plan.warmup_rate, plan.warmup_seconds)
+        for rate in plan.rates:
+            await step(f"rate-{rate:g}", rate, plan.step_seconds)
+        await asyncio.sleep(1.0)
+        result["rss_after_load_mb"] = bot.rss_mb()
+
+        sustained = 0.0
+        result["saturation_stop"] = "every rate sustained (raise --saturation-rates)"
+        for rate in plan.saturation_rates:
+            r = await step(f"sat-{rate:g}", rate, plan.saturation_seconds)
+            why = saturated(r)
+            if r.send_rate < 0.95 * rate:
+                result["saturation_stop"] = (f"the load generator could only send "
+                                             f"{r.send_rate:.0f}/s of {rate:.0f}/s")
+                result["saturation_generator_limited"] = True
+                if why is None:
+                    sustained = max(sustained, r.achieved)
+                break
+            if why is not None:
+                result["saturation_stop"] = f"{rate:.0f}/s: {why}"
+                break
+            sustained = rate
+        result["saturation_rate"] = sustained
+        await asyncio.sleep(2.0)  # let a saturated backlog clear before the overload
+
+        over_rate = overload_rate if overload_rate is not None else 2 * max(sustained, 250)
+        result["overload_rate"] = over_rate
+        result["rss_before_overload_mb"] = bot.rss_mb()
+        over_start = time.perf_counter()
+        r = await step("overload", over_rate, plan.overload_seconds, drain=10.0)
+        rec_start = time.perf_counter()
+        r = await step("recovery", plan.recovery_rate, plan.recovery_seconds, window=1.0)
+        await asyncio.sleep(1.0)
+        result["rss_max_overload_mb"] = bot.max_rss_mb(over_start)
+        result["rss_after_recovery_mb"] = bot.rss_mb()
+        result["recovery_started_after_overload_s"] = round(rec_start - over_start, 2)
+        result["rss_max_run_mb"] = bot.max_rss_mb(0)
+        result["fake_errors"] = [str(e) for e in fake.errors[:20]]
+        result["fake_error_count"] = len(fake.errors)
+    finally:
+        result["exit_code"] = await bot.stop()
+        result["log_warnings"] = bot.log_warnings()[:30]
+        await fake.stop()
+        gc.unfreeze()
+        gc.collect()
+    return result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small smoke run: 200 guilds, 10,000 members, short steps")
+    parser.add_argument("--only", choices=("both", "ours", "bare"), default="both")
+    parser.add_argument("--guilds", type=int, help="guilds (default 10,000)")
+    parser.add_argument("--members-per-guild", type=int, help="members per guild (default 100)")
+    parser.add_argument("--rates", help="comma-separated fixed rates (default 50,200,500)")
+    parser.add_argument("--step-seconds", type=float, help="seconds per fixed-rate step")
+    parser.add_argument("--saturation-rates", help="comma-separated rates tried, in order")
+    parser.add_argument("--saturation-seconds", type=float, help="seconds per saturation step")
+    parser.add_argument("--max-inflight", type=int,
+                        help="GUILDBOT_MAX_INFLIGHT for guildbot (default: the bot's default)")
+    parser.add_argument("--profile", type=Path,
+                        help="run guildbot under cProfile and write the stats to this file")
+    parser.add_argument("--bare-gc-freeze", action="store_true",
+                        help="let the bare bot gc.freeze() after READY (default: plain bot)")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
+                        help="results JSON, seeded-database cache, bot logs (build/bench)")
+    parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS,
+                        help="markdown file to write the latest results into (full runs only)")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch the docs")
+    parser.add_argument("--keep-workdir", action="store_true",
+                        help="keep the database copy and bot logs of this run")
+    return parser.parse_args(argv)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    plan = build_plan(args)
+    started = time.perf_counter()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir: Path = args.out_dir
+    workdir = out_dir / f"run-{stamp}"
+    workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before any load runs
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": report.machine(),
+        "plan": {**plan.__dict__, "size": {"guilds": plan.size.guilds,
+                                          "members_per_guild": plan.size.members_per_guild,
+                                          "members": plan.size.members}},
+        "bots": {},
+    }
+    say(f"{plan.size.guilds:,} guilds, {plan.size.members:,} registered members; "
+        f"work dir {workdir}")
+    try:
+        overload_rate = None
+        if args.only in ("both", "ours"):
+            database = workdir / "guildbot.db"
+            results["database"] = prepare(out_dir / "cache", plan.size, database, log=say)
+            ours = await measure_bot("ours", plan, workdir, database, args, None)
+            results["bots"]["ours"] = ours
+            overload_rate = ours.get("overload_rate")
+        if args.only in ("both", "bare"):
+            results["bots"]["bare"] = await measure_bot("bare", plan, workdir, None, args,
+                                                        overload_rate)
+    finally:
+        if not args.keep_workdir:
+            for db in workdir.glob("guildbot.db*"):
+                db.unlink()
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    results["comparison"] = report.compare(results)
+    path = out_dir / f"results-{stamp}.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    shutil.copyfile(path, out_dir / "results-latest.json")
+    results["json_path"] = str(path)
+    print(report.render_text(results))
+    print(f"\nJSON: {path}")
+    if not args.quick and not args.no_docs and args.only == "both":
+        report.write_docs(args.docs, results)
+        print(f"docs: {args.docs}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Seed the benchmark database: the project's migrations, then bulk inserts.
+
+The seeded file is cached under build/bench/cache, keyed by size, schema version and a digest of
+the migrations and of this seeder, and copied for every run (a bot run writes to its copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import time
+from pathlib import Path
+
+from bot.storage import schema
+from tests.bench.world import LOAD_MEMBERS, Size, guild_id, member_name, user_id
+
+SEED_FORMAT = 1  # bump when the seeded content changes
+BATCH_GUILDS = 500
+LOAD_MEMBER_POINTS = 1_000_000  # members the load acts as can stake for the whole run
+
+
+def cache_key(size: Size) -> str:
+    digest = hashlib.sha256()
+    for migration in schema.migrations():
+        digest.update(migration.sql.encode())
+    digest.update(f"seed-format-{SEED_FORMAT}".encode())
+    return f"seed-{size.key}-v{schema.LATEST_VERSION}-{digest.hexdigest()[:10]}.db"
+
+
+def _member_rows(g: int, size: Size, rng: random.Random, now: float):
+    gid = guild_id(g)
+    for m in range(size.members_per_guild):
+        load = m < LOAD_MEMBERS
+        points = LOAD_MEMBER_POINTS if load else rng.randrange(0, 50_000)
+        streak = rng.randrange(0, 30)
+        yield (gid, user_id(g, m, size.members_per_guild), member_name(g, m),
+               now - rng.randrange(86400, 400 * 86400), points, streak,
+               streak + rng.randrange(0, 10), None, rng.randrange(0, 400),
+               rng.randrange(0, 50), rng.randrange(0, 50))
+
+
+def seed(path: Path, size: Size) -> dict:
+    """Create ``path`` from scratch; return timing figures."""
+    started = time.perf_counter()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = schema.connect(path)
+    try:
+        schema.apply_pending(conn)
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -200000")
+        # Build the points index once at the end (same definition as the migration made it).
+        (index_sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'members_by_points'"
+        ).fetchone()
+        conn.execute("DROP INDEX members_by_points")
+        rng = random.Random(20260101)
+        now = time.time()
+        for first in range(0, size.guilds, BATCH_GUILDS):
+            last = min(first + BATCH_GUILDS, size.guilds)
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO guilds (guild_id, name, joined_at) VALUES (?, ?, ?)",
+                [(guild_id(g), f"bench-guild-{g}", now - 86400 * 30) for g in range(first, last)],
+            )
+            conn.executemany(
+                "INSERT INTO members (guild_id, user_id, display_name, registered_at, points, "
+                "streak, best_streak, last_login_day, total_logins, wins, losses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row for g in range(first, last) for row in _member_rows(g, size, rng, now)),
+            )
+            conn.execute("COMMIT")
+        conn.execute(index_sql)
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        members = conn.execute("SELECT COUNT(*) FROM members").fetchone()[0]
+    finally:
+        conn.close()
+    return {"seconds": round(time.perf_counter() - started, 2), "members": members,
+            "bytes": path.stat().st_size}
+
+
+def prepare(cache_dir: Path, size: Size, dest: Path, log=print) -> dict:
+    """A fresh copy of the seeded database at ``dest``, seeding the cache first if needed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached = cache_dir / cache_key(size)
+    info: dict = {"cache": str(cached), "cached": cached.exists()}
+    if not cached.exists():
+        log(f"seeding {size.guilds:,} guilds x {size.members_per_guild} members "
+            f"into {cached.name} (cached for later runs)")
+        tmp = cached.with_suffix(".tmp")
+        figures = seed(tmp, size)
+        for stale in cache_dir.glob(f"seed-{size.key}-*.db"):
+            stale.unlink()
+        tmp.replace(cached)
+        info.update(seed_seconds=figures["seconds"])
+        log(f"seeded {figures['members']:,} members in {figures['seconds']} s "
+            f"({figures['bytes'] / 2**20:.0f} MB)")
+    started = time.perf_counter()
+    shutil.copyfile(cached, dest)
+    info.update(copy_seconds=round(time.perf_counter() - started, 2),
+                bytes=dest.stat().st_size)
+    return info

@@ -1,0 +1,48 @@
+"""The benchmark harness runs end to end in --quick mode and writes its JSON.
+
+Only the shape of the output is checked: timing figures are never asserted in tests (they belong
+to ``./run bench`` and docs/benchmark.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+STEP_KEYS = {"rate", "sent", "answered", "ok", "busy", "errors", "unanswered", "achieved",
+             "p50_ms", "p95_ms", "p99_ms", "max_ms", "bot_cpu_ms_per_interaction"}
+BOT_KEYS = {"ready_seconds", "rss_ready_mb", "rss_after_load_mb", "saturation_rate",
+            "overload_rate", "rss_max_overload_mb", "steps", "fake_error_count", "exit_code"}
+
+
+def test_quick_run_writes_the_results_json(tmp_path):
+    docs = tmp_path / "benchmark.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.run", "--quick", "--out-dir", str(tmp_path),
+         "--docs", str(docs)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "ours/bare" in proc.stdout
+    results = json.loads((tmp_path / "results-latest.json").read_text())
+    assert results["mode"] == "quick"
+    assert {"cpu", "cores", "kernel", "python", "discord.py"} <= set(results["machine"])
+    for name in ("ours", "bare"):
+        bot = results["bots"][name]
+        assert set(bot) >= BOT_KEYS, (name, sorted(bot))
+        assert bot["exit_code"] == 0, (name, bot.get("log_warnings"))
+        for step in ("rate-50", "rate-200", "rate-500", "overload", "recovery"):
+            assert set(bot["steps"][step]) >= STEP_KEYS, (name, step)
+            assert bot["steps"][step]["answered"] > 0
+    ratios = results["comparison"]["ratios"]
+    assert {"rate-200", "rss_ready_mb", "saturation_rate"} <= set(ratios)
+    assert {t["status"] for t in results["comparison"]["targets"]} <= {"PASS", "MISS", "N/A"}
+    assert not docs.exists(), "a quick run must not write the docs"
+    assert not list(tmp_path.glob("run-*/guildbot.db*")), "the database copy is removed"
