@@ -1,9 +1,16 @@
 """Connections and transactions of the SQLite backend.
 
-All writes go through one writer connection inside ``BEGIN IMMEDIATE`` transactions, serialised
-by an asyncio lock, so a read-modify-write (spending points, accepting a challenge) can never
-interleave with another. Reads go to a pool of reader connections, which WAL lets run beside the
-writer. aiosqlite runs each connection on its own thread, so a slow read never stalls a write.
+All writes go through one writer connection inside ``BEGIN IMMEDIATE`` transactions, run one at a
+time on the writer's own thread, so a read-modify-write (spending points, accepting a challenge)
+can never interleave with another. Reads go to a pool of reader connections, which WAL lets run
+beside the writer. Each connection has its own thread, so a slow read never stalls a write and no
+query ever runs on the event loop.
+
+Every trip to a connection's thread costs a thread wake-up, a self-pipe write and a GIL hand-off
+(up to the interpreter's switch interval when the loop is busy), so each read is one trip
+(``execute_fetchall``) and each write transaction is one trip as a whole: the transaction's
+``work`` coroutine is driven to its end on the writer thread against a synchronous connection
+(:class:`_TransactionConnection`), without ever suspending. docs/benchmark.md has the figures.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,42 +45,126 @@ async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     return conn
 
 
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """The writer connection; opened, used and closed on the writer thread only."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _TransactionCursor:
+    """The part of aiosqlite's cursor API a transaction uses, answered synchronously."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def fetchone(self) -> tuple | None:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _TransactionConnection:
+    """What a write transaction's ``work`` is given: aiosqlite's ``execute`` and
+    ``executemany``, run synchronously on the writer thread. Awaiting them never suspends."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _TransactionCursor:
+        return _TransactionCursor(self._conn.execute(sql, parameters))
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> _TransactionCursor:
+        return _TransactionCursor(self._conn.executemany(sql, parameters))
+
+
+def _run_transaction(conn: sqlite3.Connection, work: Callable[[Any], Awaitable[T]]) -> T:
+    """On the writer thread: BEGIN IMMEDIATE, drive ``work`` to its end, COMMIT or ROLLBACK."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        coro: Any = work(_TransactionConnection(conn))
+        try:
+            coro.send(None)
+        except StopIteration as finished:
+            result = finished.value
+        else:
+            coro.close()
+            raise RuntimeError("a write transaction may await only its connection")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
 class SQLiteStorage:
     """The :class:`bot.storage.base.Storage` implementation for SQLite."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection,
+    def __init__(self, path: Path, writer: sqlite3.Connection, writer_thread: ThreadPoolExecutor,
                  readers: list[aiosqlite.Connection]) -> None:
         self.path = path
         self._writer = writer
-        self._write_lock = asyncio.Lock()
+        self._writer_thread = writer_thread
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for reader in readers:
             self._readers.put_nowait(reader)
-        self._all = [writer, *readers]
+        self._reader_list = list(readers)
         self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str, readers: int = 2) -> SQLiteStorage:
         """Open a database whose schema is current (run migrations first)."""
         path = Path(path)
-        writer = await _open(path, readonly=False)
-        version = (await (await writer.execute("PRAGMA user_version")).fetchone())[0]
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guildbot-db-writer")
+        try:
+            writer = await loop.run_in_executor(thread, _open_writer, path)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+
+        def version_of() -> int:
+            return writer.execute("PRAGMA user_version").fetchone()[0]
+
+        version = await loop.run_in_executor(thread, version_of)
         if version != schema.LATEST_VERSION:
-            await writer.close()
+            await loop.run_in_executor(thread, writer.close)
+            thread.shutdown(wait=False)
             raise schema.SchemaError(
                 f"{path} is at schema version {version}, this release needs "
                 f"{schema.LATEST_VERSION}: run `python -m bot migrate` first"
             )
         pool = [await _open(path, readonly=True) for _ in range(readers)]
-        return cls(path, writer, pool)
+        return cls(path, writer, thread, pool)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        async with self._write_lock:
-            for conn in self._all:
-                await conn.close()
+        for conn in self._reader_list:
+            await conn.close()
+        # Queued behind any transaction still running, so those finish first.
+        await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._writer.close)
+        self._writer_thread.shutdown(wait=True)
         # Checkpoint and drop the WAL so a stopped bot leaves a single self-contained file.
         await asyncio.to_thread(_checkpoint, self.path)
 
@@ -81,16 +173,16 @@ class SQLiteStorage:
 
     # -- transactions ---------------------------------------------------------------------
     async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection."""
-        async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                result = await work(self._writer)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
-            return result
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection.
+
+        ``work`` may await only the connection it is given (``execute``, ``executemany`` and
+        their cursors' ``fetchone``/``fetchall``/``close``, plus ``rowcount``): the whole
+        transaction runs on the writer thread in one trip, one transaction after another."""
+        if self._closed:
+            raise ValueError("the database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_thread, _run_transaction, self._writer,
+                                          work)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -102,17 +194,15 @@ class SQLiteStorage:
 
     async def fetchall(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> list[tuple]:
         async with self.reader() as conn:
-            cursor = await conn.execute(sql, params)
-            rows = await cursor.fetchall()
-            await cursor.close()
-            return list(rows)
+            return list(await conn.execute_fetchall(sql, params))  # one trip to the thread
 
     async def fetchone(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> tuple | None:
+        """The first row; every caller's query returns at most one."""
         async with self.reader() as conn:
-            cursor = await conn.execute(sql, params)
-            row = await cursor.fetchone()
-            await cursor.close()
+            rows = await conn.execute_fetchall(sql, params)  # one trip to the thread
+        for row in rows:
             return row
+        return None
 
     # -- operator-level bookkeeping ---------------------------------------------------------
     async def writable(self) -> bool:
