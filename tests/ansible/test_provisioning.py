@@ -171,3 +171,8 @@ def test_role_layout(role: str) -> None:
     defaults = (base / "defaults/main.yml").read_text()
     names = re.findall(r"^([a-z_][a-z0-9_]*):", defaults, re.M)
     assert names and all(n.startswith(role + "_") for n in names), names
+
+
+def test_roles_readme_is_generated_from_the_argument_specs() -> None:
+    result = run(sys.executable, "scripts/role-docs.py", "--check")
+    assert result.returncode == 0, result.stderr
