@@ -28,6 +28,14 @@ from pathlib import Path
 
 EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+KEEP_TARBALLS = 10  # release tarballs kept in the controller's build dir
+
+
+def prune_tarballs(directory: Path, keep: int, current: Path) -> None:
+    """Drop the oldest release tarballs so the controller's cache does not grow without end."""
+    tarballs = sorted(directory.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [t for t in tarballs if t != current][keep - 1 :]:
+        old.unlink(missing_ok=True)
 
 
 def source_files(source: Path) -> list[Path]:
@@ -173,6 +181,7 @@ def main() -> int:
             if os.path.exists(partial):
                 os.unlink(partial)
         built = True
+        prune_tarballs(tarball.parent, keep=KEEP_TARBALLS, current=tarball)
 
     print(
         json.dumps(
