@@ -131,10 +131,11 @@ class GuildBotProcess(BotUnderTest):
     label = "guildbot"
 
     def __init__(self, workdir: Path, fake, database: Path, profile: Path | None = None,
-                 **settings: str) -> None:
+                 source: Path | None = None, **settings: str) -> None:
         super().__init__(workdir)
         self.fake = fake
         self.profile = profile
+        self.source = source
         self.database = database
         self.log_path = workdir / "bot.log"
         self.token_file = workdir / "token"
@@ -151,6 +152,8 @@ class GuildBotProcess(BotUnderTest):
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
+        if self.source is not None:  # another checkout of the bot, to compare two versions
+            env["PYTHONPATH"] = str(self.source)
         env.update(
             GUILDBOT_TOKEN_FILE=str(self.token_file),
             GUILDBOT_API_BASE=self.fake.api_base,

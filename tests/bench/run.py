@@ -116,7 +116,7 @@ async def measure_bot(kind: str, plan: Plan, workdir: Path, database: Path | Non
         if args.max_inflight:
             settings["max_inflight"] = str(args.max_inflight)
         bot = GuildBotProcess(workdir / "guildbot", fake, database, profile=args.profile,
-                              **settings)
+                              source=args.bot_source, **settings)
         mix = OUR_MIX
     else:
         bot = BareBotProcess(workdir / "bare", fake, guildbot_intents(),
@@ -171,6 +171,8 @@ async def measure_bot(kind: str, plan: Plan, workdir: Path, database: Path | Non
         await asyncio.sleep(2.0)  # let a saturated backlog clear before the overload
 
         over_rate = overload_rate if overload_rate is not None else 2 * max(sustained, 250)
+        if args.overload_rate:
+            over_rate = args.overload_rate
         result["overload_rate"] = over_rate
         result["rss_before_overload_mb"] = bot.rss_mb()
         over_start = time.perf_counter()
@@ -204,8 +206,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-seconds", type=float, help="seconds per fixed-rate step")
     parser.add_argument("--saturation-rates", help="comma-separated rates tried, in order")
     parser.add_argument("--saturation-seconds", type=float, help="seconds per saturation step")
+    parser.add_argument("--overload-rate", type=float,
+                        help="overload at this rate (default: twice guildbot's saturation)")
     parser.add_argument("--max-inflight", type=int,
                         help="GUILDBOT_MAX_INFLIGHT for guildbot (default: the bot's default)")
+    parser.add_argument("--bot-source", type=Path,
+                        help="run guildbot from this checkout instead (compare two versions)")
     parser.add_argument("--profile", type=Path,
                         help="run guildbot under cProfile and write the stats to this file")
     parser.add_argument("--bare-gc-freeze", action="store_true",
