@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.domain.rules import InvalidInput, clean_text
 from bot.policy import AdmissionPolicy
 from bot.responses import UserError, answer
+from bot.shedding import LoadShedder
 from bot.storage.base import Storage, StorageError
 
 log = logging.getLogger("guildbot")
@@ -80,7 +81,10 @@ class GuildBotTree(app_commands.CommandTree):
         if bot.draining:
             return await self._refuse(interaction, DRAINING_NOTICE, "busy")
         if bot.inflight > bot.settings.max_inflight:
-            return await self._refuse(interaction, BUSY_NOTICE, "busy")
+            # The cheap answer: one small request, no message parsed back (bot/shedding.py).
+            interaction.extras["outcome"] = "busy"
+            bot.shedder.answer_busy(interaction.id, interaction.token, None, None)
+            return False
         name = _command_name(interaction).split(" ", 1)[0]
         if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
             return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
@@ -164,6 +168,10 @@ class GuildBotMixin:
         self._notified_ready = False
         self._background: list[asyncio.Task] = []
         self._shutdown_task: asyncio.Task | None = None
+        # Answers "busy" cheaply once commands arrive late (overload); see bot/shedding.py.
+        self.shedder = LoadShedder(settings.api_base, BUSY_NOTICE, monitoring.observe_command,
+                                   user_agent=self.http.user_agent)  # type: ignore[attr-defined]
+        self.shedder.install(self._connection.parsers)  # type: ignore[attr-defined]
 
     # -- monitoring probe -------------------------------------------------------------------
     def gateway_ready(self) -> bool:
@@ -320,6 +328,7 @@ class GuildBotMixin:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         for task in self._background:
             task.cancel()
+        await self.shedder.close()
         await self.close()  # type: ignore[attr-defined]
 
 

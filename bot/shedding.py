@@ -1,0 +1,142 @@
+"""Load shedding: under overload, answer "busy" for a fraction of what a real answer costs.
+
+Past its saturation rate a bot falls behind: INTERACTION_CREATE events wait in the gateway
+socket, every answer comes later, and once they are older than Discord's 3 s window users get
+silence. Answering "busy" through discord.py costs about as much as a real answer (an Interaction
+object, the callback, parsing the returned message), so a bot that is too slow to answer cannot
+afford to refuse either.
+
+:class:`LoadShedder` sits in front of discord.py's INTERACTION_CREATE parser. It reads how long
+each slash command has waited (the interaction id carries its creation time) and, while commands
+arrive more than ``max_wait`` seconds late, answers them with one small prebuilt HTTP request:
+no Interaction object, no command tree, no response body. The backlog drains, commands are served
+again, and every user gets an answer within the window. The wait is measured against the lowest
+recent wait (``floor``), so a host clock that is off by a constant never sheds by itself.
+The same cheap answer serves the command tree's in-flight limit (``GuildBotTree``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("guildbot.shedding")
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+APPLICATION_COMMAND = 2
+MAX_WAIT = 0.5          # seconds late (beyond the floor) from which commands are shed
+FLOOR_RISE = 0.02       # the floor may rise this many seconds per second (clock drift)
+CONNECTION_LIMIT = 32   # connections for busy answers, apart from discord.py's own
+FAILURE_LOG_INTERVAL = 60.0
+
+
+def created_at(interaction_id: int) -> float:
+    """Unix time an interaction was created, from its snowflake id."""
+    return ((interaction_id >> 22) + DISCORD_EPOCH_MS) / 1000.0
+
+
+class LoadShedder:
+    def __init__(self, api_base: str, text: str, observe: Callable[..., None], *,
+                 user_agent: str = "guildbot", max_wait: float = MAX_WAIT,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.observe = observe
+        self.user_agent = user_agent
+        self.max_wait = max_wait
+        self.clock = clock
+        self.body = json.dumps({"type": 4, "data": {"content": text, "flags": 64}}).encode()
+        self.floor: float | None = None
+        self._floor_at = 0.0
+        self.shed = 0
+        self.failures = 0
+        self._failures_logged_at = 0.0
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- admission ------------------------------------------------------------------------
+    def lateness(self, interaction_id: int) -> float:
+        """Seconds this interaction waited beyond the lowest recent wait."""
+        now = self.clock()
+        waited = now - created_at(interaction_id)
+        floor = self.floor
+        if floor is None:
+            floor = waited
+        else:
+            floor = min(waited, floor + (now - self._floor_at) * FLOOR_RISE)
+        self.floor, self._floor_at = floor, now
+        return waited - floor
+
+    def install(self, parsers: dict[str, Callable[[Any], Any]]) -> None:
+        """Wrap discord.py's INTERACTION_CREATE parser (``client._connection.parsers``)."""
+        original = parsers["INTERACTION_CREATE"]
+
+        def interaction_create(data: Any) -> Any:
+            try:
+                late = (data["type"] == APPLICATION_COMMAND
+                        and self.lateness(int(data["id"])) > self.max_wait)
+            except (KeyError, TypeError, ValueError):
+                late = False
+            if late:
+                inner = data.get("data") or {}
+                guild_id = data.get("guild_id")
+                self.answer_busy(int(data["id"]), data["token"],
+                                 str(inner.get("name", "unknown"))[:32],
+                                 int(guild_id) if guild_id else None)
+                return None
+            return original(data)
+
+        parsers["INTERACTION_CREATE"] = interaction_create
+
+    # -- the cheap answer -----------------------------------------------------------------
+    def answer_busy(self, interaction_id: int, token: str, command: str | None,
+                    guild_id: int | None) -> None:
+        """Send the busy answer in the background; ``command=None``: the caller records it."""
+        self.shed += 1
+        task = asyncio.get_running_loop().create_task(
+            self._post(interaction_id, token, command, guild_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, interaction_id: int, token: str, command: str | None,
+                    guild_id: int | None) -> None:
+        started = time.perf_counter()
+        outcome = "busy"
+        try:
+            session = self._session
+            if session is None or session.closed:
+                session = self._session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT),
+                    timeout=aiohttp.ClientTimeout(total=10),
+                    headers={"User-Agent": self.user_agent,
+                             "Content-Type": "application/json"})
+            url = f"{self.api_base}/interactions/{interaction_id}/{token}/callback"
+            async with session.post(url, data=self.body) as response:
+                if response.status >= 300:
+                    outcome = "failure"
+                    self._failed(f"HTTP {response.status}")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            outcome = "failure"
+            self._failed(type(exc).__name__)
+        if command is not None:
+            self.observe(command, guild_id, outcome, time.perf_counter() - started)
+
+    def _failed(self, why: str) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if now - self._failures_logged_at >= FAILURE_LOG_INTERVAL:
+            self._failures_logged_at = now
+            log.warning("a busy answer could not be delivered (%s); %d so far", why,
+                        self.failures)
+
+    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

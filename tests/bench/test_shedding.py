@@ -1,0 +1,100 @@
+"""The load shedder the benchmark's overload step relies on (bot/shedding.py).
+
+Lives beside the benchmark because it is the benchmark's overload target that it serves: late
+slash commands get a cheap "busy" answer instead of silence, and a skewed clock never sheds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from bot.shedding import DISCORD_EPOCH_MS, MAX_WAIT, LoadShedder
+
+
+def snowflake(unix_seconds: float) -> int:
+    return (int(unix_seconds * 1000) - DISCORD_EPOCH_MS) << 22
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(clock: Clock, observed: list | None = None, api_base: str = "http://127.0.0.1:9/api"):
+    def observe(*args):
+        if observed is not None:
+            observed.append(args)
+    return LoadShedder(api_base, "busy!", observe, clock=clock)
+
+
+def test_a_constant_clock_skew_never_counts_as_lateness():
+    clock = Clock(1_800_000_000.0)
+    shedder = make(clock)
+    for step in range(200):
+        clock.now += 0.01
+        # The host clock runs 5 s ahead of Discord's: every command looks 5 s old.
+        assert shedder.lateness(snowflake(clock.now - 5.0)) < 0.01, step
+
+
+def test_a_growing_backlog_is_late_and_a_drained_one_is_not():
+    clock = Clock(1_800_000_000.0)
+    shedder = make(clock)
+    assert shedder.lateness(snowflake(clock.now - 0.002)) == 0.0
+    waits = []
+    for _ in range(100):  # one second in which each command waited 10 ms more than the last
+        clock.now += 0.01
+        waits.append(shedder.lateness(snowflake(clock.now - 0.002 - len(waits) * 0.01)))
+    assert waits[-1] > MAX_WAIT
+    clock.now += 1.0
+    assert shedder.lateness(snowflake(clock.now - 0.002)) < 0.01
+
+
+async def test_late_commands_get_a_busy_callback_and_skip_discord_py():
+    received = []
+
+    async def callback(request: web.Request) -> web.Response:
+        received.append((request.match_info["id"], request.match_info["token"],
+                         await request.json(), request.query_string))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/api/v10/interactions/{id}/{token}/callback", callback)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    clock = Clock(1_800_000_000.0)
+    observed: list = []
+    shedder = make(clock, observed, f"http://127.0.0.1:{port}/api/v10")
+    parsed = []
+    parsers = {"INTERACTION_CREATE": parsed.append}
+    shedder.install(parsers)
+
+    def event(waited: float, kind: int = 2) -> dict:
+        return {"id": str(snowflake(clock.now - waited)), "type": kind, "token": "tok",
+                "guild_id": "123456789012345678", "data": {"name": "profile"}}
+
+    try:
+        on_time = event(0.001)
+        parsers["INTERACTION_CREATE"](on_time)
+        clock.now += 0.01
+        late = event(0.001 + MAX_WAIT + 0.2)
+        parsers["INTERACTION_CREATE"](late)
+        autocomplete = event(0.001 + MAX_WAIT + 0.3, kind=4)  # never shed: it needs choices
+        parsers["INTERACTION_CREATE"](autocomplete)
+        await shedder.close()
+    finally:
+        await runner.cleanup()
+    assert parsed == [on_time, autocomplete]
+    assert len(received) == 1
+    interaction_id, token, body, query = received[0]
+    assert (interaction_id, token, query) == (late["id"], "tok", "")
+    assert body == {"type": 4, "data": {"content": "busy!", "flags": 64}}
+    assert [(c, g, o) for c, g, o, _ in observed] == [("profile", 123456789012345678, "busy")]
+    assert json.loads(shedder.body) == body
