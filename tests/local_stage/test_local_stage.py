@@ -1,0 +1,70 @@
+"""The README's first command, from a clean state: the local stage comes up, plays its session
+in two guilds, comes up again without changing anything, and is torn down."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LOGS = REPO / "build" / "test-artifacts"
+
+pytestmark = pytest.mark.molecule
+
+
+def run(*args: str, log: str) -> str:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([str(REPO / "run"), *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=1800)
+    output = result.stdout + result.stderr
+    (LOGS / log).write_text(output)
+    if result.returncode != 0:
+        pytest.fail(f"./run {' '.join(args)} failed ({result.returncode}):\n{output[-4000:]}")
+    return output
+
+
+def field(output: str, pattern: str) -> str:
+    found = re.search(pattern, output)
+    assert found, f"{pattern!r} not in the output"
+    return found.group(1)
+
+
+def transcript(output: str) -> list[str]:
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith("[guild")]
+    return [re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<time>", line) for line in lines]
+
+
+def test_local_stage_up_twice_then_down():
+    run("down", log="local-stage-down-before.log")
+    try:
+        first = run("demo", log="local-stage-up-1.log")
+        assert "no real token configured: the bot will talk to the fake Discord" in first
+        for guild in ("guild-0", "guild-1"):
+            expected = [
+                f"[{guild}] member1 /register -> Welcome, @member1!",
+                f"[{guild}] member1 /login -> Checked in: +100 points.",
+                f"[{guild}] member2 /challenge accept -> Challenge #1 accepted",
+                f"[{guild}] member2 /challenge complete -> Challenge #1 is settled: @member1 "
+                "wins 80 points!",
+                f"[{guild}] member2 /leaderboard -> Leaderboard | **1.** member1: 140 points",
+                f"[{guild}] member0 /admin settings -> Settings updated.",
+            ]
+            for line in expected:
+                assert line in first, line
+        assert "NO ANSWER" not in first
+        assert "ready=True" in first
+        assert "error rate 0.00%" in first
+        pid = field(first, r"bot main PID: (\d+)")
+
+        second = run("demo", log="local-stage-up-2.log")
+        assert field(second, r"playbook recap: .* changed=(\d+) ") == "0"
+        assert field(second, r"bot main PID: (\d+)") == pid  # not restarted
+        # The session starts with an admin purge, so a second run answers exactly as the first.
+        assert transcript(second) == transcript(first)
+        assert len(transcript(first)) == 24
+    finally:
+        down = run("down", log="local-stage-down.log")
+    assert "removed container guildbot-local" in down
