@@ -7,10 +7,13 @@ beside the writer. Each connection has its own thread, so a slow read never stal
 query ever runs on the event loop.
 
 Every trip to a connection's thread costs a thread wake-up, a self-pipe write and a GIL hand-off
-(up to the interpreter's switch interval when the loop is busy), so each read is one trip
-(``execute_fetchall``) and each write transaction is one trip as a whole: the transaction's
-``work`` coroutine is driven to its end on the writer thread against a synchronous connection
-(:class:`_TransactionConnection`), without ever suspending. docs/benchmark.md has the figures.
+(up to the interpreter's switch interval when the loop is busy), so each write transaction is one
+trip as a whole: the transaction's ``work`` coroutine is driven to its end on the writer thread
+against a synchronous connection (:class:`_TransactionConnection`), without ever suspending.
+A read costs SQLite tens of microseconds and a trip several times that, so a read first runs
+right on the event loop (:class:`_QuickReader`) within a budget of SQLite VM steps; one that
+needs more (a big guild's statistics, an export) is interrupted at once and runs on a reader
+thread, as does one that meets a lock. docs/benchmark.md has the figures.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from bot.storage.sqlite.repository import SQLiteGuildRepository
 
 T = TypeVar("T")
 
+QUICK_READ_STEPS = 20_000  # SQLite VM steps a read may take on the event loop
+QUICK_READ_TICK = 1_000    # progress-handler granularity
+
 
 async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -43,6 +49,40 @@ async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+class _QuickReader:
+    """A read-only connection used on the event loop itself, for reads that are cheap.
+
+    A progress handler interrupts any statement after ``QUICK_READ_STEPS`` virtual-machine steps
+    (well under a millisecond), and ``busy_timeout`` is 0, so the loop never waits on SQLite:
+    :meth:`fetchall` returns None and the caller runs the read on a reader thread instead."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        self.conn.execute("PRAGMA query_only = ON")
+        self._ticks = 0
+        self.conn.set_progress_handler(self._tick, QUICK_READ_TICK)
+        self.interrupted = 0
+
+    def _tick(self) -> int:
+        self._ticks += 1
+        return self._ticks > QUICK_READ_STEPS // QUICK_READ_TICK
+
+    def fetchall(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> list | None:
+        self._ticks = 0
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if message == "interrupted" or "locked" in message or "busy" in message:
+                self.interrupted += 1
+                return None
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _open_writer(path: Path) -> sqlite3.Connection:
@@ -128,6 +168,7 @@ class SQLiteStorage:
         for reader in readers:
             self._readers.put_nowait(reader)
         self._reader_list = list(readers)
+        self._quick = _QuickReader(path)
         self._closed = False
 
     @classmethod
@@ -160,6 +201,7 @@ class SQLiteStorage:
         if self._closed:
             return
         self._closed = True
+        self._quick.close()
         for conn in self._reader_list:
             await conn.close()
         # Queued behind any transaction still running, so those finish first.
@@ -193,14 +235,17 @@ class SQLiteStorage:
             self._readers.put_nowait(conn)
 
     async def fetchall(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> list[tuple]:
-        async with self.reader() as conn:
-            return list(await conn.execute_fetchall(sql, params))  # one trip to the thread
+        if self._closed:
+            raise ValueError("the database is closed")
+        rows = self._quick.fetchall(sql, params)
+        if rows is None:  # over the loop's budget, or locked: one trip to a reader thread
+            async with self.reader() as conn:
+                rows = list(await conn.execute_fetchall(sql, params))
+        return rows
 
     async def fetchone(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> tuple | None:
         """The first row; every caller's query returns at most one."""
-        async with self.reader() as conn:
-            rows = await conn.execute_fetchall(sql, params)  # one trip to the thread
-        for row in rows:
+        for row in await self.fetchall(sql, params):
             return row
         return None
 
