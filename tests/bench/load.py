@@ -120,54 +120,76 @@ class LoadGenerator:
     async def run(self, name: str, rate: float, duration: float, *, drain: float = 5.0,
                   window: float = 1.0, pid_cpu: Callable[[], float] | None = None) -> StepResult:
         """Offer ``rate``/s for ``duration`` s, then wait up to ``drain`` s for late answers."""
+        results = await self.run_phases([(name, rate, duration)], drain=drain, window=window,
+                                        pid_cpu=pid_cpu)
+        return results[0]
+
+    async def run_phases(self, phases: Sequence[tuple[str, float, float]], *,
+                         drain: float = 5.0, window: float = 1.0,
+                         pid_cpu: Callable[[], float] | None = None) -> list[StepResult]:
+        """Offer each ``(name, rate, seconds)`` phase in turn on one continuous schedule (the
+        next phase starts where the previous one's schedule ends, answered or not), then wait up
+        to ``drain`` s for late answers. One result per phase; CPU is split by time."""
         fake = self.fake
-        total = max(1, int(rate * duration))
-        sent: list[Sent] = []
-        cpu_before = pid_cpu() if pid_cpu else None
-        own_before = time.process_time()
-        machine_before = _machine_busy()
+        snapshots: list[tuple[float, float, float, float]] = []
+
+        def snapshot() -> None:
+            snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
+                              time.process_time(), _machine_busy()))
+
+        per_phase: list[tuple[list[Sent], float, float]] = []
         gc.collect()
         gc.disable()  # the generator's own collections would show up as bot latency
         try:
             started = time.perf_counter() + 0.005
-            i = 0
-            while i < total:
-                now = time.perf_counter()
-                due = min(total, int((now - started) * rate) + 1)
-                while i < due:
-                    guild, members, command = self._pick()
-                    inter = await fake.invoke(guild, members[0], command.name,
-                                              command.options(members))
-                    sent.append(Sent(inter, command, started + i / rate))
-                    i += 1
-                delay = started + i / rate - time.perf_counter()
-                await asyncio.sleep(delay if delay > 0 else 0)
-            send_end = time.perf_counter()
-            deadline = send_end + drain
-            pending = [s for s in sent if s.inter.responded_at is None]
+            for _name, rate, duration in phases:
+                snapshot()
+                total = max(1, int(rate * duration))
+                sent: list[Sent] = []
+                i = 0
+                while i < total:
+                    now = time.perf_counter()
+                    due = min(total, int((now - started) * rate) + 1)
+                    while i < due:
+                        guild, members, command = self._pick()
+                        inter = await fake.invoke(guild, members[0], command.name,
+                                                  command.options(members))
+                        sent.append(Sent(inter, command, started + i / rate))
+                        i += 1
+                    delay = started + i / rate - time.perf_counter()
+                    await asyncio.sleep(delay if delay > 0 else 0)
+                per_phase.append((sent, started, time.perf_counter()))
+                started += total / rate
+            deadline = time.perf_counter() + drain
+            everything = [s for sent, _, _ in per_phase for s in sent]
+            pending = [s for s in everything if s.inter.responded_at is None]
             while pending and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
                 pending = [s for s in pending if s.inter.responded_at is None]
             # Deferred answers: give their follow-ups a moment too.
             while time.perf_counter() < deadline and any(
                     s.inter.response is not None and s.inter.response.deferred
-                    and not (s.inter.followups or s.inter.edits) for s in sent):
+                    and not (s.inter.followups or s.inter.edits) for s in everything):
                 await asyncio.sleep(0.05)
+            snapshot()
         finally:
             gc.enable()
-        own_cpu = time.process_time() - own_before
-        machine = _machine_busy() - machine_before
-        result = summarize(name, rate, duration, sent, started, send_end, window)
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        result.generator_cpu_percent = round(100 * own_cpu / elapsed, 1)
-        bot_cpu = 0.0
-        if cpu_before is not None and pid_cpu is not None:
-            bot_cpu = pid_cpu() - cpu_before
-            if result.answered:
+        results = []
+        for k, ((name, rate, duration), (sent, begun, send_end)) in enumerate(
+                zip(phases, per_phase, strict=True)):
+            result = summarize(name, rate, duration, sent, begun, send_end, window)
+            t0, bot0, own0, machine0 = snapshots[k]
+            t1, bot1, own1, machine1 = snapshots[k + 1]
+            elapsed = max(t1 - t0, 1e-9)
+            own_cpu, bot_cpu = own1 - own0, bot1 - bot0
+            result.generator_cpu_percent = round(100 * own_cpu / elapsed, 1)
+            if pid_cpu is not None and result.answered:
                 result.bot_cpu_ms_per_interaction = round(bot_cpu * 1000 / result.answered, 3)
-        result.other_cpu_percent = round(max(0.0, machine - own_cpu - bot_cpu) * 100 / elapsed, 1)
-        self._forget(sent)
-        return result
+            result.other_cpu_percent = round(
+                max(0.0, machine1 - machine0 - own_cpu - bot_cpu) * 100 / elapsed, 1)
+            results.append(result)
+        self._forget(everything)
+        return results
 
     def _forget(self, sent: list[Sent]) -> None:
         """Drop answered interactions from the fake's registry so memory stays flat."""

@@ -59,7 +59,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
                     0.3)
     else:
         plan = Plan(Size(10_000, 100), [50, 200, 500], 15, 100, 4,
-                    [500, 1000, 1500, 2000, 2500, 3000, 4000], 5, 10, 200, 15, 5, 1.0)
+                    [500, 750, 1000, 1250, 1500, 2000, 2500, 3000], 5, 10, 200, 15, 5, 1.0)
     if args.guilds:
         plan.size = Size(args.guilds, plan.size.members_per_guild)
     if args.members_per_guild:
@@ -176,13 +176,16 @@ async def measure_bot(kind: str, plan: Plan, workdir: Path, database: Path | Non
         result["overload_rate"] = over_rate
         result["rss_before_overload_mb"] = bot.rss_mb()
         over_start = time.perf_counter()
-        r = await step("overload", over_rate, plan.overload_seconds, drain=10.0)
-        rec_start = time.perf_counter()
-        r = await step("recovery", plan.recovery_rate, plan.recovery_seconds, window=1.0)
+        # One continuous schedule: the recovery load starts the moment the overload stops.
+        for r in await gen.run_phases(
+                [("overload", over_rate, plan.overload_seconds),
+                 ("recovery", plan.recovery_rate, plan.recovery_seconds)],
+                drain=10.0, window=1.0, pid_cpu=bot.cpu_seconds):
+            steps[r.name] = r.to_json()
+            say(step_line(kind, r))
         await asyncio.sleep(1.0)
         result["rss_max_overload_mb"] = bot.max_rss_mb(over_start)
         result["rss_after_recovery_mb"] = bot.rss_mb()
-        result["recovery_started_after_overload_s"] = round(rec_start - over_start, 2)
         result["rss_max_run_mb"] = bot.max_rss_mb(0)
         result["fake_errors"] = [str(e) for e in fake.errors[:20]]
         result["fake_error_count"] = len(fake.errors)
