@@ -18,11 +18,13 @@ fi
 command -v molecule >/dev/null || { echo "molecule-test: molecule not found (pip install -r requirements-dev.txt)" >&2; exit 1; }
 
 # Scenarios use fixed container names and Molecule state: two runs at once (a developer and the
-# test suite) would destroy each other's containers, so runs on one machine take turns.
-mkdir -p "$repo_root/build"
-exec 9>"$repo_root/build/molecule.lock"
+# test suite) would destroy each other's containers, so runs on one machine take turns -- also
+# runs from different clones, hence a machine-wide lock rather than one under build/.
+lock="${GUILDBOT_MOLECULE_LOCK:-/run/lock/guildbot-molecule.lock}"
+mkdir -p "$(dirname "$lock")"
+exec 9>"$lock"
 if ! flock -n 9; then
-    echo "molecule-test: another Molecule run holds build/molecule.lock; waiting for it"
+    echo "molecule-test: another Molecule run on this machine holds $lock; waiting for it"
     flock 9
 fi
 
