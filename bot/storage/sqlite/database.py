@@ -37,11 +37,16 @@ T = TypeVar("T")
 
 QUICK_READ_STEPS = 20_000  # SQLite VM steps a read may take on the event loop
 QUICK_READ_TICK = 1_000    # progress-handler granularity
+# Page cache per connection (SQLite's default is 2,000 KiB). Guild data is read at random, so
+# a bigger cache barely raised the hit rate while four connections' caches added ~3 MB of RSS;
+# B-tree interior pages still fit, and misses come from the OS page cache.
+CACHE_KIB = 512
 
 
 async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     await conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         await conn.execute("PRAGMA query_only = ON")
@@ -61,6 +66,7 @@ class _QuickReader:
     def __init__(self, path: Path) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.execute("PRAGMA busy_timeout = 0")
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.conn.execute("PRAGMA query_only = ON")
         self._ticks = 0
         self.conn.set_progress_handler(self._tick, QUICK_READ_TICK)
@@ -90,6 +96,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
