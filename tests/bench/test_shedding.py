@@ -98,3 +98,101 @@ async def test_late_commands_get_a_busy_callback_and_skip_discord_py():
     assert body == {"type": 4, "data": {"content": "busy!", "flags": 64}}
     assert [(c, g, o) for c, g, o, _ in observed] == [("profile", 123456789012345678, "busy")]
     assert json.loads(shedder.body) == body
+
+
+class RawServer:
+    """A loopback HTTP/1.1 server answering each request with the next canned response."""
+
+    def __init__(self, responses: list[bytes | None]) -> None:
+        self.responses = list(responses)
+        self.requests: list[bytes] = []
+        self.connections = 0
+
+    async def handle(self, reader, writer) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                self.requests.append(head + await reader.readexactly(length))
+                answer = self.responses.pop(0)
+                if answer is None:  # hang up without answering
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if b"Connection: close" in answer or b"chunked" in answer:
+                    break
+        except Exception:  # noqa: BLE001 - the client went away
+            pass
+        writer.close()
+
+    async def __aenter__(self) -> str:
+        import asyncio
+
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/api/v10"
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+
+
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n"
+ERROR = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+         b"Content-Length: 46\r\n\r\n" + b'{"message": "already acknowledged", "c": 4006}')
+CHUNKED = (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"4\r\nnope\r\n0\r\n\r\n")
+
+
+async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
+    import asyncio
+
+    from bot.shedding import BusyClient
+
+    server = RawServer([NO_CONTENT, ERROR, NO_CONTENT, CHUNKED, NO_CONTENT, None, NO_CONTENT])
+    async with server as api_base:
+        results: dict = {}
+        done = asyncio.Event()
+
+        def finished(item, status):
+            results[item] = status
+            if len(results) == 7:
+                done.set()
+
+        client = BusyClient(api_base, "guildbot-test", b'{"type":4}', finished, limit=1)
+        for i in range(7):
+            client.submit(1000 + i, f"tok/{i}", i)
+        await asyncio.wait_for(done.wait(), 10)
+        await client.close()
+    # 204, 400 (body read, connection kept), 204, chunked 404 (connection dropped), 204,
+    # hang-up (lost, not retried), 204 on a fresh connection.
+    assert results == {0: 204, 1: 400, 2: 204, 3: 404, 4: 204, 5: None, 6: 204}
+    assert server.connections == 3
+    first = server.requests[0].decode()
+    assert first.startswith("POST /api/v10/interactions/1000/tok%2F0/callback HTTP/1.1\r\n")
+    assert "Content-Type: application/json" in first and first.endswith('{"type":4}')
+
+
+async def test_a_silent_server_times_out_and_close_reports_the_rest():
+    import asyncio
+
+    from bot.shedding import BusyClient
+
+    async def silent(reader, writer):
+        try:
+            await reader.read()
+        except asyncio.CancelledError:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    results: dict = {}
+    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}",
+                        lambda item, status: results.__setitem__(item, status),
+                        limit=1, timeout=0.2)
+    for i in range(3):
+        client.submit(1, "t", i)
+    await asyncio.sleep(0.5)
+    await client.close(timeout=0.1)
+    server.close()
+    assert results == {0: None, 1: None, 2: None}
