@@ -135,7 +135,7 @@ class LoadGenerator:
 
         def snapshot() -> None:
             snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
-                              time.process_time(), _machine_busy()))
+                              time.process_time(), machine_busy()))
 
         per_phase: list[tuple[list[Sent], float, float]] = []
         gc.collect()
@@ -201,7 +201,7 @@ class LoadGenerator:
                 fake.interactions_by_token.pop(inter.token, None)
 
 
-def _machine_busy() -> float:
+def machine_busy() -> float:
     """CPU seconds the whole machine has spent busy (all cores, all processes)."""
     t = psutil.cpu_times()
     return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)

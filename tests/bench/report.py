@@ -328,6 +328,20 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def shared_note(results: dict[str, Any]) -> str:
+    """One line on how busy the rest of the machine was, from every step's 'other CPU'."""
+    values = [step.get("other_cpu_percent") or 0.0 for bot in results["bots"].values()
+              for step in bot.get("steps", {}).values()]
+    before = results["machine"].get("before_run", {}).get("other_cpu_percent")
+    if not values:
+        return ""
+    note = (f"other processes on the machine: {before}% of a core before the run, "
+            f"{min(values):.0f}-{max(values):.0f}% during the steps")
+    if max(values) >= SHARED_MACHINE_PERCENT:
+        note += " (shared machine: latency and saturation figures are pessimistic)"
+    return note
+
+
 def render_text(results: dict[str, Any]) -> str:
     m = results["machine"]
     plan = results["plan"]
@@ -338,6 +352,7 @@ def render_text(results: dict[str, Any]) -> str:
         "INTERACTION_CREATE sent -> callback received",
         f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB, {m['os']}, kernel "
         f"{m['kernel']}, Python {m['python']}, discord.py {m['discord.py']}",
+        shared_note(results),
         "",
         _table(STEP_HEADER, step_rows(results), markdown=False),
         "",
@@ -369,6 +384,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, kernel "
         f"{m['kernel']}, Python {m['python']}, discord.py {m['discord.py']}, aiohttp "
         f"{m['aiohttp']}, aiosqlite {m['aiosqlite']}, SQLite {m['sqlite']}.",
+        "",
+        shared_note(results).capitalize() + ".",
         "",
         _table(STEP_HEADER, step_rows(results), markdown=True),
         "",

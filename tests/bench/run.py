@@ -25,7 +25,7 @@ from typing import Any
 
 from tests.bench import report
 from tests.bench.bots import BareBotProcess, BotUnderTest, GuildBotProcess, guildbot_intents
-from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult
+from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult, machine_busy
 from tests.bench.seed import prepare
 from tests.bench.world import Size, populate
 from tests.fake_discord import FakeDiscord
@@ -35,6 +35,7 @@ DEFAULT_OUT = REPO / "build" / "bench"
 DEFAULT_DOCS = REPO / "docs" / "benchmark.md"
 SATURATION_P99_LIMIT = 1.0  # seconds
 SATURATION_ACHIEVED = 0.9  # of the offered rate
+QUIET_PERCENT = 25.0  # other processes' CPU (% of one core) below which the machine is "quiet"
 
 
 @dataclass
@@ -86,6 +87,26 @@ def step_line(bot: str, r: StepResult) -> str:
             f"(gen lag p99 {report.fmt_ms(r.generator_lag_p99_ms)}, "
             f"gen cpu {r.generator_cpu_percent}%, bot cpu {r.bot_cpu_ms_per_interaction} ms/int, "
             f"other cpu {r.other_cpu_percent}%)")
+
+
+async def other_cpu_percent(seconds: float = 2.0) -> float:
+    """CPU the rest of the machine uses now, in % of one core (this process excluded)."""
+    busy0, own0 = machine_busy(), time.process_time()
+    await asyncio.sleep(seconds)
+    busy, own = machine_busy() - busy0, time.process_time() - own0
+    return round(max(0.0, busy - own) * 100 / seconds, 1)
+
+
+async def wait_quiet(limit: float, threshold: float = QUIET_PERCENT) -> dict[str, Any]:
+    """Wait up to ``limit`` s for other processes to use less than ``threshold`` % of a core."""
+    started = time.perf_counter()
+    other = await other_cpu_percent()
+    while other >= threshold and time.perf_counter() - started < limit:
+        say(f"other processes use {other}% of a core; waiting for a quieter machine "
+            f"({limit - (time.perf_counter() - started):.0f} s left)")
+        await asyncio.sleep(3.0)
+        other = await other_cpu_percent()
+    return {"other_cpu_percent": other, "waited_s": round(time.perf_counter() - started, 1)}
 
 
 def saturated(r: StepResult) -> str | None:
@@ -224,6 +245,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS,
                         help="markdown file to write the latest results into (full runs only)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch the docs")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to SECONDS for other processes to use less than "
+                             f"{QUIET_PERCENT:.0f}%% of a core (a shared machine skews figures)")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep the database copy and bot logs of this run")
     return parser.parse_args(argv)
@@ -247,6 +271,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     say(f"{plan.size.guilds:,} guilds, {plan.size.members:,} registered members; "
         f"work dir {workdir}")
+    before = await wait_quiet(args.wait_quiet)
+    results["machine"]["before_run"] = before
+    say(f"before the run, other processes used {before['other_cpu_percent']}% of a core"
+        + (" (the machine is shared: expect noisy figures)"
+           if before["other_cpu_percent"] >= QUIET_PERCENT else ""))
     try:
         overload_rate = None
         if args.only in ("both", "ours"):
