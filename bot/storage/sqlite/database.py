@@ -13,7 +13,13 @@ against a synchronous connection (:class:`_TransactionConnection`), without ever
 A read costs SQLite tens of microseconds and a trip several times that, so a read first runs
 right on the event loop (:class:`_QuickReader`) within a budget of SQLite VM steps; one that
 needs more (a big guild's statistics, an export) is interrupted at once and runs on a reader
-thread, as does one that meets a lock. docs/benchmark.md has the figures.
+thread, as does one that meets a lock.
+
+The writer never checkpoints the WAL itself: SQLite's automatic checkpoint runs inside the
+commit that crosses 1,000 pages and, with its fsync, made every ~3 s one write wait 15-50 ms
+(and the writes queued behind it). A background task checkpoints (PASSIVE, from its own
+connection on a worker thread) once a second while there are writes, which neither blocks the
+writer nor the readers. docs/benchmark.md has the figures.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ QUICK_READ_TICK = 1_000    # progress-handler granularity
 # a bigger cache barely raised the hit rate while four connections' caches added ~3 MB of RSS;
 # B-tree interior pages still fit, and misses come from the OS page cache.
 CACHE_KIB = 512
+CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints while there are writes
 
 
 async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
@@ -100,6 +107,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # SQLiteStorage checkpoints off this path
     except BaseException:
         conn.close()
         raise
@@ -177,6 +185,10 @@ class SQLiteStorage:
         self._reader_list = list(readers)
         self._quick = _QuickReader(path)
         self._closed = False
+        self._writes = 0
+        self._checkpointed = 0
+        self._checkpointer: asyncio.Task | None = None
+        self._checkpoint_running: asyncio.Future | None = None
 
     @classmethod
     async def open(cls, path: Path | str, readers: int = 2) -> SQLiteStorage:
@@ -208,6 +220,11 @@ class SQLiteStorage:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+        if self._checkpoint_running is not None:
+            await asyncio.gather(self._checkpoint_running, return_exceptions=True)
         self._quick.close()
         for conn in self._reader_list:
             await conn.close()
@@ -230,8 +247,23 @@ class SQLiteStorage:
         if self._closed:
             raise ValueError("the database is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, _run_transaction, self._writer,
-                                          work)
+        if self._checkpointer is None:
+            self._checkpointer = loop.create_task(self._checkpoint_loop(),
+                                                  name="guildbot-wal-checkpoint")
+        try:
+            return await loop.run_in_executor(self._writer_thread, _run_transaction,
+                                              self._writer, work)
+        finally:
+            self._writes += 1
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if self._writes != self._checkpointed:
+                self._checkpointed = self._writes
+                self._checkpoint_running = asyncio.ensure_future(
+                    asyncio.to_thread(_checkpoint, self.path, "PASSIVE"))
+                await asyncio.shield(self._checkpoint_running)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -312,11 +344,11 @@ class SQLiteStorage:
         await self.write(put)
 
 
-def _checkpoint(path: Path) -> None:
+def _checkpoint(path: Path, mode: str = "TRUNCATE") -> None:
     try:
         conn = sqlite3.connect(path, timeout=5)
         try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute(f"PRAGMA wal_checkpoint({mode})")
         finally:
             conn.close()
     except sqlite3.Error:
