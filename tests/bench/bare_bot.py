@@ -13,7 +13,9 @@ guildbot identifies with (``bot.app.intents().value``).
 
 It prints one JSON line on stdout when ready:
     {"event": "ready", "guilds": N, "seconds": S, "rss_mb": M}
-and exits 0 on SIGTERM/SIGINT.
+and exits 0 on SIGTERM/SIGINT, after one more line with the garbage collections after READY
+(count and longest pause per generation), so a benchmark can tell GC pauses from work:
+    {"event": "gc", "gen0": {"count": N, "max_ms": M}, "gen1": {...}, "gen2": {...}}
 """
 
 from __future__ import annotations
@@ -34,6 +36,33 @@ import yarl
 from discord import app_commands
 
 START = time.perf_counter()
+
+
+class GcPauses:
+    """Counts collections and their longest pause per generation, once switched on."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.started = 0.0
+        self.stats = {g: {"count": 0, "max_ms": 0.0} for g in range(3)}
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        entry = self.stats[info["generation"]]
+        entry["count"] += 1
+        pause_ms = round((time.perf_counter() - self.started) * 1000, 3)
+        entry["max_ms"] = max(entry["max_ms"], pause_ms)
+
+    def line(self) -> str:
+        return json.dumps({"event": "gc", **{f"gen{g}": v for g, v in self.stats.items()}})
+
+
+GC_PAUSES = GcPauses()
+gc.callbacks.append(GC_PAUSES)
 
 
 def _rss_mb() -> float:
@@ -85,6 +114,7 @@ def build_client(args: argparse.Namespace) -> discord.Client:
         if args.gc_freeze:
             gc.collect()
             gc.freeze()
+        GC_PAUSES.on = True
         line = {
             "event": "ready",
             "guilds": len(client.guilds),
@@ -107,6 +137,7 @@ async def run(args: argparse.Namespace, token: str) -> int:
     runner = asyncio.create_task(client.start(token))
     stopper = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    print(GC_PAUSES.line(), flush=True)
     await client.close()
     if runner in done and runner.exception() is not None:
         print(f"bare_bot: {runner.exception()!r}", file=sys.stderr)

@@ -237,3 +237,11 @@ class BareBotProcess(BotUnderTest):
         text = self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
         return [line[:200] for line in text.splitlines()
                 if " WARNING " in line or " ERROR " in line or "Traceback" in line]
+
+    def gc_pauses(self) -> dict | None:
+        """The bare bot's garbage collections after READY (its last stdout line), once stopped."""
+        text = self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+        for line in reversed(text.splitlines()):
+            if line.startswith('{"event": "gc"'):
+                return json.loads(line)
+        return None

@@ -120,103 +120,138 @@ def saturated(r: StepResult) -> str | None:
     return None
 
 
-async def measure_bot(kind: str, plan: Plan, workdir: Path, database: Path | None,
-                      args: argparse.Namespace, overload_rate: float | None) -> dict[str, Any]:
-    """Start a fresh fake and one bot, and run every step against it."""
-    result: dict[str, Any] = {"bot": kind}
-    fake = FakeDiscord(validate=False, max_interactions=400_000)
-    t0 = time.perf_counter()
-    world = populate(fake, plan.size)
-    await fake.start()
-    result["fake_setup_seconds"] = round(time.perf_counter() - t0, 2)
-    gc.collect()
-    gc.freeze()  # the fake's 10,000 guilds are permanent: keep the generator's GC off them
-    bot: BotUnderTest
-    if kind == "ours":
-        settings = {}
-        if args.max_inflight:
-            settings["max_inflight"] = str(args.max_inflight)
-        bot = GuildBotProcess(workdir / "guildbot", fake, database, profile=args.profile,
-                              source=args.bot_source, **settings)
-        mix = OUR_MIX
-    else:
-        bot = BareBotProcess(workdir / "bare", fake, guildbot_intents(),
-                             gc_freeze=args.bare_gc_freeze)
-        mix = BARE_MIX
-    steps: dict[str, Any] = {}
-    result["steps"] = steps
-    try:
+class Subject:
+    """One bot under test with its own fake Discord, load generator and figures."""
+
+    def __init__(self, kind: str, plan: Plan, workdir: Path, database: Path | None,
+                 args: argparse.Namespace) -> None:
+        self.kind = kind
+        self.plan = plan
+        self.result: dict[str, Any] = {"bot": kind, "steps": {}}
+        self.steps: dict[str, Any] = self.result["steps"]
+        self.fake = FakeDiscord(validate=False, max_interactions=400_000)
+        started = time.perf_counter()
+        self.world = populate(self.fake, plan.size)
+        self.result["fake_setup_seconds"] = round(time.perf_counter() - started, 2)
+        self.bot: BotUnderTest
+        if kind == "ours":
+            settings = {}
+            if args.max_inflight:
+                settings["max_inflight"] = str(args.max_inflight)
+            self.bot = GuildBotProcess(workdir / "guildbot", self.fake, database,
+                                       profile=args.profile, source=args.bot_source,
+                                       **settings)
+            self.mix = OUR_MIX
+        else:
+            self.bot = BareBotProcess(workdir / "bare", self.fake, guildbot_intents(),
+                                      gc_freeze=args.bare_gc_freeze)
+            self.mix = BARE_MIX
+        self.gen: LoadGenerator | None = None
+        self.searching = True
+        self.sustained = 0.0
+
+    async def start(self) -> None:
+        await self.fake.start()
+        result, bot = self.result, self.bot
         await bot.start()
         result["ready_seconds"] = await bot.wait_ready()
         await asyncio.sleep(1.0)
         result["rss_ready_mb"] = bot.rss_mb()
-        result["intents"] = fake.intents
-        result["guilds_sent"] = plan.size.guilds
-        say(f"{kind}: READY after {result['ready_seconds']} s, RSS {result['rss_ready_mb']} MB "
-            f"(pid {bot.proc.pid})")
+        result["intents"] = self.fake.intents
+        result["guilds_sent"] = self.plan.size.guilds
+        say(f"{self.kind}: READY after {result['ready_seconds']} s, RSS "
+            f"{result['rss_ready_mb']} MB (pid {bot.proc.pid if bot.proc else '-'})")
         bot.start_sampling()
-        gen = LoadGenerator(fake, world, mix, seed=7)
+        self.gen = LoadGenerator(self.fake, self.world, self.mix, seed=7)
 
-        async def step(name: str, rate: float, seconds: float, drain: float | None = None,
-                       window: float = 1.0) -> StepResult:
-            r = await gen.run(name, rate, seconds, drain=plan.drain_seconds if drain is None
-                              else drain, window=window, pid_cpu=bot.cpu_seconds)
-            steps[name] = r.to_json()
-            say(step_line(kind, r))
-            await asyncio.sleep(plan.pause_seconds)
-            return r
+    async def step(self, name: str, rate: float, seconds: float) -> StepResult:
+        assert self.gen is not None
+        r = await self.gen.run(name, rate, seconds, drain=self.plan.drain_seconds,
+                               pid_cpu=self.bot.cpu_seconds)
+        self.steps[name] = r.to_json()
+        say(step_line(self.kind, r))
+        await asyncio.sleep(self.plan.pause_seconds)
+        return r
 
-        await step("warmup", plan.warmup_rate, plan.warmup_seconds)
-        for rate in plan.rates:
-            await step(f"rate-{rate:g}", rate, plan.step_seconds)
-        await asyncio.sleep(1.0)
-        result["rss_after_load_mb"] = bot.rss_mb()
+    async def saturation_step(self, rate: float) -> None:
+        r = await self.step(f"sat-{rate:g}", rate, self.plan.saturation_seconds)
+        why = saturated(r)
+        if r.send_rate < 0.95 * rate:
+            self.result["saturation_stop"] = (f"the load generator could only send "
+                                              f"{r.send_rate:.0f}/s of {rate:.0f}/s")
+            self.result["saturation_generator_limited"] = True
+            if why is None:
+                self.sustained = max(self.sustained, r.achieved)
+            self.searching = False
+        elif why is not None:
+            self.result["saturation_stop"] = f"{rate:.0f}/s: {why}"
+            self.searching = False
+        else:
+            self.sustained = rate
+        self.result["saturation_rate"] = self.sustained
+        if not self.searching:
+            await asyncio.sleep(2.0)  # let a saturated backlog clear
 
-        sustained = 0.0
-        result["saturation_stop"] = "every rate sustained (raise --saturation-rates)"
-        for rate in plan.saturation_rates:
-            r = await step(f"sat-{rate:g}", rate, plan.saturation_seconds)
-            why = saturated(r)
-            if r.send_rate < 0.95 * rate:
-                result["saturation_stop"] = (f"the load generator could only send "
-                                             f"{r.send_rate:.0f}/s of {rate:.0f}/s")
-                result["saturation_generator_limited"] = True
-                if why is None:
-                    sustained = max(sustained, r.achieved)
-                break
-            if why is not None:
-                result["saturation_stop"] = f"{rate:.0f}/s: {why}"
-                break
-            sustained = rate
-        result["saturation_rate"] = sustained
-        await asyncio.sleep(2.0)  # let a saturated backlog clear before the overload
-
-        over_rate = overload_rate if overload_rate is not None else 2 * max(sustained, 250)
-        if args.overload_rate:
-            over_rate = args.overload_rate
-        result["overload_rate"] = over_rate
+    async def overload(self, rate: float) -> None:
+        assert self.gen is not None
+        plan, bot, result = self.plan, self.bot, self.result
+        result["overload_rate"] = rate
         result["rss_before_overload_mb"] = bot.rss_mb()
-        over_start = time.perf_counter()
+        started = time.perf_counter()
         # One continuous schedule: the recovery load starts the moment the overload stops.
-        for r in await gen.run_phases(
-                [("overload", over_rate, plan.overload_seconds),
+        for r in await self.gen.run_phases(
+                [("overload", rate, plan.overload_seconds),
                  ("recovery", plan.recovery_rate, plan.recovery_seconds)],
                 drain=10.0, window=1.0, pid_cpu=bot.cpu_seconds):
-            steps[r.name] = r.to_json()
-            say(step_line(kind, r))
+            self.steps[r.name] = r.to_json()
+            say(step_line(self.kind, r))
         await asyncio.sleep(1.0)
-        result["rss_max_overload_mb"] = bot.max_rss_mb(over_start)
+        result["rss_max_overload_mb"] = bot.max_rss_mb(started)
         result["rss_after_recovery_mb"] = bot.rss_mb()
         result["rss_max_run_mb"] = bot.max_rss_mb(0)
-        result["fake_errors"] = [str(e) for e in fake.errors[:20]]
-        result["fake_error_count"] = len(fake.errors)
+
+    async def stop(self) -> None:
+        result = self.result
+        result["fake_errors"] = [str(e) for e in self.fake.errors[:20]]
+        result["fake_error_count"] = len(self.fake.errors)
+        result["exit_code"] = await self.bot.stop()
+        result["log_warnings"] = self.bot.log_warnings()[:30]
+        if isinstance(self.bot, BareBotProcess):
+            result["gc_after_ready"] = self.bot.gc_pauses()
+        await self.fake.stop()
+
+
+async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace) -> None:
+    """Every step runs on each bot in turn, so both meet the same machine at about the same
+    time (the machine may be shared); the bots idle while the other one is under load."""
+    gc.collect()
+    gc.freeze()  # the fakes' guilds are permanent: keep the generator's GC off them
+    try:
+        for subject in subjects:
+            await subject.start()
+        for subject in subjects:
+            await subject.step("warmup", plan.warmup_rate, plan.warmup_seconds)
+        for rate in plan.rates:
+            for subject in subjects:
+                await subject.step(f"rate-{rate:g}", rate, plan.step_seconds)
+        await asyncio.sleep(1.0)
+        for subject in subjects:
+            subject.result["rss_after_load_mb"] = subject.bot.rss_mb()
+            subject.result["saturation_stop"] = "every rate sustained (raise --saturation-rates)"
+        for rate in plan.saturation_rates:
+            for subject in subjects:
+                if subject.searching:
+                    await subject.saturation_step(rate)
+        ours = next((s for s in subjects if s.kind == "ours"), subjects[0])
+        rate = args.overload_rate or 2 * max(ours.sustained, 250)
+        # Ours first: the bare bot may not come back from its overload.
+        for subject in subjects:
+            await subject.overload(rate)
     finally:
-        result["exit_code"] = await bot.stop()
-        result["log_warnings"] = bot.log_warnings()[:30]
-        await fake.stop()
+        for subject in subjects:
+            await subject.stop()
         gc.unfreeze()
         gc.collect()
-    return result
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -277,16 +312,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         + (" (the machine is shared: expect noisy figures)"
            if before["other_cpu_percent"] >= QUIET_PERCENT else ""))
     try:
-        overload_rate = None
+        subjects = []
         if args.only in ("both", "ours"):
             database = workdir / "guildbot.db"
             results["database"] = prepare(out_dir / "cache", plan.size, database, log=say)
-            ours = await measure_bot("ours", plan, workdir, database, args, None)
-            results["bots"]["ours"] = ours
-            overload_rate = ours.get("overload_rate")
+            subjects.append(Subject("ours", plan, workdir, database, args))
         if args.only in ("both", "bare"):
-            results["bots"]["bare"] = await measure_bot("bare", plan, workdir, None, args,
-                                                        overload_rate)
+            subjects.append(Subject("bare", plan, workdir, None, args))
+        for subject in subjects:
+            results["bots"][subject.kind] = subject.result
+        await measure(subjects, plan, args)
     finally:
         if not args.keep_workdir:
             for db in workdir.glob("guildbot.db*"):
