@@ -123,6 +123,7 @@ async def _run_bot(settings: Settings, token: str) -> int:
     try:
         async with bot:
             await bot.start(token)
+        monitoring.stopped_cleanly()  # drained on request: the next start is not a crash
     except discord.LoginFailure:
         raise ConfigError("GUILDBOT_TOKEN", "Discord rejected the bot token",
                           "put a valid token in the credential file") from None

@@ -157,6 +157,11 @@ class Monitoring:
         self._spawn(self._every(self.intervals.alerts, self.alerts.run_once,
                                 first=self.intervals.alerts), "alerts")
 
+    def stopped_cleanly(self) -> None:
+        """The process stops on purpose (drained after SIGTERM): not a crash at the next start."""
+        if self._started:
+            self.starts.stopped_cleanly(self.clock())
+
     async def stop(self) -> None:
         if self._stopping:
             return
@@ -267,6 +272,7 @@ class Monitoring:
             "window": window,
             "lifetime": lifetime,
             "restarts_24h": self.starts.restarts(now),
+            "crash_restarts_24h": self.starts.crash_restarts(now),
             "commands": slo.lifetime.count,
             "errors_recorded": self.errors.total,
             "loop_lag_seconds": round(self.loop_lag, 6),
@@ -372,6 +378,9 @@ class NullMonitoring:
         self.errors = ErrorTracker(redact=redact)
 
     async def start(self, probe: BotProbe) -> None:
+        return None
+
+    def stopped_cleanly(self) -> None:
         return None
 
     async def stop(self) -> None:

@@ -220,37 +220,72 @@ def top_counts(counts: dict[int | None, int], n: int) -> tuple[list[tuple[int | 
 
 
 class StartsFile:
-    """Process starts of the last 24 h in a small JSON file: restarts = starts - 1."""
+    """Process starts of the last 24 h in a small JSON file: restarts = starts - 1.
+
+    A process that stops cleanly (SIGTERM, drained) marks the file; a start that finds the
+    previous start unmarked follows a crash (killed, aborted by the watchdog, out of memory).
+    ``crash_restarts`` counts only those, so a deploy's or an operator's restart is not held
+    against a release. A file from before the mark existed counts no crash."""
 
     DAY = 86400.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.starts: list[float] = []
+        self.crashes: list[float] = []
 
-    def load(self) -> list[float]:
+    def _read(self) -> dict:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return [float(x) for x in data.get("starts", [])]
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return {
+                "starts": [float(x) for x in data.get("starts", [])],
+                "crashes": [float(x) for x in data.get("crashes", [])],
+                "marked": "stopped" in data,
+                "stopped": None if data.get("stopped") is None else float(data["stopped"]),
+            }
         except FileNotFoundError:
-            return []
+            pass
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable starts file %s: %s", self.path, exc)
-            return []
+        return {"starts": [], "crashes": [], "marked": False, "stopped": None}
+
+    def load(self) -> list[float]:
+        return self._read()["starts"]
 
     def record(self, now: float) -> int:
         """Add this start, prune entries older than a day, save; return the restarts count."""
-        starts = [t for t in self.load() if now - self.DAY < t <= now][-10_000:]
-        starts.append(now)
-        self.starts = starts
+        data = self._read()
+        previous = max(data["starts"], default=None)
+        crashed = (previous is not None and data["marked"]
+                   and (data["stopped"] is None or data["stopped"] < previous))
+        recent = now - self.DAY
+        self.starts = [t for t in data["starts"] if recent < t <= now][-10_000:] + [now]
+        self.crashes = [t for t in data["crashes"] if recent < t <= now][-10_000:]
+        if crashed:
+            self.crashes.append(now)
+            log.warning("the previous process did not stop cleanly (crash restart %d within "
+                        "24 h)", len(self.crashes))
+        self._save(None)
+        return self.restarts(now)
+
+    def stopped_cleanly(self, now: float) -> None:
+        """Mark the file: this process is stopping on purpose."""
+        self._save(now)
+
+    def _save(self, stopped: float | None) -> None:
         try:
-            atomic_write_json(self.path, {"starts": starts})
+            atomic_write_json(self.path, {"starts": self.starts, "crashes": self.crashes,
+                                          "stopped": stopped})
         except OSError as exc:
             log.warning("cannot write starts file %s: %s", self.path, exc)
-        return self.restarts(now)
 
     def restarts(self, now: float) -> int:
         return max(0, sum(1 for t in self.starts if t > now - self.DAY) - 1)
+
+    def crash_restarts(self, now: float) -> int:
+        return sum(1 for t in self.crashes if t > now - self.DAY)
 
 
 def atomic_write_json(path: Path, data: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -169,3 +170,19 @@ async def test_announce_posts_to_each_configured_channel_only(world, bot):
     assert message.content.startswith("Maintenance tonight")
     beta_channel = w.beta.channel("general")
     assert not w.fake.channel_messages.get(beta_channel.id)
+
+
+async def test_a_drained_stop_is_a_restart_and_a_kill_is_a_crash_restart(world, make_bot):
+    bot = await make_bot()
+    assert await bot.stop() == 0  # SIGTERM: a deploy or an operator's restart
+    await bot.start()
+    await bot.wait_ready()
+    _, slo = await bot.get("/slo")
+    assert (slo["restarts_24h"], slo["crash_restarts_24h"]) == (1, 0)
+    await bot.stop(signal.SIGKILL)  # what the OOM killer or a segfault leaves behind
+    await bot.start()
+    await bot.wait_ready()
+    _, slo = await bot.get("/slo")
+    assert (slo["restarts_24h"], slo["crash_restarts_24h"]) == (2, 1)
+    assert "did not stop cleanly" in bot.log_path.read_text()
+    assert await bot.stop() == 0

@@ -253,8 +253,20 @@ async def test_restarts_counted_from_the_starts_file(settings, clock, probe, int
         await mon.stop()
         clock.advance(60)
     assert mon.slo()["restarts_24h"] == 2
+    assert mon.slo()["crash_restarts_24h"] == 2  # none of them said it stopped on purpose
     clock.advance(86400)
     assert mon.slo()["restarts_24h"] == 0
+
+
+async def test_a_clean_stop_is_not_a_crash_restart(settings, clock, probe, intervals):
+    for _ in range(3):
+        mon = Monitoring(settings, clock=clock, intervals=intervals, environ={})
+        await mon.start(probe)
+        mon.stopped_cleanly()
+        await mon.stop()
+        clock.advance(60)
+    slo = mon.slo()
+    assert (slo["restarts_24h"], slo["crash_restarts_24h"]) == (2, 0)
 
 
 async def test_disabled_server_when_port_zero_in_settings(settings, probe):

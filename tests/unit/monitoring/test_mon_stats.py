@@ -86,6 +86,36 @@ def test_starts_file_counts_restarts_in_the_last_day(tmp_path):
     assert StartsFile(path).record(t) == 0
 
 
+def test_only_starts_after_an_unclean_end_count_as_crash_restarts(tmp_path):
+    path = tmp_path / "starts.json"
+    t = 1_700_000_000.0
+    first = StartsFile(path)
+    first.record(t)
+    first.stopped_cleanly(t + 5)  # a deploy: SIGTERM, drained
+    second = StartsFile(path)
+    assert second.record(t + 10) == 1
+    assert second.crash_restarts(t + 10) == 0
+    # killed: no mark, so the next start follows a crash
+    third = StartsFile(path)
+    assert third.record(t + 20) == 2
+    assert third.crash_restarts(t + 20) == 1
+    assert json.loads(path.read_text())["crashes"] == [t + 20]
+    third.stopped_cleanly(t + 30)
+    fourth = StartsFile(path)
+    fourth.record(t + 40)
+    assert fourth.crash_restarts(t + 40) == 1  # still the one crash, not the clean stop
+    assert fourth.crash_restarts(t + 20 + 86400 + 1) == 0  # older than a day
+
+
+def test_a_starts_file_from_before_the_mark_counts_no_crash(tmp_path):
+    path = tmp_path / "starts.json"
+    t = 1_700_000_000.0
+    path.write_text(json.dumps({"starts": [t]}))  # written by a release without the mark
+    f = StartsFile(path)
+    assert f.record(t + 10) == 1
+    assert f.crash_restarts(t + 10) == 0
+
+
 def _boom(n: int) -> None:
     raise ValueError(f"bad value {n} at 0x7f00deadbeef")
 
