@@ -175,14 +175,21 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
     if answer is not None:
         values["service_down"] = 0.0 if answer or stopped_on_purpose else 1.0
         details["service_down"] = "/healthz " + ("answers" if answer else "does not answer")
-    starts_file = StartsFile(settings.state_dir / "starts.json")
-    starts = [t for t in starts_file.load() if t <= now]
+    record = StartsFile(settings.state_dir / "starts.json").read()
     last_check = state.get("last_check")
     if isinstance(last_check, (int, float)):
-        # One start between two checks is a deploy or a manual restart; more is a crash loop.
-        new = sum(1 for t in starts if t > last_check)
-        values["service_restarting"] = float(max(0, new - 1))
-        details["service_restarting"] = f"{new} starts recorded by the bot since the last check"
+        new = sum(1 for t in record["starts"] if last_check < t <= now)
+        if record["marked"]:
+            # The bot marks its clean stops: a start after an unmarked one followed a crash.
+            crashes = sum(1 for t in record["crashes"] if last_check < t <= now)
+            values["service_restarting"] = float(crashes)
+            details["service_restarting"] = (f"{new} start(s) recorded by the bot since the last "
+                                             f"check, {crashes} after a crash")
+        else:
+            # A release that does not mark clean stops: one start between two checks is a
+            # deploy or a manual restart; more is a crash loop.
+            values["service_restarting"] = float(max(0, new - 1))
+            details["service_restarting"] = f"{new} starts recorded by the bot since the last check"
     return values, details
 
 

@@ -234,7 +234,8 @@ class StartsFile:
         self.starts: list[float] = []
         self.crashes: list[float] = []
 
-    def _read(self) -> dict:
+    def read(self) -> dict:
+        """``starts``, ``crashes``, ``marked`` (the file knows clean stops) and ``stopped``."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
@@ -252,11 +253,11 @@ class StartsFile:
         return {"starts": [], "crashes": [], "marked": False, "stopped": None}
 
     def load(self) -> list[float]:
-        return self._read()["starts"]
+        return self.read()["starts"]
 
     def record(self, now: float) -> int:
         """Add this start, prune entries older than a day, save; return the restarts count."""
-        data = self._read()
+        data = self.read()
         previous = max(data["starts"], default=None)
         crashed = (previous is not None and data["marked"]
                    and (data["stopped"] is None or data["stopped"] < previous))

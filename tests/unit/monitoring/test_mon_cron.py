@@ -12,6 +12,7 @@ import pytest
 from bot.config import AlertThresholds, Secret, Settings
 from bot.monitoring import Monitoring, resources
 from bot.monitoring.alerting import BOT_STATE_FILE, CRON_STATE_FILE
+from bot.monitoring.stats import StartsFile
 
 
 async def test_bot_alerts_fire_once_and_resolve(hook, tmp_path, clock, probe, intervals):
@@ -170,6 +171,32 @@ def test_service_restarts_are_counted_between_runs(tmp_path):
     info = {**info, "NRestarts": "5"}
     values, _ = resources.service_values(settings, state, 300.0, show=show_returning(info))
     assert values["service_restarting"] == 2.0
+
+
+def test_without_systemd_crash_restarts_come_from_the_starts_file(tmp_path):
+    settings = cron_settings(tmp_path)
+    starts = StartsFile(settings.state_dir / "starts.json")
+    state: dict[str, Any] = {"last_check": 1000.0}
+    starts.record(1010.0)
+    starts.stopped_cleanly(1020.0)  # a deploy
+    StartsFile(starts.path).record(1030.0)
+    values, details = resources.service_values(settings, state, 1100.0,
+                                               show=show_returning(None), healthz=lambda s: True)
+    assert values["service_restarting"] == 0.0, details
+    StartsFile(starts.path).record(1040.0)  # the process of 1030 never stopped cleanly
+    values, details = resources.service_values(settings, state, 1100.0,
+                                               show=show_returning(None), healthz=lambda s: True)
+    assert values["service_restarting"] == 1.0
+    assert "1 after a crash" in details["service_restarting"]
+
+
+def test_without_systemd_an_unmarked_starts_file_counts_extra_starts(tmp_path):
+    settings = cron_settings(tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / "starts.json").write_text('{"starts": [1010.0, 1020.0, 1030.0]}')
+    values, _ = resources.service_values(settings, {"last_check": 1000.0}, 1100.0,
+                                         show=show_returning(None), healthz=lambda s: True)
+    assert values["service_restarting"] == 2.0  # one start is a deploy, the others are not
 
 
 def test_emergency_stop_is_not_service_down(tmp_path):
