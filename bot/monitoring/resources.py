@@ -103,7 +103,7 @@ def systemctl_show(unit: str, runner: Callable[..., Any] = subprocess.run
     """``systemctl show UNIT`` as a dict, or None when systemd is not there to ask."""
     try:
         proc = runner(["systemctl", "show", unit, "--no-pager",
-                       "-p", "LoadState,ActiveState,SubState,NRestarts"],
+                       "-p", "LoadState,ActiveState,SubState,NRestarts,MemoryCurrent,MemoryMax"],
                       capture_output=True, text=True, timeout=15, env=child_env(), check=False)
     except FileNotFoundError:
         return None
@@ -167,6 +167,11 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
             else:
                 values["service_restarting"] = 0.0  # first run, or the counter was reset
             details["service_restarting"] = f"{unit}: NRestarts={count}"
+        current, limit = info.get("MemoryCurrent", ""), info.get("MemoryMax", "")
+        if current.isdigit() and limit.isdigit() and int(limit) > 0:  # "infinity", "[not set]"
+            values["unit_memory"] = round(100.0 * int(current) / int(limit), 1)
+            details["unit_memory"] = (f"{unit}: {int(current) / 2**20:.0f} MiB of its MemoryMax "
+                                      f"{int(limit) / 2**20:.0f} MiB")
         return values, details
 
     # No systemd to ask (supervisor host, container): the bot's own health endpoint and its
@@ -193,6 +198,16 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
     return values, details
 
 
+def combine_memory(host: float | None, unit: float | None, unit_detail: str | None
+                   ) -> tuple[float | None, str]:
+    """The memory figure alerted on: the host's, or the bot unit's share of its MemoryMax when
+    that is higher (the kernel kills the unit at its MemoryMax whatever the host has left)."""
+    host_text = "host unavailable" if host is None else f"host {host:.1f} %"
+    if unit is not None and (host is None or unit > host):
+        return unit, f"{unit_detail} ({host_text})"
+    return host, host_text + (f"; {unit_detail} ({unit:.1f} %)" if unit is not None else "")
+
+
 def collect(settings: Settings, state: dict[str, Any], now: float
             ) -> tuple[dict[str, float | None], dict[str, str]]:
     values: dict[str, float | None] = {}
@@ -203,6 +218,8 @@ def collect(settings: Settings, state: dict[str, Any], now: float
     values["backup_age"], details["backup_age"] = backup_age_hours(
         read_backup_status(settings.state_dir), now)
     svc_values, svc_details = service_values(settings, state, now)
+    values["memory"], details["memory"] = combine_memory(
+        values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None))
     values.update(svc_values)
     details.update(svc_details)
     return values, details

@@ -110,7 +110,7 @@ async def test_cron_keeps_state_between_runs(hook, tmp_path, clock):
     assert codes == [0, 0, 0, 0]
     assert len(hook.calls) == 2
     assert "FIRING" in hook.texts[0]
-    assert "host memory: 90.0 %" in hook.texts[0]
+    assert "memory (host, or the bot unit's MemoryMax): 90.0 %" in hook.texts[0]
     assert "RESOLVED" in hook.texts[1]
     state = json.loads((settings.state_dir / CRON_STATE_FILE).read_text())
     assert state["rules"]["memory"]["state"] == "ok"
@@ -197,6 +197,26 @@ def test_without_systemd_an_unmarked_starts_file_counts_extra_starts(tmp_path):
     values, _ = resources.service_values(settings, {"last_check": 1000.0}, 1100.0,
                                          show=show_returning(None), healthz=lambda s: True)
     assert values["service_restarting"] == 2.0  # one start is a deploy, the others are not
+
+
+def test_memory_is_the_units_share_of_its_memory_max_when_that_is_higher(tmp_path):
+    settings = cron_settings(tmp_path)
+    info = {"LoadState": "loaded", "ActiveState": "active", "NRestarts": "0",
+            "MemoryCurrent": str(460 * 2**20), "MemoryMax": str(512 * 2**20)}
+    values, details = resources.service_values(settings, {}, 0.0, show=show_returning(info))
+    assert values["unit_memory"] == 89.8
+    assert "460 MiB of its MemoryMax 512 MiB" in details["unit_memory"]
+    memory, text = resources.combine_memory(30.0, values["unit_memory"], details["unit_memory"])
+    assert memory == 89.8
+    assert text.endswith("(host 30.0 %)")
+    memory, text = resources.combine_memory(95.0, values["unit_memory"], details["unit_memory"])
+    assert memory == 95.0
+    assert text.startswith("host 95.0 %")
+    # No limit (or no accounting): the host alone.
+    info = {**info, "MemoryMax": "infinity"}
+    values, _ = resources.service_values(settings, {}, 0.0, show=show_returning(info))
+    assert "unit_memory" not in values
+    assert resources.combine_memory(40.0, None, None) == (40.0, "host 40.0 %")
 
 
 def test_emergency_stop_is_not_service_down(tmp_path):
