@@ -31,7 +31,7 @@ from bot.monitoring.metrics import (
     apply_sample,
 )
 from bot.monitoring.server import HealthServer
-from bot.monitoring.stats import Readiness, StartsFile
+from bot.monitoring.stats import GatewayRestarts, Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
 
 __all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "NullMonitoring",
@@ -41,6 +41,7 @@ log = logging.getLogger("guildbot.monitoring")
 
 SLO_WINDOW = 300.0
 STARTS_FILE = "starts.json"
+GATEWAY_RESTARTS_FILE = "gateway-restarts.json"
 
 
 class BotProbe(Protocol):
@@ -95,9 +96,11 @@ class Monitoring:
                 batch_rows=self.intervals.flush_rows, max_rows=self.intervals.max_buffered_rows,
                 prune_delay=self.intervals.prune_delay)
         self.notifier = Notifier(environ)
+        self.gateway_restarts = GatewayRestarts(settings.state_dir / GATEWAY_RESTARTS_FILE)
         self.watchdog = Watchdog(self.notifier, self._gateway_healthy, self.status_text,
                                  interval=self.intervals.watchdog,
-                                 gateway_grace=self._gateway_grace())
+                                 gateway_grace=self._gateway_grace(),
+                                 on_gateway_give_up=self._gateway_give_up)
         self.dashboard = DashboardSeries(self.metrics, self._guild_count, clock,
                                          maxlen=self.intervals.dashboard_points,
                                          interval=self.intervals.dashboard)
@@ -120,6 +123,9 @@ class Monitoring:
         grace = self.intervals.gateway_grace
         return self.settings.alerts.gateway_down_minutes * 60 if grace is None else grace
 
+    def _gateway_give_up(self) -> None:
+        self.gateway_restarts.record(self.clock())
+
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, probe: BotProbe) -> None:
         if self._started:
@@ -129,6 +135,13 @@ class Monitoring:
         restarts = self.starts.record(self.clock())
         if restarts:
             log.info("process start %d within 24 h", restarts + 1)
+        base = self._gateway_grace()
+        grace = self.gateway_restarts.grace(base, self.clock())
+        if grace != base:
+            log.warning("the watchdog restarted the bot for a gateway outage recently: this "
+                        "process waits %.0f s (not %.0f s) of gateway trouble before it stops "
+                        "pinging", grace, base)
+        self.watchdog.gateway_grace = grace
         self._sampler = ResourceSampler(self.settings.database)
         if self.server is not None:
             try:

@@ -289,6 +289,45 @@ class StartsFile:
         return sum(1 for t in self.crashes if t > now - self.DAY)
 
 
+class GatewayRestarts:
+    """When the watchdog gave up on the gateway (and systemd restarted the bot), in a JSON file.
+
+    Each give-up in the last ``MEMORY`` seconds doubles the next process's gateway grace, up to
+    ``CAP``: during a long Discord outage the restarts come at about 5, 15, 35, 75 minutes... and
+    never reach the unit's StartLimitBurst (5 in 30 minutes), which would leave it failed."""
+
+    MEMORY = 2 * 3600.0
+    CAP = 3600.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[float]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return [float(x) for x in data.get("gave_up", [])]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unreadable gateway restarts file %s: %s", self.path, exc)
+            return []
+
+    def recent(self, now: float) -> list[float]:
+        return [t for t in self.load() if now - self.MEMORY < t <= now]
+
+    def grace(self, base: float, now: float) -> float:
+        """The gateway grace for a process starting now."""
+        if base <= 0:
+            return base
+        return min(base * 2 ** len(self.recent(now)), max(base, self.CAP))
+
+    def record(self, now: float) -> None:
+        try:
+            atomic_write_json(self.path, {"gave_up": self.recent(now)[-50:] + [now]})
+        except OSError as exc:
+            log.warning("cannot write gateway restarts file %s: %s", self.path, exc)
+
+
 def atomic_write_json(path: Path, data: object) -> None:
     """Write JSON to a temporary file in the same directory, fsync it, rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

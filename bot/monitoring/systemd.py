@@ -4,7 +4,10 @@ Outside systemd (no $NOTIFY_SOCKET) every call is a silent no-op. The watchdog i
 on the bot's own loop, never a thread: a blocked loop therefore sends no ``WATCHDOG=1`` and
 systemd restarts the process after ``WatchdogSec=``. It also stops pinging once the gateway has
 been unhealthy (not READY, or a shard without a finite heartbeat latency) for longer than a grace
-period, so a bot that lost Discord for good is restarted too.
+period, so a bot that lost Discord for good is restarted too. Each such give-up is reported
+(``on_gateway_give_up``) so the next process can wait longer (bot.monitoring: the grace doubles
+per recent gateway restart), which keeps a long Discord outage from exhausting the unit's
+StartLimitBurst and leaving it failed.
 
 ``NOTIFY_SOCKET`` is left in ``os.environ`` (libraries may read it), but child processes must not
 inherit it: start them with ``env=child_env()``.
@@ -93,7 +96,8 @@ class Watchdog:
 
     def __init__(self, notifier: Notifier, healthy: Callable[[], bool], status: Callable[[], str],
                  *, interval: float | None = None, gateway_grace: float = 60.0,
-                 max_lag: float | None = None) -> None:
+                 max_lag: float | None = None,
+                 on_gateway_give_up: Callable[[], None] | None = None) -> None:
         self.notifier = notifier
         self.healthy = healthy
         self.status = status
@@ -103,7 +107,9 @@ class Watchdog:
         self.max_lag = max_lag if max_lag is not None else (self.interval or 0.0)
         self.pings = 0
         self.skipped = 0
+        self.on_gateway_give_up = on_gateway_give_up
         self._unhealthy_since: float | None = None
+        self._gave_up = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -119,9 +125,20 @@ class Watchdog:
             healthy = False
         if healthy:
             self._unhealthy_since = None
+            self._gave_up = False
         elif self._unhealthy_since is None:
             self._unhealthy_since = now
         gateway_ok = healthy or (now - self._unhealthy_since) < self.gateway_grace  # type: ignore[operator]
+        if not gateway_ok and not self._gave_up:
+            self._gave_up = True
+            log.error("watchdog: the gateway has been unhealthy for %.0f s (grace %.0f s); no "
+                      "more pings, systemd will restart the bot", now - self._unhealthy_since,  # type: ignore[operator]
+                      self.gateway_grace)
+            if self.on_gateway_give_up is not None:
+                try:
+                    self.on_gateway_give_up()
+                except Exception:
+                    log.exception("watchdog give-up hook raised")
         if lag > self.max_lag or not gateway_ok:
             self.skipped += 1
             if self.skipped in (1, 10) or self.skipped % 100 == 0:

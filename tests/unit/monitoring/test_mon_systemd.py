@@ -175,3 +175,63 @@ def test_gateway_health_needs_finite_heartbeat(probe):
     assert not gateway_healthy(True, [(0, 120.0)], 60)
     assert not gateway_healthy(True, [], 60)
 
+
+
+def test_the_watchdog_reports_each_gateway_give_up_once(notify_socket):
+    sock, path = notify_socket
+    state = {"healthy": False}
+    gave_up: list[bool] = []
+    dog = Watchdog(Notifier({"NOTIFY_SOCKET": path}), lambda: state["healthy"], lambda: "ok",
+                   interval=1.0, gateway_grace=30.0,
+                   on_gateway_give_up=lambda: gave_up.append(True))
+    assert dog.tick(now=100.0) is True
+    assert dog.tick(now=131.0) is False
+    assert dog.tick(now=132.0, lag=5.0) is False
+    assert gave_up == [True]  # once per outage, not per tick
+    state["healthy"] = True
+    assert dog.tick(now=140.0) is True
+    state["healthy"] = False
+    dog.tick(now=141.0)
+    assert dog.tick(now=172.0) is False
+    assert gave_up == [True, True]  # a new outage, a new give-up
+    assert dog.tick(now=173.0, lag=5.0) is False  # a blocked loop alone is not a gateway give-up
+    assert len(gave_up) == 2
+
+
+def test_gateway_grace_doubles_per_recent_gateway_restart_up_to_the_cap(tmp_path):
+    from bot.monitoring.stats import GatewayRestarts
+
+    restarts = GatewayRestarts(tmp_path / "gateway-restarts.json")
+    t = 1_700_000_000.0
+    assert restarts.grace(300.0, t) == 300.0
+    restarts.record(t)
+    assert restarts.grace(300.0, t + 400) == 600.0
+    restarts.record(t + 1000)
+    restarts.record(t + 2300)
+    assert restarts.grace(300.0, t + 2400) == 2400.0
+    restarts.record(t + 4700)
+    assert restarts.grace(300.0, t + 4800) == GatewayRestarts.CAP  # 4800 capped at an hour
+    # Give-ups older than two hours are forgotten.
+    assert restarts.grace(300.0, t + 4700 + GatewayRestarts.MEMORY + 1) == 300.0
+    (tmp_path / "gateway-restarts.json").write_text("{broken")
+    assert restarts.grace(300.0, t) == 300.0
+
+
+async def test_a_process_after_a_gateway_restart_waits_longer(tmp_path, probe):
+    from bot.config import Settings
+    from bot.monitoring.stats import GatewayRestarts
+
+    settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
+                        backup_dir=tmp_path / "backups", health_port=0)
+    first = Monitoring(settings, intervals=Intervals(gateway_grace=300.0), environ={})
+    await first.start(probe)
+    assert first.watchdog.gateway_grace == 300.0
+    first.watchdog.on_gateway_give_up()  # what tick() calls when it stops pinging
+    await first.stop()
+    GatewayRestarts(settings.state_dir / "gateway-restarts.json").record(time.time())
+    second = Monitoring(settings, intervals=Intervals(gateway_grace=300.0), environ={})
+    await second.start(probe)
+    try:
+        assert second.watchdog.gateway_grace == 1200.0
+    finally:
+        await second.stop()
