@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 import discord
 import pytest
@@ -12,6 +14,7 @@ from tests.fake_discord.openapi import (
     OpenAPIValidator,
     SpecUnavailable,
     default_spec_path,
+    load_spec,
     shared_validator,
 )
 
@@ -136,9 +139,23 @@ def test_strict_mode_rejects_undeclared_properties() -> None:
 
 
 def test_missing_spec_fails_with_a_clear_message(tmp_path) -> None:
-    with pytest.raises(SpecUnavailable, match="shared/discord-api-spec/openapi.json"):
+    with pytest.raises(SpecUnavailable, match="tests/fake_discord/spec/openapi.json"):
         OpenAPIValidator.load(tmp_path / "nope.json")
-    assert default_spec_path().name == "openapi.json"
+
+
+def test_spec_is_carried_inside_the_repository(monkeypatch) -> None:
+    """Regression (issue 13, item 1): the description used to be read from
+    ../shared/discord-api-spec/, which a fresh clone does not have, and 53 tests errored. The
+    default path must lie inside the repository, with the MIT licence and snapshot note beside it.
+    Fails on the old code, whose default pointed at the repository's parent."""
+    monkeypatch.delenv("GUILDBOT_DISCORD_OPENAPI", raising=False)
+    repo = Path(__file__).resolve().parents[2]
+    spec = default_spec_path().resolve()
+    assert spec.is_relative_to(repo), f"{spec} lies outside the repository {repo}"
+    assert spec.is_file()
+    assert "MIT" in (spec.parent / "LICENSE").read_text(encoding="utf-8")
+    assert "snapshot" in (spec.parent / "README.md").read_text(encoding="utf-8")
+    assert load_spec(str(spec))["openapi"].startswith("3.1")
 
 
 async def test_bot_message_limits_are_enforced(fake: FakeDiscord, running: Running) -> None:

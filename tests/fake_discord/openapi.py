@@ -2,7 +2,7 @@
 
 Reusable on its own::
 
-    validator = OpenAPIValidator.load()          # ../shared/discord-api-spec/openapi.json
+    validator = OpenAPIValidator.load()          # tests/fake_discord/spec/openapi.json
     problems = validator.validate_request("POST", "/channels/{channel_id}/messages", body)
     problems = validator.validate_response("POST", "/channels/{channel_id}/messages", 200, data)
 
@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised only in a venv without jsons
 
 SPEC_URI = "urn:discord-openapi"
 SPEC_ENV = "GUILDBOT_DISCORD_OPENAPI"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_DIR = Path(__file__).resolve().parent / "spec"
 
 
 class SpecUnavailable(RuntimeError):
@@ -41,12 +41,12 @@ class SpecUnavailable(RuntimeError):
 
 
 def default_spec_path() -> Path:
-    """``../shared/discord-api-spec/openapi.json`` relative to the repository root
-    (``$GUILDBOT_DISCORD_OPENAPI`` overrides it)."""
+    """The copy carried in the repository, ``tests/fake_discord/spec/openapi.json``
+    (``$GUILDBOT_DISCORD_OPENAPI`` overrides it). Nothing outside the repository is read."""
     override = os.environ.get(SPEC_ENV)
     if override:
         return Path(override)
-    return REPO_ROOT.parent / "shared" / "discord-api-spec" / "openapi.json"
+    return SPEC_DIR / "openapi.json"
 
 
 def _rewrite_refs(node: Any) -> Any:
@@ -245,9 +245,9 @@ def load_spec(path: str) -> dict[str, Any]:
     spec_file = Path(path)
     if not spec_file.is_file():
         raise SpecUnavailable(
-            f"Discord's OpenAPI description was not found at {spec_file}. It is expected at "
-            "../shared/discord-api-spec/openapi.json relative to the repository root "
-            f"(or set ${SPEC_ENV} to its path)."
+            f"Discord's OpenAPI description was not found at {spec_file}. The repository carries "
+            "it at tests/fake_discord/spec/openapi.json (see the README there); restore that "
+            f"file or set ${SPEC_ENV} to another copy."
         )
     with spec_file.open(encoding="utf-8") as fh:
         return json.load(fh)
