@@ -144,8 +144,9 @@ def test_missing_spec_fails_with_a_clear_message(tmp_path) -> None:
 
 
 def test_spec_is_carried_inside_the_repository(monkeypatch) -> None:
-    """Regression (issue 13, item 1): the description used to be read from
-    ../shared/discord-api-spec/, which a fresh clone does not have, and 53 tests errored. The
+    """Regression (issue 13, item 1): the description used to be read from the
+    hand-over folder beside the repository (shared/discord-api-spec/), which a fresh clone does
+    not have, and 53 tests errored. The
     default path must lie inside the repository, with the MIT licence and snapshot note beside it.
     Fails on the old code, whose default pointed at the repository's parent."""
     monkeypatch.delenv("GUILDBOT_DISCORD_OPENAPI", raising=False)
