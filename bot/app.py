@@ -213,21 +213,21 @@ class GuildBotMixin:
             decision = self.policy.decide(guild_id, known=True, guild_count=0)  # the allowlist
         return self.policy.refusal(decision.reason or NOT_A_MEMBER)
 
-    async def admit_ready_guilds(self) -> None:
-        """Decide for every guild READY delivered at once (``AdmissionPolicy.decide_ready``):
-        the admitted ones are present again (a row, ``left_at`` cleared), the others leave."""
+    async def admit_ready_guilds(self) -> list[tuple[discord.Guild, Decision]]:
+        """Decide for every guild READY delivered at once (``AdmissionPolicy.decide_ready``) and
+        record the admitted ones as present (a row, ``left_at`` cleared). Returns the refused
+        ones, for the caller to turn away."""
         guilds = [g for g in self.guilds if not g.unavailable]  # type: ignore[attr-defined]
         async with self._admission_lock:
             known = await self.storage.known_guilds()
-            self.admission = self.policy.decide_ready(
-                ((g.id, _joined_at(g)) for g in guilds), known)
+            decisions = self.policy.decide_ready(((g.id, _joined_at(g)) for g in guilds), known)
+            self.admission = decisions
+            refused = [(g, decisions[g.id]) for g in guilds if not decisions[g.id].admitted]
             for guild in guilds:
                 new = guild.id not in known
-                if self.admission[guild.id].admitted and (new or known[guild.id] is not None):
+                if decisions[guild.id].admitted and (new or known[guild.id] is not None):
                     await self._present(guild, new=new)
-        for guild in guilds:
-            if not self.admission[guild.id].admitted:
-                await self._turn_away(guild, self.admission[guild.id])
+        return refused
 
     async def admit_guild(self, guild: discord.Guild, *, joined: bool) -> None:
         """Decide for one guild delivered outside READY (a join, a late or returning guild)."""
@@ -336,9 +336,10 @@ class GuildBotMixin:
 
     # -- gateway events -------------------------------------------------------------------
     async def on_ready(self) -> None:
+        # Ready (/readyz) once READY's guilds are decided: the first interactions find them.
+        refused = await self.admit_ready_guilds()
         self._gateway_up = True
         self.monitoring.gateway_event("ready")
-        await self.admit_ready_guilds()
         if not self._notified_ready:
             self._notified_ready = True
             # First purge once the guilds READY delivered are decided (and present again), then
@@ -351,6 +352,8 @@ class GuildBotMixin:
             gc.freeze()
             self.monitoring.notify_ready()
             log.info("ready: %d guilds, stage %s", len(self.guilds), self.settings.stage)
+        for guild, decision in refused:
+            await self._turn_away(guild, decision)
 
     async def on_resumed(self) -> None:
         self._gateway_up = True
