@@ -110,7 +110,7 @@ class UsageRow:
     ts: float
     guild_id: int | None
     command: str
-    outcome: str  # success, user_error, failure, busy, maintenance, refused (no guild id)
+    outcome: str  # success, user_error, failure, busy, maintenance, refused (guild_id None)
     latency_ms: float
 
 
