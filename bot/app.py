@@ -2,8 +2,9 @@
 
 Start-up: migrations are current, storage is open, cogs are loaded, the command tree is synced
 only when its definition changed, then the gateway connects. Every interaction passes through
-:class:`GuildBotTree`, which answers at once when the bot is draining, overloaded or in
-maintenance, times the command for monitoring and turns failures into replies (never silence).
+:class:`GuildBotTree`, which answers at once when the bot is draining, overloaded, not admitted
+in the guild (the rollout policy) or in maintenance, times the command for monitoring and turns
+failures into replies (never silence).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from discord.ext import commands
 from bot import cogs
 from bot.config import Settings
 from bot.domain.rules import InvalidInput, clean_text
-from bot.policy import AdmissionPolicy
+from bot.policy import AdmissionPolicy, Decision
 from bot.responses import UserError, answer
 from bot.shedding import LoadShedder
 from bot.storage.base import Storage, StorageError
@@ -46,6 +47,7 @@ MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please t
 BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
 DRAINING_NOTICE = "guildbot is restarting. Please try again in a minute."
 HTTP_CONNECTION_LIMIT = 64
+NOT_A_MEMBER = "the bot is not a member of this server"
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -85,6 +87,11 @@ class GuildBotTree(app_commands.CommandTree):
             interaction.extras["outcome"] = "busy"
             bot.shedder.answer_busy(interaction.id, interaction.token, None, None)
             return False
+        guild_id = interaction.guild_id
+        if guild_id is not None:
+            refusal = bot.admission_refusal(guild_id)
+            if refusal is not None:
+                return await self._refuse(interaction, refusal, "refused")
         name = _command_name(interaction).split(" ", 1)[0]
         if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
             return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
@@ -114,8 +121,10 @@ class GuildBotTree(app_commands.CommandTree):
                 bot.inflight_tasks.discard(task)
             outcome = interaction.extras.get("outcome") or (
                 "failure" if interaction.command_failed else "success")
-            bot.monitoring.observe_command(_command_name(interaction), interaction.guild_id,
-                                           outcome, time.perf_counter() - started)
+            # Nothing is recorded under the id of a guild that is not admitted.
+            guild_id = None if outcome == "refused" else interaction.guild_id
+            bot.monitoring.observe_command(_command_name(interaction), guild_id, outcome,
+                                           time.perf_counter() - started)
 
     async def on_error(self, interaction: discord.Interaction,
                        error: app_commands.AppCommandError) -> None:
@@ -159,6 +168,10 @@ class GuildBotMixin:
         self.clock = clock
         self.started_at = clock()
         self.policy = AdmissionPolicy(settings)
+        # Guild id -> the policy's decision, for every guild the gateway delivered: the
+        # interaction check is one lookup here (no database trip on the hot path).
+        self.admission: dict[int, Decision] = {}
+        self._admission_lock = asyncio.Lock()
         self.inflight = 0
         self.inflight_tasks: set[asyncio.Task] = set()
         self.draining = False
@@ -190,6 +203,52 @@ class GuildBotMixin:
     async def database_writable(self) -> bool:
         return await self.storage.writable()
 
+    # -- admission --------------------------------------------------------------------------
+    def admission_refusal(self, guild_id: int) -> str | None:
+        """None when the guild is admitted, else what to answer its interactions."""
+        decision = self.admission.get(guild_id)
+        if decision is not None and decision.admitted:
+            return None
+        if decision is None:  # never delivered by the gateway: commands only, or removed
+            decision = self.policy.decide(guild_id, known=True, guild_count=0)  # the allowlist
+        return self.policy.refusal(decision.reason or NOT_A_MEMBER)
+
+    async def admit_ready_guilds(self) -> list[tuple[discord.Guild, Decision]]:
+        """Decide for every guild READY delivered at once (``AdmissionPolicy.decide_ready``) and
+        record the admitted ones as present (a row, ``left_at`` cleared). Returns the refused
+        ones, for the caller to turn away."""
+        guilds = [g for g in self.guilds if not g.unavailable]  # type: ignore[attr-defined]
+        async with self._admission_lock:
+            known = await self.storage.known_guilds()
+            decisions = self.policy.decide_ready(((g.id, _joined_at(g)) for g in guilds), known)
+            self.admission = decisions
+            refused = [(g, decisions[g.id]) for g in guilds if not decisions[g.id].admitted]
+            for guild in guilds:
+                new = guild.id not in known
+                if decisions[guild.id].admitted and (new or known[guild.id] is not None):
+                    await self._present(guild, new=new)
+        return refused
+
+    async def admit_guild(self, guild: discord.Guild, *, joined: bool) -> None:
+        """Decide for one guild delivered outside READY (a join, a late or returning guild)."""
+        async with self._admission_lock:
+            known = await self.storage.guild(guild.id).known()
+            count = 1 + sum(d.admitted for g, d in self.admission.items() if g != guild.id)
+            decision = self.policy.decide(guild.id, known=known, guild_count=count)
+            self.admission[guild.id] = decision
+            if decision.admitted:
+                await self._present(guild, new=joined)
+        if not decision.admitted:
+            await self._turn_away(guild, decision)
+
+    async def _present(self, guild: discord.Guild, *, new: bool) -> None:
+        """Record an admitted guild as present: its row exists and ``left_at`` is cleared, so the
+        retention purge keeps its data."""
+        await self.storage.guild(guild.id).ensure(guild.name, self.clock())
+        if new:
+            self.monitoring.guild_joined(guild.id)
+            log.info("joined guild %s", guild.id)
+
     # -- maintenance ------------------------------------------------------------------------
     def in_maintenance(self, guild_id: int | None) -> bool:
         return self.global_maintenance or guild_id in self.maintenance_guilds
@@ -216,13 +275,18 @@ class GuildBotMixin:
             if not module.name.startswith("_"):
                 await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]
         self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
+        # Until READY is decided, the guilds the bot was in when it stopped (allowlist applied),
+        # so interactions that arrive in the first seconds after a start are answered.
+        self.admission = {
+            guild_id: self.policy.decide(guild_id, known=True, guild_count=0)
+            for guild_id, left_at in (await self.storage.known_guilds()).items()
+            if left_at is None}
         if self.settings.sync_commands:
             await self.sync_commands_if_changed()
         await self.monitoring.start(self)
         self._background = [asyncio.create_task(coro, name=name) for name, coro in (
             ("control-files", self._watch_control_files()),
             ("challenge-expiry", self._every(EXPIRY_INTERVAL, self.expire_challenges)),
-            ("retention-purge", self._every(RETENTION_INTERVAL, self.purge_departed_guilds)),
         )]
 
     async def sync_commands_if_changed(self, force: bool = False) -> bool:
@@ -236,13 +300,16 @@ class GuildBotMixin:
         log.info("synced %d commands (tree %s)", len(synced), digest[:12])
         return True
 
-    async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
-        while True:
+    async def _every(self, seconds: float, job: Callable[[], Any], *,
+                     at_once: bool = False) -> None:
+        if not at_once:
             await asyncio.sleep(seconds)
+        while True:
             try:
                 await job()
             except Exception as exc:  # a background failure must not kill the loop
                 self.monitoring.record_error(exc, command=f"task:{job.__name__}")
+            await asyncio.sleep(seconds)
 
     async def expire_challenges(self) -> int:
         now = self.clock()
@@ -252,29 +319,41 @@ class GuildBotMixin:
         return total
 
     async def purge_departed_guilds(self) -> int:
+        """Delete the data of guilds that left before the retention cutoff. Never one admitted
+        now (the gateway delivered it), nor one whose row changed since it was listed: the purge
+        re-checks the cutoff inside its own transaction."""
         cutoff = self.clock() - self.settings.data_retention_days * 86400
-        departed = await self.storage.guilds_left_before(cutoff)
-        for guild_id in departed:
-            await self.storage.guild(guild_id).purge()
-            log.info("purged data of guild %s (left more than %d days ago)", guild_id,
-                     self.settings.data_retention_days)
-        return len(departed)
+        purged = 0
+        for guild_id in await self.storage.guilds_left_before(cutoff):
+            decision = self.admission.get(guild_id)
+            if decision is not None and decision.admitted:
+                continue
+            if await self.storage.guild(guild_id).purge(left_before=cutoff):
+                purged += 1
+                log.info("purged data of guild %s (left more than %d days ago)", guild_id,
+                         self.settings.data_retention_days)
+        return purged
 
     # -- gateway events -------------------------------------------------------------------
     async def on_ready(self) -> None:
+        # Ready (/readyz) once READY's guilds are decided: the first interactions find them.
+        refused = await self.admit_ready_guilds()
         self._gateway_up = True
         self.monitoring.gateway_event("ready")
-        for guild in list(self.guilds):  # type: ignore[attr-defined]
-            decision = self.policy.decide(guild.id, known=True, guild_count=len(self.guilds))
-            if not decision.admitted:
-                await self._turn_away(guild, decision)
         if not self._notified_ready:
             self._notified_ready = True
+            # First purge once the guilds READY delivered are decided (and present again), then
+            # hourly: a bot restarted more often than hourly still purges.
+            self._background.append(asyncio.create_task(
+                self._every(RETENTION_INTERVAL, self.purge_departed_guilds, at_once=True),
+                name="retention-purge"))
             # Everything allocated so far lives as long as the process: keep the collector off it.
             gc.collect()
             gc.freeze()
             self.monitoring.notify_ready()
             log.info("ready: %d guilds, stage %s", len(self.guilds), self.settings.stage)
+        for guild, decision in refused:
+            await self._turn_away(guild, decision)
 
     async def on_resumed(self) -> None:
         self._gateway_up = True
@@ -285,16 +364,16 @@ class GuildBotMixin:
         self.monitoring.gateway_event("disconnect")
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        known = await self.storage.guild(guild.id).known()
-        decision = self.policy.decide(guild.id, known=known, guild_count=len(self.guilds))
-        if not decision.admitted:
-            await self._turn_away(guild, decision)
-            return
-        await self.storage.guild(guild.id).ensure(guild.name, self.clock())
-        self.monitoring.guild_joined(guild.id)
-        log.info("joined guild %s", guild.id)
+        await self.admit_guild(guild, joined=True)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """READY's guilds wait for :meth:`on_ready`, which decides for all of them in order;
+        a guild that arrives later and was never decided is decided on its own."""
+        if self._notified_ready and guild.id not in self.admission:
+            await self.admit_guild(guild, joined=False)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
+        self.admission.pop(guild.id, None)
         await self.storage.guild(guild.id).mark_left(self.clock())
         self.monitoring.guild_left(guild.id)
         log.info("removed from guild %s; its data is kept for %d days", guild.id,
@@ -346,6 +425,12 @@ class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
                          shard_count=settings.shard_count, **_client_options(settings), **options)
         self._init_guildbot(settings, storage, monitoring, clock)
+
+
+def _joined_at(guild: discord.Guild) -> float:
+    """When the bot joined the guild (its own member's joined_at); unknown sorts last."""
+    me = guild.me
+    return me.joined_at.timestamp() if me is not None and me.joined_at else math.inf
 
 
 def _client_options(settings: Settings) -> dict[str, Any]:

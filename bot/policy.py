@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from bot.config import Settings
@@ -16,8 +17,9 @@ class Decision:
 class AdmissionPolicy:
     """Stage, allowlist, maximum guild count and the "closed to new guilds" switch.
 
-    ``known`` says the bot already served the guild before (it was in READY, or has data): the
-    closed switch and the guild cap only turn away guilds that would be new.
+    ``known`` says the bot already served the guild before (it has a row, even one that left):
+    the closed switch and the guild cap only turn away guilds that would be new. The bot applies
+    the decisions to every interaction too (see ``GuildBotTree.interaction_check``).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -36,6 +38,29 @@ class AdmissionPolicy:
         if self.max_guilds and guild_count > self.max_guilds:
             return Decision(False, f"guild limit {self.max_guilds} reached")
         return Decision(True)
+
+    def decide_ready(self, guilds: Iterable[tuple[int, float]],
+                     known: Container[int]) -> dict[int, Decision]:
+        """Decide at once for the guilds READY delivers: ``(guild id, when the bot joined it)``.
+
+        Deterministic whatever order Discord sends them in: guilds the bot served before
+        (``known``) come first, then the others by the time the bot joined them, then by id;
+        each guild admitted counts against the cap of those after it.
+        """
+        ordered = sorted(guilds, key=lambda g: (g[0] not in known, g[1], g[0]))
+        decisions: dict[int, Decision] = {}
+        admitted = 0
+        for guild_id, _ in ordered:
+            decision = self.decide(guild_id, known=guild_id in known, guild_count=admitted + 1)
+            decisions[guild_id] = decision
+            admitted += decision.admitted
+        return decisions
+
+    @staticmethod
+    def refusal(reason: str) -> str:
+        """The answer to an interaction from a guild that is not admitted."""
+        return (f"guildbot is not enabled for this server ({reason}). We are rolling out "
+                "gradually; please try again later.")
 
     @staticmethod
     def farewell(decision: Decision) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 
 from tests.e2e.harness import answer, text
 
@@ -108,12 +109,114 @@ async def test_a_guild_outside_the_allowlist_is_told_and_left(world, make_bot):
 
 
 async def test_closed_to_new_guilds(world, make_bot):
+    """Closed: guilds the bot served before keep working; a guild joining live, and one added
+    while the bot was offline (first seen in READY, issue 13 item 9), are turned away."""
     w = world
-    bot = await make_bot(closed_to_new_guilds="true")
+    bot = await make_bot()  # serves Alpha and Beta: they have rows from now on
+    assert await bot.stop() == 0
+    epsilon = w.fake.add_guild("Epsilon")  # added while the bot was offline
+    eve = epsilon.add_member("eve")
+    bot.env["GUILDBOT_CLOSED_TO_NEW_GUILDS"] = "true"
+    await bot.start()
+    await bot.wait_ready()
+    farewell = await w.fake.wait_channel_message(epsilon.channel("general"), timeout=10)
+    assert "closed to new guilds" in farewell.content
     delta = w.fake.add_guild("Delta", joined=False)
     await w.fake.add_guild_live(delta)
     message = await w.fake.wait_channel_message(delta.channel("general"), timeout=10)
     assert "closed to new guilds" in message.content
     # Guilds the bot already served keep working.
     assert "Welcome" in (await answer(w.fake, w.beta, w.dan_b, "register")).content
+    refused = await answer(w.fake, epsilon, eve, "register")
+    assert refused.ephemeral and "not enabled for this server" in refused.content
     assert await bot.stop() == 0
+    db = sqlite3.connect(bot.workdir / "guildbot.db")
+    assert {row[0] for row in db.execute("SELECT guild_id FROM guilds")} == \
+        {w.alpha.id, w.beta.id}
+
+
+def _rows_of(db_path, guild_id: int) -> dict[str, int]:
+    db = sqlite3.connect(db_path)
+    try:
+        return {table: db.execute(f"SELECT COUNT(*) FROM {table} WHERE guild_id = ?",  # noqa: S608
+                                  (guild_id,)).fetchone()[0]
+                for table in ("guilds", "members", "challenges", "command_usage")}
+    finally:
+        db.close()
+
+
+async def test_a_guild_the_policy_refuses_cannot_use_commands_and_gets_no_row(world, make_bot):
+    """Regression (issue 13, item 9): during the beta, a guild whose leave() failed after the
+    cap refused it, and a guild that installed only the commands scope, each send /register:
+    both get a clear ephemeral refusal and nothing is written under their id. Fails on the old
+    code because interactions never passed the policy: both registered and got a guild row."""
+    w = world
+    gamma = w.fake.add_guild("Gamma", joined=False)
+    gina = gamma.add_member("gina")
+    delta = w.fake.add_guild("Delta", joined=False)  # the bot is never added: commands only
+    dora = delta.add_member("dora")
+    bot = await make_bot(stage="beta", guild_allowlist=f"{w.alpha.id},{w.beta.id},{gamma.id}",
+                         max_guilds="2")
+    w.fake.fail_next("DELETE", "/users/@me/guilds/{guild}", status=403)
+    await w.fake.add_guild_live(gamma)
+    farewell = await w.fake.wait_channel_message(gamma.channel("general"), timeout=10)
+    assert "guild limit 2 reached" in farewell.content
+    refused = await answer(w.fake, gamma, gina, "register")
+    assert refused.ephemeral
+    assert refused.content.startswith("guildbot is not enabled for this server (guild limit 2")
+    refused = await answer(w.fake, delta, dora, "register")
+    assert refused.ephemeral
+    assert "not enabled for this server (not on the beta allowlist)" in refused.content
+    assert "Welcome" in (await answer(w.fake, w.alpha, w.ann, "register")).content
+    assert gamma.id not in w.fake.left_guilds  # the leave really failed
+    assert await bot.stop() == 0  # flushes the usage rows
+    db_path = bot.workdir / "guildbot.db"
+    for guild in (gamma, delta):
+        assert _rows_of(db_path, guild.id) == dict.fromkeys(_rows_of(db_path, 0), 0)
+    with sqlite3.connect(db_path) as db:  # counted, under no guild (0)
+        assert db.execute("SELECT guild_id FROM command_usage WHERE outcome = 'refused'"
+                          ).fetchall() == [(0,), (0,)]
+
+
+async def test_a_guild_back_in_ready_keeps_its_data_through_the_purge(world, make_bot):
+    """Regression (issue 13, item 5): Beta removes the bot while it runs and re-adds it while it
+    is offline; the bot comes back with Beta in READY and purges with a retention of 0 days.
+    Beta keeps its data; Gamma, which left for good, is purged (so the purge really ran).
+    Fails on the old code because Beta kept its left_at and the purge deleted its data (the
+    old code also never purged at start-up, so there the purge of Gamma never comes)."""
+    w = world
+    gamma = w.fake.add_guild("Gamma")
+    gina = gamma.add_member("gina")
+    bot = await make_bot()
+    await answer(w.fake, w.beta, w.dan_b, "register")
+    await answer(w.fake, gamma, gina, "register")
+    db_path = bot.workdir / "guildbot.db"
+    for guild in (w.beta, gamma):
+        await w.fake.remove_guild_live(guild)
+    for _ in range(100):
+        with sqlite3.connect(db_path) as db:
+            left = db.execute("SELECT COUNT(*) FROM guilds WHERE left_at IS NOT NULL").fetchone()
+        if left == (2,):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the bot did not record leaving Beta and Gamma")
+    assert await bot.stop() == 0
+    w.beta.joined = True  # re-added while the bot was offline: it will be in READY
+    bot.env["GUILDBOT_DATA_RETENTION_DAYS"] = "0"
+    await bot.start()
+    await bot.wait_ready()
+    for _ in range(100):
+        if any(f"purged data of guild {gamma.id}" in r.get("msg", "") for r in bot.log_records()):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the retention purge did not run after READY")
+    assert "Profile of dan" in text(await answer(w.fake, w.beta, w.dan_b, "profile"))
+    assert _rows_of(db_path, gamma.id)["members"] == 0
+    assert not any(f"purged data of guild {w.beta.id}" in r.get("msg", "")
+                   for r in bot.log_records())
+    assert await bot.stop() == 0
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT left_at FROM guilds WHERE guild_id = ?",
+                          (w.beta.id,)).fetchone() == (None,)

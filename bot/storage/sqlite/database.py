@@ -305,6 +305,10 @@ class SQLiteStorage:
     async def guilds_left_before(self, cutoff: float) -> list[int]:
         return await self._ids("guilds_left_before", {"cutoff": cutoff})
 
+    async def known_guilds(self) -> dict[int, float | None]:
+        rows = await self.fetchall(q.OPERATOR["known_guilds"][0], {})
+        return {row[0]: row[1] for row in rows}
+
     async def guilds_with_due_challenges(self, now: float) -> list[int]:
         return await self._ids("guilds_with_due_challenges", {"now": now})
 

@@ -131,6 +131,9 @@ GUILD: dict[str, str] = {
     "export_challenges": (
         f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id ORDER BY number"
     ),
+    "left_before": (
+        "SELECT 1 FROM guilds WHERE guild_id = :guild_id AND left_at < :cutoff"
+    ),
     "purge_usage": "DELETE FROM command_usage WHERE guild_id = :guild_id",
     "purge_challenges": "DELETE FROM challenges WHERE guild_id = :guild_id",
     "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
@@ -142,6 +145,10 @@ OPERATOR: dict[str, tuple[str, str]] = {
     "guilds_left_before": (
         "SELECT guild_id FROM guilds WHERE left_at IS NOT NULL AND left_at < :cutoff",
         "lists guild ids only, for the retention purge, which then acts per guild",
+    ),
+    "known_guilds": (
+        "SELECT guild_id, left_at FROM guilds",
+        "lists guild ids and when each left, for admitting the guilds READY delivers",
     ),
     "guilds_with_due_challenges": (
         "SELECT DISTINCT guild_id FROM challenges "

@@ -309,11 +309,20 @@ class SQLiteGuildRepository:
             "challenges": [_jsonable(asdict(_challenge(row))) for row in challenges],
         }
 
-    async def purge(self) -> None:
-        async def work(conn: aiosqlite.Connection) -> None:
+    async def purge(self, left_before: float | None = None) -> bool:
+        """Delete all of this guild's data; True when it did.
+
+        With ``left_before`` (the retention purge) the guild must still have left before that
+        time, checked inside the deleting transaction: a guild that came back, or left again
+        later, since it was listed keeps its data."""
+        async def work(conn: aiosqlite.Connection) -> bool:
+            if left_before is not None and \
+                    await self._one(conn, "left_before", cutoff=left_before) is None:
+                return False
             for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild"):
                 await self._run(conn, name)
-        await self._db.write(work)
+            return True
+        return await self._db.write(work)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

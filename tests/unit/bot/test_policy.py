@@ -34,3 +34,14 @@ def test_guild_cap_counts_the_new_guild():
     assert p.decide(A, known=False, guild_count=2).admitted
     assert p.decide(B, known=False, guild_count=3).reason == "guild limit 2 reached"
     assert p.decide(C, known=True, guild_count=3).admitted
+
+
+def test_ready_decisions_do_not_depend_on_the_order_discord_sends():
+    p = policy(max_guilds="2")
+    guilds = [(A, 30.0), (B, 10.0), (C, 20.0)]
+    for order in (guilds, guilds[::-1]):
+        decisions = p.decide_ready(order, known={A})
+        assert [g for g, _ in guilds if decisions[g].admitted] == [A, B]  # known, then oldest
+        assert decisions[C].reason == "guild limit 2 reached"
+    tied = p.decide_ready([(C, 5.0), (B, 5.0), (A, 5.0)], known=set())
+    assert [g for g in (A, B, C) if tied[g].admitted] == [A, B]  # same join time: by id

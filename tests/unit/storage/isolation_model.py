@@ -139,12 +139,14 @@ class GuildModel:
             self.reward = args[0]
             self.known = True
             return ("ok", None)
-        if kind == "purge":
+        if kind == "purge" or (kind == "retire" and self.left):
             m.clear()
             cs.clear()
             self.usage.clear()
             self.reward, self.known, self.left = 100, False, False
-            return ("ok", None)
+            return ("ok", None if kind == "purge" else True)
+        if kind == "retire":  # the retention purge of a guild that has not left: nothing
+            return ("ok", False)
         if kind == "leave":
             self.left = self.known
             return ("ok", None)
@@ -249,6 +251,8 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
         if kind == "purge":
             await repo.purge()
             return ("ok", None)
+        if kind == "retire":
+            return ("ok", await repo.purge(left_before=now + 1))
         if kind == "member":
             x = await repo.member(args[0])
             return ("ok", None if x is None else (x.points, x.streak, x.best_streak,

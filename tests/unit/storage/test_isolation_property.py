@@ -58,10 +58,11 @@ ARGS = {
     "usage": (1, st.tuples()),
     "tick": (3, st.tuples(st.integers(60, 1800) | st.integers(3600, 30 * 3600))),
     "purge": (1, st.tuples()),
+    "retire": (1, st.tuples()),  # the retention purge: only a guild that left
 }
 # Purges are rare (about 1 in 180 operations): each one wipes a guild back to the start.
 kind = st.sampled_from([k for k, (weight, _) in ARGS.items()
-                        for _ in range(weight if k == "purge" else 4 * weight)])
+                        for _ in range(weight if k in ("purge", "retire") else 4 * weight)])
 local_op = kind.flatmap(lambda k: ARGS[k][1].map(lambda args: (k, *args)))
 # Programs interleave bursts of operations on one guild; guilds and user ids repeat.
 burst = st.tuples(GUILD, st.lists(local_op, min_size=8, max_size=20))
@@ -121,6 +122,7 @@ SCENARIO = [
     ("use", 0, "profile"), ("use", 1, "profile"), ("use", 1, "login"), ("usage", 0),
     ("history", 0, None), ("history", 1, 4), ("history", 0, 2), ("known", 0), ("known", 1),
     ("purge", 0), ("usage", 1), ("known", 0), ("register", 0, 1), ("leave", 1), ("known", 1),
+    ("retire", 0), ("member", 0, 1),
 ]
 SCOPE = re.compile(r"guild_id = :guild_id AND |AND guild_id = :guild_id|guild_id = :guild_id")
 
