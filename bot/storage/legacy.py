@@ -99,8 +99,9 @@ def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
             target.execute(
                 "INSERT INTO members (guild_id, user_id, display_name, registered_at, points, "
                 "streak, best_streak, last_login_day, total_logins, wins, losses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE "
-                "SET points = points + excluded.points, wins = wins + excluded.wins, "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+                "points = points + excluded.points, wins = wins + excluded.wins, "
                 "losses = losses + excluded.losses, "
                 "total_logins = total_logins + excluded.total_logins, "
                 "best_streak = MAX(best_streak, excluded.best_streak), "
