@@ -141,6 +141,9 @@ async def _run_bot(settings: Settings, token: str) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.storage import legacy, schema
 
+    if args.merge and not args.legacy_db:
+        raise ConfigError("--merge", "it only applies to a legacy import",
+                          "pass --legacy-db and --guild-id with it")
     result = ensure_schema(settings, quiet=True)
     if args.legacy_db:
         if args.guild_id is None:

@@ -65,6 +65,8 @@ def test_migrate_imports_a_legacy_database(env, capsys):
 def test_migrate_legacy_needs_a_guild(env, capsys):
     assert cli.main(["migrate", "--legacy-db", str(env / "old.db")]) == 78
     assert "--guild-id" in capsys.readouterr().err
+    assert cli.main(["migrate", "--merge"]) == 78
+    assert "--merge: it only applies to a legacy import" in capsys.readouterr().err
 
 
 def test_failures_are_one_line_with_exit_1(env, capsys):
