@@ -141,6 +141,9 @@ async def _run_bot(settings: Settings, token: str) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.storage import legacy, schema
 
+    if args.merge and not args.legacy_db:
+        raise ConfigError("--merge", "it only applies to a legacy import",
+                          "pass --legacy-db and --guild-id with it")
     result = ensure_schema(settings, quiet=True)
     if args.legacy_db:
         if args.guild_id is None:
@@ -149,7 +152,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         conn = schema.connect(settings.database)
         try:
             result["legacy_import"] = legacy.import_legacy(conn, Path(args.legacy_db),
-                                                           args.guild_id)
+                                                           args.guild_id, merge=args.merge)
         except legacy.LegacyImportError as exc:
             raise CommandFailed(str(exc)) from None
         finally:
@@ -342,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("migrate", cmd_migrate, "apply schema migrations after a verified backup; idempotent")
     p.add_argument("--legacy-db", metavar="OLD.db", help="import a single-guild legacy database")
     p.add_argument("--guild-id", type=int, help="the guild the legacy data belongs to")
+    p.add_argument("--merge", action="store_true",
+                   help="import even if the guild has data: add legacy balances, wins, losses "
+                   "and check-ins to members already registered; number legacy challenges "
+                   "after the guild's own (without it, such a guild is refused)")
     p = add("backup", cmd_backup, "take a verified, compressed online backup (GFS retention)")
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")

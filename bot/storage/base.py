@@ -33,10 +33,6 @@ class ChallengeNotFound(StorageError):
     pass
 
 
-class ChallengeStateError(StorageError):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
     guild_id: int
@@ -79,9 +75,13 @@ class Challenge:
     stake: int
     status: str  # open, accepted, declined, completed, cancelled, expired
     created_at: float
-    expires_at: float
+    expires_at: float  # the current deadline: accept, play, claim or dispute window (see rules)
     resolved_at: float | None
     winner_id: int | None
+    accepted_at: float | None = None
+    claimant_id: int | None = None  # a player who claims to have won, pending confirmation
+    claimed_at: float | None = None
+    disputed_at: float | None = None  # the other player disputed the claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,9 @@ class GuildRepository(Protocol):
     async def decline_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge: ...
     async def cancel_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge: ...
     async def complete_challenge(self, challenge_id: int, reporter_id: int, winner_id: int,
-                                 now: float) -> Challenge: ...
+                                 now: float, reporter_is_admin: bool = False) -> Challenge: ...
+    async def dispute_challenge(self, challenge_id: int, user_id: int,
+                                now: float) -> Challenge: ...
     async def challenges(self, user_id: int | None = None, active_only: bool = True,
                          limit: int = 25) -> list[Challenge]: ...
     async def expire_challenges(self, now: float) -> int: ...

@@ -3,6 +3,12 @@
 The legacy schema had ``users``, ``profiles`` and ``challenges`` with no guild column. Every row is
 imported into the multi-guild schema under the one guild it belonged to. The import runs in a
 single transaction and records itself in ``meta``, so running it twice imports nothing twice.
+
+A guild that already has members or challenges is refused (nothing is written) unless the
+operator asks for a merge, whose rule is: a legacy user who is already registered keeps their
+row, and the legacy points, wins, losses and check-ins are added to it (best streak: the higher
+of the two; name, current streak and last check-in: the live ones; registered: the earlier);
+legacy challenges are numbered after the guild's own.
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ def _day(value: object) -> str | None:
 
 
 def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
-                  now: float | None = None) -> dict[str, int]:
-    """Copy a legacy database into ``guild_id``; returns counts (zeros if already imported)."""
+                  now: float | None = None, merge: bool = False) -> dict[str, int]:
+    """Copy a legacy database into ``guild_id``; returns counts (zeros if already imported).
+
+    Refuses (LegacyImportError, nothing written) when the guild already has data, unless
+    ``merge`` is true: then the merge rule of this module's docstring applies."""
     now = time.time() if now is None else now
     if not legacy_path.is_file():
         raise LegacyImportError(f"{legacy_path} does not exist")
@@ -73,7 +82,16 @@ def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
     try:
         if target.execute("SELECT 1 FROM meta WHERE key = ?", (marker,)).fetchone():
             target.execute("ROLLBACK")
-            return {"users": 0, "challenges": 0, "already_imported": 1}
+            return {"users": 0, "merged": 0, "challenges": 0, "already_imported": 1}
+        registered = {r[0] for r in target.execute(
+            "SELECT user_id FROM members WHERE guild_id = ?", (guild_id,))}
+        last_number = target.execute("SELECT COALESCE(MAX(number), 0) FROM challenges "
+                                     "WHERE guild_id = ?", (guild_id,)).fetchone()[0]
+        if (registered or last_number) and not merge:
+            raise LegacyImportError(
+                f"guild {guild_id} already has data ({len(registered)} members, challenges up "
+                f"to #{last_number}); nothing was imported. Import into a guild without data, "
+                "or pass --merge to add the legacy balances to it (see docs/runbook.md)")
         target.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (?, '', ?) "
                        "ON CONFLICT (guild_id) DO NOTHING", (guild_id, now))
         for user in users:
@@ -81,7 +99,13 @@ def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
             target.execute(
                 "INSERT INTO members (guild_id, user_id, display_name, registered_at, points, "
                 "streak, best_streak, last_login_day, total_logins, wins, losses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+                "points = points + excluded.points, wins = wins + excluded.wins, "
+                "losses = losses + excluded.losses, "
+                "total_logins = total_logins + excluded.total_logins, "
+                "best_streak = MAX(best_streak, excluded.best_streak), "
+                "registered_at = MIN(registered_at, excluded.registered_at)",
                 (guild_id, int(user["user_id"]),
                  display_name(str(user.get("username") or user.get("name") or "member")),
                  _epoch(user.get("created_at") or user.get("registered_at"), now),
@@ -91,7 +115,7 @@ def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
                  int(profile.get("wins") or 0), int(profile.get("losses") or 0)))
         known = {int(u["user_id"]) for u in users}
         imported = 0
-        for number, row in enumerate(challenges, start=1):
+        for number, row in enumerate(challenges, start=last_number + 1):
             players = {int(row["challenger_id"]), int(row["opponent_id"])}
             if not players <= known or int(row.get("stake") or 0) <= 0:
                 continue
@@ -109,7 +133,8 @@ def import_legacy(target: sqlite3.Connection, legacy_path: Path, guild_id: int,
     except BaseException:
         target.execute("ROLLBACK")
         raise
-    return {"users": len(users), "challenges": imported, "already_imported": 0}
+    return {"users": len(users), "merged": len(known & registered), "challenges": imported,
+            "already_imported": 0}
 
 
 def _read(conn: sqlite3.Connection, table: str, order: str) -> list[dict]:

@@ -59,14 +59,21 @@ async def test_challenge_flow(world, bot):
     assert "accepted" in accept.content
     listing = text(await answer(w.fake, w.alpha, w.cid, "challenge list"))
     assert "#1" in listing and "accepted" in listing
-    wrong = await answer(w.fake, w.alpha, w.bob, "challenge complete",
-                         {"challenge": 1, "winner": w.bob})
-    assert "losing side" in wrong.content
     outsider = await answer(w.fake, w.alpha, w.cid, "challenge complete",
                             {"challenge": 1, "winner": w.cid})
     assert "one of the two players" in outsider.content
+    # Regression (issue 13, item 12): a player's own win is a claim the other side may dispute,
+    # and Ann, an admin who plays, cannot declare herself the winner. Fails on the old code,
+    # which refused Bob's claim ("losing side") and settled Ann's at once.
+    claim = await answer(w.fake, w.alpha, w.bob, "challenge complete",
+                         {"challenge": 1, "winner": w.bob})
+    assert not claim.ephemeral and "claims to have won challenge #1" in claim.content
+    admin_player = await answer(w.fake, w.alpha, w.ann, "challenge complete",
+                                {"challenge": 1, "winner": w.ann})
+    assert admin_player.ephemeral and "has claimed challenge #1" in admin_player.content
+    assert "claims the win" in text(await answer(w.fake, w.alpha, w.cid, "challenge list"))
     done = await answer(w.fake, w.alpha, w.bob, "challenge complete",
-                        {"challenge": 1, "winner": w.ann})
+                        {"challenge": 1, "winner": w.ann})  # Bob concedes after all
     assert "wins 120 points" in done.content
     assert "Points: 160" in text(await answer(w.fake, w.alpha, w.ann, "profile"))
 
@@ -81,6 +88,10 @@ async def test_challenge_flow(world, bot):
     assert "#3" in history and "#2" in history and "#1" not in history
     none = await answer(w.fake, w.alpha, w.cid, "challenge list")
     assert "No active challenges" in none.content
+    no_claim = await answer(w.fake, w.alpha, w.cid, "challenge dispute", {"challenge": 3})
+    assert no_claim.ephemeral and "no claim to dispute" in no_claim.content
+    rules = await answer(w.fake, w.alpha, w.cid, "challenge rules")
+    assert rules.ephemeral and "counted from the acceptance" in rules.content
 
 
 async def test_stats_leaderboard_status(world, bot):

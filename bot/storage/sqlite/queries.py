@@ -16,7 +16,7 @@ _MEMBER_COLUMNS = (
 )
 _CHALLENGE_COLUMNS = (
     "guild_id, number, challenger_id, opponent_id, stake, status, created_at, expires_at, "
-    "resolved_at, winner_id"
+    "resolved_at, winner_id, accepted_at, claimant_id, claimed_at, disputed_at"
 )
 _SETTINGS_COLUMNS = (
     "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
@@ -65,19 +65,18 @@ GUILD: dict[str, str] = {
     ),
     "insert_challenge": (
         f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
-        ":challenger_id, :opponent_id, :stake, 'open', :now, :expires_at, NULL, NULL)"
+        ":challenger_id, :opponent_id, :stake, 'open', :now, :expires_at, NULL, NULL, NULL, NULL, "
+        "NULL, NULL)"
     ),
     "challenge": (
         f"SELECT {_CHALLENGE_COLUMNS} FROM challenges "
         "WHERE guild_id = :guild_id AND number = :number"
     ),
-    "set_challenge_status": (
-        "UPDATE challenges SET status = :status, resolved_at = :resolved_at, "
-        "winner_id = :winner_id WHERE guild_id = :guild_id AND number = :number"
-    ),
-    "accept_challenge": (
-        "UPDATE challenges SET status = 'accepted' "
-        "WHERE guild_id = :guild_id AND number = :number AND status = 'open'"
+    "update_challenge": (
+        "UPDATE challenges SET status = :status, expires_at = :expires_at, "
+        "resolved_at = :resolved_at, winner_id = :winner_id, accepted_at = :accepted_at, "
+        "claimant_id = :claimant_id, claimed_at = :claimed_at, disputed_at = :disputed_at "
+        "WHERE guild_id = :guild_id AND number = :number"
     ),
     "challenges_active": (
         f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "

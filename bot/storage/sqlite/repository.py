@@ -6,17 +6,18 @@ runs (see :meth:`SQLiteGuildRepository._p`); no method takes a guild id from its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from bot.domain.rules import login_award
+from bot.domain import challenges as challenge_rules
+from bot.domain.rules import InvalidInput, login_award
 from bot.storage.base import (
     AlreadyRegistered,
     Challenge,
     ChallengeNotFound,
-    ChallengeStateError,
     GuildSettings,
     GuildStats,
     InsufficientPoints,
@@ -35,7 +36,6 @@ SETTING_NAMES = frozenset(
     {"maintenance", "daily_reward", "challenge_expiry_hours", "day_boundary",
      "announcement_channel_id"}
 )
-_ACTIVE = ("open", "accepted")
 
 
 def _member(row: tuple) -> Member:
@@ -157,29 +157,51 @@ class SQLiteGuildRepository:
         if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
             raise InsufficientPoints(f"{who} not have {amount:,} points to stake.")
 
-    async def _settle(self, conn: aiosqlite.Connection, challenge: Challenge, status: str,
-                      now: float, winner_id: int | None = None) -> Challenge:
-        """Close a challenge and move the escrowed points: refunds, or the pot to the winner."""
-        if winner_id is not None:
-            loser_id = (challenge.opponent_id if winner_id == challenge.challenger_id
-                        else challenge.challenger_id)
-            await self._run(conn, "add_points", user_id=winner_id, amount=2 * challenge.stake)
-            await self._run(conn, "record_result", user_id=winner_id, won=1, lost=0)
+    async def _apply(self, conn: aiosqlite.Connection, before: Challenge,
+                     after: Challenge) -> Challenge:
+        """Store a rule's decision and move the escrowed points it implies: the opponent's stake
+        in on acceptance; on closing, the pot to the winner or every stake back."""
+        if before.status == "open" and after.status == "accepted":
+            await self._spend(conn, after.opponent_id, after.stake, "You do")
+        if after.status == "completed":
+            loser_id = (after.opponent_id if after.winner_id == after.challenger_id
+                        else after.challenger_id)
+            await self._run(conn, "add_points", user_id=after.winner_id, amount=2 * after.stake)
+            await self._run(conn, "record_result", user_id=after.winner_id, won=1, lost=0)
             await self._run(conn, "record_result", user_id=loser_id, won=0, lost=1)
-        else:
-            await self._run(conn, "add_points", user_id=challenge.challenger_id,
-                            amount=challenge.stake)
-            if challenge.status == "accepted":
-                await self._run(conn, "add_points", user_id=challenge.opponent_id,
-                                amount=challenge.stake)
-        await self._run(conn, "set_challenge_status", number=challenge.challenge_id,
-                        status=status, resolved_at=now, winner_id=winner_id)
-        return replace(challenge, status=status, resolved_at=now, winner_id=winner_id)
+        elif after.status not in challenge_rules.ACTIVE:
+            await self._run(conn, "add_points", user_id=after.challenger_id, amount=after.stake)
+            if before.status == "accepted":
+                await self._run(conn, "add_points", user_id=after.opponent_id,
+                                amount=after.stake)
+        await self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
+                        expires_at=after.expires_at, resolved_at=after.resolved_at,
+                        winner_id=after.winner_id, accepted_at=after.accepted_at,
+                        claimant_id=after.claimant_id, claimed_at=after.claimed_at,
+                        disputed_at=after.disputed_at)
+        return after
+
+    async def _act(self, challenge_id: int, now: float,
+                   decide: Callable[[Challenge], Challenge]) -> Challenge:
+        """Load the challenge, apply the rule ``decide`` and commit, in one transaction.
+
+        A challenge whose deadline has passed is first resolved as the expiry job would resolve
+        it; that is committed, and the member gets the reason as an error."""
+        async def work(conn: aiosqlite.Connection) -> Challenge | InvalidInput:
+            challenge = await self._load_challenge(conn, challenge_id)
+            if challenge_rules.is_due(challenge, now):
+                resolved = await self._apply(conn, challenge,
+                                             challenge_rules.resolve_due(challenge, now))
+                return InvalidInput(challenge_rules.due_message(resolved))
+            return await self._apply(conn, challenge, decide(challenge))
+        result = await self._db.write(work)
+        if isinstance(result, InvalidInput):
+            raise result
+        return result
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:
-        if challenger_id == opponent_id:
-            raise ChallengeStateError("You cannot challenge yourself.")
+        challenge_rules.check_players(challenger_id, opponent_id)
 
         async def work(conn: aiosqlite.Connection) -> Challenge:
             if await self._one(conn, "member", user_id=challenger_id) is None:
@@ -194,64 +216,26 @@ class SQLiteGuildRepository:
         return await self._db.write(work)
 
     async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        async def work(conn: aiosqlite.Connection) -> Challenge | ChallengeStateError:
-            challenge = await self._load_challenge(conn, challenge_id)
-            if challenge.opponent_id != user_id:
-                raise ChallengeStateError("Only the challenged member can accept this challenge.")
-            if challenge.status != "open":
-                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}.")
-            if challenge.expires_at <= now:
-                await self._settle(conn, challenge, "expired", now)
-                # Commit the expiry (and its refund) and report the error afterwards.
-                return ChallengeStateError(f"Challenge #{challenge_id} has expired.")
-            await self._spend(conn, user_id, challenge.stake, "You do")
-            await self._run(conn, "accept_challenge", number=challenge_id)
-            return replace(challenge, status="accepted")
-        result = await self._db.write(work)
-        if isinstance(result, ChallengeStateError):
-            raise result
-        return result
+        return await self._act(challenge_id, now,
+                               lambda c: challenge_rules.accept(c, user_id, now))
 
     async def decline_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        async def work(conn: aiosqlite.Connection) -> Challenge:
-            challenge = await self._load_challenge(conn, challenge_id)
-            if challenge.opponent_id != user_id:
-                raise ChallengeStateError("Only the challenged member can decline this challenge.")
-            if challenge.status != "open":
-                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}.")
-            return await self._settle(conn, challenge, "declined", now)
-        return await self._db.write(work)
+        return await self._act(challenge_id, now,
+                               lambda c: challenge_rules.decline(c, user_id, now))
 
     async def cancel_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        async def work(conn: aiosqlite.Connection) -> Challenge:
-            challenge = await self._load_challenge(conn, challenge_id)
-            if challenge.challenger_id != user_id:
-                raise ChallengeStateError("Only the member who made this challenge can cancel it.")
-            if challenge.status != "open":
-                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}; "
-                                          "only open challenges can be cancelled.")
-            return await self._settle(conn, challenge, "cancelled", now)
-        return await self._db.write(work)
+        return await self._act(challenge_id, now,
+                               lambda c: challenge_rules.cancel(c, user_id, now))
 
     async def complete_challenge(self, challenge_id: int, reporter_id: int, winner_id: int,
                                  now: float, reporter_is_admin: bool = False) -> Challenge:
-        """Record the result. The losing side concedes; a server admin may settle either way."""
-        async def work(conn: aiosqlite.Connection) -> Challenge:
-            challenge = await self._load_challenge(conn, challenge_id)
-            players = (challenge.challenger_id, challenge.opponent_id)
-            if challenge.status != "accepted":
-                raise ChallengeStateError(f"Challenge #{challenge_id} is {challenge.status}; "
-                                          "only accepted challenges can be completed.")
-            if winner_id not in players:
-                raise ChallengeStateError("The winner must be one of the two players.")
-            if not reporter_is_admin:
-                if reporter_id not in players:
-                    raise ChallengeStateError("Only the players (or an admin) can report a result.")
-                if reporter_id == winner_id:
-                    raise ChallengeStateError("The losing side reports the result: name your "
-                                              "opponent as the winner, or ask an admin.")
-            return await self._settle(conn, challenge, "completed", now, winner_id)
-        return await self._db.write(work)
+        """A result: settled at once, or a pending claim (see bot.domain.challenges)."""
+        return await self._act(challenge_id, now, lambda c: challenge_rules.report(
+            c, reporter_id, winner_id, reporter_is_admin, now))
+
+    async def dispute_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
+        return await self._act(challenge_id, now,
+                               lambda c: challenge_rules.dispute(c, user_id, now))
 
     async def challenges(self, user_id: int | None = None, active_only: bool = True,
                          limit: int = 25) -> list[Challenge]:
@@ -267,7 +251,7 @@ class SQLiteGuildRepository:
             cursor = await conn.execute(q.GUILD["due_challenges"], self._p(now=now))
             due = [_challenge(row) for row in await cursor.fetchall()]
             for challenge in due:
-                await self._settle(conn, challenge, "expired", now)
+                await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
             return len(due)
         return await self._db.write(work)
 

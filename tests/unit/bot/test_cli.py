@@ -65,6 +65,8 @@ def test_migrate_imports_a_legacy_database(env, capsys):
 def test_migrate_legacy_needs_a_guild(env, capsys):
     assert cli.main(["migrate", "--legacy-db", str(env / "old.db")]) == 78
     assert "--guild-id" in capsys.readouterr().err
+    assert cli.main(["migrate", "--merge"]) == 78
+    assert "--merge: it only applies to a legacy import" in capsys.readouterr().err
 
 
 def test_failures_are_one_line_with_exit_1(env, capsys):
@@ -88,3 +90,28 @@ def test_a_database_from_a_newer_release_is_refused_in_one_line(env, capsys):
     err = capsys.readouterr().err
     assert "newer than this release knows" in err
     assert "Traceback" not in err
+
+
+def test_legacy_import_into_a_guild_with_data_is_one_line_unless_merged(env, capsys):
+    """Regression (issue 13, item 11): `migrate --legacy-db` into a guild that has data exits 1
+    with one line naming --merge, no traceback; `--merge` then imports. Fails on the old code
+    because sqlite3.IntegrityError (challenge #1 exists) escaped as a traceback and there was
+    no --merge option."""
+    legacy = make_legacy_db(env / "old.db")
+    assert cli.main(["migrate"]) == 0
+    conn = schema.connect(env / "g.db")
+    conn.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (7, 'g', 0)")
+    conn.execute("INSERT INTO members (guild_id, user_id, display_name, registered_at) "
+                 "VALUES (7, 1, 'ann', 0), (7, 2, 'bob', 0)")
+    conn.execute("INSERT INTO challenges (guild_id, number, challenger_id, opponent_id, stake, "
+                 "status, created_at, expires_at) VALUES (7, 1, 1, 2, 5, 'open', 0, 1)")
+    conn.close()
+    capsys.readouterr()
+    assert cli.main(["migrate", "--legacy-db", str(legacy), "--guild-id", "7"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("guildbot: guild 7 already has data") and "--merge" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert cli.main(["migrate", "--legacy-db", str(legacy), "--guild-id", "7", "--merge"]) == 0
+    assert json.loads(capsys.readouterr().out)["legacy_import"]["challenges"] == 2
+    count = sqlite3.connect(env / "g.db").execute("SELECT COUNT(*) FROM members").fetchone()
+    assert count == (21,)

@@ -11,7 +11,7 @@ from bot.cogs import admin, challenges, members, stats
 from bot.cogs._common import Person
 from bot.domain.rules import InvalidInput
 from bot.responses import UserError
-from bot.storage.base import AlreadyRegistered, ChallengeStateError, NotRegistered
+from bot.storage.base import AlreadyRegistered, NotRegistered
 
 G = 777777777777777777
 ANN = Person(1, "ann", admin=True)
@@ -84,9 +84,15 @@ async def test_challenge_commands(repo):
     assert "accepted" in (await challenges.do_accept(repo, CID, 1, NOW)).content
     listing = await challenges.do_list(repo, ANN, None, False)
     assert "#1: <@2> vs <@3> for 40 points (accepted" in listing.embed.description
-    with pytest.raises(ChallengeStateError, match="losing side"):
+    claim = await challenges.do_complete(repo, CID, 1, CID, NOW)  # Cid claims the win
+    assert "<@2>, <@3> claims to have won challenge #1" in claim.content
+    assert "they win 80 points" in claim.content
+    with pytest.raises(InvalidInput, match="already claimed"):
         await challenges.do_complete(repo, CID, 1, CID, NOW)
-    settled = await challenges.do_complete(repo, ANN, 1, CID, NOW)  # an admin settles
+    assert "is disputed" in (await challenges.do_dispute(repo, BOB, 1, NOW)).content
+    listing = await challenges.do_list(repo, ANN, None, False)
+    assert "disputed: an admin who is not playing settles it" in listing.embed.description
+    settled = await challenges.do_complete(repo, ANN, 1, CID, NOW)  # an admin, not playing
     assert "<@3> wins 80 points" in settled.content
 
     await challenges.do_create(repo, BOB, CID, 5, NOW)
@@ -96,6 +102,9 @@ async def test_challenge_commands(repo):
     assert "No active challenges" in (await challenges.do_list(repo, BOB, BOB, False)).content
     history = await challenges.do_list(repo, BOB, BOB, True)
     assert history.embed.description.count("\n") == 2
+    rules = await challenges.do_rules()
+    assert rules.ephemeral and "counted from the acceptance" in rules.content
+    assert "never settle their own game" in rules.content
 
 
 async def test_stats_and_leaderboard(repo):

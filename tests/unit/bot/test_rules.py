@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain import rules
+from bot.domain import challenges, rules
+from bot.storage.base import Challenge
 
 
 def test_login_award_grows_with_the_streak_and_caps():
@@ -51,3 +52,59 @@ def test_validators():
         rules.validate_announcement("   ")
     with pytest.raises(rules.InvalidInput, match="1,900"):
         rules.validate_announcement("x" * 2000)
+
+
+# -- fair challenges (bot.domain.challenges): pure rules over Challenge values ---------------
+H = 3600.0
+OPEN = Challenge(1, 7, 10, 20, 50, "open", 1000.0, 1000.0 + 5 * H, None, None)
+
+
+def test_acceptance_starts_a_fresh_play_window():
+    """Regression (issue 13, item 12): accepting 1 s before the accept deadline gives the game
+    the full window again from acceptance. Fails on the old code, which kept the creation
+    deadline (and had no bot.domain.challenges)."""
+    late = OPEN.expires_at - 1
+    game = challenges.accept(OPEN, 20, late)
+    assert (game.status, game.accepted_at, game.expires_at) == ("accepted", late, late + 5 * H)
+    assert challenges.phase(game) == "playing"
+    assert not challenges.is_due(game, OPEN.expires_at)
+    with pytest.raises(rules.InvalidInput, match="Only the challenged"):
+        challenges.accept(OPEN, 10, late)
+
+
+def test_a_claim_resolves_to_the_claimant_unless_disputed():
+    """Regression (issue 13, item 12): what each due state resolves to. Fails on the old code,
+    where every due challenge expired with refunds (a silent loser got the stake back)."""
+    game = challenges.accept(OPEN, 20, 2000.0)
+    claim = challenges.report(game, 10, 10, False, 3000.0)
+    assert (challenges.phase(claim), claim.claimant_id, claim.claimed_at) == \
+        ("claimed", 10, 3000.0)
+    assert claim.expires_at == challenges.deadline(3000.0, challenges.CLAIM_WINDOW_HOURS)
+    won = challenges.resolve_due(claim, claim.expires_at)
+    assert (won.status, won.winner_id, won.resolved_at) == ("completed", 10, claim.expires_at)
+    disputed = challenges.dispute(claim, 20, 4000.0)
+    assert challenges.phase(disputed) == "disputed"
+    assert disputed.expires_at == 4000.0 + challenges.DISPUTE_WINDOW_HOURS * H
+    assert challenges.resolve_due(disputed, disputed.expires_at).status == "expired"
+    assert challenges.resolve_due(game, game.expires_at).status == "expired"
+    assert challenges.resolve_due(OPEN, OPEN.expires_at).status == "expired"
+
+
+def test_who_may_settle():
+    """Regression (issue 13, item 12): a player concedes or claims; an admin settles only a
+    game they are not in. Fails on the old code, where an admin player settled for themselves."""
+    game = challenges.accept(OPEN, 20, 2000.0)
+    assert challenges.report(game, 20, 10, False, 2500.0).status == "completed"  # concedes
+    assert challenges.report(game, 10, 10, True, 2500.0).status == "accepted"  # admin player
+    settled = challenges.report(game, 99, 20, True, 2500.0)  # admin not playing
+    assert (settled.status, settled.winner_id) == ("completed", 20)
+    for reporter, winner, admin, error in [(99, 20, False, "Only the players"),
+                                           (10, 99, True, "one of the two")]:
+        with pytest.raises(rules.InvalidInput, match=error):
+            challenges.report(game, reporter, winner, admin, 2500.0)
+    with pytest.raises(rules.InvalidInput, match="only accepted"):
+        challenges.report(OPEN, 10, 20, True, 2500.0)
+    with pytest.raises(rules.InvalidInput, match="no claim to dispute"):
+        challenges.dispute(game, 20, 2500.0)
+    with pytest.raises(rules.InvalidInput, match="yourself"):
+        challenges.check_players(10, 10)

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.domain.rules import login_award
+from bot.domain.rules import InvalidInput, login_award
 from bot.storage import base
 from bot.storage.sqlite import SQLiteStorage
 from tests.unit.storage.conftest import make_database
 
 START = 1_700_000_000.0
-EXPIRY = 6 * 3600.0
+EXPIRY = 6 * 3600.0  # the accept window, and the play window again from acceptance
+CLAIM = 24 * 3600.0  # a claim stands unless the other player disputes it within this
+DISPUTE = 72 * 3600.0  # a dispute no admin settles within this is refunded
 
 
 @dataclass
@@ -43,6 +45,8 @@ class MChallenge:
     status: str
     expires_at: float
     winner: int | None = None
+    claimant: int | None = None
+    disputed: bool = False
 
 
 @dataclass
@@ -65,6 +69,13 @@ class GuildModel:
             if c.status == "accepted":
                 self.members[c.opponent].points += c.stake
         c.status, c.winner = status, winner
+
+    def _resolve_due(self, c: MChallenge) -> None:
+        """A deadline passed: an undisputed claim wins, anything else is refunded."""
+        if c.status == "accepted" and c.claimant is not None and not c.disputed:
+            self._settle(c, "completed", c.claimant)
+        else:
+            self._settle(c, "expired")
 
     def apply(self, op: tuple, now: float, today: str, yesterday: str):
         """Return ('ok', value) or ('err', exception class name), as the storage should."""
@@ -93,7 +104,7 @@ class GuildModel:
         if kind == "create":
             a, b, stake = args
             if a == b:
-                return ("err", "ChallengeStateError")
+                return ("err", "InvalidInput")
             if a not in m or b not in m:
                 return ("err", "NotRegistered")
             if m[a].points < stake:
@@ -102,30 +113,45 @@ class GuildModel:
             number = max(cs, default=0) + 1
             cs[number] = MChallenge(number, a, b, stake, "open", now + EXPIRY)
             return ("ok", number)
-        if kind in ("accept", "decline", "cancel", "complete"):
+        if kind in ("accept", "decline", "cancel", "complete", "settle", "dispute"):
             number, u = args[0], args[1]
             c = cs.get(number)
             if c is None:
                 return ("err", "ChallengeNotFound")
-            if kind == "complete":
+            if c.status in ("open", "accepted") and c.expires_at <= now:
+                self._resolve_due(c)  # committed, then the member is told it is too late
+                return ("err", "InvalidInput")
+            players = (c.challenger, c.opponent)
+            if kind in ("complete", "settle"):
                 winner = args[2]
-                if c.status != "accepted" or winner not in (c.challenger, c.opponent):
-                    return ("err", "ChallengeStateError")
-                if u not in (c.challenger, c.opponent) or u == winner:
-                    return ("err", "ChallengeStateError")
-                self._settle(c, "completed", winner)
-                return ("ok", "completed")
+                if c.status != "accepted" or winner not in players:
+                    return ("err", "InvalidInput")
+                if u not in players:
+                    if kind == "complete":  # not an admin
+                        return ("err", "InvalidInput")
+                    self._settle(c, "completed", winner)
+                    return ("ok", "completed")
+                if winner != u:
+                    self._settle(c, "completed", winner)
+                    return ("ok", "completed")
+                if c.disputed or c.claimant is not None:
+                    return ("err", "InvalidInput")
+                c.claimant, c.expires_at = u, now + CLAIM
+                return ("ok", "accepted")
+            if kind == "dispute":
+                if u not in players or c.status != "accepted" or c.claimant in (None, u) \
+                        or c.disputed:
+                    return ("err", "InvalidInput")
+                c.disputed, c.expires_at = True, now + DISPUTE
+                return ("ok", "accepted")
             owner = c.challenger if kind == "cancel" else c.opponent
             if owner != u or c.status != "open":
-                return ("err", "ChallengeStateError")
+                return ("err", "InvalidInput")
             if kind == "accept":
-                if c.expires_at <= now:
-                    self._settle(c, "expired")
-                    return ("err", "ChallengeStateError")
                 if m[u].points < c.stake:
                     return ("err", "InsufficientPoints")
                 m[u].points -= c.stake
-                c.status = "accepted"
+                c.status, c.expires_at = "accepted", now + EXPIRY
                 return ("ok", "accepted")
             self._settle(c, "declined" if kind == "decline" else "cancelled")
             return ("ok", c.status)
@@ -133,7 +159,7 @@ class GuildModel:
             due = [c for c in cs.values() if c.status in ("open", "accepted")
                    and c.expires_at <= now]
             for c in due:
-                self._settle(c, "expired")
+                self._resolve_due(c)
             return ("ok", len(due))
         if kind == "reward":
             self.reward = args[0]
@@ -199,7 +225,8 @@ class GuildModel:
         return {
             "members": {u: (x.points, x.streak, x.best, x.last_day, x.logins, x.wins, x.losses)
                         for u, x in self.members.items()},
-            "challenges": {n: (c.challenger, c.opponent, c.stake, c.status, c.winner)
+            "challenges": {n: (c.challenger, c.opponent, c.stake, c.status, c.winner,
+                               c.claimant, c.disputed)
                            for n, c in self.challenges.items()},
             "reward": self.reward,
             "known": self.known,
@@ -243,6 +270,11 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
             return ("ok", (await repo.cancel_challenge(args[0], args[1], now)).status)
         if kind == "complete":
             return ("ok", (await repo.complete_challenge(args[0], args[1], args[2], now)).status)
+        if kind == "settle":  # the same command from a member with Manage Server
+            return ("ok", (await repo.complete_challenge(args[0], args[1], args[2], now,
+                                                         reporter_is_admin=True)).status)
+        if kind == "dispute":
+            return ("ok", (await repo.dispute_challenge(args[0], args[1], now)).status)
         if kind == "expire":
             return ("ok", await repo.expire_challenges(now))
         if kind == "reward":
@@ -271,7 +303,7 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
             s = await repo.stats(today)
             return ("ok", (s.members, s.total_points, s.logins_today, s.open_challenges,
                            s.completed_challenges, s.best_streak))
-    except base.StorageError as exc:
+    except (base.StorageError, InvalidInput) as exc:
         return ("err", type(exc).__name__)
     raise AssertionError(f"unknown operation {op}")
 
@@ -285,7 +317,9 @@ async def real_view(storage, guild: int) -> dict:
                                         x["losses"]) for x in data["members"]},
         "challenges": {int(x["challenge_id"]): (int(x["challenger_id"]), int(x["opponent_id"]),
                                                 x["stake"], x["status"],
-                                                int(x["winner_id"]) if x["winner_id"] else None)
+                                                int(x["winner_id"]) if x["winner_id"] else None,
+                                                int(x["claimant_id"]) if x["claimant_id"]
+                                                else None, x["disputed_at"] is not None)
                        for x in data["challenges"]},
         "reward": (await repo.settings()).daily_reward,
         "known": await repo.known(),
@@ -337,18 +371,26 @@ async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
 def resolve(op: tuple, model: GuildModel) -> tuple:
     """Turn symbolic arguments into concrete ones, from this guild's own model.
 
-    Programs may name a challenge relative to the newest (-1 is the newest) and a player by role
-    ("challenger"/"opponent"), so random programs reach accepts and settlements often. Both the
-    model and the storage then receive the same concrete operation.
+    Programs may name a challenge relative to the newest (-1 is the newest) or as the newest
+    one being played ("playing") or with a pending claim ("claimed"), and a player by role
+    ("challenger"/"opponent", or "rival": the player a claim is against), so random programs
+    reach accepts, claims, disputes and settlements often. Both the model and the storage then
+    receive the same concrete operation.
     """
-    if op[0] not in ("accept", "decline", "cancel", "complete"):
+    if op[0] not in ("accept", "decline", "cancel", "complete", "settle", "dispute"):
         return op
     number = op[2]
-    if number < 0:
+    if isinstance(number, str):
+        number = max((c.number for c in model.challenges.values() if c.status == "accepted"
+                      and not c.disputed and (c.claimant is None) == (number == "playing")),
+                     default=1)
+    elif number < 0:
         number = max(model.challenges, default=0) + 1 + number
     challenge = model.challenges.get(number)
     roles = {"challenger": challenge.challenger if challenge else 1,
              "opponent": challenge.opponent if challenge else 2}
+    roles["rival"] = roles["challenger"] if challenge and challenge.claimant == \
+        challenge.opponent else roles["opponent"]
     return (op[0], op[1], number, *(roles.get(a, a) for a in op[3:]))
 
 

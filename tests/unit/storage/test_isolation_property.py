@@ -27,7 +27,7 @@ GUILD = st.integers(min_value=0, max_value=len(GUILDS) - 1) | st.integers(min_va
 # Challenges by number, or relative to the newest (-1); players by id, or by their role.
 NUMBER = st.just(-1) | st.integers(min_value=-3, max_value=-1) | st.integers(1, 12)
 PLAYER = USERS | st.sampled_from(["challenger", "opponent"])
-EXAMPLES = 40  # each 192 + at least 15 x 8 operations, about 450 on average
+EXAMPLES = 40  # each 192 + 15 to 25 bursts (8 to 20 operations, or a game of 4 or 5)
 executed: dict = {"ops": 0, "outcomes": {}}
 
 # Each kind of operation with its arguments and its weight in the mix. The weights favour the
@@ -43,7 +43,14 @@ ARGS = {
     "cancel": (2, st.tuples(NUMBER, PLAYER) | st.tuples(st.just(-1), st.just("challenger"))),
     "complete": (6, st.tuples(NUMBER, PLAYER, PLAYER)
                  | st.tuples(st.just(-1), st.just("opponent"), st.just("challenger"))
-                 | st.tuples(st.just(-1), st.just("challenger"), st.just("opponent"))),
+                 | st.tuples(st.just(-1), st.just("challenger"), st.just("opponent"))
+                 | st.tuples(st.just("playing"), st.just("challenger"), st.just("challenger"))
+                 | st.tuples(st.just("claimed"), st.just("rival"), PLAYER)),
+    # Claims are "complete" naming oneself; "claimed"/"playing"/"rival": see isolation_model.
+    "dispute": (3, st.tuples(NUMBER, PLAYER) | st.tuples(st.just("claimed"), st.just("rival"))),
+    # "complete" from a member with Manage Server, who may or may not be playing.
+    "settle": (2, st.tuples(NUMBER, PLAYER, PLAYER)
+               | st.tuples(st.just("claimed"), USERS, st.just("challenger"))),
     "expire": (2, st.tuples()),
     "reward": (1, st.tuples(st.integers(1, 500))),
     "member": (2, st.tuples(USERS)),
@@ -66,6 +73,19 @@ kind = st.sampled_from([k for k, (weight, _) in ARGS.items()
 local_op = kind.flatmap(lambda k: ARGS[k][1].map(lambda args: (k, *args)))
 # Programs interleave bursts of operations on one guild; guilds and user ids repeat.
 burst = st.tuples(GUILD, st.lists(local_op, min_size=8, max_size=20))
+# A whole game in one guild: made, accepted, claimed, then disputed and settled by a member who
+# may or may not be playing, confirmed, or left to the claim window. Its moves are ordinary
+# operations, checked like any other; without them a guild's few random operations rarely get
+# as far as a dispute.
+ENDINGS = st.sampled_from([
+    [("dispute", "claimed", "rival"), ("settle", "claimed", 3, "challenger")],
+    [("dispute", "claimed", "rival"), ("settle", "claimed", 1, "opponent")],
+    [("complete", "claimed", "rival", "challenger")],
+    [("tick", 25 * 3600), ("expire",)],
+])
+game = st.tuples(GUILD, st.tuples(USERS, USERS, st.integers(1, 60), ENDINGS).map(
+    lambda g: [("create", g[0], g[1], g[2]), ("accept", -1, "opponent"),
+               ("complete", "playing", "challenger", "challenger"), *g[3]]))
 
 
 def _flatten(bursts: list) -> list[tuple]:
@@ -77,7 +97,8 @@ def _flatten(bursts: list) -> list[tuple]:
 # stranger everywhere), so the random part reaches deep states (accepted, settled) quickly.
 SETUP = [op for g in range(len(GUILDS)) for u in (1, 2, 3, 4)
          for op in (("register", g, u), ("login", g, u))]
-program = st.lists(burst, min_size=15, max_size=25).map(lambda bursts: SETUP + _flatten(bursts))
+program = st.lists(st.one_of(burst, burst, burst, game), min_size=15, max_size=25).map(
+    lambda bursts: SETUP + _flatten(bursts))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -95,10 +116,10 @@ def test_the_property_ran_at_least_ten_thousand_operations():
     assert executed["ops"] >= 10_000, executed["ops"]
     # The programs must reach every successful path, not just bounce off validation.
     for kind in ("register", "login", "create", "accept", "decline", "cancel", "complete",
-                 "expire", "purge", "member", "leaderboard", "challenges", "stats", "history",
-                 "known", "leave", "use", "usage", "reward", "rank"):
+                 "dispute", "settle", "expire", "purge", "member", "leaderboard", "challenges",
+                 "stats", "history", "known", "leave", "use", "usage", "reward", "rank"):
         assert executed["outcomes"].get((kind, "ok"), 0) > 0, (kind, executed["outcomes"])
-    for kind in ("register", "create", "accept", "complete"):
+    for kind in ("register", "create", "accept", "complete", "dispute", "settle"):
         assert executed["outcomes"].get((kind, "err"), 0) > 0, (kind, executed["outcomes"])
 
 
@@ -109,7 +130,8 @@ SCENARIO = [
     ("reward", 1, 300), ("login", 1, 1), ("login", 1, 2), ("login", 1, 4),
     ("login", 0, 1), ("login", 0, 2), ("login", 0, 3),
     ("create", 1, 1, 2, 50), ("create", 1, 2, 4, 40), ("create", 1, 4, 1, 30),
-    ("accept", 1, 1, 2), ("create", 0, 1, 2, 20),
+    ("accept", 1, 1, 2), ("complete", 1, 1, 1, 1), ("dispute", 1, 1, 2), ("settle", 1, 1, 4, 2),
+    ("create", 0, 1, 2, 20),
     ("member", 0, 4), ("member", 1, 3), ("rank", 0, 1), ("rank", 1, 1),
     ("leaderboard", 0), ("leaderboard", 1), ("challenges", 0, None), ("challenges", 0, 2),
     ("challenges", 1, 4), ("stats", 0), ("stats", 1),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.challenges import CLAIM_WINDOW_HOURS, DISPUTE_WINDOW_HOURS
+from bot.domain.rules import InvalidInput
 from bot.storage.base import (
     AlreadyRegistered,
     ChallengeNotFound,
-    ChallengeStateError,
     GuildSettings,
     InsufficientPoints,
     NotRegistered,
@@ -107,7 +108,7 @@ async def test_challenge_lifecycle_completed(storage):
 
 async def test_challenge_failure_paths(storage):
     repo = await funded(storage, users=(ANN, BOB, CID))
-    with pytest.raises(ChallengeStateError, match="yourself"):
+    with pytest.raises(InvalidInput, match="yourself"):
         await repo.create_challenge(ANN, ANN, 10, NOW, NOW + HOUR)
     with pytest.raises(NotRegistered):
         await repo.create_challenge(ANN, 999, 10, NOW, NOW + HOUR)
@@ -119,24 +120,22 @@ async def test_challenge_failure_paths(storage):
     c = await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
     with pytest.raises(ChallengeNotFound):
         await repo.accept_challenge(99, BOB, NOW)
-    with pytest.raises(ChallengeStateError, match="Only the challenged"):
+    with pytest.raises(InvalidInput, match="Only the challenged"):
         await repo.accept_challenge(c.challenge_id, CID, NOW)
-    with pytest.raises(ChallengeStateError, match="Only the challenged"):
+    with pytest.raises(InvalidInput, match="Only the challenged"):
         await repo.decline_challenge(c.challenge_id, ANN, NOW)
-    with pytest.raises(ChallengeStateError, match="Only the member who made"):
+    with pytest.raises(InvalidInput, match="Only the member who made"):
         await repo.cancel_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(ChallengeStateError, match="only accepted"):
+    with pytest.raises(InvalidInput, match="only accepted"):
         await repo.complete_challenge(c.challenge_id, BOB, ANN, NOW)
     await repo.accept_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(ChallengeStateError, match="is accepted"):
+    with pytest.raises(InvalidInput, match="is accepted"):
         await repo.accept_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(ChallengeStateError, match="only open"):
+    with pytest.raises(InvalidInput, match="only open"):
         await repo.cancel_challenge(c.challenge_id, ANN, NOW)
-    with pytest.raises(ChallengeStateError, match="losing side"):
-        await repo.complete_challenge(c.challenge_id, ANN, ANN, NOW)
-    with pytest.raises(ChallengeStateError, match="Only the players"):
+    with pytest.raises(InvalidInput, match="Only the players"):
         await repo.complete_challenge(c.challenge_id, CID, ANN, NOW)
-    with pytest.raises(ChallengeStateError, match="one of the two"):
+    with pytest.raises(InvalidInput, match="one of the two"):
         await repo.complete_challenge(c.challenge_id, BOB, CID, NOW)
     settled = await repo.complete_challenge(c.challenge_id, CID, BOB, NOW, reporter_is_admin=True)
     assert settled.winner_id == BOB
@@ -174,7 +173,7 @@ async def test_decline_cancel_refund_and_expiry(storage):
 async def test_accepting_an_expired_challenge_refunds_and_fails(storage):
     repo = await funded(storage)
     await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
-    with pytest.raises(ChallengeStateError, match="expired"):
+    with pytest.raises(InvalidInput, match="expired"):
         await repo.accept_challenge(1, BOB, NOW + 2 * HOUR)
     assert (await repo.member(ANN)).points == 500
     assert (await repo.challenges(active_only=False))[0].status == "expired"
@@ -253,3 +252,112 @@ async def test_open_refuses_an_unmigrated_database(tmp_path):
 
     with pytest.raises(RuntimeError, match="run `python -m bot migrate`"):
         await SQLiteStorage.open(tmp_path / "empty.db")
+
+
+async def _accepted(storage, accept_at=NOW + 1):
+    """Ann challenges Bob for 100 (accept window: one hour); Bob accepts at ``accept_at``."""
+    repo = await funded(storage, users=(ANN, BOB, CID))
+    await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
+    await repo.accept_challenge(1, BOB, accept_at)
+    return repo
+
+
+async def _points(repo, *users):
+    return tuple([(await repo.member(u)).points for u in users])
+
+
+async def test_the_play_deadline_counts_from_acceptance(storage):
+    """Regression (issue 13, item 12): a challenge accepted a minute before its accept deadline
+    gets the same window again from acceptance, and a game nobody reports by then is refunded.
+    Fails on the old code because the accepted challenge expired at the creation deadline, a
+    minute after it was accepted."""
+    accepted_at = NOW + HOUR - 60
+    repo = await _accepted(storage, accept_at=accepted_at)
+    c = (await repo.challenges())[0]
+    assert (c.accepted_at, c.expires_at) == (accepted_at, accepted_at + HOUR)
+    assert await storage.guilds_with_due_challenges(NOW + HOUR) == []
+    assert await repo.expire_challenges(NOW + HOUR) == 0
+    assert (await repo.challenges())[0].status == "accepted"
+    assert await repo.expire_challenges(accepted_at + HOUR) == 1  # no claim: both refunded
+    assert await _points(repo, ANN, BOB) == (500, 500)
+    assert (await repo.challenges(active_only=False))[0].status == "expired"
+
+
+async def test_an_undisputed_claim_pays_the_claimant_when_its_window_ends(storage):
+    """Regression (issue 13, item 12): the winner claims; if the loser never answers, the
+    claim settles for the winner at the end of the claim window (the loser no longer gets
+    the stake back by staying silent). Fails on the old code because a player could not name
+    themselves ("the losing side reports") and silence expired the game with refunds."""
+    repo = await _accepted(storage)
+    claimed = await repo.complete_challenge(1, ANN, ANN, NOW + 2)
+    assert (claimed.status, claimed.claimant_id, claimed.winner_id) == ("accepted", ANN, None)
+    assert claimed.expires_at == NOW + 2 + CLAIM_WINDOW_HOURS * HOUR
+    assert await _points(repo, ANN, BOB) == (400, 400)  # nothing paid yet
+    with pytest.raises(InvalidInput, match="already claimed"):
+        await repo.complete_challenge(1, ANN, ANN, NOW + 3)
+    with pytest.raises(InvalidInput, match="has claimed challenge #1"):
+        await repo.complete_challenge(1, BOB, BOB, NOW + 3)  # a counter-claim is refused
+    assert await repo.expire_challenges(claimed.expires_at - 1) == 0
+    assert await repo.expire_challenges(claimed.expires_at) == 1
+    done = (await repo.challenges(active_only=False))[0]
+    assert (done.status, done.winner_id) == ("completed", ANN)
+    assert await _points(repo, ANN, BOB) == (600, 400)
+
+
+async def test_confirming_a_claim_settles_it_at_once(storage):
+    """Regression (issue 13, item 12): the other player confirms a claim by naming the
+    claimant as winner. Fails on the old code because the claim itself was refused."""
+    repo = await _accepted(storage)
+    await repo.complete_challenge(1, BOB, BOB, NOW + 2)  # Bob claims
+    done = await repo.complete_challenge(1, ANN, BOB, NOW + 3)  # Ann confirms
+    assert (done.status, done.winner_id) == ("completed", BOB)
+    assert await _points(repo, ANN, BOB) == (400, 600)
+
+
+async def test_a_dispute_waits_for_an_admin_who_is_not_playing(storage):
+    """Regression (issue 13, item 12): a disputed claim is settled only by an admin who is not
+    a player; an admin who plays only claims. Fails on the old code because an admin player
+    settled their own game in their favour at once, and there was no dispute."""
+    repo = await _accepted(storage)
+    claim = await repo.complete_challenge(1, ANN, ANN, NOW + 2, reporter_is_admin=True)
+    assert (claim.status, claim.claimant_id) == ("accepted", ANN)  # a claim, not a settlement
+    with pytest.raises(InvalidInput, match="own claim"):
+        await repo.dispute_challenge(1, ANN, NOW + 3)
+    with pytest.raises(InvalidInput, match="Only the players"):
+        await repo.dispute_challenge(1, CID, NOW + 3)
+    disputed = await repo.dispute_challenge(1, BOB, NOW + 3)
+    assert disputed.disputed_at == NOW + 3
+    assert disputed.expires_at == NOW + 3 + DISPUTE_WINDOW_HOURS * HOUR
+    with pytest.raises(InvalidInput, match="already disputed"):
+        await repo.dispute_challenge(1, BOB, NOW + 4)
+    with pytest.raises(InvalidInput, match="is disputed"):
+        await repo.complete_challenge(1, ANN, ANN, NOW + 4, reporter_is_admin=True)
+    with pytest.raises(InvalidInput, match="Only the players, or an admin"):
+        await repo.complete_challenge(1, CID, BOB, NOW + 4)
+    settled = await repo.complete_challenge(1, CID, BOB, NOW + 5, reporter_is_admin=True)
+    assert (settled.status, settled.winner_id) == ("completed", BOB)
+    assert await _points(repo, ANN, BOB) == (400, 600)
+
+
+async def test_a_dispute_nobody_settles_is_refunded(storage):
+    """Regression (issue 13, item 12): a disputed challenge no admin settles within the
+    dispute window gives both stakes back. Fails on the old code (no claims or disputes)."""
+    repo = await _accepted(storage)
+    await repo.complete_challenge(1, ANN, ANN, NOW + 2)
+    disputed = await repo.dispute_challenge(1, BOB, NOW + 3)
+    assert await repo.expire_challenges(disputed.expires_at) == 1
+    assert (await repo.challenges(active_only=False))[0].status == "expired"
+    assert await _points(repo, ANN, BOB) == (500, 500)
+
+
+async def test_acting_after_a_deadline_resolves_the_challenge_first(storage):
+    """Regression (issue 13, item 12): a dispute after the claim window is refused, and the
+    claim it came too late for is settled (committed) on the spot, as the expiry job would.
+    Fails on the old code, which had no claim window."""
+    repo = await _accepted(storage)
+    claim = await repo.complete_challenge(1, ANN, ANN, NOW + 2)
+    with pytest.raises(InvalidInput, match="not disputed in time"):
+        await repo.dispute_challenge(1, BOB, claim.expires_at)
+    done = (await repo.challenges(active_only=False))[0]
+    assert (done.status, done.winner_id) == ("completed", ANN)
+    assert await _points(repo, ANN, BOB) == (600, 400)

@@ -1,0 +1,156 @@
+"""The rules of a fair challenge, as pure functions over :class:`Challenge` values.
+
+Each rule takes the challenge as it is, who acts and when, and returns the challenge as it must
+become (or raises :class:`InvalidInput` with the reason, shown to the member). The repository
+loads, applies the decision (moving the escrowed points when a challenge closes) and commits, in
+one transaction. :data:`RULES` says the same to the players (``/challenge rules``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.domain.rules import InvalidInput
+
+if TYPE_CHECKING:
+    from bot.storage.base import Challenge
+
+CLAIM_WINDOW_HOURS = 24  # the other player's time to confirm or dispute a claimed win
+DISPUTE_WINDOW_HOURS = 72  # the admins' time to settle a disputed challenge
+ACTIVE = ("open", "accepted")
+
+RULES = f"""\
+**How challenges work**
+1. `/challenge create` puts your stake in escrow. Your opponent has the server's challenge \
+expiry (`/admin settings`, 24 h by default) to accept or decline; after that it expires and \
+you get your stake back. You can cancel it until it is accepted.
+2. `/challenge accept` puts the same stake in. The game now has that same time again, counted \
+from the acceptance, to be decided.
+3. `/challenge complete` reports the result. Name your opponent to concede: the pot goes to \
+them at once. Name yourself to claim the win: your opponent then has {CLAIM_WINDOW_HOURS} h to \
+confirm (by conceding) or `/challenge dispute`; an undisputed claim pays you when that time ends.
+4. A disputed challenge is settled by an admin who is not one of the players \
+(`/challenge complete` naming the winner). If none does within {DISPUTE_WINDOW_HOURS} h, both \
+stakes go back.
+5. A game nobody reports or claims by its deadline expires: both stakes go back.
+An admin who plays is a player like any other: they can claim, never settle their own game."""
+
+
+def deadline(start: float, hours: float) -> float:
+    """The moment ``hours`` after ``start`` (epoch seconds)."""
+    return start + hours * 3600
+
+
+def check_players(challenger_id: int, opponent_id: int) -> None:
+    if challenger_id == opponent_id:
+        raise InvalidInput("You cannot challenge yourself.")
+
+
+def phase(c: Challenge) -> str:
+    """The status, with an accepted challenge told apart: playing, claimed or disputed."""
+    if c.status != "accepted":
+        return c.status
+    if c.disputed_at is not None:
+        return "disputed"
+    return "claimed" if c.claimant_id is not None else "playing"
+
+
+def is_due(c: Challenge, now: float) -> bool:
+    """True when an active challenge's current deadline has passed."""
+    return c.status in ACTIVE and c.expires_at <= now
+
+
+def resolve_due(c: Challenge, now: float) -> Challenge:
+    """What a challenge whose deadline passed becomes: an undisputed claim wins; anything else
+    (never accepted, never reported, disputed and never settled) expires with refunds."""
+    if phase(c) == "claimed":
+        return _close(c, "completed", now, c.claimant_id)
+    return _close(c, "expired", now)
+
+
+def due_message(c: Challenge) -> str:
+    """Why an action came too late, for a challenge :func:`resolve_due` has just closed."""
+    if c.status == "completed":
+        return (f"Challenge #{c.challenge_id} is over: the claim was not disputed in time, "
+                f"so <@{c.winner_id}> won it.")
+    return f"Challenge #{c.challenge_id} has expired; the stakes went back."
+
+
+def accept(c: Challenge, user_id: int, now: float) -> Challenge:
+    """The opponent accepts; the game gets the accept window again, counted from now."""
+    if user_id != c.opponent_id:
+        raise InvalidInput("Only the challenged member can accept this challenge.")
+    _require_open(c)
+    return replace(c, status="accepted", accepted_at=now,
+                   expires_at=now + (c.expires_at - c.created_at))
+
+
+def decline(c: Challenge, user_id: int, now: float) -> Challenge:
+    if user_id != c.opponent_id:
+        raise InvalidInput("Only the challenged member can decline this challenge.")
+    _require_open(c)
+    return _close(c, "declined", now)
+
+
+def cancel(c: Challenge, user_id: int, now: float) -> Challenge:
+    if user_id != c.challenger_id:
+        raise InvalidInput("Only the member who made this challenge can cancel it.")
+    if c.status != "open":
+        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}; only open challenges "
+                           "can be cancelled.")
+    return _close(c, "cancelled", now)
+
+
+def report(c: Challenge, reporter_id: int, winner_id: int, reporter_is_admin: bool,
+           now: float) -> Challenge:
+    """A result: a player concedes (settles) or claims the win (pending); an admin who is not
+    playing settles."""
+    players = (c.challenger_id, c.opponent_id)
+    if c.status != "accepted":
+        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}; only accepted "
+                           "challenges can be completed.")
+    if winner_id not in players:
+        raise InvalidInput("The winner must be one of the two players.")
+    if reporter_id not in players:
+        if not reporter_is_admin:
+            raise InvalidInput("Only the players, or an admin who is not playing, can report "
+                               "a result.")
+        return _close(c, "completed", now, winner_id)
+    if winner_id != reporter_id:  # conceding, which also confirms the other's claim
+        return _close(c, "completed", now, winner_id)
+    if c.disputed_at is not None:
+        raise InvalidInput(f"Challenge #{c.challenge_id} is disputed: an admin who is not "
+                           "playing settles it.")
+    if c.claimant_id == reporter_id:
+        raise InvalidInput(f"You already claimed challenge #{c.challenge_id}; your opponent "
+                           "can confirm or dispute it until the claim window ends.")
+    if c.claimant_id is not None:
+        raise InvalidInput(f"<@{c.claimant_id}> has claimed challenge #{c.challenge_id}: "
+                           "confirm it by naming them as the winner, or use `/challenge "
+                           "dispute`.")
+    return replace(c, claimant_id=reporter_id, claimed_at=now,
+                   expires_at=deadline(now, CLAIM_WINDOW_HOURS))
+
+
+def dispute(c: Challenge, user_id: int, now: float) -> Challenge:
+    """The other player disputes a pending claim; admins then have the dispute window."""
+    if user_id not in (c.challenger_id, c.opponent_id):
+        raise InvalidInput("Only the players can dispute a claim.")
+    if phase(c) == "disputed":
+        raise InvalidInput(f"Challenge #{c.challenge_id} is already disputed: an admin who is "
+                           "not playing settles it.")
+    if phase(c) != "claimed":
+        raise InvalidInput(f"There is no claim to dispute in challenge #{c.challenge_id}.")
+    if user_id == c.claimant_id:
+        raise InvalidInput("You cannot dispute your own claim.")
+    return replace(c, disputed_at=now, expires_at=deadline(now, DISPUTE_WINDOW_HOURS))
+
+
+def _require_open(c: Challenge) -> None:
+    if c.status != "open":
+        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}.")
+
+
+def _close(c: Challenge, status: str, now: float, winner_id: int | None = None) -> Challenge:
+    return replace(c, status=status, resolved_at=now, winner_id=winner_id)

@@ -1,0 +1,7 @@
+-- Fair challenges (bot/domain/challenges.py): the play deadline is counted from acceptance, and
+-- a player's claimed win is pending until the other confirms, disputes, or the window ends.
+-- expires_at stays "the current deadline"; these record when and by whom each step happened.
+ALTER TABLE challenges ADD COLUMN accepted_at REAL;
+ALTER TABLE challenges ADD COLUMN claimant_id INTEGER;
+ALTER TABLE challenges ADD COLUMN claimed_at REAL;
+ALTER TABLE challenges ADD COLUMN disputed_at REAL;
