@@ -297,3 +297,11 @@ async def control(
     async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
         assert response.status == status, await response.text()
         return await response.json()
+
+
+@pytest.mark.parametrize(
+    "option", [{"max_concurrency": 0}, {"identify_window": -1.0}, {"session_start_total": 0}]
+)
+def test_impossible_sharding_options_are_a_clear_error(option: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be >= 1, identify_window >= 0"):
+        FakeDiscord(**option)
