@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -111,6 +112,7 @@ async def test_gateway_bot_recommends_one_shard_per_1000_guilds() -> None:
 
 
 async def test_session_start_limit_counts_down_per_identify() -> None:
+    """``remaining`` drops by one per session start (a re-IDENTIFY after op 9 included)."""
     async with started(guilds=2) as fake:
         runner = Running(FakeTestBot())
         await runner.start(fake)
@@ -151,10 +153,13 @@ async def test_session_start_limit_exhausted_resets_the_token() -> None:
         await fake.stop()
 
 
-async def test_two_processes_identifying_at_once_collide_in_one_bucket() -> None:
+async def test_two_processes_identifying_at_once_collide_in_one_bucket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """max_concurrency 1: both processes' first shards IDENTIFY at the same moment; the later
     one is refused with op 9 Invalid Session (d: false), its client IDENTIFYs again after its
     hook's pause, and every accepted IDENTIFY kept the rate."""
+    caplog.set_level(logging.INFO, logger="discord.gateway")
     async with started(max_concurrency=1, identify_window=0.5) as fake:
         a, b = Process(PROCESS_A), Process(PROCESS_B)
         try:
@@ -163,6 +168,8 @@ async def test_two_processes_identifying_at_once_collide_in_one_bucket() -> None
             assert gateway.identify_refusals, "two simultaneous IDENTIFYs in bucket 0 passed"
             assert {r.bucket for r in gateway.identify_refusals} == {0}
             assert gateway.identify_refusals[0].shard in (0, 2)  # a process's first shard
+            invalidated = [r for r in caplog.records if "has been invalidated" in r.getMessage()]
+            assert len(invalidated) == len(gateway.identify_refusals)  # op 9, d: false
             assert sorted(r.shard for r in gateway.identify_log) == [0, 1, 2, 3]
             assert_rate_kept(fake)
             assert fake.gateway_ops[2] == len(gateway.identify_log) + len(gateway.identify_refusals)
