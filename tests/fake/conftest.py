@@ -16,6 +16,9 @@ from tests.fake_discord import FakeDiscord
 from tests.fake_discord.testing import pointed_at
 
 TOKEN = "fake-token"
+# The fakes' IDENTIFY window in these tests, and what the test bots wait before a non-initial
+# IDENTIFY: discord.py's own 5 s against Discord's 5 s, scaled down.
+IDENTIFY_WINDOW = 0.2
 FILE_BYTES = b"guild report\n\x00\x01binary-safe"
 
 
@@ -115,7 +118,10 @@ def install_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflak
 
 
 class _Recorder:
-    """Mixin: events the tests assert on, and no 5 s pause before re-IDENTIFY."""
+    """Mixin: events the tests assert on, and an IDENTIFY_WINDOW pause (not 5 s) before a
+    non-initial IDENTIFY."""
+
+    identify_pause = IDENTIFY_WINDOW
 
     def _setup_recorder(self) -> None:
         self.ready_event = asyncio.Event()
@@ -124,8 +130,9 @@ class _Recorder:
         self.resumed = 0
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        # discord.py sleeps 5 s before every non-initial IDENTIFY; the fake has no such limit.
-        return None
+        # discord.py sleeps 5 s before every non-initial IDENTIFY, Discord's window per bucket.
+        if not initial:
+            await asyncio.sleep(self.identify_pause)
 
     async def on_ready(self) -> None:
         self.ready_event.set()
@@ -185,10 +192,18 @@ class Running:
         self.bot = bot
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self, fake: FakeDiscord, token: str = TOKEN, limit: float = 10.0) -> None:
+    async def start(
+        self,
+        fake: FakeDiscord,
+        token: str = TOKEN,
+        limit: float = 10.0,
+        shard_ids: list[int] | None = None,
+    ) -> None:
+        """Connect and wait until ready; ``shard_ids``: only this process's shards are waited
+        for (default: every shard of the identified shard count)."""
         await self.bot.login(token)
         self.task = asyncio.create_task(self.bot.connect(reconnect=True))
-        await fake.wait_guilds_sent(limit)
+        await fake.wait_guilds_sent(limit, shard_ids)
         waiter = asyncio.ensure_future(self.bot.ready_event.wait())  # type: ignore[attr-defined]
         done, _ = await asyncio.wait(
             {waiter, self.task}, timeout=limit, return_when="FIRST_COMPLETED"
@@ -208,7 +223,9 @@ class Running:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     """A fake Discord validating all REST traffic (strictly) with two guilds and members."""
-    fake = FakeDiscord(token=TOKEN, validate=True, strict_requests=True)
+    fake = FakeDiscord(
+        token=TOKEN, validate=True, strict_requests=True, identify_window=IDENTIFY_WINDOW
+    )
     alpha = fake.add_guild("Alpha")
     alpha.add_member("alice", permissions="manage_guild")
     alpha.add_member("bob")

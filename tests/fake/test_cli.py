@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 class _ExternalFake:
     """Just enough of FakeDiscord for ``Running.start`` when the fake is another process."""
 
-    async def wait_guilds_sent(self, limit: float) -> None:
+    async def wait_guilds_sent(self, limit: float, shard_ids: list[int] | None) -> None:
         return None
 
 

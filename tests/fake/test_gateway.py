@@ -9,6 +9,7 @@ import discord
 import pytest
 
 from tests.fake.conftest import (
+    IDENTIFY_WINDOW,
     TOKEN,
     FakeTestBot,
     Running,
@@ -146,7 +147,13 @@ async def test_resume_of_an_unknown_session_is_refused(fake: FakeDiscord, runnin
 
 
 async def test_two_shards_route_guilds_by_id() -> None:
-    fake = FakeDiscord(token=TOKEN, shard_count=2, validate=True, strict_requests=True)
+    fake = FakeDiscord(
+        token=TOKEN,
+        shard_count=2,
+        validate=True,
+        strict_requests=True,
+        identify_window=IDENTIFY_WINDOW,
+    )
     guilds = [fake.add_guild(f"g{i}") for i in range(4)]
     for guild in guilds:
         guild.add_member("user")
@@ -160,6 +167,7 @@ async def test_two_shards_route_guilds_by_id() -> None:
             assert fake.request_counts[("GET", "/gateway/bot")] == 1
             assert bot.shard_count == 2
             assert sorted(i["shard"] for i in fake.identifies) == [[0, 2], [1, 2]]
+            assert fake.gateway.identify_refusals == []  # discord.py paced its two shards
             assert len(bot.guilds) == 4
             for guild in guilds:
                 assert bot.get_guild(guild.id).shard_id == guild.shard_id(2)

@@ -9,6 +9,26 @@
     reply = await inter.wait_response(); final = await inter.wait_final()
     fake.assert_no_errors()       # unknown routes, schema violations, protocol misuse
 
+Sharding, as Discord enforces it across ALL connections on the token (several processes):
+    fake = FakeDiscord(max_concurrency=1, identify_window=5.0, max_guilds_per_session=2500,
+                       session_start_total=1000, shard_count=None)
+- ``GET /gateway/bot``: ``shards`` = ``shard_count`` if given, else one per 1,000 joined guilds
+  (at least 1); ``session_start_limit`` {total, remaining (counts down per session start),
+  reset_after, max_concurrency}. Past ``session_start_total`` the token is reset, every session
+  ends (close 4004) and an error is recorded.
+- At most one IDENTIFY per ``identify_window`` seconds per bucket ``shard_id % max_concurrency``;
+  a faster one gets op 9 Invalid Session (``d: false``). ``fake.gateway.identify_log`` (accepted)
+  and ``fake.gateway.identify_refusals`` hold ``IdentifyRecord(at, shard, bucket)``: assert
+  ``identify_refusals == []`` for "the IDENTIFY rate was never broken".
+- A shard count that disagrees with another connected session: close 4010 Invalid shard. A
+  session over ``max_guilds_per_session`` guilds (``None``: no limit): close 4011 Sharding
+  required. A client's own close with 1000/1001 ends its session (not resumable).
+- Guild events (``invoke``, ``add_guild_live``, ``dispatch(guild_id=...)``) go only to the session
+  of shard ``(guild_id >> 22) % shard_count``; with none there nothing is sent and
+  ``gateway.Undelivered`` (a RuntimeError) is raised and kept in ``fake.gateway.undelivered``.
+- ``fake.wait_guilds_sent(shard_ids=[2, 3])`` waits for one process's shards only;
+  ``GET /_fake/gateway`` reports all of the above (see ``control``).
+
 Modules: ``server`` (FakeDiscord), ``rest`` (REST routes), ``gateway`` (sessions, shards,
 resume), ``interactions`` (INTERACTION_CREATE, replies), ``state.model`` (guilds, members...),
 ``openapi`` (validator), ``control`` (``/_fake/...`` API), ``cli`` (``python -m

@@ -1,7 +1,8 @@
 """Standalone fake Discord and a client for its control API.
 
     python -m tests.fake_discord serve --port 8765 --guilds 2 --members 3 \\
-        [--token-file F] [--state-file F] [--shards N] [--validate]
+        [--token-file F] [--state-file F] [--shards N] [--validate] \\
+        [--max-concurrency N] [--identify-window S] [--max-guilds-per-session N]
     python -m tests.fake_discord invoke --url http://127.0.0.1:8765 --guild 0 --member 1 \\
         [--channel 0] [--opt name=value ...] [--final] "challenge create"
     python -m tests.fake_discord state --url http://127.0.0.1:8765
@@ -55,6 +56,9 @@ async def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         validate=args.validate,
         compression=not args.no_compression,
+        max_concurrency=args.max_concurrency,
+        identify_window=args.identify_window,
+        max_guilds_per_session=args.max_guilds_per_session or None,
     )
     for i in range(args.guilds):
         guild = fake.add_guild(f"guild-{i}")
@@ -150,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--validate", action="store_true", help="validate REST traffic (needs jsonschema)"
     )
     serve.add_argument("--no-compression", action="store_true", help="plain text gateway frames")
+    serve.add_argument(
+        "--max-concurrency", type=int, default=1, help="IDENTIFY buckets (shard_id %% N)"
+    )
+    serve.add_argument(
+        "--identify-window", type=float, default=5.0, help="seconds per IDENTIFY per bucket"
+    )
+    serve.add_argument(
+        "--max-guilds-per-session", type=int, default=2500,
+        help="more guilds in one session closes 4011 Sharding required (0: no limit)",
+    )  # fmt: skip
     serve.add_argument("-v", "--verbose", action="store_true")
 
     invoke = sub.add_parser(

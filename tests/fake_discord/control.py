@@ -5,6 +5,11 @@
       waits for the bot's answer; ``final: true`` also waits past a deferral
 - ``POST /_fake/guilds``  {name?, members?}    the bot joins a new guild (GUILD_CREATE)
 - ``POST /_fake/gateway/drop|reconnect|invalidate``  {shard?, resumable?}
+- ``GET  /_fake/gateway``  sharding figures: ``shard_count``, ``max_concurrency``,
+      ``identify_window``, ``max_guilds_per_session``, ``session_start_limit``, ``identifies``
+      (accepted: ``{at, shard, bucket}``, ``at`` in ``time.monotonic()`` seconds), ``refused``
+      (how many IDENTIFYs were too fast) and ``refusals``, ``undelivered`` (guild events whose
+      shard had no session)
 - ``GET  /_fake/errors``  ``GET /_fake/commands``  ``GET /_fake/messages?channel=ID``
 Guilds, members and channels are referred to by index, id or name. An option value
 ``{"member": REF}``, ``{"channel": REF}`` or the string ``"member:REF"`` becomes a user/channel
@@ -90,6 +95,9 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
             return json_response(404, {"error": f"unknown gateway action {action!r}"})
         return json_response(200, {"ok": True})
 
+    async def gateway(request: web.Request) -> web.Response:
+        return json_response(200, fake.gateway.report())
+
     async def errors(request: web.Request) -> web.Response:
         return json_response(
             200, [{"kind": e.kind, "where": e.where, "detail": e.detail} for e in fake.errors]
@@ -126,6 +134,7 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
     app.router.add_get("/_fake/health", health)
     app.router.add_post("/_fake/invoke", invoke)
     app.router.add_post("/_fake/guilds", add_guild)
+    app.router.add_get("/_fake/gateway", gateway)
     app.router.add_post("/_fake/gateway/{action}", gateway_action)
     app.router.add_get("/_fake/errors", errors)
     app.router.add_get("/_fake/commands", commands)

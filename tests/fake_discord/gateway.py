@@ -3,7 +3,20 @@
 A *session* (``GatewaySession``) outlives its websocket *connection* (``GatewayConnection``):
 dispatches are numbered and buffered per session, so a client that RESUMEs gets the events it
 missed replayed, exactly as Discord does. Guild events go to the session of the guild's shard,
-``(guild_id >> 22) % shard_count``.
+``(guild_id >> 22) % shard_count``, and to no other; with no session on that shard nothing is
+delivered (``Undelivered``). A client's own close with 1000/1001 ends its session, as on Discord.
+
+Discord's sharding rules, enforced across ALL connections (several processes on one token):
+
+- at most one IDENTIFY per 5 s (``identify_window``) per bucket ``shard_id % max_concurrency``; a
+  too-fast IDENTIFY is answered with op 9 Invalid Session (``d: false``), as Discord's gateway
+  documentation says; every IDENTIFY is logged as ``IdentifyRecord(at, shard, bucket)`` in
+  ``identify_log`` (accepted) or ``identify_refusals`` (refused);
+- a shard count that disagrees with the other connected sessions: close 4010 Invalid shard;
+- a session that would hold more than ``max_guilds_per_session`` guilds (Discord: 2,500): close
+  4011 Sharding required;
+- ``session_start_total`` session starts (Discord: 1,000 a day); an IDENTIFY past it resets the
+  token and terminates every session (the fake records an error).
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ import secrets
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +36,7 @@ from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
     from tests.fake_discord.server import FakeDiscord
+    from tests.fake_discord.state.model import Guild
 
 log = logging.getLogger("fake_discord.gateway")
 
@@ -39,6 +53,12 @@ INVALID_SESSION = 9
 HELLO = 10
 HEARTBEAT_ACK = 11
 
+# Discord's limits (https://discord.com/developers/docs/topics/gateway#sharding)
+IDENTIFY_WINDOW = 5.0  # seconds between two IDENTIFYs of one bucket
+SESSION_START_TOTAL = 1000  # session starts per reset period
+SESSION_START_PERIOD_MS = 86_400_000
+MAX_GUILDS_PER_SESSION = 2500
+
 PRIVILEGED_INTENTS = {
     1 << 1: "GUILD_MEMBERS",
     1 << 8: "GUILD_PRESENCES",
@@ -46,6 +66,30 @@ PRIVILEGED_INTENTS = {
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyRecord:
+    """An IDENTIFY that reached the rate limit check: when (``time.monotonic()``), shard, and
+    bucket (``shard % max_concurrency``)."""
+
+    at: float
+    shard: int
+    bucket: int
+
+
+class Undelivered(RuntimeError):
+    """A guild event (an interaction...) whose shard has no session: nothing was sent."""
+
+    def __init__(self, event: str, guild_id: int, shard_id: int, shard_count: int) -> None:
+        super().__init__(
+            f"{event} for guild {guild_id} not delivered: its shard {shard_id} "
+            f"(of {shard_count}) has no gateway session"
+        )
+        self.event = event
+        self.guild_id = guild_id
+        self.shard_id = shard_id
+        self.shard_count = shard_count
 
 
 @dataclass(eq=False)
@@ -154,9 +198,13 @@ class GatewayConnection:
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:
+            # The client's own close with 1000/1001 ends its session (Discord: not resumable).
+            ended = not self.closed and self.ws.close_code in (1000, 1001)
             self.closed = True
             if self.session is not None and self.session.connection is self:
                 self.session.connection = None
+                if ended:
+                    self.gateway._drop_session(self.session)
             self._sender.cancel()
             self.gateway.connections.discard(self)
 
@@ -191,8 +239,20 @@ class Gateway:
         heartbeat_interval_ms: int = 41250,
         ack_delay: float = 0.02,
         buffer_size: int = 20000,
+        max_concurrency: int = 1,
+        identify_window: float = IDENTIFY_WINDOW,
+        session_start_total: int = SESSION_START_TOTAL,
+        max_guilds_per_session: int | None = MAX_GUILDS_PER_SESSION,
     ) -> None:
+        if max_concurrency < 1 or identify_window < 0 or session_start_total < 1:
+            raise ValueError(
+                "max_concurrency and session_start_total must be >= 1, identify_window >= 0"
+            )
         self.fake = fake
+        self.max_concurrency = max_concurrency
+        self.identify_window = identify_window
+        self.session_start_total = session_start_total
+        self.max_guilds_per_session = max_guilds_per_session
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.ack_delay = ack_delay
         self.ack_heartbeats = True
@@ -204,6 +264,10 @@ class Gateway:
         self.by_shard: dict[int, GatewaySession] = {}
         self.shard_count: int | None = None  # as identified by the client
         self.identifies: list[dict[str, Any]] = []
+        self.identify_log: list[IdentifyRecord] = []
+        self.identify_refusals: list[IdentifyRecord] = []
+        self._bucket_last: dict[int, float] = {}
+        self.undelivered: list[Undelivered] = []
         self.resumes: list[dict[str, Any]] = []
         self._identified = asyncio.Event()
         self._identify_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -248,6 +312,31 @@ class Gateway:
         if denied:
             await conn.close(4014, b"Disallowed intent(s)")
             return
+        if self._count_disagrees(shard_id, shard_count):
+            await conn.close(4010, b"Invalid shard")
+            return
+        guilds = [
+            g
+            for g in fake.state.guilds.values()
+            if g.joined and (shard_count == 1 or g.shard_id(shard_count) == shard_id)
+        ]
+        limit = self.max_guilds_per_session
+        if limit is not None and len(guilds) > limit:
+            await conn.close(4011, b"Sharding required")
+            return
+        if len(self.identify_log) >= self.session_start_total:
+            await self._reset_token()
+            return
+        now = time.monotonic()
+        record = IdentifyRecord(now, shard_id, shard_id % self.max_concurrency)
+        last = self._bucket_last.get(record.bucket)
+        if last is not None and now - last < self.identify_window:
+            self.identify_refusals.append(record)
+            log.info("IDENTIFY of shard %s too fast for bucket %s: op 9", shard_id, record.bucket)
+            conn.send_op(INVALID_SESSION, False)
+            return
+        self._bucket_last[record.bucket] = now
+        self.identify_log.append(record)
         session = GatewaySession(
             session_id=secrets.token_hex(16),
             shard_id=shard_id,
@@ -257,10 +346,9 @@ class Gateway:
             identify=data,
             buffer_size=self.buffer_size,
         )
-        old = self.by_shard.get(shard_id)
-        if old is not None:
-            old.valid = False
-            self.sessions.pop(old.session_id, None)
+        for old in list(self.by_shard.values()):
+            if old.shard_id == shard_id or old.shard_count != shard_count:
+                self._drop_session(old)  # replaced, or left behind by a shard count change
         self.sessions[session.session_id] = session
         self.by_shard[shard_id] = session
         self.shard_count = shard_count
@@ -271,16 +359,44 @@ class Gateway:
         for wanted, fut in self._identify_waiters:
             if len(self.identifies) >= wanted and not fut.done():
                 fut.set_result(None)
-        await self._send_ready(session)
+        await self._send_ready(session, guilds)
 
-    async def _send_ready(self, session: GatewaySession) -> None:
+    def _count_disagrees(self, shard_id: int, shard_count: int) -> bool:
+        """Another connected session identified with a different shard count (Discord: 4010)."""
+        return any(
+            s.connection is not None and s.shard_id != shard_id and s.shard_count != shard_count
+            for s in self.by_shard.values()
+        )
+
+    async def _reset_token(self) -> None:
+        """Past the session start limit Discord resets the token and ends every session."""
         fake = self.fake
-        guilds = [
-            g
-            for g in fake.state.guilds.values()
-            if g.joined
-            and (session.shard_count == 1 or g.shard_id(session.shard_count) == session.shard_id)
-        ]
+        fake.record_error(
+            "gateway",
+            "IDENTIFY",
+            f"session start limit ({self.session_start_total}) exhausted: "
+            "the token was reset and every session terminated",
+            None,
+        )
+        fake.token = secrets.token_urlsafe(32)
+        for session in list(self.by_shard.values()):
+            self._drop_session(session)
+        for conn in list(self.connections):
+            await conn.close(4004, b"Authentication failed")
+
+    def session_start_limit(self) -> dict[str, int]:
+        """``session_start_limit`` of ``GET /gateway/bot``: it counts down per session start."""
+        started = self.identify_log[0].at if self.identify_log else time.monotonic()
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return {
+            "total": self.session_start_total,
+            "remaining": max(0, self.session_start_total - len(self.identify_log)),
+            "reset_after": max(0, SESSION_START_PERIOD_MS - elapsed_ms),
+            "max_concurrency": self.max_concurrency,
+        }
+
+    async def _send_ready(self, session: GatewaySession, guilds: list[Guild]) -> None:
+        fake = self.fake
         ready: dict[str, Any] = {
             "v": 10,
             "user": fake.bot_user_payload(),
@@ -390,6 +506,18 @@ class Gateway:
         count = self.shard_count or 1
         return self.by_shard.get((guild_id >> 22) % count)
 
+    def owner(self, guild_id: int, event: str) -> GatewaySession:
+        """The session of the guild's shard, the only one its events go to; else ``Undelivered``
+        (recorded in ``undelivered``)."""
+        session = self.session_for_guild(guild_id)
+        if session is None:
+            count = self.shard_count or 1
+            error = Undelivered(event, guild_id, (guild_id >> 22) % count, count)
+            self.undelivered.append(error)
+            log.warning("%s", error)
+            raise error
+        return session
+
     def sessions_for(self, shard_id: int | None) -> list[GatewaySession]:
         if shard_id is None:
             return list(self.by_shard.values())
@@ -410,16 +538,22 @@ class Gateway:
         finally:
             self._identify_waiters.remove((count, fut))
 
-    async def wait_guilds_sent(self, timeout: float) -> None:  # noqa: ASYNC109
-        """Until every shard of the identified shard count has been sent its guilds."""
+    async def wait_guilds_sent(
+        self,
+        timeout: float,  # noqa: ASYNC109
+        shard_ids: Iterable[int] | None = None,
+    ) -> None:
+        """Until every shard in ``shard_ids`` (default: every shard of the identified shard
+        count) has been sent its guilds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.wait_for_identify(timeout)
+        wanted = None if shard_ids is None else list(shard_ids)
         while True:
-            count = self.shard_count or 1
+            shards = range(self.shard_count or 1) if wanted is None else wanted
             pending = [
                 s
-                for s in range(count)
+                for s in shards
                 if s not in self.by_shard or not self.by_shard[s].guilds_sent.is_set()
             ]
             if not pending:
@@ -437,6 +571,27 @@ class Gateway:
                 await asyncio.wait_for(session.guilds_sent.wait(), remaining)
             except TimeoutError:
                 continue
+
+    def report(self) -> dict[str, Any]:
+        """The sharding rules' figures, for the control API (``GET /_fake/gateway``)."""
+
+        def records(items: list[IdentifyRecord]) -> list[dict[str, Any]]:
+            return [{"at": r.at, "shard": r.shard, "bucket": r.bucket} for r in items]
+
+        return {
+            "shard_count": self.shard_count,
+            "max_concurrency": self.max_concurrency,
+            "identify_window": self.identify_window,
+            "max_guilds_per_session": self.max_guilds_per_session,
+            "session_start_limit": self.session_start_limit(),
+            "identifies": records(self.identify_log),
+            "refused": len(self.identify_refusals),
+            "refusals": records(self.identify_refusals),
+            "undelivered": [
+                {"event": u.event, "guild_id": str(u.guild_id), "shard": u.shard_id}
+                for u in self.undelivered
+            ],
+        }
 
     async def drop(self, shard_id: int | None = None, code: int | None = None) -> None:
         for session in self.sessions_for(shard_id):

@@ -298,12 +298,7 @@ class RestApi:
         return 200, {
             "url": fake.gateway_url.rstrip("/"),
             "shards": fake.recommended_shards,
-            "session_start_limit": {
-                "total": 1000,
-                "remaining": max(0, 1000 - len(fake.gateway.identifies)),
-                "reset_after": 86_400_000,
-                "max_concurrency": 1,
-            },
+            "session_start_limit": fake.gateway.session_start_limit(),
         }
 
     # -- application commands --------------------------------------------------------------------

@@ -7,13 +7,18 @@ import logging
 import secrets
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.fake_discord.gateway import Gateway
+from tests.fake_discord.gateway import (
+    IDENTIFY_WINDOW,
+    MAX_GUILDS_PER_SESSION,
+    SESSION_START_TOTAL,
+    Gateway,
+)
 from tests.fake_discord.interactions import (
     FakeInteraction,
     build_command_data,
@@ -23,6 +28,8 @@ from tests.fake_discord.rest import RestApi
 from tests.fake_discord.state.model import Channel, Guild, Member, Message, State
 
 log = logging.getLogger("fake_discord")
+
+GUILDS_PER_SHARD = 1000  # GET /gateway/bot recommends one shard per 1,000 guilds
 
 
 @dataclass(slots=True)
@@ -80,9 +87,13 @@ class FakeDiscord:
         bot_name: str = "guildbot",
         max_interactions: int = 100_000,
         control_api: bool = True,
+        max_concurrency: int = 1,
+        identify_window: float = IDENTIFY_WINDOW,
+        session_start_total: int = SESSION_START_TOTAL,
+        max_guilds_per_session: int | None = MAX_GUILDS_PER_SESSION,
     ) -> None:
         self.token = token
-        self.recommended_shards = shard_count or 1
+        self.shard_count = shard_count
         self.host = host
         self.port = port
         self.compression = compression
@@ -110,7 +121,13 @@ class FakeDiscord:
             self.validator = shared_validator(spec_path, strict_requests)
         self.rest = RestApi(self)
         self.gateway = Gateway(
-            self, heartbeat_interval_ms=heartbeat_interval_ms, ack_delay=ack_delay
+            self,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            ack_delay=ack_delay,
+            max_concurrency=max_concurrency,
+            identify_window=identify_window,
+            session_start_total=session_start_total,
+            max_guilds_per_session=max_guilds_per_session,
         )
         self._control_api = control_api
         self._runner: web.AppRunner | None = None
@@ -225,6 +242,15 @@ class FakeDiscord:
         return webhook
 
     @property
+    def recommended_shards(self) -> int:
+        """``shards`` of ``GET /gateway/bot``: the ``shard_count`` given, else one per 1,000
+        guilds (at least 1), as Discord recommends."""
+        if self.shard_count:
+            return self.shard_count
+        joined = sum(1 for g in self.state.guilds.values() if g.joined)
+        return max(1, -(-joined // GUILDS_PER_SHARD))
+
+    @property
     def guilds(self) -> list[Guild]:
         return list(self.state.guilds.values())
 
@@ -288,9 +314,14 @@ class FakeDiscord:
         await self.gateway.wait_for_identify(timeout, count)
         return self.gateway.identifies[-1]
 
-    async def wait_guilds_sent(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait until READY and every GUILD_CREATE were written for all identified shards."""
-        await self.gateway.wait_guilds_sent(timeout)
+    async def wait_guilds_sent(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        shard_ids: Iterable[int] | None = None,
+    ) -> None:
+        """Wait until READY and every GUILD_CREATE were written for all identified shards (or
+        for ``shard_ids``: one process's shards)."""
+        await self.gateway.wait_guilds_sent(timeout, shard_ids)
 
     @property
     def intents(self) -> int | None:
@@ -312,10 +343,10 @@ class FakeDiscord:
     def dispatch(
         self, event: str, data: Any, *, guild_id: int | None = None, shard_id: int | None = None
     ):
-        """Send a raw dispatch: to the guild's shard, to ``shard_id``, or to every shard."""
+        """Send a raw dispatch: to the guild's shard (``Undelivered`` if it has no session), to
+        ``shard_id``, or to every shard."""
         if guild_id is not None:
-            session = self.gateway.session_for_guild(guild_id)
-            sessions = [session] if session is not None else []
+            sessions = [self.gateway.owner(guild_id, event)]
         else:
             sessions = self.gateway.sessions_for(shard_id)
         if not sessions:
@@ -387,7 +418,8 @@ class FakeDiscord:
         channel: Channel | int | str | None = None,
         locale: str = "en-US",
     ) -> FakeInteraction:
-        """A user runs a slash command: INTERACTION_CREATE on the guild's shard.
+        """A user runs a slash command: INTERACTION_CREATE on the guild's shard only; with no
+        session on that shard nothing is sent and ``Undelivered`` is raised.
 
         ``command`` is ``"name"``, ``"name sub"`` or ``"name group sub"``. Option values: str,
         int, float, bool, ``Member``/``User`` (type 6 with ``resolved``), ``Channel``, ``Role``.
@@ -426,12 +458,8 @@ class FakeDiscord:
             bot_permissions=self.state.bot_permissions,
             locale=locale,
         )
+        session = self.gateway.owner(g.id, "INTERACTION_CREATE")
         self._remember(inter)
-        session = self.gateway.session_for_guild(g.id)
-        if session is None:
-            raise RuntimeError(
-                "no gateway session for this guild's shard (has the bot identified?)"
-            )
         session.dispatch("INTERACTION_CREATE", payload, inter.mark_sent)
         return inter
 
