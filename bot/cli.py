@@ -224,9 +224,12 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     path = "/readyz" if args.ready else "/healthz"
     if args.slo:
         path = "/slo"
-    url = f"http://{settings.health_host}:{settings.health_port}{path}"
+    from bot.monitoring.resources import health_request
+
+    request = health_request(settings, path)
+    url = request.full_url
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
             body, status = response.read().decode(), response.status
     except urllib.error.HTTPError as exc:
         body, status = exc.read().decode(), exc.code
