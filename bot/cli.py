@@ -19,11 +19,13 @@ import os
 import pwd
 import signal
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
@@ -227,9 +229,12 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     path = "/readyz" if args.ready else "/healthz"
     if args.slo:
         path = "/slo"
-    url = f"http://{settings.health_host}:{settings.health_port}{path}"
+    from bot.monitoring.resources import health_request
+
+    request = health_request(settings, path)
+    url = request.full_url
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
             body, status = response.read().decode(), response.status
     except urllib.error.HTTPError as exc:
         body, status = exc.read().decode(), exc.code
@@ -271,23 +276,36 @@ def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    async def export() -> dict:
+    """Stream the guild's export to FILE (written beside it, then renamed: a failed export
+    leaves FILE as it was; mode 0600) or to stdout; memory stays bounded whatever the size."""
+    from datetime import UTC, datetime
+
+    async def export(out: BinaryIO) -> dict[str, int]:
         from bot.storage.sqlite import SQLiteStorage
 
         storage = await SQLiteStorage.open(settings.database, 1)
         try:
-            return await storage.guild(args.guild_id).export()
+            return await storage.guild(args.guild_id).export_to(
+                out, datetime.now(UTC).isoformat())
         finally:
             await storage.close()
 
     ensure_schema(settings, quiet=True)
-    data = asyncio.run(export())
-    text = json.dumps(data, indent=1, ensure_ascii=False)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {len(data['members'])} members to {args.out}")
-    else:
-        print(text)
+    if not args.out:
+        asyncio.run(export(sys.stdout.buffer))
+        return 0
+    target = Path(args.out)
+    # A fresh name (O_EXCL, mode 0600) in the target's directory: nothing there can redirect it.
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                   dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            counts = asyncio.run(export(out))
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    print(f"wrote {counts['members']} members and {counts['challenges']} challenges to {target}")
     return 0
 
 

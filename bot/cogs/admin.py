@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,8 +21,14 @@ from bot.domain.rules import (
 )
 from bot.responses import Reply, UserError, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
+from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
 
-EXPORT_LIMIT_BYTES = 8 * 1024 * 1024  # Discord's smallest attachment limit
+MIB = 1024 * 1024
+EXPORT_LIMIT_BYTES = 8 * MIB  # Discord's smallest attachment limit (a bot's default)
+# Whatever a guild's attachment limit (boosts raise it), an export is built in memory: cap it.
+EXPORT_MAX_BYTES = 25 * MIB
+# One /admin export at a time in the process; a second one is answered "busy" at once.
+_export_running = asyncio.Lock()
 
 
 def require_admin(who: Person) -> None:
@@ -65,16 +71,30 @@ async def do_settings(repo: GuildRepository, who: Person, *, daily_reward: int |
     return Reply("Current settings:\n" + describe_settings(await repo.settings()), ephemeral=True)
 
 
-async def do_export(repo: GuildRepository, who: Person, now: float) -> Reply:
+async def do_export(repo: GuildRepository, who: Person, now: float,
+                    attachment_limit: int = EXPORT_LIMIT_BYTES) -> Reply:
+    """The guild's data as a JSON attachment, one export at a time in the whole process.
+
+    A guild whose row counts alone show it cannot fit is refused before a row is read; any other
+    is streamed, off the event loop, into a buffer that refuses to grow past the limit."""
     require_admin(who)
-    data = await repo.export()
-    data["exported_at"] = datetime.fromtimestamp(now, UTC).isoformat()
-    blob = json.dumps(data, indent=1, ensure_ascii=False).encode()
-    if len(blob) > EXPORT_LIMIT_BYTES:
-        raise UserError("This server's data is larger than Discord's attachment limit; ask the "
-                        "bot operator for an export (`python -m bot export`).")
-    return Reply(f"Export of {len(data['members']):,} members and {len(data['challenges']):,} "
-                 "challenges.", file=(f"guildbot-export-{repo.guild_id}.json", blob),
+    if _export_running.locked():
+        raise UserError("An export is already running; try again in a minute.")
+    limit = min(attachment_limit, EXPORT_MAX_BYTES)
+    too_large = UserError(
+        f"This server's data is larger than the {limit / MIB:g} MiB I can attach here. "
+        "Ask the bot operator for an export: "
+        f"`guildbot-cli export --guild-id {repo.guild_id} --out FILE`.")
+    async with _export_running:
+        if size_floor(await repo.export_counts()) > limit:
+            raise too_large
+        buffer = BoundedBuffer(limit)
+        try:
+            counts = await repo.export_to(buffer, datetime.fromtimestamp(now, UTC).isoformat())
+        except ExportTooLarge:
+            raise too_large from None
+    return Reply(f"Export of {counts['members']:,} members and {counts['challenges']:,} "
+                 "challenges.", file=(f"guildbot-export-{repo.guild_id}.json", buffer.getvalue()),
                  ephemeral=True)
 
 
@@ -121,7 +141,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
     @app_commands.command(name="export", description="Download this server's data as JSON")
     async def export(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
-                                                interaction.client.clock()),  # type: ignore[attr-defined]
+                                                interaction.client.clock(),  # type: ignore[attr-defined]
+                                                interaction.filesize_limit),
                          ephemeral_hint=True)
 
     @app_commands.command(name="purge", description="Delete ALL of this server's data")

@@ -42,6 +42,7 @@ log = logging.getLogger("guildbot.monitoring")
 SLO_WINDOW = 300.0
 STARTS_FILE = "starts.json"
 GATEWAY_RESTARTS_FILE = "gateway-restarts.json"
+DB_CHECK_TTL = 1.0  # seconds a readiness write probe's result answers /readyz
 
 
 class BotProbe(Protocol):
@@ -111,6 +112,8 @@ class Monitoring:
         self._growth = GrowthRate()
         self._sampler: ResourceSampler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._db_check: asyncio.Future[list[str]] | None = None
+        self._db_check_at = 0.0
         self._stopping = False
         self._started = False
         self.alerts: Any = None  # bot.monitoring.alerting.BotAlerts once started
@@ -257,16 +260,30 @@ class Monitoring:
                 reasons.append("gateway not ready")
         except Exception as exc:
             reasons.append(f"gateway check failed: {type(exc).__name__}")
+        reasons.extend(await self._database_check(probe))
+        return not reasons, reasons
+
+    async def _database_check(self, probe: BotProbe) -> list[str]:
+        """The database's readiness reasons, from one write probe per ``DB_CHECK_TTL`` seconds.
+
+        /readyz needs no authentication, so it must not cost a write transaction per request:
+        requests within the TTL of the last probe, and requests while one runs, share its
+        result. A database that stops accepting writes is still reported within the TTL."""
+        task, started = self._db_check, self._db_check_at
+        if task is None or (task.done() and not 0 <= self.clock() - started < DB_CHECK_TTL):
+            self._db_check_at = self.clock()
+            task = self._db_check = asyncio.ensure_future(self._probe_database(probe))
+        return list(await asyncio.shield(task))
+
+    async def _probe_database(self, probe: BotProbe) -> list[str]:
         try:
             writable = await asyncio.wait_for(probe.database_writable(),
                                               self.intervals.db_check_timeout)
-            if not writable:
-                reasons.append("database not writable")
         except TimeoutError:
-            reasons.append("database check timed out")
+            return ["database check timed out"]
         except Exception as exc:
-            reasons.append(f"database check failed: {type(exc).__name__}")
-        return not reasons, reasons
+            return [f"database check failed: {type(exc).__name__}"]
+        return [] if writable else ["database not writable"]
 
     def slo(self) -> dict[str, Any]:
         now = self.clock()

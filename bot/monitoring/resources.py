@@ -122,12 +122,19 @@ def systemctl_show(unit: str, runner: Callable[..., Any] = subprocess.run
     return out
 
 
+def health_request(settings: Settings, path: str) -> urllib.request.Request:
+    """A request to the bot's own health server. It names ``localhost`` in its Host header,
+    which the server requires (see bot.monitoring.server), whatever address it is bound to."""
+    url = f"http://{settings.health_host}:{settings.health_port}{path}"
+    return urllib.request.Request(url, headers={"Host": f"localhost:{settings.health_port}"})
+
+
 def healthz_answers(settings: Settings, timeout: float = 5.0) -> bool | None:
     if settings.health_port == 0:
         return None
-    url = f"http://{settings.health_host}:{settings.health_port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(health_request(settings, "/healthz"),  # noqa: S310 - loopback
+                                    timeout=timeout) as resp:
             return resp.status == 200
     except urllib.error.HTTPError:
         return False

@@ -4,12 +4,19 @@ Endpoints: /healthz, /readyz, /metrics, /slo, /errors, /dashboard, /dashboard/da
 It binds the loopback address by default; nothing here needs authentication, but /metrics and
 /dashboard name guild ids, so keep it off public interfaces (scrape through an SSH tunnel or a
 local Prometheus agent).
+
+Every request must name a loopback host in its ``Host`` header (``localhost``, ``127.0.0.1`` or
+``[::1]``, with or without a port); any other answers 421. A web page a browser on the host
+loads from a name that later resolves to 127.0.0.1 (DNS rebinding) sends its own name there, so
+it cannot read these endpoints; the local tools (the CLI, cron, Ansible's ``uri``) name the
+loopback address they connect to.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,6 +37,19 @@ def _json(data: Any, status: int = 200) -> web.Response:
                         headers={"Cache-Control": "no-store"})
 
 
+# The Host header of a request meant for this server: a loopback name, with or without a port.
+LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
+
+
+@web.middleware
+async def _loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer 421 to a request whose Host header is not a loopback name (DNS rebinding)."""
+    if not LOOPBACK_HOST.fullmatch(request.headers.get("Host", "").lower()):
+        return _json({"error": "misdirected request: the Host header must be localhost, "
+                               "127.0.0.1 or [::1]"}, 421)
+    return await handler(request)
+
+
 class HealthServer:
     def __init__(self, monitoring: Monitoring, host: str, port: int) -> None:
         self.monitoring = monitoring
@@ -39,7 +59,7 @@ class HealthServer:
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[_loopback_only])
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)

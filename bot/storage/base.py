@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.storage.export import Writable
 
 
 class StorageError(Exception):
@@ -152,7 +155,8 @@ class GuildRepository(Protocol):
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]: ...
     async def rank(self, user_id: int) -> int | None: ...
     async def usage(self, since: float) -> list[UsageSummary]: ...
-    async def export(self) -> dict[str, Any]: ...
+    async def export_counts(self) -> dict[str, int]: ...
+    async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]: ...
     async def purge(self, left_before: float | None = None) -> bool:
         """Delete the guild's data; with ``left_before``, only if it still left before then
         (checked in the deleting transaction). True when deleted."""

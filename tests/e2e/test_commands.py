@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.e2e.harness import answer, text
+from tests.fixtures.big_guild import seed_guild
 
 
 async def test_register_login_profile(world, bot):
@@ -148,3 +149,19 @@ async def test_admin_commands(world, bot):
     purged = await answer(w.fake, w.alpha, w.ann, "admin purge", {"confirm": "Alpha"})
     assert "has been deleted" in purged.content
     assert "not registered" in (await answer(w.fake, w.alpha, w.bob, "profile")).content
+
+
+async def test_admin_export_of_a_guild_too_big_to_attach(world, bot):
+    """Regression (issue 13, item 10), end to end: /admin export of a guild of 80,000 members
+    (seeded into the running bot's database) is refused at once by its row counts against the
+    interaction's own attachment limit (the fake's 10 MiB), naming the operator's export, and
+    the bot answers the next command. Fails on the old code because it built the whole guild in
+    memory first and then named neither the limit nor the operator's command."""
+    w = world
+    await answer(w.fake, w.alpha, w.ann, "register")
+    seed_guild(bot.workdir / "guildbot.db", w.alpha.id, 80_000)
+    refused = await answer(w.fake, w.alpha, w.ann, "admin export")
+    assert refused.ephemeral and not refused.attachments
+    assert "10 MiB" in refused.content
+    assert f"guildbot-cli export --guild-id {w.alpha.id} --out FILE" in refused.content
+    assert "Profile of ann" in text(await answer(w.fake, w.alpha, w.ann, "profile"))

@@ -273,6 +273,18 @@ class SQLiteStorage:
         finally:
             self._readers.put_nowait(conn)
 
+    def snapshot_reader(self) -> sqlite3.Connection:
+        """A new read-only connection for one long read on a worker thread (an export), so it
+        holds neither a pooled reader nor the writer. Open it on that thread; the caller closes
+        it."""
+        if self._closed:
+            raise ValueError("the database is closed")
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
     async def fetchall(self, sql: str, params: dict[str, Any] | Sequence[Any]) -> list[tuple]:
         if self._closed:
             raise ValueError("the database is closed")

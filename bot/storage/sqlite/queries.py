@@ -115,6 +115,7 @@ GUILD: dict[str, str] = {
         "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset"
     ),
     "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
+    "challenge_count": "SELECT COUNT(*) FROM challenges WHERE guild_id = :guild_id",
     "rank": (
         "SELECT COUNT(*) + 1 FROM members WHERE guild_id = :guild_id "
         "AND (points > :points OR (points = :points AND user_id < :user_id))"

@@ -6,8 +6,9 @@ runs (see :meth:`SQLiteGuildRepository._p`); no method takes a guild id from its
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, replace
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -27,6 +28,7 @@ from bot.storage.base import (
     NotRegistered,
     UsageSummary,
 )
+from bot.storage.export import Writable, write_document
 from bot.storage.sqlite import queries as q
 
 if TYPE_CHECKING:
@@ -282,16 +284,33 @@ class SQLiteGuildRepository:
         return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
 
     # -- export and purge -------------------------------------------------------------------
-    async def export(self) -> dict[str, Any]:
-        settings = await self.settings()
-        members = await self._db.fetchall(q.GUILD["export_members"], self._p())
-        challenges = await self._db.fetchall(q.GUILD["export_challenges"], self._p())
-        return {
-            "guild_id": str(self.guild_id),
-            "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"},
-            "members": [_jsonable(asdict(_member(row))) for row in members],
-            "challenges": [_jsonable(asdict(_challenge(row))) for row in challenges],
-        }
+    async def export_counts(self) -> dict[str, int]:
+        """The row count of each section of the export (cheap: no row is read)."""
+        members = (await self._db.fetchone(q.GUILD["member_count"], self._p()))[0]
+        challenges = (await self._db.fetchone(q.GUILD["challenge_count"], self._p()))[0]
+        return {"members": members, "challenges": challenges}
+
+    async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
+        """Write the guild's export document (bot.storage.export) to ``out`` as the rows are
+        read, on a worker thread with its own read connection (never the event loop, never the
+        writer), from one snapshot. Returns the row count of each section; an exception from
+        ``out.write`` (ExportTooLarge) stops the reading and propagates."""
+        return await asyncio.to_thread(self._export_to, out, exported_at)
+
+    def _export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
+        conn = self._db.snapshot_reader()
+        try:
+            conn.execute("BEGIN")  # one snapshot: the sections agree with each other
+            row = conn.execute(q.GUILD["settings"], self._p()).fetchone()
+            settings = _settings(row) if row else GuildSettings(self.guild_id)
+            header = {"guild_id": str(self.guild_id), "exported_at": exported_at,
+                      "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}}
+            members = conn.execute(q.GUILD["export_members"], self._p())
+            challenges = conn.execute(q.GUILD["export_challenges"], self._p())
+            return write_document(out, header, {"members": _exported(Member, members),
+                                                "challenges": _exported(Challenge, challenges)})
+        finally:
+            conn.close()
 
     async def purge(self, left_before: float | None = None) -> bool:
         """Delete all of this guild's data; True when it did.
@@ -309,11 +328,11 @@ class SQLiteGuildRepository:
         return await self._db.write(work)
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """Snowflakes as strings (JavaScript readers lose precision past 2**53), the rest as is."""
-    out = {}
-    for key, value in row.items():
-        if key == "guild_id":
-            continue
-        out[key] = str(value) if key.endswith("_id") and value is not None else value
-    return out
+def _exported(row_type: type, rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
+    """Rows of ``row_type``'s columns as the export's objects: no guild id, and the ids
+    (``*_id``: snowflakes) as strings (JavaScript readers lose precision past 2**53)."""
+    keys = [f.name for f in fields(row_type)]
+    ids = frozenset(k for k in keys if k.endswith("_id"))
+    for row in rows:
+        yield {key: str(value) if key in ids and value is not None else value
+               for key, value in zip(keys, row, strict=True) if key != "guild_id"}

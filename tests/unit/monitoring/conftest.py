@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.monitoring import Intervals, Monitoring
+from tests.unit.storage.conftest import db_path, storage  # noqa: F401 (fixtures)
 
 # Long periods: the background tasks stay out of the way, tests drive every step explicitly.
 QUIET = Intervals(sample=3600, dashboard=3600, loop_lag=3600, alerts=3600, flush=3600,

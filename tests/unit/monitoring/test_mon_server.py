@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from dataclasses import replace
 
+import aiohttp
 import pytest
 
-from bot.monitoring import Monitoring
+from bot import cli
+from bot.monitoring import DB_CHECK_TTL, Monitoring
+from bot.monitoring.resources import healthz_answers
+from tests.unit.monitoring.conftest import QUIET
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:
@@ -135,16 +142,17 @@ async def test_slo_uptime_fraction_follows_gateway_events(monitoring: Monitoring
     assert slo["lifetime"]["uptime_fraction"] == pytest.approx(480 / 600)
 
 
-async def test_readyz(monitoring: Monitoring, http, probe):
+async def test_readyz(monitoring: Monitoring, http, probe, clock):
     status, body = await get_json(http, "/readyz")
     assert (status, body) == (200, {"ready": True, "reasons": []})
 
-    probe.ready = False
+    probe.ready = False  # the gateway is asked on every request
     status, body = await get_json(http, "/readyz")
     assert status == 503
     assert body["reasons"] == ["gateway not ready"]
 
-    probe.writable = False
+    probe.writable = False  # the database's answer is reused for DB_CHECK_TTL
+    clock.advance(DB_CHECK_TTL)
     status, body = await get_json(http, "/readyz")
     assert status == 503
     assert body["reasons"] == ["gateway not ready", "database not writable"]
@@ -154,8 +162,84 @@ async def test_readyz(monitoring: Monitoring, http, probe):
     assert (status, body["reasons"]) == (503, ["database not writable"])
 
     probe.writable = True
+    clock.advance(DB_CHECK_TTL)
     status, _ = await get_json(http, "/readyz")
     assert status == 200
+
+
+async def test_readyz_probes_the_database_at_most_once_per_ttl(settings, clock, probe, storage,
+                                                               monkeypatch):
+    """Regression (issue 13, item 14): unauthenticated GET /readyz no longer costs a database
+    write each. Through the real server and a real SQLite database, 40 requests (20 of them at
+    once) within DB_CHECK_TTL run one write probe; after the TTL the next request probes again,
+    and a database that cannot be written (closed) is still reported. Fails on the old code
+    because every request ran ``storage.writable()``, a write transaction: 40 writes."""
+    writes = []
+    real_write = storage.write
+
+    async def counted(work):
+        writes.append(clock())
+        return await real_write(work)
+
+    monkeypatch.setattr(storage, "write", counted)
+    probe.database_writable = storage.writable
+    mon = Monitoring(settings, clock=clock, health_port=0, intervals=QUIET, environ={})
+    await mon.start(probe)
+    try:
+        async with aiohttp.ClientSession() as session:
+            http = (session, f"http://127.0.0.1:{mon.health_port}")
+            answers = await asyncio.gather(*(get_json(http, "/readyz") for _ in range(20)))
+            answers += [await get_json(http, "/readyz") for _ in range(20)]
+            assert {status for status, _ in answers} == {200}
+            assert len(writes) == 1
+
+            clock.advance(DB_CHECK_TTL)
+            assert (await get_json(http, "/readyz"))[0] == 200
+            assert len(writes) == 2
+
+            await storage.close()  # every write now fails
+            clock.advance(DB_CHECK_TTL)
+            status, body = await get_json(http, "/readyz")
+            assert (status, body["reasons"]) == (503, ["database not writable"])
+    finally:
+        await mon.stop()
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8710", "127.0.0.1", "127.0.0.1:1",
+                                  "[::1]", "[::1]:8710"])
+async def test_loopback_host_headers_are_served(http, host):
+    session, base = http
+    for path in ("/healthz", "/readyz", "/slo", "/metrics", "/dashboard"):
+        async with session.get(base + path, headers={"Host": host}) as resp:
+            assert resp.status == 200, (path, host)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8710", "127.0.0.1.evil.example",
+                                  "localhost.evil.example:8710", "0.0.0.0:8710", "[::1]x",
+                                  "localhost:", "localhost:8710:1", "10.0.0.5", ""])
+async def test_other_host_headers_are_refused(http, host):
+    """Regression (issue 13, item 14): a request whose Host header is not a loopback name
+    (a browser page on a rebound DNS name, say) gets 421 and no data, on every endpoint. Fails
+    on the old code because the server answered whatever the Host header said (200)."""
+    session, base = http
+    for path in ("/healthz", "/readyz", "/slo", "/metrics", "/dashboard", "/dashboard/data"):
+        async with session.get(base + path, headers={"Host": host}) as resp:
+            assert resp.status == 421, (path, host)
+            assert "Host header" in (await resp.json())["error"]
+
+
+async def test_the_cli_health_command_is_served(monitoring: Monitoring, settings, monkeypatch,
+                                                capsys):
+    """``python -m bot health`` (and the cron's /healthz check) name localhost in the Host
+    header, so they are served even when the server listens on another address."""
+    monkeypatch.setenv("GUILDBOT_DATABASE", str(settings.database))
+    monkeypatch.setenv("GUILDBOT_HEALTH_PORT", str(monitoring.health_port))
+    monkeypatch.setenv("GUILDBOT_HEALTH_HOST", "127.0.0.1")
+    for args in (["health"], ["health", "--ready"], ["health", "--slo"]):
+        assert await asyncio.to_thread(cli.main, args) == 0, capsys.readouterr()
+        assert json.loads(capsys.readouterr().out)["status"] == 200
+    cron_settings = replace(settings, health_host="0.0.0.0", health_port=monitoring.health_port)
+    assert await asyncio.to_thread(healthz_answers, cron_settings) is True
 
 
 async def test_readyz_reports_a_failing_database_check(monitoring: Monitoring, http, probe):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,13 @@ def make_database(path: Path) -> Path:
     finally:
         conn.close()
     return path
+
+
+async def export_of(repo) -> dict:
+    """The guild's export document, parsed."""
+    out = io.BytesIO()
+    await repo.export_to(out, "2024-01-01T00:00:00+00:00")
+    return json.loads(out.getvalue())
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.domain.rules import InvalidInput, login_award
 from bot.storage import base
 from bot.storage.sqlite import SQLiteStorage
-from tests.unit.storage.conftest import make_database
+from tests.unit.storage.conftest import export_of, make_database
 
 START = 1_700_000_000.0
 EXPIRY = 6 * 3600.0  # the accept window, and the play window again from acceptance
@@ -232,6 +232,7 @@ class GuildModel:
             "known": self.known,
             "left": self.left,
             "usage": sorted(self.usage.items()),
+            "export_counts": {"members": len(self.members), "challenges": len(self.challenges)},
         }
 
 
@@ -310,7 +311,7 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
 
 async def real_view(storage, guild: int) -> dict:
     repo = storage.guild(guild)
-    data = await repo.export()
+    data = await export_of(repo)
     return {
         "members": {int(x["user_id"]): (x["points"], x["streak"], x["best_streak"],
                                         x["last_login_day"], x["total_logins"], x["wins"],
@@ -325,6 +326,7 @@ async def real_view(storage, guild: int) -> dict:
         "known": await repo.known(),
         "left": guild in await storage.guilds_left_before(float("inf")),
         "usage": sorted((u.command, u.calls) for u in await repo.usage(0)),
+        "export_counts": await repo.export_counts(),
     }
 
 
