@@ -16,8 +16,7 @@ from discord.ext import commands
 
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import challenges as rules
-from bot.domain.rules import MAX_STAKE, validate_stake
-from bot.responses import Reply, UserError, send_reply
+from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository
 
 _STATUS_ICON = {"open": "🟡", "playing": "🟢", "claimed": "🔵", "disputed": "🟠",
@@ -52,10 +51,7 @@ def describe(c: Challenge) -> str:
 
 async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake: int,
                     now: float) -> Reply:
-    if opponent.bot:
-        raise UserError("Bots cannot take part in challenges.")
-    rules.check_players(who.id, opponent.id)
-    validate_stake(stake)
+    rules.check_opponent(opponent.bot)
     settings = await repo.settings()
     expires = rules.deadline(now, settings.challenge_expiry_hours)
     c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
@@ -120,7 +116,7 @@ async def do_list(repo: GuildRepository, who: Person, member: Person | None,
     return Reply(embed=embed, ephemeral=True)
 
 
-Stake = app_commands.Range[int, 1, MAX_STAKE]
+Stake = app_commands.Range[int, 1, rules.MAX_STAKE]
 Number = app_commands.Range[int, 1, 1_000_000_000]
 
 

@@ -1,21 +1,26 @@
 """The rules of a fair challenge, as pure functions over :class:`Challenge` values.
 
 Each rule takes the challenge as it is, who acts and when, and returns the challenge as it must
-become (or raises :class:`InvalidInput` with the reason, shown to the member). The repository
-loads, applies the decision (moving the escrowed points when a challenge closes) and commits, in
-one transaction. :data:`RULES` says the same to the players (``/challenge rules``).
+become (or raises a :class:`~bot.domain.errors.UserError` with the reason, shown to the member).
+:func:`escrow` says which points a decision moves (stakes in, pot or refunds out). The repository
+loads, applies the decision and the escrow and commits, in one transaction. :data:`RULES` says the
+same to the players (``/challenge rules``).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
-from bot.domain.rules import InvalidInput
+from bot.domain.errors import (
+    ChallengeNotFound,
+    InsufficientPoints,
+    InvalidInput,
+    NotAllowed,
+    NotRegistered,
+)
+from bot.storage.base import Challenge
 
-if TYPE_CHECKING:
-    from bot.storage.base import Challenge
-
+MAX_STAKE = 1_000_000
 CLAIM_WINDOW_HOURS = 24  # the other player's time to confirm or dispute a claimed win
 DISPUTE_WINDOW_HOURS = 72  # the admins' time to settle a disputed challenge
 ACTIVE = ("open", "accepted")
@@ -42,9 +47,79 @@ def deadline(start: float, hours: float) -> float:
     return start + hours * 3600
 
 
-def check_players(challenger_id: int, opponent_id: int) -> None:
+def check_opponent(is_bot: bool) -> None:
+    if is_bot:
+        raise NotAllowed("Bots cannot take part in challenges.")
+
+
+def check_new(challenger_id: int, opponent_id: int, stake: int) -> None:
+    """A challenge is between two different members, for a stake of 1 to MAX_STAKE points."""
     if challenger_id == opponent_id:
         raise InvalidInput("You cannot challenge yourself.")
+    if not 1 <= stake <= MAX_STAKE:
+        raise InvalidInput(f"The stake must be between 1 and {MAX_STAKE:,} points.")
+
+
+def check_registered(challenger: bool, opponent: bool) -> None:
+    """Both players must be registered in the server (``True`` when they are)."""
+    if not challenger:
+        raise NotRegistered("Register first with /register.")
+    if not opponent:
+        raise NotRegistered("Your opponent has not registered in this server yet.")
+
+
+def new(guild_id: int, number: int, challenger_id: int, opponent_id: int, stake: int,
+        now: float, expires_at: float) -> Challenge:
+    """A challenge as it is made: open until ``expires_at`` (see :func:`deadline`)."""
+    return Challenge(guild_id, number, challenger_id, opponent_id, stake, "open", now,
+                     expires_at, None, None)
+
+
+def not_found(number: int) -> ChallengeNotFound:
+    """The error for a challenge number this server does not have."""
+    return ChallengeNotFound(f"There is no challenge #{number} in this server.")
+
+
+def short_of(amount: int) -> InsufficientPoints:
+    """The error for a stake the member's balance cannot cover (the debit was refused)."""
+    return InsufficientPoints(f"You do not have {amount:,} points to stake.")
+
+
+@dataclass(frozen=True, slots=True)
+class Escrow:
+    """The points a decision moves. ``debit``: (member, stake) into escrow, refused with
+    :func:`short_of` when their balance is lower; ``credits``: (member, points) paid out;
+    ``winner_id``/``loser_id``: the result to record, when there is one."""
+
+    debit: tuple[int, int] | None = None
+    credits: tuple[tuple[int, int], ...] = ()
+    winner_id: int | None = None
+    loser_id: int | None = None
+
+
+NOTHING = Escrow()
+
+
+def escrow(before: Challenge | None, after: Challenge) -> Escrow:
+    """What moves from ``before`` to ``after`` (``before`` None: the challenge is new): each
+    player's stake goes in when they commit (creation, acceptance); a completed challenge pays
+    the pot (both stakes) to the winner; any other close gives every escrowed stake back."""
+    if before is None:
+        return Escrow(debit=(after.challenger_id, after.stake))
+    if after.status == "accepted":
+        return Escrow(debit=(after.opponent_id, after.stake)) if before.status == "open" \
+            else NOTHING
+    if after.status == "completed":
+        loser_id = (after.opponent_id if after.winner_id == after.challenger_id
+                    else after.challenger_id)
+        return Escrow(credits=((after.winner_id, 2 * after.stake),),
+                      winner_id=after.winner_id, loser_id=loser_id)
+    if after.status in ACTIVE:
+        return NOTHING
+    if before.status == "accepted":
+        return Escrow(credits=((after.challenger_id, after.stake),
+                               (after.opponent_id, after.stake)))
+    return Escrow(credits=((after.challenger_id, after.stake),))
 
 
 def phase(c: Challenge) -> str:
