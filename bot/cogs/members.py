@@ -16,9 +16,7 @@ from bot.storage.base import GuildRepository
 
 async def do_register(repo: GuildRepository, who: Person, now: float) -> Reply:
     rules.check_can_register(who.bot)
-    member = await repo.register(who.id, who.name, now)
-    return Reply(f"Welcome, {who.mention}! You are registered with {member.points} points. "
-                 "Use /login every day to build your streak.")
+    return Reply(rules.welcome_message(await repo.register(who.id, who.name, now)))
 
 
 async def do_login(repo: GuildRepository, who: Person, now: float) -> Reply:

@@ -10,6 +10,7 @@ same to the players (``/challenge rules``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from bot.domain.errors import (
     ChallengeNotFound,
@@ -100,6 +101,16 @@ class Escrow:
 NOTHING = Escrow()
 
 
+def pot(c: Challenge) -> int:
+    """What the winner gets: both stakes."""
+    return 2 * c.stake
+
+
+def other_player(c: Challenge, user_id: int) -> int:
+    """The player who is not ``user_id`` (a player)."""
+    return c.opponent_id if user_id == c.challenger_id else c.challenger_id
+
+
 def escrow(before: Challenge | None, after: Challenge) -> Escrow:
     """What moves from ``before`` to ``after`` (``before`` None: the challenge is new): each
     player's stake goes in when they commit (creation, acceptance); a completed challenge pays
@@ -110,10 +121,8 @@ def escrow(before: Challenge | None, after: Challenge) -> Escrow:
         return Escrow(debit=(after.opponent_id, after.stake)) if before.status == "open" \
             else NOTHING
     if after.status == "completed":
-        loser_id = (after.opponent_id if after.winner_id == after.challenger_id
-                    else after.challenger_id)
-        return Escrow(credits=((after.winner_id, 2 * after.stake),),
-                      winner_id=after.winner_id, loser_id=loser_id)
+        return Escrow(credits=((after.winner_id, pot(after)),), winner_id=after.winner_id,
+                      loser_id=other_player(after, after.winner_id))
     if after.status in ACTIVE:
         return NOTHING
     if before.status == "accepted":
@@ -220,6 +229,78 @@ def dispute(c: Challenge, user_id: int, now: float) -> Challenge:
     if user_id == c.claimant_id:
         raise InvalidInput("You cannot dispute your own claim.")
     return replace(c, disputed_at=now, expires_at=deadline(now, DISPUTE_WINDOW_HOURS))
+
+
+# -- what the members are told -------------------------------------------------------------------
+_STATUS_ICON = {"open": "🟡", "playing": "🟢", "claimed": "🔵", "disputed": "🟠",
+                "completed": "🏁", "declined": "⚪", "cancelled": "⚪", "expired": "⌛"}
+
+
+def _when(ts: float) -> str:
+    return f"<t:{int(ts)}:R>"
+
+
+def _utc(ts: float) -> str:
+    return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def describe(c: Challenge) -> str:
+    """One line of ``/challenge list``: the players, the stake, the phase and its deadline."""
+    now_phase = phase(c)
+    text = (f"{_STATUS_ICON.get(now_phase, '')} #{c.challenge_id}: <@{c.challenger_id}> vs "
+            f"<@{c.opponent_id}> for {c.stake:,} points ({c.status}")
+    if now_phase == "open":
+        text += f", accept by {_when(c.expires_at)}"
+    elif now_phase == "playing":
+        text += f", report by {_when(c.expires_at)}"
+    elif now_phase == "claimed":
+        text += (f", <@{c.claimant_id}> claims the win, settles {_when(c.expires_at)} "
+                 "unless disputed")
+    elif now_phase == "disputed":
+        text += f", disputed: an admin who is not playing settles it by {_when(c.expires_at)}"
+    if c.winner_id:
+        text += f", won by <@{c.winner_id}>"
+    return text + ")"
+
+
+def created_message(c: Challenge) -> str:
+    return (f"<@{c.opponent_id}>, <@{c.challenger_id}> challenges you for {c.stake:,} points! "
+            f"Accept with `/challenge accept challenge:{c.challenge_id}` or decline with "
+            f"`/challenge decline challenge:{c.challenge_id}` before {_utc(c.expires_at)}.")
+
+
+def accepted_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} accepted: {c.stake:,} points each are at stake. "
+            f"Report the result with `/challenge complete` before {_utc(c.expires_at)}: "
+            "name your opponent to concede, or yourself to claim the win. "
+            "`/challenge rules` explains the rest.")
+
+
+def declined_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} declined; <@{c.challenger_id}> got {c.stake:,} "
+            "points back.")
+
+
+def cancelled_message(c: Challenge) -> str:
+    return f"Challenge #{c.challenge_id} cancelled; your {c.stake:,} points are back."
+
+
+def reported_message(c: Challenge) -> str:
+    """After :func:`report`: settled, or a claim the other player may confirm or dispute."""
+    if c.status == "completed":
+        return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> wins "
+                f"{pot(c):,} points!")
+    return (f"<@{other_player(c, c.claimant_id)}>, <@{c.claimant_id}> claims to have won "
+            f"challenge #{c.challenge_id}. Confirm with `/challenge complete "
+            f"challenge:{c.challenge_id}` naming them as the winner, or `/challenge dispute "
+            f"challenge:{c.challenge_id}`, before {_utc(c.expires_at)}; otherwise the claim "
+            f"stands and they win {pot(c):,} points.")
+
+
+def disputed_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} is disputed. An admin who is not one of the players "
+            f"settles it with `/challenge complete` before {_utc(c.expires_at)}; if none does, "
+            "both stakes go back.")
 
 
 def _require_open(c: Challenge) -> None:

@@ -27,6 +27,11 @@ def check_first_registration(inserted: bool) -> None:
         raise AlreadyRegistered("You are already registered in this server.")
 
 
+def welcome_message(member: Member) -> str:
+    return (f"Welcome, <@{member.user_id}>! You are registered with {member.points} points. "
+            "Use /login every day to build your streak.")
+
+
 def require_member(member: Member | None, message: str = "Register first with /register.") \
         -> Member:
     if member is None:

@@ -221,3 +221,48 @@ def test_escrow_keeps_the_points_of_every_player_and_the_pot_together():
         debited = sum(m.debit[1] for m in moves if m.debit)
         credited = sum(amount for m in moves for _, amount in m.credits)
         assert debited == credited, path[-1].status
+
+
+# -- what the members are told ----------------------------------------------------------------
+def test_pot_and_other_player():
+    assert challenges.pot(OPEN) == 100
+    assert (challenges.other_player(OPEN, 10), challenges.other_player(OPEN, 20)) == (20, 10)
+
+
+def test_each_phase_is_described_with_its_deadline():
+    game = challenges.accept(OPEN, 20, 2000.0)
+    claim = challenges.report(game, 10, 10, False, 3000.0)
+    disputed = challenges.dispute(claim, 20, 3100.0)
+    won = challenges.report(disputed, 99, 20, True, 3200.0)
+    assert challenges.describe(OPEN) == \
+        "🟡 #7: <@10> vs <@20> for 50 points (open, accept by <t:19000:R>)"
+    assert challenges.describe(game) == \
+        f"🟢 #7: <@10> vs <@20> for 50 points (accepted, report by <t:{int(game.expires_at)}:R>)"
+    assert "<@10> claims the win, settles" in challenges.describe(claim)
+    assert "disputed: an admin who is not playing settles it by" in \
+        challenges.describe(disputed)
+    assert challenges.describe(won) == \
+        "🏁 #7: <@10> vs <@20> for 50 points (completed, won by <@20>)"
+
+
+def test_the_replies_state_deadlines_stakes_and_the_pot():
+    made = challenges.new(1, 7, 10, 20, 50, 0.0, 86400.0)
+    assert challenges.created_message(made) == (
+        "<@20>, <@10> challenges you for 50 points! Accept with `/challenge accept challenge:7` "
+        "or decline with `/challenge decline challenge:7` before 1970-01-02 00:00 UTC.")
+    game = challenges.accept(made, 20, 3600.0)
+    assert "50 points each are at stake" in challenges.accepted_message(game)
+    assert "before 1970-01-02 01:00 UTC" in challenges.accepted_message(game)  # 1 h + 24 h
+    assert challenges.declined_message(challenges.decline(made, 20, 1.0)) == \
+        "Challenge #7 declined; <@10> got 50 points back."
+    assert challenges.cancelled_message(challenges.cancel(made, 10, 1.0)) == \
+        "Challenge #7 cancelled; your 50 points are back."
+    claim = challenges.report(game, 20, 20, False, 7200.0)
+    assert challenges.reported_message(claim).startswith(
+        "<@10>, <@20> claims to have won challenge #7.")
+    assert "they win 100 points" in challenges.reported_message(claim)
+    settled = challenges.report(claim, 10, 20, False, 7300.0)
+    assert challenges.reported_message(settled) == \
+        "Challenge #7 is settled: <@20> wins 100 points!"
+    assert "if none does, both stakes go back" in \
+        challenges.disputed_message(challenges.dispute(claim, 10, 7300.0))

@@ -101,3 +101,9 @@ def test_leaderboard_pages():
         members.validate_page(4, 25)
     with pytest.raises(InvalidInput, match="There is 1 page; pick a page from 1 to 1"):
         members.validate_page(0, 0)
+
+
+def test_the_welcome_message_says_how_to_earn_points():
+    assert members.welcome_message(NEW) == (
+        "Welcome, <@10>! You are registered with 0 points. Use /login every day to build your "
+        "streak.")
