@@ -29,11 +29,12 @@ from discord.ext import commands
 
 from bot import cogs
 from bot.config import Settings
-from bot.domain.rules import InvalidInput, clean_text
+from bot.domain.errors import UserError
+from bot.domain.text import clean_text
 from bot.policy import AdmissionPolicy, Decision
-from bot.responses import UserError, answer
+from bot.responses import answer
 from bot.shedding import LoadShedder
-from bot.storage.base import Storage, StorageError
+from bot.storage.base import Storage, StorageUnavailable
 
 log = logging.getLogger("guildbot")
 
@@ -46,6 +47,7 @@ MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please t
                       "later.")
 BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
 DRAINING_NOTICE = "guildbot is restarting. Please try again in a minute."
+UNAVAILABLE_NOTICE = "guildbot is temporarily unavailable. Please try again in a minute."
 HTTP_CONNECTION_LIMIT = 64
 NOT_A_MEMBER = "the bot is not a member of this server"
 
@@ -130,8 +132,12 @@ class GuildBotTree(app_commands.CommandTree):
                        error: app_commands.AppCommandError) -> None:
         bot: GuildBot = self.client  # type: ignore[assignment]
         original = getattr(error, "original", error)
-        if isinstance(original, UserError | StorageError | InvalidInput):
+        if isinstance(original, UserError):
             outcome, text = "user_error", str(original)
+        elif isinstance(original, StorageUnavailable):  # not the member's fault, not a bug
+            bot.monitoring.record_error(original, command=_command_name(interaction),
+                                        guild_id=interaction.guild_id)
+            outcome, text = "failure", UNAVAILABLE_NOTICE
         elif isinstance(error, app_commands.CheckFailure):
             outcome, text = "user_error", "You are not allowed to use this command here."
         elif isinstance(error, app_commands.TransformerError):

@@ -334,11 +334,12 @@ def cmd_check_resources(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
     from bot.announce import announce
-    from bot.domain.rules import InvalidInput, validate_announcement
+    from bot.domain.errors import UserError
+    from bot.domain.text import validate_announcement
 
     try:
         message = validate_announcement(args.message)
-    except InvalidInput as exc:
+    except UserError as exc:
         raise CommandFailed(str(exc)) from None
     token = settings.require_token().reveal()
     result = asyncio.run(announce(settings, token, message, dry_run=args.dry_run))

@@ -18,10 +18,6 @@ import discord
 ANSWER_BUDGET = 2.0
 
 
-class UserError(Exception):
-    """Something the user can fix; the message is shown to them, ephemeral."""
-
-
 @dataclass
 class Reply:
     content: str | None = None

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.domain.rules import display_name
-from bot.responses import UserError
+from bot.domain.errors import UserError
+from bot.domain.text import display_name
 
 if TYPE_CHECKING:
     from bot.app import GuildBot

@@ -11,15 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs._common import Person, actor, repo_for
-from bot.domain.rules import (
-    MAX_DAILY_REWARD,
-    MAX_EXPIRY_HOURS,
-    clean_text,
-    validate_daily_reward,
-    validate_expiry_hours,
-    validate_time_zone,
-)
-from bot.responses import Reply, UserError, send_reply
+from bot.domain import settings as rules
+from bot.domain.errors import UserError
+from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
+from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
 
@@ -32,8 +27,7 @@ _export_running = asyncio.Lock()
 
 
 def require_admin(who: Person) -> None:
-    if not who.admin:
-        raise UserError("You need the Manage Server permission for this command.")
+    rules.require_admin(who.admin)
 
 
 def describe_settings(s: GuildSettings) -> str:
@@ -56,16 +50,10 @@ async def do_settings(repo: GuildRepository, who: Person, *, daily_reward: int |
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
                       announcement_channel_id: int | None = None) -> Reply:
     require_admin(who)
-    changes: dict = {}
-    if daily_reward is not None:
-        changes["daily_reward"] = validate_daily_reward(daily_reward)
-    if challenge_expiry_hours is not None:
-        changes["challenge_expiry_hours"] = validate_expiry_hours(challenge_expiry_hours)
-    if day_boundary is not None:
-        changes["day_boundary"] = validate_time_zone(day_boundary)
-    if announcement_channel_id is not None:
-        changes["announcement_channel_id"] = announcement_channel_id
-    if changes:
+    given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
+             "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if changes:  # validated by the repository (bot.domain.settings)
         settings = await repo.update_settings(**changes)
         return Reply("Settings updated.\n" + describe_settings(settings), ephemeral=True)
     return Reply("Current settings:\n" + describe_settings(await repo.settings()), ephemeral=True)
@@ -100,10 +88,7 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
 
 async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str) -> Reply:
     require_admin(who)
-    if confirm.strip() != guild_name:
-        raise UserError("Nothing was deleted. To delete ALL of this server's guildbot data, run "
-                        f"the command again with confirm set to the server's exact name: "
-                        f"`{clean_text(guild_name, 100)}`.")
+    rules.confirm_purge(confirm, guild_name)
     await repo.purge()
     return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
 

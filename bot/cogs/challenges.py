@@ -1,14 +1,12 @@
 """/challenge create | accept | decline | complete | dispute | cancel | list | rules.
 
-Stakes are escrowed: the challenger's points leave their balance when the challenge is made and
-the opponent's when it is accepted, inside one write transaction each, so two commands running at
-once can never spend the same points twice. The rules of the game (deadlines, claims, disputes,
-who settles) are bot.domain.challenges; ``/challenge rules`` shows them to the players.
+A thin adapter: every rule (who may do what, deadlines, claims, disputes, escrow) and every reply
+that states one is bot.domain.challenges, applied by the repository in one write transaction per
+command, so two commands running at once can never spend the same points twice.
+``/challenge rules`` shows the rules to the players.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import discord
 from discord import app_commands
@@ -16,93 +14,40 @@ from discord.ext import commands
 
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import challenges as rules
-from bot.domain.rules import MAX_STAKE, validate_stake
-from bot.responses import Reply, UserError, send_reply
-from bot.storage.base import Challenge, GuildRepository
-
-_STATUS_ICON = {"open": "🟡", "playing": "🟢", "claimed": "🔵", "disputed": "🟠",
-                "completed": "🏁", "declined": "⚪", "cancelled": "⚪", "expired": "⌛"}
-
-
-def _when(ts: float) -> str:
-    return f"<t:{int(ts)}:R>"
-
-
-def _utc(ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def describe(c: Challenge) -> str:
-    phase = rules.phase(c)
-    text = (f"{_STATUS_ICON.get(phase, '')} #{c.challenge_id}: <@{c.challenger_id}> vs "
-            f"<@{c.opponent_id}> for {c.stake:,} points ({c.status}")
-    if phase == "open":
-        text += f", accept by {_when(c.expires_at)}"
-    elif phase == "playing":
-        text += f", report by {_when(c.expires_at)}"
-    elif phase == "claimed":
-        text += (f", <@{c.claimant_id}> claims the win, settles {_when(c.expires_at)} "
-                 "unless disputed")
-    elif phase == "disputed":
-        text += f", disputed: an admin who is not playing settles it by {_when(c.expires_at)}"
-    if c.winner_id:
-        text += f", won by <@{c.winner_id}>"
-    return text + ")"
+from bot.responses import Reply, send_reply
+from bot.storage.base import GuildRepository
 
 
 async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake: int,
                     now: float) -> Reply:
-    if opponent.bot:
-        raise UserError("Bots cannot take part in challenges.")
-    rules.check_players(who.id, opponent.id)
-    validate_stake(stake)
+    rules.check_opponent(opponent.bot)
     settings = await repo.settings()
     expires = rules.deadline(now, settings.challenge_expiry_hours)
     c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
-    return Reply(f"{opponent.mention}, {who.mention} challenges you for {stake:,} points! "
-                 f"Accept with `/challenge accept challenge:{c.challenge_id}` or decline with "
-                 f"`/challenge decline challenge:{c.challenge_id}` before {_utc(expires)}.")
+    return Reply(rules.created_message(c))
 
 
 async def do_accept(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    c = await repo.accept_challenge(number, who.id, now)
-    return Reply(f"Challenge #{c.challenge_id} accepted: {c.stake:,} points each are at stake. "
-                 f"Report the result with `/challenge complete` before {_utc(c.expires_at)}: "
-                 "name your opponent to concede, or yourself to claim the win. "
-                 "`/challenge rules` explains the rest.")
+    return Reply(rules.accepted_message(await repo.accept_challenge(number, who.id, now)))
 
 
 async def do_decline(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    c = await repo.decline_challenge(number, who.id, now)
-    return Reply(f"Challenge #{c.challenge_id} declined; <@{c.challenger_id}> got "
-                 f"{c.stake:,} points back.")
+    return Reply(rules.declined_message(await repo.decline_challenge(number, who.id, now)))
 
 
 async def do_cancel(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    c = await repo.cancel_challenge(number, who.id, now)
-    return Reply(f"Challenge #{c.challenge_id} cancelled; your {c.stake:,} points are back.",
+    return Reply(rules.cancelled_message(await repo.cancel_challenge(number, who.id, now)),
                  ephemeral=True)
 
 
 async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
                       now: float) -> Reply:
     c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
-    if c.status == "completed":
-        return Reply(f"Challenge #{c.challenge_id} is settled: {winner.mention} wins "
-                     f"{2 * c.stake:,} points!")
-    other = c.opponent_id if c.claimant_id == c.challenger_id else c.challenger_id
-    return Reply(f"<@{other}>, {who.mention} claims to have won challenge #{c.challenge_id}. "
-                 f"Confirm with `/challenge complete challenge:{c.challenge_id}` naming them "
-                 f"as the winner, or `/challenge dispute challenge:{c.challenge_id}`, before "
-                 f"{_utc(c.expires_at)}; otherwise the claim stands and they win "
-                 f"{2 * c.stake:,} points.")
+    return Reply(rules.reported_message(c))
 
 
 async def do_dispute(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    c = await repo.dispute_challenge(number, who.id, now)
-    return Reply(f"Challenge #{c.challenge_id} is disputed. An admin who is not one of the "
-                 f"players settles it with `/challenge complete` before {_utc(c.expires_at)}; "
-                 "if none does, both stakes go back.")
+    return Reply(rules.disputed_message(await repo.dispute_challenge(number, who.id, now)))
 
 
 async def do_rules() -> Reply:
@@ -116,11 +61,12 @@ async def do_list(repo: GuildRepository, who: Person, member: Person | None,
     if not found:
         scope = "active " if not include_closed else ""
         return Reply(f"No {scope}challenges found.", ephemeral=True)
-    embed = discord.Embed(title="Challenges", description="\n".join(map(describe, found)))
+    embed = discord.Embed(title="Challenges",
+                          description="\n".join(map(rules.describe, found)))
     return Reply(embed=embed, ephemeral=True)
 
 
-Stake = app_commands.Range[int, 1, MAX_STAKE]
+Stake = app_commands.Range[int, 1, rules.MAX_STAKE]
 Number = app_commands.Range[int, 1, 1_000_000_000]
 
 

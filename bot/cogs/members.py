@@ -9,44 +9,28 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs._common import Person, actor, now_of, repo_for
-from bot.domain.rules import local_days, login_award
-from bot.responses import Reply, UserError, send_reply
-from bot.storage.base import GuildRepository, NotRegistered
+from bot.domain import members as rules
+from bot.responses import Reply, send_reply
+from bot.storage.base import GuildRepository
 
 
 async def do_register(repo: GuildRepository, who: Person, now: float) -> Reply:
-    if who.bot:
-        raise UserError("Bots cannot register.")
-    member = await repo.register(who.id, who.name, now)
-    return Reply(f"Welcome, {who.mention}! You are registered with {member.points} points. "
-                 "Use /login every day to build your streak.")
+    rules.check_can_register(who.bot)
+    return Reply(rules.welcome_message(await repo.register(who.id, who.name, now)))
 
 
 async def do_login(repo: GuildRepository, who: Person, now: float) -> Reply:
     settings = await repo.settings()
-    today, yesterday = local_days(now, settings.day_boundary)
+    today, yesterday = rules.local_days(now, settings.day_boundary)
     result = await repo.daily_login(who.id, today, yesterday)
-    member = result.member
-    if result.already_claimed:
-        return Reply(f"You already checked in today. Streak: {member.streak} day(s), "
-                     f"{member.points:,} points. Come back tomorrow "
-                     f"(days start at midnight {settings.day_boundary}).", ephemeral=True)
-    lines = [f"Checked in: +{result.awarded:,} points. Streak: {member.streak} day(s). "
-             f"Total: {member.points:,} points."]
-    if result.streak_broken:
-        lines.append("Your previous streak ended; a new one starts today.")
-    next_award = login_award(settings.daily_reward, member.streak + 1)
-    lines.append(f"Tomorrow's check-in is worth {next_award:,} points.")
-    return Reply("\n".join(lines))
+    return Reply(rules.login_message(result, settings.daily_reward, settings.day_boundary),
+                 ephemeral=result.already_claimed)
 
 
 async def do_profile(repo: GuildRepository, who: Person, target: Person | None) -> Reply:
     subject = target or who
-    member = await repo.member(subject.id)
-    if member is None:
-        if subject.id == who.id:
-            raise NotRegistered("You are not registered yet: use /register.")
-        raise NotRegistered(f"{subject.name} has not registered in this server.")
+    member = rules.require_profile(await repo.member(subject.id), subject.id == who.id,
+                                   subject.name)
     rank = await repo.rank(subject.id)
     embed = discord.Embed(title=f"Profile of {member.display_name}", colour=0x5865F2)
     embed.add_field(name="Points", value=f"{member.points:,}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import discord
@@ -11,7 +10,7 @@ from discord.ext import commands
 
 from bot import __version__
 from bot.cogs._common import Person, actor, now_of, repo_for
-from bot.domain.rules import LEADERBOARD_PAGE_SIZE, local_days, validate_page
+from bot.domain import members as rules
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
@@ -23,7 +22,7 @@ USAGE_WINDOW_DAYS = 7
 
 async def do_stats(repo: GuildRepository, who: Person, now: float) -> Reply:
     settings = await repo.settings()
-    today, _ = local_days(now, settings.day_boundary)
+    today, _ = rules.local_days(now, settings.day_boundary)
     s = await repo.stats(today)
     embed = discord.Embed(title="Server statistics", colour=0x57F287)
     embed.add_field(name="Members", value=f"{s.members:,}")
@@ -42,12 +41,11 @@ async def do_stats(repo: GuildRepository, who: Person, now: float) -> Reply:
 
 
 async def do_leaderboard(repo: GuildRepository, page: int) -> Reply:
-    entries, total = await repo.leaderboard((page - 1) * LEADERBOARD_PAGE_SIZE,
-                                            LEADERBOARD_PAGE_SIZE)
+    entries, total = await repo.leaderboard(rules.page_offset(page), rules.LEADERBOARD_PAGE_SIZE)
     if total == 0:
-        return Reply("Nobody has registered yet: be the first with /register!")
-    validate_page(page, total)
-    pages = math.ceil(total / LEADERBOARD_PAGE_SIZE)
+        return Reply(rules.EMPTY_LEADERBOARD)
+    rules.validate_page(page, total)
+    pages = rules.page_count(total)
     lines = [f"**{e.rank}.** {discord.utils.escape_markdown(e.display_name)}: {e.points:,} "
              f"points (streak {e.streak})" for e in entries]
     embed = discord.Embed(title="Leaderboard", description="\n".join(lines), colour=0xFEE75C)

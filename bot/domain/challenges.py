@@ -1,21 +1,27 @@
 """The rules of a fair challenge, as pure functions over :class:`Challenge` values.
 
 Each rule takes the challenge as it is, who acts and when, and returns the challenge as it must
-become (or raises :class:`InvalidInput` with the reason, shown to the member). The repository
-loads, applies the decision (moving the escrowed points when a challenge closes) and commits, in
-one transaction. :data:`RULES` says the same to the players (``/challenge rules``).
+become (or raises a :class:`~bot.domain.errors.UserError` with the reason, shown to the member).
+:func:`escrow` says which points a decision moves (stakes in, pot or refunds out). The repository
+loads, applies the decision and the escrow and commits, in one transaction. :data:`RULES` says the
+same to the players (``/challenge rules``).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
-from bot.domain.rules import InvalidInput
+from bot.domain.errors import (
+    ChallengeNotFound,
+    InsufficientPoints,
+    InvalidInput,
+    NotAllowed,
+    NotRegistered,
+)
+from bot.storage.base import Challenge
 
-if TYPE_CHECKING:
-    from bot.storage.base import Challenge
-
+MAX_STAKE = 1_000_000
 CLAIM_WINDOW_HOURS = 24  # the other player's time to confirm or dispute a claimed win
 DISPUTE_WINDOW_HOURS = 72  # the admins' time to settle a disputed challenge
 ACTIVE = ("open", "accepted")
@@ -42,9 +48,87 @@ def deadline(start: float, hours: float) -> float:
     return start + hours * 3600
 
 
-def check_players(challenger_id: int, opponent_id: int) -> None:
+def check_opponent(is_bot: bool) -> None:
+    if is_bot:
+        raise NotAllowed("Bots cannot take part in challenges.")
+
+
+def check_new(challenger_id: int, opponent_id: int, stake: int) -> None:
+    """A challenge is between two different members, for a stake of 1 to MAX_STAKE points."""
     if challenger_id == opponent_id:
         raise InvalidInput("You cannot challenge yourself.")
+    if not 1 <= stake <= MAX_STAKE:
+        raise InvalidInput(f"The stake must be between 1 and {MAX_STAKE:,} points.")
+
+
+def check_registered(challenger: bool, opponent: bool) -> None:
+    """Both players must be registered in the server (``True`` when they are)."""
+    if not challenger:
+        raise NotRegistered("Register first with /register.")
+    if not opponent:
+        raise NotRegistered("Your opponent has not registered in this server yet.")
+
+
+def new(guild_id: int, number: int, challenger_id: int, opponent_id: int, stake: int,
+        now: float, expires_at: float) -> Challenge:
+    """A challenge as it is made: open until ``expires_at`` (see :func:`deadline`)."""
+    return Challenge(guild_id, number, challenger_id, opponent_id, stake, "open", now,
+                     expires_at, None, None)
+
+
+def not_found(number: int) -> ChallengeNotFound:
+    """The error for a challenge number this server does not have."""
+    return ChallengeNotFound(f"There is no challenge #{number} in this server.")
+
+
+def short_of(amount: int) -> InsufficientPoints:
+    """The error for a stake the member's balance cannot cover (the debit was refused)."""
+    return InsufficientPoints(f"You do not have {amount:,} points to stake.")
+
+
+@dataclass(frozen=True, slots=True)
+class Escrow:
+    """The points a decision moves. ``debit``: (member, stake) into escrow, refused with
+    :func:`short_of` when their balance is lower; ``credits``: (member, points) paid out;
+    ``winner_id``/``loser_id``: the result to record, when there is one."""
+
+    debit: tuple[int, int] | None = None
+    credits: tuple[tuple[int, int], ...] = ()
+    winner_id: int | None = None
+    loser_id: int | None = None
+
+
+NOTHING = Escrow()
+
+
+def pot(c: Challenge) -> int:
+    """What the winner gets: both stakes."""
+    return 2 * c.stake
+
+
+def other_player(c: Challenge, user_id: int) -> int:
+    """The player who is not ``user_id`` (a player)."""
+    return c.opponent_id if user_id == c.challenger_id else c.challenger_id
+
+
+def escrow(before: Challenge | None, after: Challenge) -> Escrow:
+    """What moves from ``before`` to ``after`` (``before`` None: the challenge is new): each
+    player's stake goes in when they commit (creation, acceptance); a completed challenge pays
+    the pot (both stakes) to the winner; any other close gives every escrowed stake back."""
+    if before is None:
+        return Escrow(debit=(after.challenger_id, after.stake))
+    if after.status == "accepted":
+        return Escrow(debit=(after.opponent_id, after.stake)) if before.status == "open" \
+            else NOTHING
+    if after.status == "completed":
+        return Escrow(credits=((after.winner_id, pot(after)),), winner_id=after.winner_id,
+                      loser_id=other_player(after, after.winner_id))
+    if after.status in ACTIVE:
+        return NOTHING
+    if before.status == "accepted":
+        return Escrow(credits=((after.challenger_id, after.stake),
+                               (after.opponent_id, after.stake)))
+    return Escrow(credits=((after.challenger_id, after.stake),))
 
 
 def phase(c: Challenge) -> str:
@@ -145,6 +229,78 @@ def dispute(c: Challenge, user_id: int, now: float) -> Challenge:
     if user_id == c.claimant_id:
         raise InvalidInput("You cannot dispute your own claim.")
     return replace(c, disputed_at=now, expires_at=deadline(now, DISPUTE_WINDOW_HOURS))
+
+
+# -- what the members are told -------------------------------------------------------------------
+_STATUS_ICON = {"open": "🟡", "playing": "🟢", "claimed": "🔵", "disputed": "🟠",
+                "completed": "🏁", "declined": "⚪", "cancelled": "⚪", "expired": "⌛"}
+
+
+def _when(ts: float) -> str:
+    return f"<t:{int(ts)}:R>"
+
+
+def _utc(ts: float) -> str:
+    return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def describe(c: Challenge) -> str:
+    """One line of ``/challenge list``: the players, the stake, the phase and its deadline."""
+    now_phase = phase(c)
+    text = (f"{_STATUS_ICON.get(now_phase, '')} #{c.challenge_id}: <@{c.challenger_id}> vs "
+            f"<@{c.opponent_id}> for {c.stake:,} points ({c.status}")
+    if now_phase == "open":
+        text += f", accept by {_when(c.expires_at)}"
+    elif now_phase == "playing":
+        text += f", report by {_when(c.expires_at)}"
+    elif now_phase == "claimed":
+        text += (f", <@{c.claimant_id}> claims the win, settles {_when(c.expires_at)} "
+                 "unless disputed")
+    elif now_phase == "disputed":
+        text += f", disputed: an admin who is not playing settles it by {_when(c.expires_at)}"
+    if c.winner_id:
+        text += f", won by <@{c.winner_id}>"
+    return text + ")"
+
+
+def created_message(c: Challenge) -> str:
+    return (f"<@{c.opponent_id}>, <@{c.challenger_id}> challenges you for {c.stake:,} points! "
+            f"Accept with `/challenge accept challenge:{c.challenge_id}` or decline with "
+            f"`/challenge decline challenge:{c.challenge_id}` before {_utc(c.expires_at)}.")
+
+
+def accepted_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} accepted: {c.stake:,} points each are at stake. "
+            f"Report the result with `/challenge complete` before {_utc(c.expires_at)}: "
+            "name your opponent to concede, or yourself to claim the win. "
+            "`/challenge rules` explains the rest.")
+
+
+def declined_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} declined; <@{c.challenger_id}> got {c.stake:,} "
+            "points back.")
+
+
+def cancelled_message(c: Challenge) -> str:
+    return f"Challenge #{c.challenge_id} cancelled; your {c.stake:,} points are back."
+
+
+def reported_message(c: Challenge) -> str:
+    """After :func:`report`: settled, or a claim the other player may confirm or dispute."""
+    if c.status == "completed":
+        return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> wins "
+                f"{pot(c):,} points!")
+    return (f"<@{other_player(c, c.claimant_id)}>, <@{c.claimant_id}> claims to have won "
+            f"challenge #{c.challenge_id}. Confirm with `/challenge complete "
+            f"challenge:{c.challenge_id}` naming them as the winner, or `/challenge dispute "
+            f"challenge:{c.challenge_id}`, before {_utc(c.expires_at)}; otherwise the claim "
+            f"stands and they win {pot(c):,} points.")
+
+
+def disputed_message(c: Challenge) -> str:
+    return (f"Challenge #{c.challenge_id} is disputed. An admin who is not one of the players "
+            f"settles it with `/challenge complete` before {_utc(c.expires_at)}; if none does, "
+            "both stakes go back.")
 
 
 def _require_open(c: Challenge) -> None:

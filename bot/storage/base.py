@@ -16,24 +16,10 @@ if TYPE_CHECKING:
     from bot.storage.export import Writable
 
 
-class StorageError(Exception):
-    """Base class of the errors a user can cause; the message is shown to them."""
-
-
-class NotRegistered(StorageError):
-    pass
-
-
-class AlreadyRegistered(StorageError):
-    pass
-
-
-class InsufficientPoints(StorageError):
-    pass
-
-
-class ChallengeNotFound(StorageError):
-    pass
+class StorageUnavailable(Exception):
+    """The database failed for a technical reason (locked past its busy timeout, I/O error,
+    disk full): nothing the member did. The tree answers "temporarily unavailable". What a
+    member can cause is a ``bot.domain.errors.UserError``, raised by backends as is."""
 
 
 @dataclass(frozen=True, slots=True)

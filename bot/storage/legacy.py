@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.domain.rules import display_name
+from bot.domain.text import display_name
 
 _STATUS = {"pending": "open", "open": "open", "accepted": "accepted", "declined": "declined",
            "done": "completed", "completed": "completed", "cancelled": "cancelled",

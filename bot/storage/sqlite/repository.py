@@ -2,30 +2,34 @@
 
 A repository is created for exactly one guild and binds that guild's id into every statement it
 runs (see :meth:`SQLiteGuildRepository._p`); no method takes a guild id from its caller.
+
+The rules are ``bot.domain``'s: a write loads what a rule needs, applies the rule's decision and
+commits, in one trip to the writer thread (``BEGIN IMMEDIATE``). Errors a member causes are the
+domain's; SQLite's technical failures become :class:`StorageUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, fields, replace
-from typing import TYPE_CHECKING, Any
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
 from bot.domain import challenges as challenge_rules
-from bot.domain.rules import InvalidInput, login_award
+from bot.domain import members as member_rules
+from bot.domain import settings as setting_rules
+from bot.domain.errors import InvalidInput
 from bot.storage.base import (
-    AlreadyRegistered,
     Challenge,
-    ChallengeNotFound,
     GuildSettings,
     GuildStats,
-    InsufficientPoints,
     LeaderboardEntry,
     LoginResult,
     Member,
-    NotRegistered,
+    StorageUnavailable,
     UsageSummary,
 )
 from bot.storage.export import Writable, write_document
@@ -34,10 +38,7 @@ from bot.storage.sqlite import queries as q
 if TYPE_CHECKING:
     from bot.storage.sqlite.database import SQLiteStorage
 
-SETTING_NAMES = frozenset(
-    {"maintenance", "daily_reward", "challenge_expiry_hours", "day_boundary",
-     "announcement_channel_id"}
-)
+T = TypeVar("T")
 
 
 def _member(row: tuple) -> Member:
@@ -75,43 +76,61 @@ class SQLiteGuildRepository:
         cursor = await conn.execute(q.GUILD[query], self._p(**params))
         return cursor.rowcount
 
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """``work`` in one write transaction (one trip to the writer thread)."""
+        try:
+            return await self._db.write(work)
+        except sqlite3.OperationalError as exc:
+            raise StorageUnavailable(f"database write failed: {exc}") from exc
+
+    async def _fetchall(self, query: str, **params: Any) -> list[tuple]:
+        try:
+            return await self._db.fetchall(q.GUILD[query], self._p(**params))
+        except sqlite3.OperationalError as exc:
+            raise StorageUnavailable(f"database read failed: {exc}") from exc
+
+    async def _fetchone(self, query: str, **params: Any) -> tuple | None:
+        for row in await self._fetchall(query, **params):
+            return row
+        return None
+
     # -- guild ------------------------------------------------------------------------------
     async def ensure(self, name: str, now: float) -> GuildSettings:
         async def work(conn: aiosqlite.Connection) -> GuildSettings:
             await self._run(conn, "ensure_guild", name=name, now=now)
             return _settings(await self._one(conn, "settings"))
-        return await self._db.write(work)
+        return await self._write(work)
 
     async def known(self) -> bool:
         """True when the bot has served this guild before (it has a row, even if it left)."""
-        return await self._db.fetchone(q.GUILD["known"], self._p()) is not None
+        return await self._fetchone("known") is not None
 
     async def settings(self) -> GuildSettings:
-        row = await self._db.fetchone(q.GUILD["settings"], self._p())
+        row = await self._fetchone("settings")
         return _settings(row) if row else GuildSettings(self.guild_id)
 
     async def update_settings(self, **changes: Any) -> GuildSettings:
-        unknown = set(changes) - SETTING_NAMES
-        if unknown:
-            raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+        """Validate ``changes`` (bot.domain.settings: InvalidInput when a value is not allowed,
+        ValueError for an unknown name) and store them."""
+        changes = setting_rules.validate(changes)
 
         async def work(conn: aiosqlite.Connection) -> GuildSettings:
             row = await self._one(conn, "settings")
             if row is None:
                 await self._run(conn, "ensure_guild", name="", now=0.0)
                 row = await self._one(conn, "settings")
-            updated = replace(_settings(row), **changes)
+            updated = setting_rules.apply(_settings(row), changes)
             values = asdict(updated)
             values["maintenance"] = int(values["maintenance"])
             del values["guild_id"]
             await self._run(conn, "update_settings", **values)
             return updated
-        return await self._db.write(work)
+        return await self._write(work)
 
     async def mark_left(self, now: float) -> None:
         async def work(conn: aiosqlite.Connection) -> None:
             await self._run(conn, "mark_left", now=now)
-        await self._db.write(work)
+        await self._write(work)
 
     # -- members ----------------------------------------------------------------------------
     async def register(self, user_id: int, display_name: str, now: float) -> Member:
@@ -120,62 +139,50 @@ class SQLiteGuildRepository:
                 await self._run(conn, "ensure_guild", name="", now=now)
             inserted = await self._run(conn, "register", user_id=user_id,
                                        display_name=display_name, now=now)
-            if not inserted:
-                raise AlreadyRegistered("You are already registered in this server.")
+            member_rules.check_first_registration(bool(inserted))
             return _member(await self._one(conn, "member", user_id=user_id))
-        return await self._db.write(work)
+        return await self._write(work)
 
     async def member(self, user_id: int) -> Member | None:
-        row = await self._db.fetchone(q.GUILD["member"], self._p(user_id=user_id))
+        row = await self._fetchone("member", user_id=user_id)
         return _member(row) if row else None
 
     async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult:
         async def work(conn: aiosqlite.Connection) -> LoginResult:
             row = await self._one(conn, "member", user_id=user_id)
-            if row is None:
-                raise NotRegistered("Register first with /register.")
-            member = _member(row)
-            if member.last_login_day == day:
-                return LoginResult(member, 0, True, False)
-            continued = member.last_login_day == yesterday
-            streak = member.streak + 1 if continued else 1
-            reward = (await self._one(conn, "settings"))[2]
-            award = login_award(reward, streak)
-            await self._run(conn, "record_login", user_id=user_id, award=award, streak=streak,
-                            day=day)
-            updated = _member(await self._one(conn, "member", user_id=user_id))
-            return LoginResult(updated, award, False, member.streak > 0 and not continued)
-        return await self._db.write(work)
+            found = await self._one(conn, "settings")
+            settings = _settings(found) if found else GuildSettings(self.guild_id)
+            result = member_rules.login(_member(row) if row else None, day, yesterday,
+                                        settings.daily_reward)
+            if not result.already_claimed:
+                await self._run(conn, "record_login", user_id=user_id, award=result.awarded,
+                                streak=result.member.streak, day=day)
+            return result
+        return await self._write(work)
 
     # -- challenges -------------------------------------------------------------------------
     async def _load_challenge(self, conn: aiosqlite.Connection, number: int) -> Challenge:
         row = await self._one(conn, "challenge", number=number)
         if row is None:
-            raise ChallengeNotFound(f"There is no challenge #{number} in this server.")
+            raise challenge_rules.not_found(number)
         return _challenge(row)
 
-    async def _spend(self, conn: aiosqlite.Connection, user_id: int, amount: int,
-                     who: str) -> None:
-        if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
-            raise InsufficientPoints(f"{who} not have {amount:,} points to stake.")
+    async def _move(self, conn: aiosqlite.Connection, escrow: challenge_rules.Escrow) -> None:
+        """Move the points of the domain's escrow decision."""
+        if escrow.debit is not None:
+            user_id, amount = escrow.debit
+            if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
+                raise challenge_rules.short_of(amount)
+        for user_id, amount in escrow.credits:
+            await self._run(conn, "add_points", user_id=user_id, amount=amount)
+        if escrow.winner_id is not None:
+            await self._run(conn, "record_result", user_id=escrow.winner_id, won=1, lost=0)
+            await self._run(conn, "record_result", user_id=escrow.loser_id, won=0, lost=1)
 
     async def _apply(self, conn: aiosqlite.Connection, before: Challenge,
                      after: Challenge) -> Challenge:
-        """Store a rule's decision and move the escrowed points it implies: the opponent's stake
-        in on acceptance; on closing, the pot to the winner or every stake back."""
-        if before.status == "open" and after.status == "accepted":
-            await self._spend(conn, after.opponent_id, after.stake, "You do")
-        if after.status == "completed":
-            loser_id = (after.opponent_id if after.winner_id == after.challenger_id
-                        else after.challenger_id)
-            await self._run(conn, "add_points", user_id=after.winner_id, amount=2 * after.stake)
-            await self._run(conn, "record_result", user_id=after.winner_id, won=1, lost=0)
-            await self._run(conn, "record_result", user_id=loser_id, won=0, lost=1)
-        elif after.status not in challenge_rules.ACTIVE:
-            await self._run(conn, "add_points", user_id=after.challenger_id, amount=after.stake)
-            if before.status == "accepted":
-                await self._run(conn, "add_points", user_id=after.opponent_id,
-                                amount=after.stake)
+        """Store a rule's decision and move the escrowed points it implies."""
+        await self._move(conn, challenge_rules.escrow(before, after))
         await self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
                         expires_at=after.expires_at, resolved_at=after.resolved_at,
                         winner_id=after.winner_id, accepted_at=after.accepted_at,
@@ -196,26 +203,27 @@ class SQLiteGuildRepository:
                                              challenge_rules.resolve_due(challenge, now))
                 return InvalidInput(challenge_rules.due_message(resolved))
             return await self._apply(conn, challenge, decide(challenge))
-        result = await self._db.write(work)
+        result = await self._write(work)
         if isinstance(result, InvalidInput):
             raise result
         return result
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:
-        challenge_rules.check_players(challenger_id, opponent_id)
+        challenge_rules.check_new(challenger_id, opponent_id, stake)
 
         async def work(conn: aiosqlite.Connection) -> Challenge:
-            if await self._one(conn, "member", user_id=challenger_id) is None:
-                raise NotRegistered("Register first with /register.")
-            if await self._one(conn, "member", user_id=opponent_id) is None:
-                raise NotRegistered("Your opponent has not registered in this server yet.")
-            await self._spend(conn, challenger_id, stake, "You do")
+            challenge_rules.check_registered(
+                await self._one(conn, "member", user_id=challenger_id) is not None,
+                await self._one(conn, "member", user_id=opponent_id) is not None)
             number = (await self._one(conn, "next_challenge_number"))[0]
+            challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
+                                            stake, now, expires_at)
+            await self._move(conn, challenge_rules.escrow(None, challenge))
             await self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                             opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
-            return await self._load_challenge(conn, number)
-        return await self._db.write(work)
+            return challenge
+        return await self._write(work)
 
     async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
         return await self._act(challenge_id, now,
@@ -243,10 +251,11 @@ class SQLiteGuildRepository:
                          limit: int = 25) -> list[Challenge]:
         suffix = "active" if active_only else "all"
         if user_id is None:
-            name, params = f"challenges_{suffix}", self._p(limit=limit)
+            rows = await self._fetchall(f"challenges_{suffix}", limit=limit)
         else:
-            name, params = f"challenges_of_user_{suffix}", self._p(user_id=user_id, limit=limit)
-        return [_challenge(row) for row in await self._db.fetchall(q.GUILD[name], params)]
+            rows = await self._fetchall(f"challenges_of_user_{suffix}", user_id=user_id,
+                                        limit=limit)
+        return [_challenge(row) for row in rows]
 
     async def expire_challenges(self, now: float) -> int:
         async def work(conn: aiosqlite.Connection) -> int:
@@ -255,19 +264,17 @@ class SQLiteGuildRepository:
             for challenge in due:
                 await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
             return len(due)
-        return await self._db.write(work)
+        return await self._write(work)
 
     # -- statistics -------------------------------------------------------------------------
     async def stats(self, today: str) -> GuildStats:
-        members, points, best, logins = await self._db.fetchone(
-            q.GUILD["stats_members"], self._p(today=today))
-        active, completed, escrow = await self._db.fetchone(q.GUILD["stats_challenges"],
-                                                            self._p())
+        members, points, best, logins = await self._fetchone("stats_members", today=today)
+        active, completed, escrow = await self._fetchone("stats_challenges")
         return GuildStats(members, points + escrow, logins, active, completed, best)
 
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
-        rows = await self._db.fetchall(q.GUILD["leaderboard"], self._p(offset=offset, limit=limit))
-        total = (await self._db.fetchone(q.GUILD["member_count"], self._p()))[0]
+        rows = await self._fetchall("leaderboard", offset=offset, limit=limit)
+        total = (await self._fetchone("member_count"))[0]
         entries = [LeaderboardEntry(offset + i + 1, *row) for i, row in enumerate(rows)]
         return entries, total
 
@@ -275,12 +282,11 @@ class SQLiteGuildRepository:
         member = await self.member(user_id)
         if member is None:
             return None
-        row = await self._db.fetchone(
-            q.GUILD["rank"], self._p(points=member.points, user_id=user_id))
+        row = await self._fetchone("rank", points=member.points, user_id=user_id)
         return row[0]
 
     async def usage(self, since: float) -> list[UsageSummary]:
-        rows = await self._db.fetchall(q.GUILD["usage"], self._p(since=since))
+        rows = await self._fetchall("usage", since=since)
         return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
 
     # -- export and purge -------------------------------------------------------------------

@@ -9,9 +9,7 @@ import pytest
 
 from bot.cogs import admin, challenges, members, stats
 from bot.cogs._common import Person
-from bot.domain.rules import InvalidInput
-from bot.responses import UserError
-from bot.storage.base import AlreadyRegistered, NotRegistered
+from bot.domain.errors import AlreadyRegistered, InvalidInput, NotRegistered, UserError
 
 G = 777777777777777777
 ANN = Person(1, "ann", admin=True)

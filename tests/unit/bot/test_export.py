@@ -16,7 +16,7 @@ import pytest
 from bot import cli
 from bot.cogs import admin
 from bot.cogs._common import Person
-from bot.responses import UserError
+from bot.domain.errors import UserError
 from bot.storage.export import ExportTooLarge, size_floor
 from bot.storage.sqlite import repository
 from tests.fixtures.big_guild import seed_guild

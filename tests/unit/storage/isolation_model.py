@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.domain.rules import InvalidInput, login_award
+from bot.domain.errors import UserError
+from bot.domain.members import login_award
 from bot.storage import base
 from bot.storage.sqlite import SQLiteStorage
 from tests.unit.storage.conftest import export_of, make_database
@@ -304,7 +305,7 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
             s = await repo.stats(today)
             return ("ok", (s.members, s.total_points, s.logins_today, s.open_challenges,
                            s.completed_challenges, s.best_streak))
-    except (base.StorageError, InvalidInput) as exc:
+    except UserError as exc:
         return ("err", type(exc).__name__)
     raise AssertionError(f"unknown operation {op}")
 

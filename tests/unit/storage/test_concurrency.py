@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.storage.base import InsufficientPoints
+from bot.domain.errors import InsufficientPoints
 
 G = 333333333333333333
 NOW = 1_700_000_000.0
@@ -13,9 +13,10 @@ NOW = 1_700_000_000.0
 async def _member_with(storage, user: int, points: int):
     repo = storage.guild(G)
     await repo.register(user, f"u{user}", NOW)
-    await repo.update_settings(daily_reward=points)
-    await repo.daily_login(user, "2024-01-01", "2023-12-31")
-    await repo.update_settings(daily_reward=100)
+    if points:  # a new member has 0 points; a daily reward is at least 1 (bot.domain.settings)
+        await repo.update_settings(daily_reward=points)
+        await repo.daily_login(user, "2024-01-01", "2023-12-31")
+        await repo.update_settings(daily_reward=100)
     return repo
 
 

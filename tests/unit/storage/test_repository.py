@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from bot.domain.challenges import CLAIM_WINDOW_HOURS, DISPUTE_WINDOW_HOURS
-from bot.domain.rules import InvalidInput
-from bot.storage.base import (
+from bot.domain.errors import (
     AlreadyRegistered,
     ChallengeNotFound,
-    GuildSettings,
     InsufficientPoints,
+    InvalidInput,
     NotRegistered,
-    UsageRow,
+    UserError,
 )
+from bot.storage.base import GuildSettings, StorageUnavailable, UsageRow
 from tests.unit.storage.conftest import export_of
 
 G, OTHER = 111111111111111111, 222222222222222222
@@ -362,3 +364,49 @@ async def test_acting_after_a_deadline_resolves_the_challenge_first(storage):
     done = (await repo.challenges(active_only=False))[0]
     assert (done.status, done.winner_id) == ("completed", ANN)
     assert await _points(repo, ANN, BOB) == (600, 400)
+
+
+async def test_the_repository_applies_the_stake_rule_itself(storage):
+    """Regression (domain-core, item 2): the stake rule is bot.domain's, applied by the
+    repository, so any caller gets the rule's message for a stake out of range. Fails on the
+    old code because only the cog checked the stake: the repository ran into the schema's CHECK
+    (stake > 0) and raised a raw sqlite3.IntegrityError, an internal error."""
+    repo = await funded(storage)
+    for stake in (0, -5, 1_000_001):
+        with pytest.raises(InvalidInput, match="between 1 and 1,000,000"):
+            await repo.create_challenge(ANN, BOB, stake, NOW, NOW + HOUR)
+    assert (await repo.member(ANN)).points == 500
+    assert await repo.challenges() == []
+
+
+async def test_the_repository_applies_the_settings_rules_itself(storage):
+    """Regression (domain-core, item 2): guild settings are validated by bot.domain.settings in
+    the repository, whoever calls it. Fails on the old code because only the cog validated:
+    the repository stored a daily reward of 0 and a time zone that does not exist."""
+    repo = storage.guild(G)
+    await repo.ensure("Guild", NOW)
+    for changes, error in [({"daily_reward": 0}, "daily reward"),
+                           ({"challenge_expiry_hours": 0}, "expiry"),
+                           ({"day_boundary": "Nowhere/Land"}, "not a time zone")]:
+        with pytest.raises(InvalidInput, match=error):
+            await repo.update_settings(**changes)
+    assert await repo.settings() == GuildSettings(G)
+    assert (await repo.update_settings(day_boundary=" utc ")).day_boundary == "UTC"
+
+
+async def test_a_database_failure_is_not_a_user_error(storage, monkeypatch):
+    """Regression (domain-core, item 1): SQLite's technical failures (here the writer meets a
+    lock past its busy timeout, or a read fails) reach the caller as StorageUnavailable, never
+    as a user error nor as a raw sqlite3 error. Fails on the old code, where the raw
+    sqlite3.OperationalError escaped (there was no StorageUnavailable)."""
+    repo = storage.guild(G)
+
+    async def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(storage, "write", locked)
+    with pytest.raises(StorageUnavailable, match="database is locked") as caught:
+        await repo.register(ANN, "ann", NOW)
+    assert not isinstance(caught.value, UserError)
+    monkeypatch.setattr(storage, "fetchall", locked)
+    with pytest.raises(StorageUnavailable):
+        await repo.member(ANN)

@@ -1,0 +1,92 @@
+"""Guild settings and administration: what an admin may set, to what, and who is an admin."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, timezone
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.domain.errors import InvalidInput, NotAllowed
+from bot.domain.text import clean_text
+
+if TYPE_CHECKING:
+    from bot.storage.base import GuildSettings
+
+MAX_DAILY_REWARD = 10_000
+MAX_EXPIRY_HOURS = 24 * 14
+NAMES = frozenset({"maintenance", "daily_reward", "challenge_expiry_hours", "day_boundary",
+                   "announcement_channel_id"})
+
+
+def require_admin(is_admin: bool) -> None:
+    """Administration (settings, maintenance, export, purge) needs Manage Server."""
+    if not is_admin:
+        raise NotAllowed("You need the Manage Server permission for this command.")
+
+
+def confirm_purge(confirm: str, guild_name: str) -> None:
+    """Deleting a server's data needs the server's exact name typed as confirmation."""
+    if confirm.strip() != guild_name:
+        raise InvalidInput("Nothing was deleted. To delete ALL of this server's guildbot data, "
+                           "run the command again with confirm set to the server's exact name: "
+                           f"`{clean_text(guild_name, 100)}`.")
+
+
+def zone(name: str) -> timezone | ZoneInfo:
+    """The time zone of a stored day boundary; an unknown one (never stored by us) is UTC."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def validate_time_zone(name: str) -> str:
+    name = name.strip()
+    if name.upper() == "UTC":
+        return "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"`{clean_text(name, 40)}` is not a time zone I know. Use an IANA name such as "
+            "`UTC`, `Europe/Berlin` or `America/New_York`."
+        ) from None
+    return name
+
+
+def validate_daily_reward(value: int) -> int:
+    if not 1 <= value <= MAX_DAILY_REWARD:
+        raise InvalidInput(f"The daily reward must be between 1 and {MAX_DAILY_REWARD:,} points.")
+    return value
+
+
+def validate_expiry_hours(value: int) -> int:
+    if not 1 <= value <= MAX_EXPIRY_HOURS:
+        raise InvalidInput(f"Challenge expiry must be between 1 and {MAX_EXPIRY_HOURS} hours.")
+    return value
+
+
+_VALIDATORS = {"daily_reward": validate_daily_reward,
+               "challenge_expiry_hours": validate_expiry_hours,
+               "day_boundary": validate_time_zone,
+               "maintenance": bool}
+
+
+def validate(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as they are stored (validated, normalised); an unknown name is a bug."""
+    unknown = set(changes) - NAMES
+    if unknown:
+        raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+    return {name: _VALIDATORS.get(name, _same)(value) for name, value in changes.items()}
+
+
+def apply(current: GuildSettings, changes: dict[str, Any]) -> GuildSettings:
+    """The settings after validated ``changes`` (see :func:`validate`)."""
+    return replace(current, **changes)
+
+
+def _same(value: Any) -> Any:
+    return value
