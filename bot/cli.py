@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
+from bot.storage.backup import KINDS
 from bot.storage.schema import SchemaError
 
 log = logging.getLogger("guildbot.cli")
@@ -85,7 +86,7 @@ def ensure_schema(settings: Settings, *, quiet: bool = False) -> dict:
         safety = None
         if todo and existed and before > 0:
             safety = backup.create_backup(settings.database, settings.backup_dir,
-                                          tiers=["pre-migrate"], retention={"pre-migrate": 5}).path
+                                          kind="pre-migrate").path
         applied = schema.apply_pending(conn)
         result = {"from_version": before, "to_version": schema.current_version(conn),
                   "applied": [f"{m.version:04d}_{m.name}" for m in applied],
@@ -168,7 +169,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         result = backup.create_backup(settings.database, settings.backup_dir,
-                                      timeout=args.timeout)
+                                      kind=args.kind, timeout=args.timeout)
     except (backup.BackupError, OSError) as exc:
         backup.write_status(settings.state_dir, result=None, error=str(exc))
         _alert_backup_failure(settings, str(exc))
@@ -192,12 +193,13 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.yes:
         raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
-                            "(a safety backup of the current database is taken first)")
+                            "(the current database is kept: backed up first, or moved aside "
+                            "if it fails its integrity check)")
     with run_lock(settings):
         try:
             result = backup.restore(Path(args.backup), settings.database, settings.backup_dir)
-        except backup.BackupError as exc:
-            raise CommandFailed(str(exc)) from None
+        except (backup.BackupError, OSError) as exc:
+            raise CommandFailed(f"restore failed: {exc}") from None
     _print_json(result)
     return 0
 
@@ -368,7 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import even if the guild has data: add legacy balances, wins, losses "
                    "and check-ins to members already registered; number legacy challenges "
                    "after the guild's own (without it, such a guild is refused)")
-    p = add("backup", cmd_backup, "take a verified, compressed online backup (GFS retention)")
+    p = add("backup", cmd_backup, "take a verified, compressed online backup")
+    p.add_argument("--kind", choices=KINDS, default="on-demand",
+                   help="scheduled (cron only) feeds the daily/weekly/monthly tiers; the others "
+                   "go to a directory of their own (default: on-demand)")
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
     p.add_argument("backup", help="path of a .db.gz backup")

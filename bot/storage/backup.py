@@ -5,6 +5,15 @@ A backup never copies the live file: it uses SQLite's online backup API in one s
 writes), from its own process so the bot's connections never stall. The copy is checked with
 ``PRAGMA integrity_check`` before it is compressed, fsynced and renamed into place, so a file in
 the backup directory is always complete and verified.
+
+Each backup has a kind, which decides where it goes and how long it stays:
+
+* ``scheduled`` (cron's, and only cron's) feeds the grandfather-father-son tiers. It is written to
+  ``daily/`` and hard-linked into ``weekly/`` and ``monthly/``; each tier keeps the newest backup of
+  each of its last N periods that have one (7 days, 4 ISO weeks, 12 months), read from the UTC time
+  in the backup's name. Extra backups in a period replace each other and never evict history.
+* ``pre-deploy``, ``on-demand``, ``pre-migrate`` and ``pre-restore`` each have a directory of
+  that name and keep their newest N files, so a busy deploy day cannot touch the tiers.
 """
 
 from __future__ import annotations
@@ -19,16 +28,33 @@ import signal
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.storage import schema
 
-TIERS = {"daily": 7, "weekly": 4, "monthly": 12}
 SUFFIX = ".db.gz"
+STAMP = "%Y%m%dT%H%M%SZ"
 STATUS_FILE = "backup-status.json"
+SCHEDULED = "scheduled"
+
+
+def _iso_week(day: datetime) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# GFS tier -> (periods kept, the period a backup's UTC time falls in)
+TIERS = {
+    "daily": (7, lambda day: day.strftime("%Y-%m-%d")),
+    "weekly": (4, _iso_week),
+    "monthly": (12, lambda day: day.strftime("%Y-%m")),
+}
+# The other kinds: their own directory, the newest N kept.
+KEEP_NEWEST = {"pre-deploy": 10, "on-demand": 10, "pre-migrate": 5, "pre-restore": 5}
+KINDS = (SCHEDULED, *KEEP_NEWEST)
 
 
 class BackupError(Exception):
@@ -103,6 +129,8 @@ def online_copy(source: Path, target: Path) -> None:
             src.backup(dst, pages=-1)
         finally:
             dst.close()
+    except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
+        raise BackupError(f"cannot copy {source}: {exc}") from None
     finally:
         src.close()
     result = verify_database(target)
@@ -131,35 +159,68 @@ def _compress_into(plain: Path, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime(STAMP)
+
+
 def backup_name(now: float) -> str:
-    return "guildbot-" + datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ") + SUFFIX
+    return "guildbot-" + _stamp(now) + SUFFIX
 
 
-def tiers_for(now: float) -> list[str]:
-    """Grandfather-father-son: every backup is daily; Sunday's is weekly; the 1st's monthly."""
-    day = datetime.fromtimestamp(now, UTC)
-    tiers = ["daily"]
-    if day.weekday() == 6:
-        tiers.append("weekly")
-    if day.day == 1:
-        tiers.append("monthly")
-    return tiers
+def taken_at(path: Path) -> datetime | None:
+    """The UTC time in a backup's name (None for a name this module did not write)."""
+    try:
+        return datetime.strptime(path.name.removeprefix("guildbot-").removesuffix(SUFFIX),
+                                 STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def tiers_for(kind: str) -> list[str]:
+    """The directories a backup of ``kind`` is written into (the first holds the file)."""
+    if kind not in KINDS:
+        raise BackupError(f"unknown backup kind {kind!r}; one of {', '.join(KINDS)}")
+    return list(TIERS) if kind == SCHEDULED else [kind]
 
 
 def list_backups(backup_dir: Path, tier: str | None = None) -> list[Path]:
     """Backups, newest first (by the timestamp in the name, which sorts as text)."""
-    tiers = [tier] if tier else list(TIERS) + ["pre-migrate", "pre-restore"]
+    tiers = [tier] if tier else [*TIERS, *KEEP_NEWEST]
     found = [p for t in tiers for p in (backup_dir / t).glob("guildbot-*" + SUFFIX)]
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def prune(backup_dir: Path, keep: dict[str, int] = TIERS) -> list[Path]:
+def retained(backups: list[Path], periods: int,
+             period_of: Callable[[datetime], str] | None = None) -> list[Path]:
+    """The newest backup of each of the newest ``periods`` periods among ``backups`` (newest
+    first); without ``period_of`` every backup is its own period, i.e. the newest N.
+
+    A name without a timestamp is always kept: prune deletes only what it understands."""
+    kept, seen = [], set()
+    for path in backups:
+        when = taken_at(path)
+        if when is None:
+            kept.append(path)
+            continue
+        key = period_of(when) if period_of else path.name
+        if key in seen or len(seen) == periods:
+            continue
+        seen.add(key)
+        kept.append(path)
+    return kept
+
+
+def prune(backup_dir: Path, kind: str) -> list[Path]:
+    """Apply the retention of ``kind``'s directories; returns what was deleted."""
+    rules = {tier: TIERS[tier] if kind == SCHEDULED else (KEEP_NEWEST[kind], None)
+             for tier in tiers_for(kind)}
     removed = []
-    for tier, count in keep.items():
-        for old in list_backups(backup_dir, tier)[count:]:
+    for tier, (periods, period_of) in rules.items():
+        backups = list_backups(backup_dir, tier)
+        for old in set(backups) - set(retained(backups, periods, period_of)):
             old.unlink()
             removed.append(old)
-    return removed
+    return sorted(removed)
 
 
 @contextlib.contextmanager
@@ -194,6 +255,7 @@ def deadline(seconds: float | None) -> Iterator[None]:
 @dataclass(frozen=True)
 class BackupResult:
     path: str
+    kind: str
     tiers: list[str]
     size: int
     seconds: float
@@ -201,13 +263,12 @@ class BackupResult:
     pruned: list[str]
 
 
-def create_backup(database: Path, backup_dir: Path, *, now: float | None = None,
-                  tiers: list[str] | None = None, timeout: float | None = None,
-                  retention: dict[str, int] = TIERS) -> BackupResult:
-    """Take a verified, compressed backup into each tier and prune old ones."""
+def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
+                  now: float | None = None, timeout: float | None = None) -> BackupResult:
+    """Take a verified, compressed backup of ``kind`` and apply that kind's retention."""
     started = time.monotonic()
     now = time.time() if now is None else now
-    tiers = tiers or tiers_for(now)
+    tiers = tiers_for(kind)
     backup_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(backup_dir / ".backup.lock", "another backup"), deadline(timeout):
         with tempfile.TemporaryDirectory(prefix=".tmp-", dir=backup_dir) as scratch:
@@ -222,8 +283,8 @@ def create_backup(database: Path, backup_dir: Path, *, now: float | None = None,
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with contextlib.suppress(FileExistsError):
                     os.link(first, target)
-        pruned = prune(backup_dir, {t: c for t, c in retention.items() if t in tiers})
-    return BackupResult(str(first), tiers, first.stat().st_size,
+        pruned = prune(backup_dir, kind)
+    return BackupResult(str(first), kind, tiers, first.stat().st_size,
                         round(time.monotonic() - started, 3), rows, [str(p) for p in pruned])
 
 
@@ -237,7 +298,7 @@ def write_status(state_dir: Path, *, result: BackupResult | None, error: str | N
     except (OSError, ValueError):
         status = {}
     if result is not None:
-        status.update(last_success=now, path=result.path, size=result.size,
+        status.update(last_success=now, kind=result.kind, path=result.path, size=result.size,
                       seconds=result.seconds, last_error=None)
     else:
         status.update(last_failure=now, last_error=error)
@@ -247,36 +308,65 @@ def write_status(state_dir: Path, *, result: BackupResult | None, error: str | N
     os.replace(partial, path)
 
 
-def restore(backup: Path, database: Path, backup_dir: Path, *, now: float | None = None) -> dict:
-    """Replace the database with a verified backup, keeping a safety copy of the current one.
+def _database_files(database: Path) -> list[Path]:
+    """The database and its WAL and shared-memory files (which belong to it)."""
+    return [database, database.with_name(database.name + "-wal"),
+            database.with_name(database.name + "-shm")]
 
+
+def move_aside(database: Path, now: float) -> Path:
+    """Move the database, -wal and -shm into ``<db>.damaged-<time>/`` beside it, names kept
+    (so ``sqlite3`` still opens them together); a rename, so nothing is copied or lost."""
+    keep = database.with_name(f"{database.name}.damaged-{_stamp(now)}")
+    keep.mkdir()
+    for path in _database_files(database):
+        if path.exists():
+            os.replace(path, keep / path.name)
+    _fsync_dir(keep)
+    _fsync_dir(database.parent)
+    return keep
+
+
+def restore(backup: Path, database: Path, backup_dir: Path, *, now: float | None = None) -> dict:
+    """Replace the database with a verified backup and say what became of the one it replaces.
+
+    A current database that passes its integrity check is saved first as a ``pre-restore``
+    backup. One that fails it (the case restores are for) cannot be backed up: its files (db,
+    -wal, -shm) are moved aside, untouched, by :func:`move_aside`. Nothing is moved before the
+    backup has been verified and decompressed next to the database.
     The caller must make sure the bot is stopped (the CLI checks the bot's run lock).
     """
+    now = time.time() if now is None else now
     check = verify(backup)
     if not check.ok:
         raise BackupError(f"refusing to restore {backup}: integrity check says {check.integrity}")
     if check.schema_version > schema.LATEST_VERSION:
         raise BackupError(f"{backup} has schema version {check.schema_version}, newer than this "
                           f"release ({schema.LATEST_VERSION}); deploy a matching release first")
+    previous = verify_database(database).integrity if database.exists() else "missing"
     safety = None
-    if database.exists():
-        safety = create_backup(database, backup_dir, now=now, tiers=["pre-restore"],
-                               retention={"pre-restore": 5}).path
+    if previous == "ok":
+        safety = create_backup(database, backup_dir, kind="pre-restore", now=now).path
     database.parent.mkdir(parents=True, exist_ok=True)
     partial = database.with_name("." + database.name + ".restoring")
     with unpacked(backup) as plain:
         shutil.copyfile(plain, partial)
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
-    for leftover in (database.with_name(database.name + "-wal"),
-                     database.with_name(database.name + "-shm")):
+    damaged = None
+    if previous not in ("ok", "missing"):
+        damaged = str(move_aside(database, now))
+    for leftover in _database_files(database)[1:]:
         leftover.unlink(missing_ok=True)
     os.replace(partial, database)
     _fsync_dir(database.parent)
+    kept = f"; the previous database is in {safety or damaged}" if safety or damaged else ""
     after = verify_database(database)
     if not after.ok:
-        raise BackupError(f"the restored database failed its integrity check: {after.integrity}")
-    return {"restored": str(backup), "safety_backup": safety, "rows": after.rows,
+        raise BackupError(f"the restored database failed its integrity check: "
+                          f"{after.integrity}{kept}")
+    return {"restored": str(backup), "previous_integrity": previous, "safety_backup": safety,
+            "damaged_moved_to": damaged, "rows": after.rows,
             "schema_version": after.schema_version}
 
 

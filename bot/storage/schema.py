@@ -42,13 +42,16 @@ def migrations() -> list[Migration]:
 
 
 LATEST_VERSION = len(migrations())
+# WAL + NORMAL: a commit is durable against a crash of the process, not of the machine; see
+# "Durability" in docs/ARCHITECTURE.md for the window and docs/benchmark.md for what FULL costs.
+SYNCHRONOUS = "NORMAL"
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
     """A synchronous connection with the project's pragmas (used by the CLI and migrations)."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn

@@ -59,7 +59,7 @@ async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
         await conn.execute("PRAGMA query_only = ON")
     else:
         await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(f"PRAGMA synchronous = {schema.SYNCHRONOUS}")
     return conn
 
 
@@ -106,7 +106,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA synchronous = {schema.SYNCHRONOUS}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # SQLiteStorage checkpoints off this path
     except BaseException:
         conn.close()

@@ -115,3 +115,44 @@ def test_legacy_import_into_a_guild_with_data_is_one_line_unless_merged(env, cap
     assert json.loads(capsys.readouterr().out)["legacy_import"]["challenges"] == 2
     count = sqlite3.connect(env / "g.db").execute("SELECT COUNT(*) FROM members").fetchone()
     assert count == (21,)
+
+
+def test_backup_kind_decides_the_directory_and_only_scheduled_feeds_the_tiers(env, capsys):
+    """Regression (issue 13, item 6): fails on the old code because `backup` had no --kind
+    and every backup (a deploy's, an operator's) went into the daily/weekly/monthly tiers."""
+    schema.connect(env / "g.db").close()
+    for argv, tier in ([["backup"], "on-demand"], [["backup", "--kind", "pre-deploy"],
+                                                   "pre-deploy"],
+                       [["backup", "--kind", "scheduled"], "daily"]):
+        assert cli.main(argv) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert backup.Path(result["path"]).parent == env / "backups" / tier
+        status = json.loads((env / backup.STATUS_FILE).read_text())
+        assert (status["kind"], status["path"]) == (result["kind"], result["path"])
+    assert {p.parent.name for p in backup.list_backups(env / "backups")} == \
+        {"on-demand", "pre-deploy", *backup.TIERS}
+
+
+def test_restore_of_a_corrupt_database_reports_where_the_damaged_files_went(env, capsys):
+    """Regression (issue 13, item 4): fails on the old code because restore refused ("the backup
+    copy failed its integrity check") when the live database was corrupt."""
+    db = env / "g.db"
+    conn = schema.connect(db)
+    schema.apply_pending(conn)
+    conn.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (1, 'g', 0)")
+    conn.executemany("INSERT INTO members (guild_id, user_id, display_name, registered_at) "
+                     "VALUES (1, ?, 'm', 0)", [(i,) for i in range(3000)])
+    conn.close()
+    assert cli.main(["backup"]) == 0
+    saved = json.loads(capsys.readouterr().out)["path"]
+    with open(db, "r+b") as handle:
+        handle.seek(4096 * 10)
+        handle.write(b"\xa5" * 4096 * 3)
+    assert cli.main(["verify"]) == 1
+    capsys.readouterr()
+    assert cli.main(["restore", saved, "--yes"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["previous_integrity"] != "ok"
+    assert (backup.Path(report["damaged_moved_to"]) / "g.db").exists()
+    assert report["rows"]["members"] == 3000
+    assert cli.main(["verify"]) == 0

@@ -1,12 +1,15 @@
-"""Backups: online copy under writes, verification, GFS retention, lock, restore, drill."""
+"""Backups: online copy under writes, verification, kinds and GFS tiers, lock, restore, drill."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,8 +28,9 @@ def _fill(db_path, n=50):
 
 def test_backup_is_compressed_verified_and_counted(db_path, tmp_path):
     _fill(db_path)
-    result = backup.create_backup(db_path, tmp_path / "b", now=SUNDAY_FIRST + 86400 * 2)
-    assert result.tiers == ["daily"]
+    result = backup.create_backup(db_path, tmp_path / "b", now=SUNDAY_FIRST + 86400 * 2,
+                                  kind="scheduled")
+    assert result.tiers == ["daily", "weekly", "monthly"]
     assert result.rows["members"] == 50
     path = tmp_path / "b" / "daily" / "guildbot-20231003T030000Z.db.gz"
     assert result.path == str(path)
@@ -69,17 +73,93 @@ def test_backup_under_concurrent_writes_holds_every_committed_row(db_path, tmp_p
     assert backup.verify(backup.Path(result.path)).ok
 
 
-def test_gfs_tiers_and_retention(db_path, tmp_path):
+def _newest_per_period(times, period, count):
+    """The test's own reading of the policy: the newest time of each of the last ``count``
+    periods that have one."""
+    newest = {}
+    for t in times:
+        newest[period(t)] = max(newest.get(period(t), t), t)
+    return sorted(sorted(newest.values(), reverse=True)[:count])
+
+
+def _times_in(backup_dir, tier):
+    return sorted(backup.taken_at(p) for p in backup.list_backups(backup_dir, tier))
+
+
+def test_tiers_keep_days_weeks_and_months_under_a_moving_clock(db_path, tmp_path):
+    """Regression (issue 13, item 6): every backup counted as a daily (and on Sundays a weekly,
+    on the 1st a monthly) and each tier kept its newest N files, so four deploys on a Sunday
+    evicted four weeks of weekly history and twelve retries on the 1st a year of monthlies.
+    Fails on the old code because create_backup has no kind (pre-deploy backups land in the
+    tiers) and retention counts files, not days, ISO weeks and months."""
+    _fill(db_path, 3)
+    root = tmp_path / "b"
+    clock = datetime(2023, 1, 1, 3, 17, tzinfo=UTC)  # a Sunday and the 1st
+    scheduled = []
+    for _ in range(430):  # fourteen months of nightly backups, the clock moving a day each time
+        runs = [clock + timedelta(minutes=m) for m in range(12 if clock.day == 1 else 1)]
+        for run in runs:  # twelve retries on the 1st: each one a scheduled run
+            backup.create_backup(db_path, root, kind="scheduled", now=run.timestamp())
+            scheduled.append(run)
+        if clock.weekday() == 6:  # four deploys every Sunday evening
+            for hour in (18, 19, 20, 21):
+                backup.create_backup(db_path, root, kind="pre-deploy",
+                                     now=clock.replace(hour=hour).timestamp())
+        days = {t.date() for t in _times_in(root, "daily")}
+        weeks = {t.isocalendar()[:2] for t in _times_in(root, "weekly")}
+        months = {(t.year, t.month) for t in _times_in(root, "monthly")}
+        assert len(days) == len(_times_in(root, "daily")) == min(7, len(set(
+            t.date() for t in scheduled)))
+        assert len(weeks) == len(_times_in(root, "weekly")) <= 4
+        assert len(months) == len(_times_in(root, "monthly")) <= 12
+        clock += timedelta(days=1)
+    assert _times_in(root, "daily") == _newest_per_period(scheduled, lambda t: t.date(), 7)
+    assert _times_in(root, "weekly") == _newest_per_period(
+        scheduled, lambda t: t.isocalendar()[:2], 4)
+    assert _times_in(root, "monthly") == _newest_per_period(
+        scheduled, lambda t: (t.year, t.month), 12)
+    months = [(t.year, t.month) for t in _times_in(root, "monthly")]
+    assert months == [(2023, m) for m in range(4, 13)] + [(2024, 1), (2024, 2), (2024, 3)]
+    # a month's backup is its last one, not one of the 1st's retries
+    assert _times_in(root, "monthly")[0] == datetime(2023, 4, 30, 3, 17, tzinfo=UTC)
+    deploys = backup.list_backups(root, "pre-deploy")
+    assert len(deploys) == backup.KEEP_NEWEST["pre-deploy"]
+    assert backup.taken_at(deploys[0]) == datetime(2024, 3, 3, 21, 17, tzinfo=UTC)
+
+
+def test_each_kind_has_its_own_directory_and_an_unknown_kind_is_refused(db_path, tmp_path):
     _fill(db_path)
-    result = backup.create_backup(db_path, tmp_path / "b", now=SUNDAY_FIRST)
-    assert result.tiers == ["daily", "weekly", "monthly"]
-    for day in range(1, 12):
-        backup.create_backup(db_path, tmp_path / "b", now=SUNDAY_FIRST + day * 86400)
-    assert len(backup.list_backups(tmp_path / "b", "daily")) == 7
-    assert len(backup.list_backups(tmp_path / "b", "weekly")) == 2  # Oct 1 and Oct 8
-    assert len(backup.list_backups(tmp_path / "b", "monthly")) == 1
-    newest = backup.list_backups(tmp_path / "b")[0]
-    assert newest.name == "guildbot-20231012T030000Z.db.gz"
+    root = tmp_path / "b"
+    for kind in ("on-demand", "pre-deploy"):
+        result = backup.create_backup(db_path, root, kind=kind, now=SUNDAY_FIRST)
+        assert (result.kind, result.tiers) == (kind, [kind])
+        assert result.path == str(root / kind / "guildbot-20231001T030000Z.db.gz")
+    assert not any((root / tier).exists() for tier in backup.TIERS)
+    for n in range(12):
+        backup.create_backup(db_path, root, now=SUNDAY_FIRST + 60 * (n + 1))
+    assert len(backup.list_backups(root, "on-demand")) == backup.KEEP_NEWEST["on-demand"]
+    with pytest.raises(backup.BackupError, match="unknown backup kind 'hourly'"):
+        backup.create_backup(db_path, root, kind="hourly")
+
+
+def test_backups_in_the_old_layout_stay_readable_and_age_out(db_path, tmp_path):
+    """Old releases put every backup in daily/ (Sunday's also in weekly/, the 1st's in
+    monthly/): drill and list_backups still find them, and the new retention treats them as
+    scheduled backups of their day."""
+    _fill(db_path, 4)
+    root = tmp_path / "b"
+    old = backup.create_backup(db_path, root, kind="on-demand", now=SUNDAY_FIRST)
+    for tier in ("daily", "weekly", "monthly"):
+        (root / tier).mkdir()
+        (root / tier / backup.Path(old.path).name).hardlink_to(old.path)
+    backup.Path(old.path).unlink()
+    assert backup.drill(root)["rows"]["members"] == 4
+    for day in range(1, 9):
+        backup.create_backup(db_path, root, kind="scheduled", now=SUNDAY_FIRST + day * 86400)
+    names = {tier: [p.name for p in backup.list_backups(root, tier)] for tier in backup.TIERS}
+    assert "guildbot-20231001T030000Z.db.gz" not in names["daily"]  # more than 7 days back
+    assert names["weekly"][-1] == "guildbot-20231001T030000Z.db.gz"  # its week is kept
+    assert names["monthly"] == ["guildbot-20231009T030000Z.db.gz"]  # October's newest
 
 
 def test_a_corrupted_backup_fails_verification(db_path, tmp_path):
@@ -143,6 +223,80 @@ def test_restore_keeps_a_safety_copy_and_brings_back_the_data(db_path, tmp_path)
     assert result["rows"]["members"] == 10
     assert backup.verify(backup.Path(result["safety_backup"])).rows["members"] == 0
     assert sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM members").fetchone() == (10,)
+
+
+def _crash_with_a_wal(db_path, rows):
+    """Commit ``rows`` more members and die without closing: the -wal and -shm stay."""
+    subprocess.run([sys.executable, "-c", (
+        "import os, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "for i in range(int(sys.argv[2])):\n"
+        "    conn.execute(\"INSERT INTO members (guild_id, user_id, display_name, registered_at)"
+        " VALUES (1, ?, 'late', 0)\", (100000 + i,))\n"
+        "os._exit(0)\n"), str(db_path), str(rows)], check=True)
+
+
+def _damage(db_path):
+    """Overwrite three pages in the middle of the main database file."""
+    with open(db_path, "r+b") as handle:
+        pages = handle.seek(0, 2) // 4096
+        handle.seek(4096 * (pages // 2))
+        handle.write(b"\xa5" * 4096 * 3)
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_restore_of_a_corrupt_database_keeps_the_damaged_files_aside(db_path, tmp_path):
+    """Regression (issue 13, item 4): restore first backed up the live database, and a corrupt
+    one fails that backup's integrity check, so restore refused in exactly the case the runbook
+    sends operators to it for. Fails on the old code because restore raises ("the backup copy
+    failed its integrity check") instead of moving the damaged db, -wal and -shm aside."""
+    _fill(db_path, 3000)
+    saved = backup.Path(backup.create_backup(db_path, tmp_path / "b").path)
+    _crash_with_a_wal(db_path, 5)
+    _damage(db_path)
+    wal, shm = (db_path.with_name(db_path.name + end) for end in ("-wal", "-shm"))
+    assert wal.exists() and shm.exists()
+    assert not backup.verify(db_path).ok
+    before = {p.name: _digest(p) for p in (db_path, wal, shm)}
+
+    result = backup.restore(saved, db_path, tmp_path / "b", now=SUNDAY_FIRST)
+
+    kept = db_path.parent / "guildbot.db.damaged-20231001T030000Z"
+    assert result["damaged_moved_to"] == str(kept)
+    assert result["previous_integrity"] != "ok" and result["safety_backup"] is None
+    assert {p.name: _digest(p) for p in kept.iterdir()} == before  # every file, byte for byte
+    assert not wal.exists() or wal.stat().st_size == 0  # the damaged WAL never meets the new db
+    assert backup.verify(db_path).ok
+    assert result["rows"]["members"] == backup.verify(db_path).rows["members"] == 3000
+    assert not backup.list_backups(tmp_path / "b", "pre-restore")
+
+
+def test_restore_leaves_a_corrupt_database_in_place_when_the_backup_is_bad(db_path, tmp_path):
+    _fill(db_path, 3000)
+    _damage(db_path)
+    damaged = _digest(db_path)
+    junk = tmp_path / "junk.db.gz"
+    with gzip.open(junk, "wb") as handle:
+        handle.write(b"not a database at all" * 100)
+    with pytest.raises(backup.BackupError, match="refusing to restore"):
+        backup.restore(junk, db_path, tmp_path / "b")
+    assert _digest(db_path) == damaged
+    assert not list(db_path.parent.glob("*.damaged-*"))
+
+
+def test_a_backup_of_a_database_sqlite_cannot_read_is_a_backup_error(db_path, tmp_path):
+    """Regression (issue 13, item 4): fails on the old code because the online copy of a file
+    whose header is overwritten raised sqlite3.DatabaseError, which the CLI does not catch: no
+    status written, no alert, a traceback in cron.log."""
+    _fill(db_path)
+    with open(db_path, "r+b") as handle:
+        handle.write(b"\x00" * 100)
+    with pytest.raises(backup.BackupError):
+        backup.create_backup(db_path, tmp_path / "b")
 
 
 def test_restore_refuses_a_bad_backup_and_keeps_the_database(db_path, tmp_path):
