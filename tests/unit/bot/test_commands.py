@@ -9,7 +9,9 @@ import pytest
 
 from bot.cogs import admin, challenges, members, stats
 from bot.cogs._common import Person
+from bot.config import Settings
 from bot.domain.rules import InvalidInput
+from bot.monitoring import Intervals, Monitoring, NullMonitoring
 from bot.responses import UserError
 from bot.storage.base import AlreadyRegistered, ChallengeStateError, NotRegistered
 
@@ -100,12 +102,12 @@ async def test_challenge_commands(repo):
 
 async def test_stats_and_leaderboard(repo):
     await registered(repo, ANN, BOB)
-    public = await stats.do_stats(repo, BOB, NOW)
+    public = await stats.do_stats(repo, BOB, NOW, NullMonitoring())
     fields = {f.name: f.value for f in public.embed.fields}
     assert (fields["Members"], fields["Check-ins today"]) == ("2", "2")
     assert not public.ephemeral
     assert not any("Command usage" in f.name for f in public.embed.fields)
-    private = await stats.do_stats(repo, ANN, NOW)
+    private = await stats.do_stats(repo, ANN, NOW, NullMonitoring())
     assert private.ephemeral
     assert any("Command usage" in f.name for f in private.embed.fields)
     board = await stats.do_leaderboard(repo, 1)
@@ -113,6 +115,33 @@ async def test_stats_and_leaderboard(repo):
     assert board.embed.footer.text == "Page 1/1 · 2 members"
     with pytest.raises(InvalidInput, match="pick a page from 1 to 1"):
         await stats.do_leaderboard(repo, 2)
+
+
+async def test_stats_counts_the_commands_just_run(repo, storage, tmp_path):
+    """Regression (issue 13, item 2): an admin who runs commands and then /stats sees them,
+    without waiting for the analytics batch to be written, and written plus waiting rows are
+    each counted once. Fails on the old code because /stats read only the database, where the
+    batch lands every 10 s: it said "No commands recorded yet." (the local stage's flaky
+    transcript), and after a flush it missed the rows buffered since."""
+    settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
+                        backup_dir=tmp_path / "backups", health_port=0)
+    monitoring = Monitoring(settings, sink=storage, clock=lambda: NOW,
+                            intervals=Intervals(flush=3600), environ={})
+
+    def usage_of(reply):
+        return next(f.value for f in reply.embed.fields if "Command usage" in f.name)
+
+    monitoring.observe_command("login", G, "success", 0.010)
+    monitoring.observe_command("register", G, "user_error", 0.004)
+    monitoring.observe_command("login", G + 1, "success", 0.5)  # another guild: not counted
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "`/login` 1 calls, 0 failed, 10 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+
+    assert await monitoring.usage.flush() == 3
+    monitoring.observe_command("login", G, "failure", 0.030)
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "`/login` 2 calls, 1 failed, 20 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+
 
 async def test_leaderboard_of_an_empty_guild(storage):
     empty = await stats.do_leaderboard(storage.guild(G + 1), 1)
