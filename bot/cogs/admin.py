@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -21,6 +21,9 @@ from bot.domain.rules import (
 )
 from bot.responses import Reply, UserError, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
+
+if TYPE_CHECKING:
+    from bot.monitoring import Monitoring, NullMonitoring
 
 EXPORT_LIMIT_BYTES = 8 * 1024 * 1024  # Discord's smallest attachment limit
 
@@ -78,13 +81,14 @@ async def do_export(repo: GuildRepository, who: Person, now: float) -> Reply:
                  ephemeral=True)
 
 
-async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str) -> Reply:
+async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str,
+                   monitoring: Monitoring | NullMonitoring) -> Reply:
     require_admin(who)
     if confirm.strip() != guild_name:
         raise UserError("Nothing was deleted. To delete ALL of this server's guildbot data, run "
                         f"the command again with confirm set to the server's exact name: "
                         f"`{clean_text(guild_name, 100)}`.")
-    await repo.purge()
+    await monitoring.purge_guild(repo)  # the usage rows not yet written go too
     return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
 
 
@@ -129,8 +133,10 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
     async def purge(self, interaction: discord.Interaction,
                     confirm: app_commands.Range[str, 1, 100]) -> None:
         name = interaction.guild.name if interaction.guild else ""
-        await send_reply(interaction, do_purge(repo_for(interaction), actor(interaction), name,
-                                               confirm), ephemeral_hint=True)
+        await send_reply(interaction, do_purge(
+            repo_for(interaction), actor(interaction), name, confirm,
+            interaction.client.monitoring),  # type: ignore[attr-defined]
+            ephemeral_hint=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -251,6 +251,13 @@ class Monitoring:
             return await repo.usage(since)
         return await self.usage.with_pending(repo.guild_id, since, lambda: repo.usage(since))
 
+    async def purge_guild(self, repo: GuildRepository) -> None:
+        """Delete a guild's data, its usage rows still waiting in the batch included."""
+        if self.usage is None:
+            await repo.purge()
+        else:
+            await self.usage.purge_guild(repo.guild_id, repo.purge)
+
     async def readiness(self) -> tuple[bool, list[str]]:
         reasons: list[str] = []
         if self._stopping:
@@ -419,6 +426,9 @@ class NullMonitoring:
 
     async def command_usage(self, repo: GuildRepository, since: float) -> list[UsageSummary]:
         return await repo.usage(since)
+
+    async def purge_guild(self, repo: GuildRepository) -> None:
+        await repo.purge()
 
     def guild_joined(self, guild_id: int) -> None:
         return None

@@ -6,7 +6,8 @@ on stop. When the sink fails the rows are kept for the next try, up to ``max_row
 the oldest are dropped and counted, so a dead database can not eat the memory.
 
 Readers see through the batch: ``with_pending`` adds the rows still waiting here to what the
-database holds, so /stats counts the commands just run without forcing a write.
+database holds, so /stats counts the commands just run without forcing a write; ``purge_guild``
+deletes a guild's rows in both places.
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ class UsageBuffer:
             summaries = await stored()
             pending = [row for row in self.rows if row[1] == guild_id and row[0] >= since]
         return merge_usage(summaries, pending)
+
+    async def purge_guild(self, guild_id: int, purge: Callable[[], Awaitable[object]]) -> None:
+        """Run ``purge()`` (delete the guild's stored data) and drop the guild's waiting rows,
+        under the flush lock: no batch on its way writes the guild's rows back after the delete."""
+        async with self._lock:
+            await purge()
+            self.rows = [row for row in self.rows if row[1] != guild_id]
 
     # --- batches ----------------------------------------------------------------------------------
     async def flush(self) -> int:

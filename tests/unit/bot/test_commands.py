@@ -117,20 +117,25 @@ async def test_stats_and_leaderboard(repo):
         await stats.do_leaderboard(repo, 2)
 
 
-async def test_stats_counts_the_commands_just_run(repo, storage, tmp_path):
+@pytest.fixture
+def monitoring(storage, tmp_path):
+    """Monitoring writing usage to the test database, its batch never flushed by a timer."""
+    settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
+                        backup_dir=tmp_path / "backups", health_port=0)
+    return Monitoring(settings, sink=storage, clock=lambda: NOW,
+                      intervals=Intervals(flush=3600), environ={})
+
+
+def usage_of(reply):
+    return next(f.value for f in reply.embed.fields if "Command usage" in f.name)
+
+
+async def test_stats_counts_the_commands_just_run(repo, monitoring):
     """Regression (issue 13, item 2): an admin who runs commands and then /stats sees them,
     without waiting for the analytics batch to be written, and written plus waiting rows are
     each counted once. Fails on the old code because /stats read only the database, where the
     batch lands every 10 s: it said "No commands recorded yet." (the local stage's flaky
     transcript), and after a flush it missed the rows buffered since."""
-    settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
-                        backup_dir=tmp_path / "backups", health_port=0)
-    monitoring = Monitoring(settings, sink=storage, clock=lambda: NOW,
-                            intervals=Intervals(flush=3600), environ={})
-
-    def usage_of(reply):
-        return next(f.value for f in reply.embed.fields if "Command usage" in f.name)
-
     monitoring.observe_command("login", G, "success", 0.010)
     monitoring.observe_command("register", G, "user_error", 0.004)
     monitoring.observe_command("login", G + 1, "success", 0.5)  # another guild: not counted
@@ -143,6 +148,21 @@ async def test_stats_counts_the_commands_just_run(repo, storage, tmp_path):
         "`/login` 2 calls, 1 failed, 20 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
 
 
+async def test_purge_drops_the_usage_rows_still_in_the_batch(repo, storage, monitoring):
+    """Regression (issue 13, item 2): /admin purge deletes the usage rows still waiting in the
+    analytics batch too, so /stats right after it and the database after the next flush agree
+    that nothing is left. Fails on the old code because the purge only deleted the stored rows:
+    the waiting ones were written back by the next flush (and /stats would show them)."""
+    monitoring.observe_command("login", G, "success", 0.010)
+    monitoring.observe_command("login", G + 1, "success", 0.010)  # another guild: kept
+    await admin.do_purge(repo, ANN, "Guild", "Guild", monitoring)
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "No commands recorded yet.")
+    assert await monitoring.usage.flush() == 1
+    assert await repo.usage(0) == []
+    assert [u.calls for u in await storage.guild(G + 1).usage(0)] == [1]
+
+
 async def test_leaderboard_of_an_empty_guild(storage):
     empty = await stats.do_leaderboard(storage.guild(G + 1), 1)
     assert "Nobody has registered" in empty.content
@@ -153,7 +173,7 @@ async def test_admin_commands(repo):
     with pytest.raises(UserError, match="Manage Server"):
         await admin.do_settings(repo, BOB, daily_reward=5)
     for command in (admin.do_maintenance(repo, BOB, True), admin.do_export(repo, BOB, NOW),
-                    admin.do_purge(repo, BOB, "Guild", "Guild")):
+                    admin.do_purge(repo, BOB, "Guild", "Guild", NullMonitoring())):
         with pytest.raises(UserError, match="Manage Server"):
             await command
     changed = await admin.do_settings(repo, ANN, daily_reward=20, challenge_expiry_hours=2,
@@ -177,7 +197,7 @@ async def test_admin_commands(repo):
     assert [m["display_name"] for m in data["members"]] == ["bob"]
 
     with pytest.raises(UserError, match="Nothing was deleted"):
-        await admin.do_purge(repo, ANN, "Guild", "guild")
+        await admin.do_purge(repo, ANN, "Guild", "guild", NullMonitoring())
     assert await repo.member(BOB.id) is not None
-    await admin.do_purge(repo, ANN, "Guild", "Guild")
+    await admin.do_purge(repo, ANN, "Guild", "Guild", NullMonitoring())
     assert await repo.member(BOB.id) is None
