@@ -83,7 +83,7 @@ class UsageBuffer:
         if len(rows) == self.batch_rows:
             self._wake.set()
 
-    # --- reads ------------------------------------------------------------------------------
+    # --- reads and purges through the batch ------------------------------------------------
     async def with_pending(self, guild_id: int, since: float,
                            stored: Callable[[], Awaitable[Sequence[UsageSummary]]]
                            ) -> list[UsageSummary]:
