@@ -2,7 +2,8 @@
 # The local stage: the real site playbook on a Debian 12 systemd container on this machine.
 #   scripts/local-stage.sh up     create (or reuse) the container guildbot-local, deploy, and play
 #                                 a scripted session across two guilds against the fake Discord
-#   scripts/local-stage.sh down   remove the container
+#                                 then forward the dashboard to the host's loopback and print its URL
+#   scripts/local-stage.sh down   stop the forwarder, remove the container
 # Without a real token the bot talks to the fake Discord (and a fake alert webhook) on the
 # container's loopback. With one -- GUILDBOT_TOKEN in the environment, or a real token in the
 # local vault -- the same playbook deploys against Discord itself, and the script says so.
@@ -87,6 +88,40 @@ deploy() {
 
 bot_pid() { podman exec "$name" systemctl show guildbot -p MainPID --value; }
 
+# The dashboard on the host: scripts/dashboard_forward.py listens on the host's 127.0.0.1 and
+# connects into the container's loopback, where the bot's health server stays.
+forward_pid="$logs/dashboard-forward.pid"
+forward_port="$logs/dashboard-forward.port"
+
+stop_forwarder() {
+    local pid
+    pid="$(cat "$forward_pid" 2>/dev/null || true)"
+    # Only our own forwarder: the pid file may be stale and the pid reused.
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+            | grep -q 'scripts/dashboard_forward.py'; then
+        kill "$pid"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        echo "stopped the dashboard forwarder (pid $pid)"
+    fi
+    rm -f "$forward_pid" "$forward_port"
+}
+
+start_forwarder() {
+    local container_pid
+    container_pid="$(podman inspect -f '{{.State.Pid}}' "$name")"
+    stop_forwarder
+    setsid python3 scripts/dashboard_forward.py --pid "$container_pid" \
+        --port-file "$forward_port" </dev/null >"$logs/dashboard-forward.log" 2>&1 &
+    echo $! >"$forward_pid"
+    for _ in $(seq 1 50); do
+        if [ -s "$forward_port" ]; then cat "$logs/dashboard-forward.log"; return 0; fi
+        kill -0 "$(cat "$forward_pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$logs/dashboard-forward.log"
+    return 1
+}
+
 up() {
     local started=$SECONDS mode=fake
     real_token_mode && mode=real
@@ -127,12 +162,11 @@ print("    ready=%s uptime=%.0fs restarts_24h=%s" % (slo["ready"], slo["uptime_s
                                                      slo["restarts_24h"]))
 print("    last 5 min: %d commands, error rate %.2f%%, avg %.1f ms, p95 %.1f ms" % (
     w["commands"], 100 * w["error_rate"], w["avg_latency_ms"], w["p95_latency_ms"]))'
-    local pid
-    pid="$(podman inspect -f '{{.State.Pid}}' "$name")"
-    say "dashboard and metrics (the bot listens on the container's loopback only):"
-    echo "    nsenter -t $pid -n curl -s http://127.0.0.1:8710/slo"
-    echo "    socat TCP-LISTEN:8710,bind=127.0.0.1,fork,reuseaddr EXEC:'nsenter -t $pid -n socat STDIO TCP:127.0.0.1:8710'"
-    echo "      then open http://127.0.0.1:8710/dashboard"
+    step "forward the dashboard to the host's loopback" "$logs/forward.log" \
+        "see $logs/dashboard-forward.log (the forwarder needs root, like podman)" start_forwarder
+    local url="http://127.0.0.1:$(cat "$forward_port")"
+    say "dashboard: $url/dashboard"
+    say "    also $url/slo, $url/metrics, $url/readyz (forwarded to the bot's 127.0.0.1:8710 in the container; ./run down stops it)"
     say "logs: podman exec $name journalctl -u guildbot -n 50   |   podman exec $name tail -f /var/log/guildbot/guildbot.log"
     say "step logs in ${logs#"$repo_root"/}/; tear down with ./run down"
     say "up in $((SECONDS - started))s ($mode Discord)"
@@ -142,6 +176,7 @@ case "${1:-up}" in
     up) up ;;
     down)
         start=$SECONDS
+        stop_forwarder
         if podman container exists "$name" 2>/dev/null; then
             podman rm -f "$name" >/dev/null
             say "removed container $name ($((SECONDS - start))s)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -17,6 +17,9 @@ from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
+
+if TYPE_CHECKING:
+    from bot.monitoring import Monitoring, NullMonitoring
 
 MIB = 1024 * 1024
 EXPORT_LIMIT_BYTES = 8 * MIB  # Discord's smallest attachment limit (a bot's default)
@@ -86,10 +89,11 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
                  ephemeral=True)
 
 
-async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str) -> Reply:
+async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str,
+                   monitoring: Monitoring | NullMonitoring) -> Reply:
     require_admin(who)
     rules.confirm_purge(confirm, guild_name)
-    await repo.purge()
+    await monitoring.purge_guild(repo)  # the usage rows not yet written go too
     return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
 
 
@@ -135,8 +139,10 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
     async def purge(self, interaction: discord.Interaction,
                     confirm: app_commands.Range[str, 1, 100]) -> None:
         name = interaction.guild.name if interaction.guild else ""
-        await send_reply(interaction, do_purge(repo_for(interaction), actor(interaction), name,
-                                               confirm), ephemeral_hint=True)
+        await send_reply(interaction, do_purge(
+            repo_for(interaction), actor(interaction), name, confirm,
+            interaction.client.monitoring),  # type: ignore[attr-defined]
+            ephemeral_hint=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -33,6 +33,7 @@ from bot.monitoring.metrics import (
 from bot.monitoring.server import HealthServer
 from bot.monitoring.stats import GatewayRestarts, Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
+from bot.storage.base import GuildRepository, UsageSummary
 
 __all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "NullMonitoring",
            "configure_logging"]
@@ -247,6 +248,19 @@ class Monitoring:
             self.metrics.gateway_ready.set(0)
 
     # --- views ----------------------------------------------------------------------------------
+    async def command_usage(self, repo: GuildRepository, since: float) -> list[UsageSummary]:
+        """A guild's command usage since ``since``, counting the rows not yet written (/stats)."""
+        if self.usage is None:
+            return await repo.usage(since)
+        return await self.usage.with_pending(repo.guild_id, since, lambda: repo.usage(since))
+
+    async def purge_guild(self, repo: GuildRepository) -> None:
+        """Delete a guild's data, its usage rows still waiting in the batch included."""
+        if self.usage is None:
+            await repo.purge()
+        else:
+            await self.usage.purge_guild(repo.guild_id, repo.purge)
+
     async def readiness(self) -> tuple[bool, list[str]]:
         reasons: list[str] = []
         if self._stopping:
@@ -426,6 +440,12 @@ class NullMonitoring:
     def record_error(self, exc: BaseException, *, command: str | None = None,
                      guild_id: int | None = None) -> str:
         return self.errors.record(exc, command=command, guild_id=guild_id)
+
+    async def command_usage(self, repo: GuildRepository, since: float) -> list[UsageSummary]:
+        return await repo.usage(since)
+
+    async def purge_guild(self, repo: GuildRepository) -> None:
+        await repo.purge()
 
     def guild_joined(self, guild_id: int) -> None:
         return None

@@ -4,6 +4,10 @@
 A batch is written every ``flush_interval`` seconds or as soon as ``batch_rows`` rows wait, and
 on stop. When the sink fails the rows are kept for the next try, up to ``max_rows``; beyond that
 the oldest are dropped and counted, so a dead database can not eat the memory.
+
+Readers see through the batch: ``with_pending`` adds the rows still waiting here to what the
+database holds, so /stats counts the commands just run without forcing a write; ``purge_guild``
+deletes a guild's rows in both places.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from bot.storage.base import UsageRow
+from bot.storage.base import UsageRow, UsageSummary
 
 if TYPE_CHECKING:
     from bot.monitoring.metrics import Metrics
@@ -30,6 +34,23 @@ class AnalyticsSink(Protocol):
 
 
 Row = tuple[float, int | None, str, str, float]
+
+
+def merge_usage(stored: Sequence[UsageSummary], rows: Sequence[Row]) -> list[UsageSummary]:
+    """Stored per-command summaries plus buffered rows, most called first (ties by name)."""
+    totals: dict[str, list[float]] = {
+        s.command: [s.calls, s.failures, s.user_errors, s.avg_latency_ms * s.calls]
+        for s in stored}
+    for _ts, _guild_id, command, outcome, latency_ms in rows:
+        total = totals.setdefault(command, [0, 0, 0, 0.0])
+        total[0] += 1
+        total[1] += outcome == "failure"
+        total[2] += outcome == "user_error"
+        total[3] += latency_ms
+    merged = [UsageSummary(command, int(calls), int(failures), int(user_errors),
+                           round(latency / calls, 2))
+              for command, (calls, failures, user_errors, latency) in totals.items()]
+    return sorted(merged, key=lambda s: (-s.calls, s.command))
 
 
 class UsageBuffer:
@@ -61,6 +82,25 @@ class UsageBuffer:
         rows.append((ts, guild_id, command, outcome, latency_ms))
         if len(rows) == self.batch_rows:
             self._wake.set()
+
+    # --- reads and purges through the batch ------------------------------------------------
+    async def with_pending(self, guild_id: int, since: float,
+                           stored: Callable[[], Awaitable[Sequence[UsageSummary]]]
+                           ) -> list[UsageSummary]:
+        """What ``stored()`` (the guild's summaries in the database since ``since``) returns,
+        plus the guild's rows still waiting here. Read under the flush lock, so no batch is on
+        its way between the buffer and the database meanwhile: every row is counted once."""
+        async with self._lock:
+            summaries = await stored()
+            pending = [row for row in self.rows if row[1] == guild_id and row[0] >= since]
+        return merge_usage(summaries, pending)
+
+    async def purge_guild(self, guild_id: int, purge: Callable[[], Awaitable[object]]) -> None:
+        """Run ``purge()`` (delete the guild's stored data) and drop the guild's waiting rows,
+        under the flush lock: no batch on its way writes the guild's rows back after the delete."""
+        async with self._lock:
+            await purge()
+            self.rows = [row for row in self.rows if row[1] != guild_id]
 
     # --- batches ----------------------------------------------------------------------------------
     async def flush(self) -> int:

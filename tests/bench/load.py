@@ -234,6 +234,7 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
     last_answer = started
     per_command: dict[str, dict[str, Any]] = {}
     buckets: dict[int, list[float]] = {}
+    bucket_lags: dict[int, list[float]] = {}
     samples: dict[str, int] = {}
     for s in sent:
         inter = s.inter
@@ -243,6 +244,8 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         stats["sent"] += 1
         if inter.sent_at is not None:
             lags.append(inter.sent_at - s.scheduled)
+            bucket_lags.setdefault(int((s.scheduled - started) // window), []).append(
+                inter.sent_at - s.scheduled)
         if kind == "unanswered":
             result.unanswered += 1
             stats["errors"] += 1
@@ -284,7 +287,11 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         result.by_command[cmd] = stats
     for index in sorted(buckets):
         lat = sorted(buckets[index])
+        # The generator's own lag in the window tells a slow bot from a late load (the fake
+        # shares the generator's process: when that process stalls, answers look late too).
+        lag = sorted(bucket_lags.get(index, []))
         result.windows.append({"t": round(index * window, 3), "n": len(lat),
                                "p50_ms": ms(percentile(lat, 50)),
-                               "p99_ms": ms(percentile(lat, 99)), "max_ms": ms(lat[-1])})
+                               "p99_ms": ms(percentile(lat, 99)), "max_ms": ms(lat[-1]),
+                               "gen_lag_p99_ms": ms(percentile(lag, 99))})
     return result

@@ -135,6 +135,8 @@ async def test_admin_commands(world, bot):
 
     stats = await answer(w.fake, w.alpha, w.ann, "stats")
     assert stats.ephemeral and "Command usage" in text(stats)
+    # Counted at once, not when the analytics batch is next written (issue 13, item 2).
+    assert "`/admin settings` 4 calls, 0 failed" in text(stats), text(stats)
 
     export = await answer(w.fake, w.alpha, w.ann, "admin export")
     assert export.ephemeral and len(export.attachments) == 1

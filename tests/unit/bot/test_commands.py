@@ -9,7 +9,9 @@ import pytest
 
 from bot.cogs import admin, challenges, members, stats
 from bot.cogs._common import Person
+from bot.config import Settings
 from bot.domain.errors import AlreadyRegistered, InvalidInput, NotRegistered, UserError
+from bot.monitoring import Intervals, Monitoring, NullMonitoring
 
 G = 777777777777777777
 ANN = Person(1, "ann", admin=True)
@@ -107,12 +109,12 @@ async def test_challenge_commands(repo):
 
 async def test_stats_and_leaderboard(repo):
     await registered(repo, ANN, BOB)
-    public = await stats.do_stats(repo, BOB, NOW)
+    public = await stats.do_stats(repo, BOB, NOW, NullMonitoring())
     fields = {f.name: f.value for f in public.embed.fields}
     assert (fields["Members"], fields["Check-ins today"]) == ("2", "2")
     assert not public.ephemeral
     assert not any("Command usage" in f.name for f in public.embed.fields)
-    private = await stats.do_stats(repo, ANN, NOW)
+    private = await stats.do_stats(repo, ANN, NOW, NullMonitoring())
     assert private.ephemeral
     assert any("Command usage" in f.name for f in private.embed.fields)
     board = await stats.do_leaderboard(repo, 1)
@@ -120,6 +122,53 @@ async def test_stats_and_leaderboard(repo):
     assert board.embed.footer.text == "Page 1/1 · 2 members"
     with pytest.raises(InvalidInput, match="pick a page from 1 to 1"):
         await stats.do_leaderboard(repo, 2)
+
+
+@pytest.fixture
+def monitoring(storage, tmp_path):
+    """Monitoring writing usage to the test database, its batch never flushed by a timer."""
+    settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
+                        backup_dir=tmp_path / "backups", health_port=0)
+    return Monitoring(settings, sink=storage, clock=lambda: NOW,
+                      intervals=Intervals(flush=3600), environ={})
+
+
+def usage_of(reply):
+    return next(f.value for f in reply.embed.fields if "Command usage" in f.name)
+
+
+async def test_stats_counts_the_commands_just_run(repo, monitoring):
+    """Regression (issue 13, item 2): an admin who runs commands and then /stats sees them,
+    without waiting for the analytics batch to be written, and written plus waiting rows are
+    each counted once. Fails on the old code because /stats read only the database, where the
+    batch lands every 10 s: it said "No commands recorded yet." (the local stage's flaky
+    transcript), and after a flush it missed the rows buffered since."""
+    monitoring.observe_command("login", G, "success", 0.010)
+    monitoring.observe_command("register", G, "user_error", 0.004)
+    monitoring.observe_command("login", G + 1, "success", 0.5)  # another guild: not counted
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "`/login` 1 calls, 0 failed, 10 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+
+    assert await monitoring.usage.flush() == 3
+    monitoring.observe_command("login", G, "failure", 0.030)
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "`/login` 2 calls, 1 failed, 20 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+
+
+async def test_purge_drops_the_usage_rows_still_in_the_batch(repo, storage, monitoring):
+    """Regression (issue 13, item 2): /admin purge deletes the usage rows still waiting in the
+    analytics batch too, so /stats right after it and the database after the next flush agree
+    that nothing is left. Fails on the old code because the purge only deleted the stored rows:
+    the waiting ones were written back by the next flush (and /stats would show them)."""
+    monitoring.observe_command("login", G, "success", 0.010)
+    monitoring.observe_command("login", G + 1, "success", 0.010)  # another guild: kept
+    await admin.do_purge(repo, ANN, "Guild", "Guild", monitoring)
+    assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
+        "No commands recorded yet.")
+    assert await monitoring.usage.flush() == 1
+    assert await repo.usage(0) == []
+    assert [u.calls for u in await storage.guild(G + 1).usage(0)] == [1]
+
 
 async def test_leaderboard_of_an_empty_guild(storage):
     empty = await stats.do_leaderboard(storage.guild(G + 1), 1)
@@ -131,7 +180,7 @@ async def test_admin_commands(repo):
     with pytest.raises(UserError, match="Manage Server"):
         await admin.do_settings(repo, BOB, daily_reward=5)
     for command in (admin.do_maintenance(repo, BOB, True), admin.do_export(repo, BOB, NOW),
-                    admin.do_purge(repo, BOB, "Guild", "Guild")):
+                    admin.do_purge(repo, BOB, "Guild", "Guild", NullMonitoring())):
         with pytest.raises(UserError, match="Manage Server"):
             await command
     changed = await admin.do_settings(repo, ANN, daily_reward=20, challenge_expiry_hours=2,
@@ -155,7 +204,7 @@ async def test_admin_commands(repo):
     assert [m["display_name"] for m in data["members"]] == ["bob"]
 
     with pytest.raises(UserError, match="Nothing was deleted"):
-        await admin.do_purge(repo, ANN, "Guild", "guild")
+        await admin.do_purge(repo, ANN, "Guild", "guild", NullMonitoring())
     assert await repo.member(BOB.id) is not None
-    await admin.do_purge(repo, ANN, "Guild", "Guild")
+    await admin.do_purge(repo, ANN, "Guild", "Guild", NullMonitoring())
     assert await repo.member(BOB.id) is None

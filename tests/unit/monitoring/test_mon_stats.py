@@ -20,7 +20,7 @@ from bot.monitoring.stats import (
     bucket_index,
     quantile,
 )
-from bot.storage.base import UsageRow
+from bot.storage.base import UsageRow, UsageSummary
 
 
 def test_bucket_index_uses_le_semantics():
@@ -226,6 +226,37 @@ async def test_usage_buffer_flushes_on_stop_and_on_timer():
     buf.add(3.0, 1, "a", "success", 1.0)
     await buf.stop()
     assert [len(b) for b in sink.batches] == [2, 1]
+
+
+async def test_usage_read_waits_for_a_batch_on_its_way():
+    """Issue 13, item 2: /stats reads the database plus the waiting rows. A batch being written
+    is in neither place; the read waits for it under the flush lock, so its rows are counted
+    once, not missed (read before the commit) or twice (buffer read before, database after)."""
+    sink, release = Sink(), asyncio.Event()
+    write_usage = sink.write_usage
+
+    async def slow_write(rows):
+        await release.wait()
+        await write_usage(rows)
+
+    sink.write_usage = slow_write
+    buf = UsageBuffer(sink, retention_days=90)
+
+    async def stored():
+        rows = [r for batch in sink.batches for r in batch if r.guild_id == 5]
+        return [UsageSummary("daily", len(rows), 0, 0, 2.0)] if rows else []
+
+    buf.add(1.0, 5, "daily", "success", 2.0)
+    flushing = asyncio.create_task(buf.flush())
+    await asyncio.sleep(0)  # the flush holds the lock and has taken the row out of the buffer
+    assert buf.rows == []
+    reading = asyncio.create_task(buf.with_pending(5, 0.0, stored))
+    buf.add(2.0, 5, "daily", "success", 4.0)  # arrives while the batch is being written
+    await asyncio.sleep(0.01)
+    assert not reading.done()
+    release.set()
+    assert await flushing == 1
+    assert await reading == [UsageSummary("daily", 2, 0, 0, 3.0)]
 
 
 async def test_monitoring_buffers_usage_rows(monitoring, clock):
