@@ -357,7 +357,8 @@ class GuildBotMixin:
             gc.collect()
             gc.freeze()
             self.monitoring.notify_ready()
-            log.info("ready: %d guilds, stage %s", len(self.guilds), self.settings.stage)
+            log.info("ready: %d guilds, stage %s", len(self.guilds),  # type: ignore[attr-defined]
+                     self.settings.stage)
         for guild, decision in refused:
             await self._turn_away(guild, decision)
 

@@ -111,6 +111,13 @@ def other_player(c: Challenge, user_id: int) -> int:
     return c.opponent_id if user_id == c.challenger_id else c.challenger_id
 
 
+def _player(user_id: int | None, c: Challenge, what: str) -> int:
+    """``user_id``, which the challenge's state guarantees is set (a bug otherwise)."""
+    if user_id is None:
+        raise ValueError(f"challenge #{c.challenge_id} has no {what}")
+    return user_id
+
+
 def escrow(before: Challenge | None, after: Challenge) -> Escrow:
     """What moves from ``before`` to ``after`` (``before`` None: the challenge is new): each
     player's stake goes in when they commit (creation, acceptance); a completed challenge pays
@@ -121,8 +128,9 @@ def escrow(before: Challenge | None, after: Challenge) -> Escrow:
         return Escrow(debit=(after.opponent_id, after.stake)) if before.status == "open" \
             else NOTHING
     if after.status == "completed":
-        return Escrow(credits=((after.winner_id, pot(after)),), winner_id=after.winner_id,
-                      loser_id=other_player(after, after.winner_id))
+        winner = _player(after.winner_id, after, "a completed challenge's winner")
+        return Escrow(credits=((winner, pot(after)),), winner_id=winner,
+                      loser_id=other_player(after, winner))
     if after.status in ACTIVE:
         return NOTHING
     if before.status == "accepted":
@@ -290,7 +298,8 @@ def reported_message(c: Challenge) -> str:
     if c.status == "completed":
         return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> wins "
                 f"{pot(c):,} points!")
-    return (f"<@{other_player(c, c.claimant_id)}>, <@{c.claimant_id}> claims to have won "
+    claimant = _player(c.claimant_id, c, "a claimed challenge's claimant")
+    return (f"<@{other_player(c, claimant)}>, <@{claimant}> claims to have won "
             f"challenge #{c.challenge_id}. Confirm with `/challenge complete "
             f"challenge:{c.challenge_id}` naming them as the winner, or `/challenge dispute "
             f"challenge:{c.challenge_id}`, before {_utc(c.expires_at)}; otherwise the claim "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, timezone
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ def validate_expiry_hours(value: int) -> int:
     return value
 
 
-_VALIDATORS = {"daily_reward": validate_daily_reward,
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {"daily_reward": validate_daily_reward,
                "challenge_expiry_hours": validate_expiry_hours,
                "day_boundary": validate_time_zone,
                "maintenance": bool}

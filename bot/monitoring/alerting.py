@@ -284,10 +284,10 @@ def retry_after(status_body: Any, headers: Mapping[str, str], now: float) -> flo
     """Seconds to wait after a 429: JSON ``retry_after``, else Retry-After (seconds or a date)."""
     if isinstance(status_body, dict):
         try:
-            value = float(status_body.get("retry_after"))
+            value = float(status_body["retry_after"])
             if math.isfinite(value) and value >= 0:
                 return value
-        except (TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             pass
     header = headers.get("Retry-After") or headers.get("X-RateLimit-Reset-After")
     if header:

@@ -196,7 +196,8 @@ def retained(backups: list[Path], periods: int,
     first); without ``period_of`` every backup is its own period, i.e. the newest N.
 
     A name without a timestamp is always kept: prune deletes only what it understands."""
-    kept, seen = [], set()
+    kept: list[Path] = []
+    seen: set[str] = set()
     for path in backups:
         when = taken_at(path)
         if when is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,15 +41,23 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _member(row: tuple) -> Member:
+def _member(row: Sequence[Any]) -> Member:
     return Member(*row)
 
 
-def _challenge(row: tuple) -> Challenge:
+def _challenge(row: Sequence[Any]) -> Challenge:
     return Challenge(*row)
 
 
-def _settings(row: tuple) -> GuildSettings:
+def _present(row: Sequence[Any] | None, query: str) -> Sequence[Any]:
+    """A row the statement always yields (an aggregate; a row written earlier in the same
+    transaction): its absence is a bug, said as such rather than a TypeError further on."""
+    if row is None:
+        raise RuntimeError(f"query {query!r} returned no row")
+    return row
+
+
+def _settings(row: Sequence[Any]) -> GuildSettings:
     return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
 
 
@@ -66,11 +74,16 @@ class SQLiteGuildRepository:
         params["guild_id"] = self.guild_id
         return params
 
-    async def _one(self, conn: aiosqlite.Connection, query: str, **params: Any) -> tuple | None:
+    async def _one(self, conn: aiosqlite.Connection, query: str,
+                   **params: Any) -> Sequence[Any] | None:
         cursor = await conn.execute(q.GUILD[query], self._p(**params))
         row = await cursor.fetchone()
         await cursor.close()
         return row
+
+    async def _only(self, conn: aiosqlite.Connection, query: str, **params: Any) -> Sequence[Any]:
+        """The row ``query`` always yields in this transaction (see :func:`_present`)."""
+        return _present(await self._one(conn, query, **params), query)
 
     async def _run(self, conn: aiosqlite.Connection, query: str, **params: Any) -> int:
         cursor = await conn.execute(q.GUILD[query], self._p(**params))
@@ -89,16 +102,20 @@ class SQLiteGuildRepository:
         except sqlite3.OperationalError as exc:
             raise StorageUnavailable(f"database read failed: {exc}") from exc
 
-    async def _fetchone(self, query: str, **params: Any) -> tuple | None:
+    async def _fetchone(self, query: str, **params: Any) -> Sequence[Any] | None:
         for row in await self._fetchall(query, **params):
             return row
         return None
+
+    async def _fetchonly(self, query: str, **params: Any) -> Sequence[Any]:
+        """The row ``query`` always yields (an aggregate: see :func:`_present`)."""
+        return _present(await self._fetchone(query, **params), query)
 
     # -- guild ------------------------------------------------------------------------------
     async def ensure(self, name: str, now: float) -> GuildSettings:
         async def work(conn: aiosqlite.Connection) -> GuildSettings:
             await self._run(conn, "ensure_guild", name=name, now=now)
-            return _settings(await self._one(conn, "settings"))
+            return _settings(await self._only(conn, "settings"))
         return await self._write(work)
 
     async def known(self) -> bool:
@@ -118,7 +135,7 @@ class SQLiteGuildRepository:
             row = await self._one(conn, "settings")
             if row is None:
                 await self._run(conn, "ensure_guild", name="", now=0.0)
-                row = await self._one(conn, "settings")
+                row = await self._only(conn, "settings")
             updated = setting_rules.apply(_settings(row), changes)
             values = asdict(updated)
             values["maintenance"] = int(values["maintenance"])
@@ -140,7 +157,7 @@ class SQLiteGuildRepository:
             inserted = await self._run(conn, "register", user_id=user_id,
                                        display_name=display_name, now=now)
             member_rules.check_first_registration(bool(inserted))
-            return _member(await self._one(conn, "member", user_id=user_id))
+            return _member(await self._only(conn, "member", user_id=user_id))
         return await self._write(work)
 
     async def member(self, user_id: int) -> Member | None:
@@ -216,7 +233,7 @@ class SQLiteGuildRepository:
             challenge_rules.check_registered(
                 await self._one(conn, "member", user_id=challenger_id) is not None,
                 await self._one(conn, "member", user_id=opponent_id) is not None)
-            number = (await self._one(conn, "next_challenge_number"))[0]
+            number = (await self._only(conn, "next_challenge_number"))[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
             await self._move(conn, challenge_rules.escrow(None, challenge))
@@ -268,13 +285,13 @@ class SQLiteGuildRepository:
 
     # -- statistics -------------------------------------------------------------------------
     async def stats(self, today: str) -> GuildStats:
-        members, points, best, logins = await self._fetchone("stats_members", today=today)
-        active, completed, escrow = await self._fetchone("stats_challenges")
+        members, points, best, logins = await self._fetchonly("stats_members", today=today)
+        active, completed, escrow = await self._fetchonly("stats_challenges")
         return GuildStats(members, points + escrow, logins, active, completed, best)
 
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
         rows = await self._fetchall("leaderboard", offset=offset, limit=limit)
-        total = (await self._fetchone("member_count"))[0]
+        total = (await self._fetchonly("member_count"))[0]
         entries = [LeaderboardEntry(offset + i + 1, *row) for i, row in enumerate(rows)]
         return entries, total
 
@@ -282,8 +299,7 @@ class SQLiteGuildRepository:
         member = await self.member(user_id)
         if member is None:
             return None
-        row = await self._fetchone("rank", points=member.points, user_id=user_id)
-        return row[0]
+        return (await self._fetchonly("rank", points=member.points, user_id=user_id))[0]
 
     async def usage(self, since: float) -> list[UsageSummary]:
         rows = await self._fetchall("usage", since=since)
@@ -292,8 +308,8 @@ class SQLiteGuildRepository:
     # -- export and purge -------------------------------------------------------------------
     async def export_counts(self) -> dict[str, int]:
         """The row count of each section of the export (cheap: no row is read)."""
-        members = (await self._db.fetchone(q.GUILD["member_count"], self._p()))[0]
-        challenges = (await self._db.fetchone(q.GUILD["challenge_count"], self._p()))[0]
+        members = (await self._fetchonly("member_count"))[0]
+        challenges = (await self._fetchonly("challenge_count"))[0]
         return {"members": members, "challenges": challenges}
 
     async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
