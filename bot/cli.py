@@ -3,8 +3,9 @@
     python -m bot [--user NAME] {run,migrate,backup,restore,verify,drill,health,
                                  sync-commands,export,report,check-resources,announce} ...
 
-Configuration errors print one line naming the setting and the fix, and exit 78 (EX_CONFIG),
-which the systemd unit lists in RestartPreventExitStatus so a bad deploy never restart-loops.
+Configuration errors and a schema this release cannot run on (behind: run `migrate`; newer and
+incompatible) print one line naming the fix, and exit 78 (EX_CONFIG), which the systemd unit lists
+in RestartPreventExitStatus so a bad deploy never restart-loops.
 """
 
 from __future__ import annotations
@@ -73,16 +74,23 @@ def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
         yield
 
 
-def ensure_schema(settings: Settings, *, quiet: bool = False) -> dict:
-    """Bring the schema up to date, taking a verified backup first when there is data."""
+def ensure_schema(settings: Settings, *, quiet: bool = False, migrate: bool = True) -> dict:
+    """Bring the schema up to date, taking a verified backup first when there is data.
+
+    migrate=False (`run`): only a new database gets its schema; one with data behind this release
+    is refused (SchemaError, exit 78). Its pre-migrate backup needs the backup directory, which the
+    hardened unit cannot write, and migrating is the deploy's step (`migrate`), not the service's.
+    """
     from bot.storage import backup, schema
 
     existed = settings.database.exists() and settings.database.stat().st_size > 0
     settings.database.parent.mkdir(parents=True, exist_ok=True)
     conn = schema.connect(settings.database)
     try:
-        todo = schema.pending(conn)
         before = schema.current_version(conn)
+        if before > 0 and not migrate:
+            schema.require_current(conn, settings.database)
+        todo = schema.pending(conn)
         safety = None
         if todo and existed and before > 0:
             safety = backup.create_backup(settings.database, settings.backup_dir,
@@ -106,7 +114,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings)
     token = settings.require_token()
     with run_lock(settings):
-        ensure_schema(settings)
+        ensure_schema(settings, migrate=False)
         return asyncio.run(_run_bot(settings, token.reveal()))
 
 
@@ -362,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    add("run", cmd_run, "run the bot (migrates first if needed)")
+    add("run", cmd_run, "run the bot (a database behind this release: migrate first)")
     p = add("migrate", cmd_migrate, "apply schema migrations after a verified backup; idempotent")
     p.add_argument("--legacy-db", metavar="OLD.db", help="import a single-guild legacy database")
     p.add_argument("--guild-id", type=int, help="the guild the legacy data belongs to")
@@ -414,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"guildbot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
-    except (CommandFailed, SchemaError) as exc:
+    except SchemaError as exc:
+        # Like a configuration error, restarting cannot fix it (the unit does not restart on 78).
+        print(f"guildbot: schema error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except CommandFailed as exc:
         print(f"guildbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

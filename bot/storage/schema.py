@@ -3,6 +3,15 @@
 Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the version bump, so
 a crash leaves the database at the previous version, never half-migrated, and running the
 migrator twice is a no-op.
+
+Compatibility (expand/contract): a migration whose SQL has a line ``-- expand-only`` declares that
+the release before it can still run on its schema (it only adds: tables, nullable or defaulted
+columns, indexes). Each migration records, in the same transaction, the lowest schema version a
+release may know and still run on the database (``meta`` key ``schema_compatible_from``, value
+"<version> <floor>", ignored unless it names the current version): the previous floor after an
+expand-only migration, its own version after any other. A release runs on a
+newer database only when that floor is not above what it knows; otherwise it refuses (exit 78),
+and the rollout's rescue restores the pre-deploy backup (docs/ARCHITECTURE.md, "Schema versions").
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ class SchemaError(RuntimeError):
 
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_EXPAND_ONLY = re.compile(r"^--\s*expand-only\s*$", re.MULTILINE)
+COMPATIBLE_FROM_KEY = "schema_compatible_from"
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,11 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def expand_only(self) -> bool:
+        """Declared backward compatible: the release before it can run on the migrated schema."""
+        return bool(_EXPAND_ONLY.search(self.sql))
 
 
 def migrations() -> list[Migration]:
@@ -61,14 +77,43 @@ def current_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
+def compatible_from(conn: sqlite3.Connection) -> int:
+    """The lowest schema version a release may know and still run on this database.
+
+    The database's own version when nothing is recorded for its version (databases migrated before
+    the record, or a version changed by other means).
+    """
+    version = current_version(conn)
+    if version == 0:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (COMPATIBLE_FROM_KEY,)).fetchone()
+    recorded_at, floor = (int(part) for part in row[0].split()) if row else (version, version)
+    return min(floor, version) if recorded_at == version else version
+
+
 def pending(conn: sqlite3.Connection) -> list[Migration]:
+    """The migrations this release still has to apply; refuses a newer, incompatible database."""
     version = current_version(conn)
     if version > LATEST_VERSION:
-        raise SchemaError(
-            f"the database is at schema version {version}, newer than this release knows "
-            f"({LATEST_VERSION}); roll the code forward or restore a matching backup"
-        )
+        floor = compatible_from(conn)
+        if floor > LATEST_VERSION:
+            raise SchemaError(
+                f"the database is at schema version {version}, newer than this release knows "
+                f"({LATEST_VERSION}) and not compatible with it (it needs a release that knows "
+                f"version {floor}); roll the code forward or restore the pre-deploy backup"
+            )
+        return []
     return [m for m in migrations() if m.version > version]
+
+
+def require_current(conn: sqlite3.Connection, path: Path | str) -> None:
+    """Refuse a database this release cannot run on as it is: newer and incompatible, or behind."""
+    if pending(conn):
+        raise SchemaError(
+            f"{path} is at schema version {current_version(conn)}, behind this release "
+            f"({LATEST_VERSION}): run `guildbot-cli migrate` (it takes a verified backup first), "
+            "then start the bot"
+        )
 
 
 def apply_pending(conn: sqlite3.Connection, upto: int | None = None) -> list[Migration]:
@@ -83,8 +128,12 @@ def apply_pending(conn: sqlite3.Connection, upto: int | None = None) -> list[Mig
             if current_version(conn) >= migration.version:
                 conn.execute("ROLLBACK")
                 continue
+            floor = compatible_from(conn) if migration.expand_only else migration.version
             for statement in _statements(migration.sql):
                 conn.execute(statement)
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value",
+                         (COMPATIBLE_FROM_KEY, f"{migration.version} {floor or migration.version}"))
             conn.execute(f"PRAGMA user_version = {migration.version}")
             conn.execute("COMMIT")
         except BaseException:

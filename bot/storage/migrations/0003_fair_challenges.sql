@@ -5,3 +5,6 @@ ALTER TABLE challenges ADD COLUMN accepted_at REAL;
 ALTER TABLE challenges ADD COLUMN claimant_id INTEGER;
 ALTER TABLE challenges ADD COLUMN claimed_at REAL;
 ALTER TABLE challenges ADD COLUMN disputed_at REAL;
+-- A release from before this migration can still run on its result (it reads and writes the
+-- columns it names and ignores these four); it sees a pending claim or dispute as a game in play.
+-- expand-only

@@ -192,7 +192,7 @@ class SQLiteStorage:
 
     @classmethod
     async def open(cls, path: Path | str, readers: int = 2) -> SQLiteStorage:
-        """Open a database whose schema is current (run migrations first)."""
+        """Open a database this release can run on (current, or newer and compatible)."""
         path = Path(path)
         loop = asyncio.get_running_loop()
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guildbot-db-writer")
@@ -202,17 +202,12 @@ class SQLiteStorage:
             thread.shutdown(wait=False)
             raise
 
-        def version_of() -> int:
-            return writer.execute("PRAGMA user_version").fetchone()[0]
-
-        version = await loop.run_in_executor(thread, version_of)
-        if version != schema.LATEST_VERSION:
+        try:
+            await loop.run_in_executor(thread, schema.require_current, writer, path)
+        except schema.SchemaError:
             await loop.run_in_executor(thread, writer.close)
             thread.shutdown(wait=False)
-            raise schema.SchemaError(
-                f"{path} is at schema version {version}, this release needs "
-                f"{schema.LATEST_VERSION}: run `python -m bot migrate` first"
-            )
+            raise
         pool = [await _open(path, readonly=True) for _ in range(readers)]
         return cls(path, writer, thread, pool)
 

@@ -86,7 +86,7 @@ def test_a_database_from_a_newer_release_is_refused_in_one_line(env, capsys):
     schema.apply_pending(conn)
     conn.execute(f"PRAGMA user_version = {schema.LATEST_VERSION + 1}")
     conn.close()
-    assert cli.main(["migrate"]) == 1
+    assert cli.main(["migrate"]) == 78
     err = capsys.readouterr().err
     assert "newer than this release knows" in err
     assert "Traceback" not in err
@@ -156,3 +156,35 @@ def test_restore_of_a_corrupt_database_reports_where_the_damaged_files_went(env,
     assert (backup.Path(report["damaged_moved_to"]) / "g.db").exists()
     assert report["rows"]["members"] == 3000
     assert cli.main(["verify"]) == 0
+
+
+def test_run_refuses_a_database_behind_the_release_with_exit_78(env, monkeypatch, capsys):
+    """Regression (issue 13, item 7): `run` on a database behind the release's schema exits 78
+    with one line naming `guildbot-cli migrate`, and neither migrates nor writes a backup.
+
+    Fails on the old code because `run` migrated itself, taking its pre-migrate backup first: under
+    the unit the backup directory is read-only (here: a file where the directory should be), so it
+    crashed with a traceback (exit 1), and systemd restarted it until the start limit.
+    """
+    monkeypatch.setenv("GUILDBOT_TOKEN", "test-token")
+    (env / "backups").write_text("not a directory")
+    monkeypatch.setattr("bot.monitoring.logs.configure_logging", lambda settings: None)
+    conn = schema.connect(env / "g.db")
+    schema.apply_pending(conn, upto=1)
+    conn.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (5, 'g', 0)")
+    conn.close()
+    assert cli.main(["run"]) == 78
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("guildbot: schema error: ")
+    assert "run `guildbot-cli migrate`" in err
+    assert schema.current_version(schema.connect(env / "g.db")) == 1
+    assert (env / "backups").read_text() == "not a directory"
+
+
+def test_run_gives_a_new_database_its_schema(env):
+    """Only a database with data is refused: a new one has nothing to back up."""
+    settings = cli.load_settings()
+    result = cli.ensure_schema(settings, migrate=False)
+    assert (result["from_version"], result["to_version"]) == (0, schema.LATEST_VERSION)
+    assert result["backup"] is None

@@ -253,7 +253,7 @@ async def test_meta_and_writable(storage):
 async def test_open_refuses_an_unmigrated_database(tmp_path):
     from bot.storage.sqlite import SQLiteStorage
 
-    with pytest.raises(RuntimeError, match="run `python -m bot migrate`"):
+    with pytest.raises(RuntimeError, match="run `guildbot-cli migrate`"):
         await SQLiteStorage.open(tmp_path / "empty.db")
 
 
