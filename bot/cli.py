@@ -372,9 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.monitoring.logs import OneLineFormatter, one_line
+
     if args.command != "run":
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(levelname)s %(name)s: %(message)s")
+        # cron appends this output to its log: text from state files stays on its line.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         settings = load_settings()
         if args.user:
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"guildbot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     except (CommandFailed, SchemaError) as exc:
-        print(f"guildbot: {exc}", file=sys.stderr)
+        print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -79,6 +79,20 @@ def test_failures_are_one_line_with_exit_1(env, capsys):
     assert "empty" in capsys.readouterr().err
 
 
+def test_a_hostile_backup_name_cannot_forge_a_line_of_the_cron_log(env, capsys):
+    """Regression (issue 13, item 3): the bot's user names the files in the backup directory, and
+    the drill's error (which cron appends to its log) printed the name verbatim; fails on the old
+    code because a newline in the name started a line of its own."""
+    daily = env / "backups" / "daily"
+    daily.mkdir(parents=True)
+    (daily / "guildbot-99991231T235959Z\nINJECTED line.db.gz").write_bytes(b"not gzip")
+    assert cli.main(["drill"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith("guildbot: ")
+    assert "guildbot-99991231T235959Z\\nINJECTED line.db.gz" in err
+
+
 def test_a_database_from_a_newer_release_is_refused_in_one_line(env, capsys):
     conn = schema.connect(env / "g.db")
     schema.apply_pending(conn)
