@@ -23,6 +23,7 @@ import pytest
 from tests.ansible.test_provisioning import ROOT, run, tool
 
 ROLE = ROOT / "roles/guildbot_cron"
+HOST_ROLE = ROOT / "roles/guildbot_host"
 FAKE_CLI = """#!/bin/sh
 echo "fake cli: $*"
 touch "$(dirname "$0")/cli-ran"
@@ -142,3 +143,28 @@ def test_a_symlinked_lock_directory_is_refused(host):
     assert result.returncode == 77
     assert not list((host / "elsewhere").iterdir())
 
+
+def test_the_cli_wrapper_imports_nothing_from_the_current_directory(tmp_path):
+    """Regression (issue 13, item 3): guildbot-cli ran `python -m bot` as root from whatever
+    directory it was started in, so a bot/ package planted in a directory the bot's user writes
+    (say /var/lib/guildbot) ran as root; fails on the old code because the planted module runs."""
+    release = tmp_path / "opt/current"
+    (release / "venv/bin").mkdir(parents=True)
+    (release / "venv/bin/python").symlink_to(sys.executable)
+    config = tmp_path / "etc"
+    config.mkdir()
+    (config / "guildbot.env").write_text('GUILDBOT_STAGE="local"\n')
+    cli = tmp_path / "guildbot-cli"
+    render(HOST_ROLE / "templates/guildbot-cli.j2", cli, f"@{HOST_ROLE}/defaults/main.yml",
+           f"guildbot_host_install_dir={tmp_path}/opt", f"guildbot_host_config_dir={config}",
+           f"guildbot_host_credentials_dir={config}/credentials")
+    planted = tmp_path / "state"
+    (planted / "bot").mkdir(parents=True)
+    marker = tmp_path / "planted-code-ran"
+    (planted / "bot/__init__.py").write_text("")
+    (planted / "bot/__main__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    result = subprocess.run([str(cli), "--version"], cwd=planted, capture_output=True,
+                            text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(planted)})
+    assert not marker.exists()
+    assert "No module named bot" in result.stderr
