@@ -56,6 +56,22 @@ def drop_privileges(user: str) -> None:
     os.environ["HOME"] = entry.pw_dir
 
 
+def refuse_root_in_foreign_directories(settings: Settings) -> None:
+    """Root without --user must not work in the bot's directories: their owner could plant a
+    symlink there (a lock, a status file) and make root write through it."""
+    if os.geteuid() != 0:
+        return
+    for path in (settings.database.parent, settings.state_dir, settings.backup_dir):
+        try:
+            owner = path.stat().st_uid
+        except FileNotFoundError:
+            continue
+        if owner != 0:
+            raise ConfigError("--user", f"running as root in {path}, which belongs to uid {owner}",
+                              "pass --user with the bot's user, e.g. guildbot-cli --user "
+                              "guildbot ...")
+
+
 @contextlib.contextmanager
 def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
     """Held by a running bot, so restore refuses to swap the database under it."""
@@ -383,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.user:
             drop_privileges(args.user)
+        elif args.command != "health":  # health only asks the loopback server
+            refuse_root_in_foreign_directories(settings)
         return args.handler(settings, args)
     except ConfigError as exc:
         print(f"guildbot: configuration error: {exc}", file=sys.stderr)
