@@ -60,6 +60,22 @@ def drop_privileges(user: str) -> None:
     os.environ["HOME"] = entry.pw_dir
 
 
+def refuse_root_in_foreign_directories(settings: Settings) -> None:
+    """Root without --user must not work in the bot's directories: their owner could plant a
+    symlink there (a lock, a status file) and make root write through it."""
+    if os.geteuid() != 0:
+        return
+    for path in (settings.database.parent, settings.state_dir, settings.backup_dir):
+        try:
+            owner = path.stat().st_uid
+        except FileNotFoundError:
+            continue
+        if owner != 0:
+            raise ConfigError("--user", f"running as root in {path}, which belongs to uid {owner}",
+                              "pass --user with the bot's user, e.g. guildbot-cli --user "
+                              "guildbot ...")
+
+
 @contextlib.contextmanager
 def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
     """Held by a running bot, so restore refuses to swap the database under it."""
@@ -411,23 +427,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.monitoring.logs import OneLineFormatter, one_line
+
     if args.command != "run":
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(levelname)s %(name)s: %(message)s")
+        # cron appends this output to its log: text from state files stays on its line.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         settings = load_settings()
         if args.user:
             drop_privileges(args.user)
+        elif args.command != "health":  # health only asks the loopback server
+            refuse_root_in_foreign_directories(settings)
         return args.handler(settings, args)
     except ConfigError as exc:
         print(f"guildbot: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     except SchemaError as exc:
         # Like a configuration error, restarting cannot fix it (the unit does not restart on 78).
-        print(f"guildbot: schema error: {exc}", file=sys.stderr)
+        print(f"guildbot: schema error: {one_line(str(exc))}", file=sys.stderr)
         return EX_CONFIG
     except CommandFailed as exc:
-        print(f"guildbot: {exc}", file=sys.stderr)
+        print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bot.config import AlertThresholds, Secret, Settings
-from bot.monitoring.logs import Redactor
+from bot.monitoring.logs import Redactor, one_line
 from bot.monitoring.stats import atomic_write_json
 
 if TYPE_CHECKING:
@@ -127,7 +127,8 @@ class Transition:
             took = _duration(self.at - self.since) if self.since is not None else "?"
             line = (f"\N{WHITE HEAVY CHECK MARK} RESOLVED [{host}] {r.title}: now "
                     f"{r.show(self.value)} (was firing for {took})")
-        return f"{line} - {self.detail}" if self.detail else line
+        # The detail may carry state-file text (backup-status.json's last_error): one line.
+        return f"{line} - {one_line(self.detail)}" if self.detail else line
 
 
 def _duration(seconds: float) -> str:
@@ -568,6 +569,7 @@ class BotAlerts:
 def send_one_off(settings: Settings, key: str, text: str) -> bool:
     """Log ``text`` and post it to the webhook (within the shared limits). Synchronous: for CLI
     commands such as ``backup``; do not call it from a running event loop."""
+    text = one_line(text)  # e.g. a backup error naming a file of the bot's directories
     log.error("alert (%s): %s", key, text, extra={"alert": key, "alert_state": "firing"})
     if settings.alert_webhook_url is None:
         return False

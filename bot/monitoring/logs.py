@@ -47,6 +47,17 @@ _STANDARD_ATTRS = frozenset(
 
 _MIN_SECRET_LEN = 6  # shorter "secrets" (development placeholders) would shred every line
 
+# C0 and C1 controls, DEL and the Unicode line/paragraph separators: anything that could end a
+# line (or move the cursor) in a log file, a terminal or a Discord message.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (a newline becomes ``\\n``, others
+    ``\\xNN``/``\\uNNNN``), so text read from a state file, a path or an error message can never
+    start a log line, a cron.log line or an alert line of its own."""
+    return _CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 class Redactor:
     """Replaces known secret values and secret-shaped strings."""
@@ -147,7 +158,8 @@ class TextFormatter(logging.Formatter):
     """``2025-01-01T00:00:00.000Z INFO logger: message key=value ...`` (+ traceback lines)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_iso(record.created)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = (f"{_iso(record.created)} {record.levelname} {record.name}: "
+                f"{one_line(record.getMessage())}")
         extras = _extras(record)
         if extras:
             line += " " + " ".join(f"{k}={_text_value(v)}" for k, v in extras.items())
@@ -158,6 +170,15 @@ class TextFormatter(logging.Formatter):
         if record.stack_info:
             line += "\n" + record.stack_info
         return line
+
+
+class OneLineFormatter(logging.Formatter):
+    """A %-style formatter whose message is always one line (see :func:`one_line`); a
+    traceback, if any, still follows on its own lines. Used by the short-lived CLI commands."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
 
 
 def _text_value(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -79,6 +80,38 @@ def test_failures_are_one_line_with_exit_1(env, capsys):
     assert "no backups found" in capsys.readouterr().err
     assert cli.main(["announce", "   "]) == 1
     assert "empty" in capsys.readouterr().err
+
+
+def test_a_hostile_backup_name_cannot_forge_a_line_of_the_cron_log(env, capsys):
+    """Regression (issue 13, item 3): the bot's user names the files in the backup directory, and
+    the drill's error (which cron appends to its log) printed the name verbatim; fails on the old
+    code because a newline in the name started a line of its own."""
+    daily = env / "backups" / "daily"
+    daily.mkdir(parents=True)
+    (daily / "guildbot-99991231T235959Z\nINJECTED line.db.gz").write_bytes(b"not gzip")
+    assert cli.main(["drill"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith("guildbot: ")
+    assert "guildbot-99991231T235959Z\\nINJECTED line.db.gz" in err
+
+
+def test_root_without_user_refuses_the_bots_directories(env, capsys, monkeypatch):
+    """Regression (issue 13, item 3): root running the CLI without --user (an operator's slip)
+    wrote the backup lock and backup-status.json in directories the bot's user owns, following any
+    symlink planted there; fails on the old code because the backup ran (exit 0)."""
+    assert cli.main(["migrate"]) == 0  # a database to back up
+    capsys.readouterr()
+    if os.geteuid() == 0:
+        os.chown(env, 65534, 65534)  # the bot's user's directory
+    else:
+        monkeypatch.setattr(os, "geteuid", lambda: 0)  # root, in the test user's directory
+    assert cli.main(["backup"]) == 78
+    err = capsys.readouterr().err
+    assert f"--user: running as root in {env}, which belongs to uid" in err
+    assert "pass --user" in err
+    assert not (env / "backups").exists()
+    assert not (env / "backup-status.json").exists()
 
 
 def test_a_database_from_a_newer_release_is_refused_in_one_line(env, capsys):

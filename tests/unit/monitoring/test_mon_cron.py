@@ -256,3 +256,24 @@ def test_systemctl_missing_or_failing():
 
     assert resources.systemctl_show("guildbot", runner=fine) == {"ActiveState": "active",
                                                                   "NRestarts": "1"}
+
+
+async def test_a_hostile_last_error_stays_on_its_alert_line(hook, tmp_path, clock):
+    """Regression (issue 13, item 3): the bot's user writes backup-status.json, and its last_error
+    reached the alert (webhook and log line) verbatim, so a newline in it forged lines of its own;
+    fails on the old code because the alert text carried the newlines."""
+    import asyncio
+
+    settings = cron_settings(tmp_path, hook.url())
+    settings.state_dir.mkdir()
+    (settings.state_dir / "backup-status.json").write_text(json.dumps(
+        {"last_failure": clock() - 60, "last_error": "disk full\nINJECTED line\r\x1b[2Jmore"}))
+    code = await asyncio.to_thread(resources.main, settings, argparse.Namespace(dry_run=False),
+                                   clock=clock)
+    assert code == 0
+    backup_alerts = [line for text in hook.texts for line in text.splitlines()
+                     if "newest backup" in line]
+    assert len(backup_alerts) == 1
+    assert "last error: disk full\\nINJECTED line\\r\\x1b[2Jmore" in backup_alerts[0]
+    assert not any(line.startswith("INJECTED") for text in hook.texts
+                   for line in text.splitlines())

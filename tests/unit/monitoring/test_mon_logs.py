@@ -13,10 +13,12 @@ import pytest
 from bot.config import Secret, Settings
 from bot.monitoring.logs import (
     REDACTED,
+    OneLineFormatter,
     RedactingFilter,
     Redactor,
     build_handler,
     configure_logging,
+    one_line,
 )
 
 TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -92,6 +94,50 @@ def test_text_format_has_extras(tmp_path):
     assert " INFO guildbot.test.text: hello world " in line
     assert "error_id=abcd1234" in line
     assert "guild_id=9" in line
+
+
+HOSTILE = "disk full\nINJECTED root: rm -rf /\r\x1b[2Jsecond\u2028third\x85fourth"
+
+
+def test_one_line_escapes_every_line_break_and_control_character():
+    """Regression (issue 13, item 3): text from a state file (backup-status.json's last_error)
+    reached cron.log and alerts verbatim, newlines included; there was no escaping helper."""
+    text = one_line(HOSTILE)
+    assert text.splitlines() == [text]
+    assert text == ("disk full\\nINJECTED root: rm -rf /\\r\\x1b[2Jsecond\\u2028third"
+                    "\\x85fourth")
+    assert one_line("plain text: 42 % (ok) \u00e9\u00e8 \U0001f534") == \
+        "plain text: 42 % (ok) \u00e9\u00e8 \U0001f534"
+
+
+def _format_with(handler: logging.Handler, message: str, *args: object) -> str:
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    logger = logging.getLogger("guildbot.test.oneline")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.handlers = [handler]
+    try:
+        logger.error(message, *args)
+    finally:
+        logger.handlers = []
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["text", "cli"])
+def test_a_hostile_message_stays_on_its_log_line(tmp_path, kind):
+    """Regression (issue 13, item 3): a message carrying state-file text could start log lines of
+    its own (cron.log is appended by root); fails on the old code because the bot's text format
+    and the CLI's format wrote the message's newlines as they were."""
+    if kind == "text":
+        handler = build_handler(make_settings(tmp_path, "text"))
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    out = _format_with(handler, "alert (backup_failed): guildbot backup failed: %s", HOSTILE)
+    assert len(out.splitlines()) == 1
+    assert not any(line.startswith("INJECTED") for line in out.splitlines())
+    assert "disk full\\nINJECTED" in out
 
 
 def test_redactor_leaves_ordinary_text_alone():
