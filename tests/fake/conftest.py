@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord.testing import pointed_at
+from tests.fake_discord.testing import serving
 
 TOKEN = "fake-token"
 # The fakes' IDENTIFY window in these tests, and what the test bots wait before a non-initial
@@ -231,13 +231,8 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     alpha.add_member("bob")
     beta = fake.add_guild("Beta")
     beta.add_member("carol")
-    await fake.start()
-    try:
-        with pointed_at(fake):
-            yield fake
-    finally:
-        await fake.stop()
-    fake.assert_no_errors()
+    async with serving(fake):
+        yield fake
 
 
 @pytest.fixture

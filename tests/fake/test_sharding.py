@@ -29,7 +29,7 @@ from tests.fake.conftest import (
 )
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.gateway import Undelivered
-from tests.fake_discord.testing import pointed_at
+from tests.fake_discord.testing import pointed_at, serving
 
 SHARDS = 4
 PROCESS_A = [0, 1]
@@ -44,13 +44,8 @@ async def started(guilds: int = 8, **options: Any) -> AsyncIterator[FakeDiscord]
     fake = FakeDiscord(token=TOKEN, validate=True, strict_requests=True, **options)
     for i in range(guilds):
         fake.add_guild(f"g{i}").add_member("user")
-    await fake.start()
-    try:
-        with pointed_at(fake):
-            yield fake
-    finally:
-        await fake.stop()
-    fake.assert_no_errors()
+    async with serving(fake):
+        yield fake
 
 
 class Process(Running):

@@ -4,7 +4,8 @@
 
 ``fake_discord`` is a pytest fixture: a started ``FakeDiscord(validate=True)`` that fails the
 test at teardown if the fake recorded any error (unknown route, schema violation, protocol
-misuse). ``pointed_at(fake)`` redirects discord.py's two URLs for the duration of a block.
+misuse). ``pointed_at(fake)`` redirects discord.py's two URLs for the duration of a block;
+``serving(fake)`` does both for a fake of your own making.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def pointed_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
         yield fake
 
 
-@pytest.fixture
-async def fake_discord() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord(validate=True)
+@contextlib.asynccontextmanager
+async def serving(fake: FakeDiscord) -> AsyncIterator[FakeDiscord]:
+    """Start ``fake``, point discord.py at it for the block, stop it, then fail on any error it
+    recorded (unknown route, schema violation, protocol misuse)."""
     await fake.start()
     try:
         with pointed_at(fake):
@@ -51,3 +53,9 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     finally:
         await fake.stop()
     fake.assert_no_errors()
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    async with serving(FakeDiscord(validate=True)) as fake:
+        yield fake
