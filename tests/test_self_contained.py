@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# `../shared` inside molecule/ is molecule/shared, the scenarios' common playbooks.
+# Inside molecule/, the parent's shared/ is molecule/shared: the scenarios' common playbooks.
 OUTSIDE = re.compile(r"\.\./shared|parent\s*/\s*[\"']shared[\"']")
 
 
 def test_nothing_reads_the_folder_beside_the_repository() -> None:
-    """Regression: tests/fake_discord/openapi.py read ../shared/discord-api-spec/openapi.json,
+    """Regression: tests/fake_discord/openapi.py read the spec from the hand-over folder,
     so a fresh clone failed 61 tests. Fails if any tracked script or module outside molecule/
     names that folder again."""
     files = subprocess.run(
