@@ -30,8 +30,8 @@ from typing import BinaryIO
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
-from bot.storage.backup import KINDS
-from bot.storage.schema import SchemaError
+from bot.storage.base import SchemaError
+from bot.storage.sqlite.backup import KINDS
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
@@ -97,7 +97,7 @@ def ensure_schema(settings: Settings, *, quiet: bool = False, migrate: bool = Tr
     is refused (SchemaError, exit 78). Its pre-migrate backup needs the backup directory, which the
     hardened unit cannot write, and migrating is the deploy's step (`migrate`), not the service's.
     """
-    from bot.storage import backup, schema
+    from bot.storage.sqlite import backup, schema
 
     existed = settings.database.exists() and settings.database.stat().st_size > 0
     settings.database.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +166,7 @@ async def _run_bot(settings: Settings, token: str) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage import legacy, schema
+    from bot.storage.sqlite import legacy, schema
 
     if args.merge and not args.legacy_db:
         raise ConfigError("--merge", "it only applies to a legacy import",
@@ -189,7 +189,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage import backup
+    from bot.storage.sqlite import backup
 
     try:
         result = backup.create_backup(settings.database, settings.backup_dir,
@@ -213,7 +213,7 @@ def _alert_backup_failure(settings: Settings, error: str) -> None:
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage import backup
+    from bot.storage.sqlite import backup
 
     if not args.yes:
         raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
@@ -229,7 +229,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage import backup
+    from bot.storage.sqlite import backup
 
     path = Path(args.path) if args.path else settings.database
     try:
@@ -241,7 +241,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage import backup
+    from bot.storage.sqlite import backup
 
     try:
         result = backup.drill(settings.backup_dir, Path(args.backup) if args.backup else None)

@@ -22,6 +22,11 @@ class StorageUnavailable(Exception):
     member can cause is a ``bot.domain.errors.UserError``, raised by backends as is."""
 
 
+class SchemaError(RuntimeError):
+    """The database's schema cannot be used by this release (behind: run ``migrate``; newer
+    and incompatible); the message says what to do. The CLI exits 78 on it."""
+
+
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
     guild_id: int

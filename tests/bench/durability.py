@@ -21,8 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.storage import schema
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.sqlite import SQLiteStorage, schema
 
 GUILD = 1
 SETTINGS = ("NORMAL", "FULL")

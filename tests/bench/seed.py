@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bot.storage import schema
+from bot.storage.sqlite import schema
 from tests.bench.world import LOAD_MEMBERS, Size, guild_id, member_name, user_id
 
 SEED_FORMAT = 1  # bump when the seeded content changes

@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.storage import schema
 from bot.storage.base import UsageRow, UsageSummary
 from bot.storage.sqlite import queries as q
+from bot.storage.sqlite import schema
 from bot.storage.sqlite.repository import SQLiteGuildRepository
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from bot import cli
-from bot.storage import backup, schema
+from bot.storage.sqlite import backup, schema
 from tests.fixtures.legacy import make_legacy_db
 
 SUBCOMMANDS = ["run", "migrate", "backup", "restore", "verify", "drill", "health",

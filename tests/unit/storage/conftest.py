@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import schema
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.sqlite import SQLiteStorage, schema
 
 
 def make_database(path: Path) -> Path:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage import backup, schema
+from bot.storage.sqlite import backup, schema
 
 SUNDAY_FIRST = datetime(2023, 10, 1, 3, 0, tzinfo=UTC).timestamp()  # a Sunday and the 1st
 

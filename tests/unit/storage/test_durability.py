@@ -9,7 +9,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from bot.storage import schema
+from bot.storage.sqlite import schema
 
 LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "ARCHITECTURE.md"

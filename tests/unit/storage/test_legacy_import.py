@@ -6,8 +6,7 @@ import sqlite3
 
 import pytest
 
-from bot.storage import legacy, schema
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.sqlite import SQLiteStorage, legacy, schema
 from tests.fixtures.legacy import legacy_users, make_legacy_db
 
 GUILD = 444444444444444444

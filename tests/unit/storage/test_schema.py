@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from bot.storage import schema
+from bot.storage.sqlite import schema
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.storage import schema
+from bot.storage.sqlite import schema
 
 SUFFIX = ".db.gz"
 STAMP = "%Y%m%dT%H%M%SZ"

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from bot.storage.base import SchemaError
 
-class SchemaError(RuntimeError):
-    """The database's schema cannot be used by this release; the message says what to do."""
-
+__all__ = ["SchemaError"]  # re-exported: the SQLite callers' name for the shared error
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _EXPAND_ONLY = re.compile(r"^--\s*expand-only\s*$", re.MULTILINE)
@@ -46,7 +45,7 @@ class Migration:
 
 def migrations() -> list[Migration]:
     found = []
-    for entry in resources.files("bot.storage.migrations").iterdir():
+    for entry in resources.files("bot.storage.sqlite.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
