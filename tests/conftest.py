@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pgserver import PostgresServer
+
 ORDER = ("unit", "fake", "integration", "e2e", "ansible", "bench", "provisioning", "local_stage")
 
 
@@ -13,3 +19,14 @@ def _rank(item) -> int:
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=_rank)  # stable: keeps file order inside each suite
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 server for the whole session (tests/pgserver.py); each test
+    that needs a database asks it for a new one."""
+    server = PostgresServer.create()
+    try:
+        yield server
+    finally:
+        server.destroy()
