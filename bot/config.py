@@ -8,6 +8,7 @@ Anything wrong raises :class:`ConfigError`, which the CLI turns into one line an
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,11 @@ class Settings:
     data_retention_days: int = 30
     analytics_retention_days: int = 90
     db_readers: int = 2
+    # PostgreSQL instead of the SQLite file: a URL without a password (GUILDBOT_DATABASE), the
+    # password from a credential (database_password), connections per process.
+    database_url: str | None = None
+    database_password: Secret | None = None
+    db_pool_size: int = 10
     max_inflight: int = 200
     shard_count: int = 0
     sync_commands: bool = True
@@ -90,7 +96,18 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
-        return [s.reveal() for s in (self.token, self.alert_webhook_url) if s is not None]
+        return [s.reveal() for s in (self.token, self.alert_webhook_url, self.database_password)
+                if s is not None]
+
+    @property
+    def backend(self) -> str:
+        """``postgres`` when GUILDBOT_DATABASE is a postgresql:// URL, else ``sqlite``."""
+        return "postgres" if self.database_url is not None else "sqlite"
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages and logs: the SQLite path or the password-less URL."""
+        return self.database_url if self.database_url is not None else str(self.database)
 
     def require_token(self) -> Secret:
         if self.token is None:
@@ -208,11 +225,59 @@ def _read_secret_file(path: Path, setting: str) -> Secret:
     return Secret(value)
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _database_url(value: str) -> str:
+    """A postgresql:// URL as given, once it is known to carry no password. The message of a
+    refusal never repeats the URL: it may hold the very secret it refuses."""
+    setting = PREFIX + "DATABASE"
+    parsed = urllib.parse.urlsplit(value)
+    if not parsed.hostname and "host=" not in parsed.query:
+        raise ConfigError(setting, "the PostgreSQL URL names no host",
+                          "give it as postgresql://USER@HOST:PORT/DBNAME")
+    try:
+        parsed.port  # noqa: B018 -- validates the port
+    except ValueError:
+        raise ConfigError(setting, "the PostgreSQL URL has an invalid port",
+                          "give it as postgresql://USER@HOST:PORT/DBNAME") from None
+    query = urllib.parse.parse_qs(parsed.query)
+    if parsed.password is not None or "password" in query:
+        raise ConfigError(setting, "the PostgreSQL URL carries a password",
+                          "remove it from the URL and put it in $CREDENTIALS_DIRECTORY/"
+                          "database_password or the file named by "
+                          "GUILDBOT_DATABASE_PASSWORD_FILE")
+    if not parsed.path.strip("/"):
+        raise ConfigError(setting, "the PostgreSQL URL names no database",
+                          "give it as postgresql://USER@HOST:PORT/DBNAME")
+    return value
+
+
+def _database_password(r: _Reader) -> Secret | None:
+    """The PostgreSQL password: a credential or a file, never the environment itself."""
+    if r.raw("DATABASE_PASSWORD") is not None:
+        raise ConfigError(PREFIX + "DATABASE_PASSWORD", "a database password is not read from "
+                          "the environment (every child process and /proc would see it)",
+                          "unset it; put the password in $CREDENTIALS_DIRECTORY/"
+                          "database_password or the file named by "
+                          "GUILDBOT_DATABASE_PASSWORD_FILE")
+    return r.secret("DATABASE_PASSWORD", "database_password")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
-    database = Path(r.string("DATABASE", "guildbot.db"))
-    state_dir = Path(r.raw("STATE_DIR") or database.parent)
+    target = r.string("DATABASE", "guildbot.db")
+    database_url = None
+    database_password = None
+    if target.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in target:
+        database_url = _database_url(target)
+        database_password = _database_password(r)
+        database = Path("guildbot.db")  # unused: no SQLite file on this backend
+        state_dir = Path(r.raw("STATE_DIR") or ".")
+    else:
+        database = Path(target)
+        state_dir = Path(r.raw("STATE_DIR") or database.parent)
     stage = r.choice("STAGE", "local", STAGES)
     allowlist = r.id_set("GUILD_ALLOWLIST")
     if stage in ("beta", "expanded") and not allowlist:
@@ -251,6 +316,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_retention_days=r.integer("DATA_RETENTION_DAYS", 30, maximum=3650),
         analytics_retention_days=r.integer("ANALYTICS_RETENTION_DAYS", 90, minimum=1, maximum=3650),
         db_readers=r.integer("DB_READERS", 2, minimum=1, maximum=32),
+        database_url=database_url,
+        database_password=database_password,
+        db_pool_size=r.integer("DB_POOL_SIZE", 10, minimum=1, maximum=100),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
         sync_commands=r.boolean("SYNC_COMMANDS", True),

@@ -91,3 +91,60 @@ def test_unreadable_or_empty_secret_files(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         load_settings({"GUILDBOT_TOKEN_FILE": str(tmp_path / "empty")})
+
+
+# -- the PostgreSQL backend -------------------------------------------------------------------
+PG_URL = "postgresql://guildbot@db.internal:5432/guildbot"
+
+
+def test_a_postgresql_url_chooses_postgres_and_the_password_comes_from_a_credential(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "database_password").write_text("s3cret-pw\n")
+    s = load_settings({"GUILDBOT_DATABASE": PG_URL, "CREDENTIALS_DIRECTORY": str(creds),
+                       "GUILDBOT_DB_POOL_SIZE": "4"})
+    assert (s.backend, s.database_url, s.db_pool_size) == ("postgres", PG_URL, 4)
+    assert s.database_password == Secret("s3cret-pw")
+    assert s.database_name == PG_URL
+    assert "s3cret-pw" in s.secrets()  # so the log redaction filter hides it
+    assert "s3cret-pw" not in repr(s)
+    assert s.state_dir == Path(".")
+
+
+def test_the_password_file_setting_is_read_and_sqlite_stays_the_default(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("from-a-file")
+    s = load_settings({"GUILDBOT_DATABASE": PG_URL,
+                       "GUILDBOT_DATABASE_PASSWORD_FILE": str(secret)})
+    assert s.database_password == Secret("from-a-file")
+    default = load_settings({})
+    assert (default.backend, default.database_url, default.db_pool_size) == ("sqlite", None, 10)
+    assert default.database_name == "guildbot.db"
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://guildbot:hunter2-pw@db.internal/guildbot",
+    "postgres://guildbot:hunter2-pw@db.internal:5432/guildbot",
+    "postgresql://guildbot@db.internal/guildbot?password=hunter2-pw",
+])
+def test_a_password_in_the_url_is_refused_without_repeating_it(url):
+    with pytest.raises(ConfigError, match="carries a password") as caught:
+        load_settings({"GUILDBOT_DATABASE": url})
+    assert "hunter2-pw" not in str(caught.value)
+    assert "database_password" in str(caught.value)  # the fix names the credential
+
+
+def test_a_password_in_the_environment_is_refused():
+    with pytest.raises(ConfigError, match="not read from the environment") as caught:
+        load_settings({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_DATABASE_PASSWORD": "hunter2-pw"})
+    assert "hunter2-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("postgresql:///guildbot", "names no host"),
+    ("postgresql://guildbot@db.internal:99999/guildbot", "invalid port"),
+    ("postgresql://guildbot@db.internal/", "names no database"),
+])
+def test_an_incomplete_url_names_what_is_missing(url, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_settings({"GUILDBOT_DATABASE": url})
