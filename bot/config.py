@@ -91,6 +91,8 @@ class Settings:
     db_pool_size: int = 10
     max_inflight: int = 200
     shard_count: int = 0
+    # The shards this process runs (GUILDBOT_SHARD_IDS); None: all of shard_count.
+    shard_ids: tuple[int, ...] | None = None
     sync_commands: bool = True
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
@@ -264,6 +266,34 @@ def _database_password(r: _Reader) -> Secret | None:
     return r.secret("DATABASE_PASSWORD", "database_password")
 
 
+def _shard_ids(r: _Reader, shard_count: int, backend: str) -> tuple[int, ...] | None:
+    """GUILDBOT_SHARD_IDS: ``0-3``, ``4,5`` or a mix, each below GUILDBOT_SHARD_COUNT."""
+    value = r.raw("SHARD_IDS")
+    if value is None:
+        return None
+    setting = PREFIX + "SHARD_IDS"
+    if backend == "sqlite":
+        raise ConfigError(setting, "a process that runs only some shards needs the shared "
+                          "PostgreSQL database (SQLite is one process with every shard)",
+                          "unset GUILDBOT_SHARD_IDS, or set GUILDBOT_DATABASE to a "
+                          "postgresql:// URL")
+    if shard_count <= 0:
+        raise ConfigError(setting, "shard ids need the total shard count",
+                          "set GUILDBOT_SHARD_COUNT too")
+    ids: set[int] = set()
+    for part in value.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ConfigError(setting, f"{part!r} is not a shard id or range",
+                              "give ids and ranges such as 0-3 or 4,5")
+        first, last = int(low), int(high) if dash else int(low)
+        if first > last or last >= shard_count:
+            raise ConfigError(setting, f"{part!r} is outside 0-{shard_count - 1}",
+                              f"give ids below GUILDBOT_SHARD_COUNT ({shard_count})")
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -284,6 +314,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "GUILD_ALLOWLIST", f"stage {stage} admits only listed guilds "
                           "but the list is empty", "list the test guilds' ids, comma-separated")
     log_file = r.raw("LOG_FILE")
+    shard_count = r.integer("SHARD_COUNT", 0, maximum=10_000)
     defaults = AlertThresholds()
     alerts = AlertThresholds(
         error_rate=r.number("ALERT_ERROR_RATE", defaults.error_rate),
@@ -320,7 +351,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_password=database_password,
         db_pool_size=r.integer("DB_POOL_SIZE", 10, minimum=1, maximum=100),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
-        shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
+        shard_count=shard_count,
+        shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
         alerts=alerts,
     )
