@@ -32,8 +32,8 @@ from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
 from bot.storage import backends
 from bot.storage.backends import DatabaseUnreachable, ensure_schema, open_storage
-from bot.storage.base import SchemaError, Storage
-from bot.storage.sqlite.backup import KINDS
+from bot.storage.backups import KINDS
+from bot.storage.base import SchemaError, Storage, StorageUnavailable
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
@@ -201,16 +201,15 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError, write_status
 
     try:
-        result = backup.create_backup(settings.database, settings.backup_dir,
-                                      kind=args.kind, timeout=args.timeout)
-    except (backup.BackupError, OSError) as exc:
-        backup.write_status(settings.state_dir, result=None, error=str(exc))
+        result = backends.backup(settings, kind=args.kind, timeout=args.timeout)
+    except (BackupError, StorageUnavailable, OSError) as exc:
+        write_status(settings.state_dir, result=None, error=str(exc))
         _alert_backup_failure(settings, str(exc))
         raise CommandFailed(f"backup failed: {exc}") from None
-    backup.write_status(settings.state_dir, result=result, error=None)
+    write_status(settings.state_dir, result=result, error=None)
     _print_json(result.__dict__)
     return 0
 
@@ -225,7 +224,7 @@ def _alert_backup_failure(settings: Settings, error: str) -> None:
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     if not args.yes:
         raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
@@ -233,31 +232,30 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
                             "if it fails its integrity check)")
     with run_lock(settings):
         try:
-            result = backup.restore(Path(args.backup), settings.database, settings.backup_dir)
-        except (backup.BackupError, OSError) as exc:
+            result = backends.restore(settings, Path(args.backup))
+        except (BackupError, StorageUnavailable, OSError) as exc:
             raise CommandFailed(f"restore failed: {exc}") from None
     _print_json(result)
     return 0
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
-    path = Path(args.path) if args.path else settings.database
     try:
-        result = backup.verify(path)
-    except backup.BackupError as exc:
+        result = backends.verify(settings, Path(args.path) if args.path else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
-    _print_json({**result.__dict__, "ok": result.ok})
-    return 0 if result.ok else 1
+    _print_json(result)
+    return 0 if result["ok"] else 1
 
 
 def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     try:
-        result = backup.drill(settings.backup_dir, Path(args.backup) if args.backup else None)
-    except backup.BackupError as exc:
+        result = backends.drill(settings, Path(args.backup) if args.backup else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
     _print_json(result)
     return 0
