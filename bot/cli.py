@@ -1,7 +1,8 @@
 """The operator CLI: one entry point for people, cron, systemd and Ansible.
 
-    python -m bot [--user NAME] {run,migrate,backup,restore,verify,drill,health,
-                                 sync-commands,export,report,check-resources,announce} ...
+    python -m bot [--user NAME] {run,migrate,migrate-to-postgres,backup,restore,verify,drill,
+                                 health,sync-commands,export,report,check-resources,
+                                 announce} ...
 
 Configuration errors and a schema this release cannot run on (behind: run `migrate`; newer and
 incompatible) print one line naming the fix, and exit 78 (EX_CONFIG), which the systemd unit lists
@@ -261,6 +262,34 @@ def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_to_postgres(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.config import postgres_url
+    from bot.storage import to_postgres
+
+    source = Path(args.source) if args.source else None
+    if source is None and settings.backend == "sqlite":
+        source = settings.database
+    if source is None:
+        raise ConfigError("--from", "GUILDBOT_DATABASE is a PostgreSQL URL, so it names no "
+                          "SQLite database to copy", "pass --from with the SQLite file")
+    target = args.to or settings.database_url
+    if target is None:
+        raise ConfigError("--to", "no PostgreSQL database to copy into",
+                          "pass --to postgresql://USER@HOST:PORT/DBNAME")
+    if not source.is_file():
+        raise CommandFailed(f"migrate-to-postgres: the SQLite database {source} does not exist")
+    target = postgres_url(target)  # no password in it; that comes from the credential
+    password = settings.database_password.reveal() if settings.database_password else None
+    with run_lock(settings):  # the SQLite bot of this host is stopped
+        try:
+            result = asyncio.run(to_postgres.move(source, target, password,
+                                                  settings.backup_dir))
+        except (to_postgres.MoveRefused, StorageUnavailable) as exc:
+            raise CommandFailed(f"migrate-to-postgres: {exc}") from None
+    _print_json(result)
+    return 0
+
+
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     path = "/readyz" if args.ready else "/healthz"
     if args.slo:
@@ -399,6 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import even if the guild has data: add legacy balances, wins, losses "
                    "and check-ins to members already registered; number legacy challenges "
                    "after the guild's own (without it, such a guild is refused)")
+    p = add("migrate-to-postgres", cmd_migrate_to_postgres,
+            "copy the SQLite database into an empty PostgreSQL database and prove the copy")
+    p.add_argument("--from", dest="source", metavar="PATH",
+                   help="the SQLite database (default: GUILDBOT_DATABASE when it is a path)")
+    p.add_argument("--to", metavar="URL", help="postgresql://USER@HOST:PORT/DBNAME without a "
+                   "password (default: GUILDBOT_DATABASE when it is a URL); the password comes "
+                   "from $CREDENTIALS_DIRECTORY/database_password or "
+                   "GUILDBOT_DATABASE_PASSWORD_FILE")
     p = add("backup", cmd_backup, "take a verified, compressed online backup")
     p.add_argument("--kind", choices=KINDS, default="on-demand",
                    help="scheduled (cron only) feeds the daily/weekly/monthly tiers; the others "

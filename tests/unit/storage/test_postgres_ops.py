@@ -272,12 +272,15 @@ def test_the_password_reaches_the_tools_only_through_a_private_pgpass_file(
     seen = []
     real = asyncio.create_subprocess_exec
 
-    async def spy(program, *args, env, **kwargs):
+    def look(program, args, env) -> dict:
         passfile = Path(env["PGPASSFILE"])
-        seen.append({"argv": [program, *args], "env": dict(env),
-                     "file_mode": stat.S_IMODE(passfile.stat().st_mode),
-                     "dir_mode": stat.S_IMODE(passfile.parent.stat().st_mode),
-                     "file": passfile, "content": passfile.read_text()})
+        return {"argv": [program, *args], "env": dict(env),
+                "file_mode": stat.S_IMODE(passfile.stat().st_mode),
+                "dir_mode": stat.S_IMODE(passfile.parent.stat().st_mode),
+                "file": passfile, "content": passfile.read_text()}
+
+    async def spy(program, *args, env, **kwargs):
+        seen.append(look(program, args, env))
         return await real(program, *args, env=env, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", spy)
