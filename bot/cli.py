@@ -280,7 +280,9 @@ def cmd_migrate_to_postgres(settings: Settings, args: argparse.Namespace) -> int
         raise CommandFailed(f"migrate-to-postgres: the SQLite database {source} does not exist")
     target = postgres_url(target)  # no password in it; that comes from the credential
     password = settings.database_password.reveal() if settings.database_password else None
-    with run_lock(settings):  # the SQLite bot of this host is stopped
+    # Copying the configured SQLite database: its bot must be stopped (the proof reads it again).
+    configured = settings.backend == "sqlite" and source == settings.database
+    with run_lock(settings) if configured else contextlib.nullcontext():
         try:
             result = asyncio.run(to_postgres.move(source, target, password,
                                                   settings.backup_dir))

@@ -66,7 +66,7 @@ async def target_state(conn: asyncpg.Connection) -> dict | None:
         if done is not None:
             return dict(json.loads(done))
         if version == pg_schema.LATEST_VERSION:
-            rows = await pg_schema.table_counts(conn)
+            rows = await data_counts(conn)
             if not any(rows.values()):
                 return None
             filled = ", ".join(f"{n} {t}" for t, n in rows.items() if n)
@@ -97,6 +97,12 @@ async def _columns(conn: asyncpg.Connection, table: str) -> tuple[list[str], set
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position", table)
     return [r[0] for r in rows], {r[0] for r in rows if r[1] == "boolean"}
+
+
+async def data_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """The copied tables' rows (the schema's own bookkeeping left out)."""
+    counts = await pg_schema.table_counts(conn)
+    return {t: counts[t] for t in TABLES}
 
 
 def sqlite_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -182,8 +188,7 @@ async def move(source_path: Path, target_url: str, password: str | None,
             await pg_schema.apply_pending(target)
             started = time.monotonic()
             await copy(source, target)
-            rows = {"sqlite": sqlite_counts(source),
-                    "postgres": await pg_schema.table_counts(target)}
+            rows = {"sqlite": sqlite_counts(source), "postgres": await data_counts(target)}
         finally:
             source.close()
         try:

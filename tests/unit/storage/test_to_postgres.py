@@ -228,3 +228,17 @@ def test_a_source_behind_the_release_is_sent_to_migrate_first(move_env, capsys, 
     assert "run `guildbot-cli migrate`" in err
     code, _, err = move(capsys, move_env, "--from", str(tmp_path / "missing.db"))
     assert code == 1 and "missing.db does not exist" in err
+
+
+def test_moving_the_configured_database_needs_its_bot_stopped(move_env, capsys, tmp_path):
+    """The proof reads the SQLite database again after the copy: a bot writing to it meanwhile
+    would make them differ, so the move takes the bot's run lock (a copy given by --from that
+    is not the configured database does not need it)."""
+    with cli.run_lock(cli.load_settings()):
+        code, _, err = move(capsys, move_env)
+        assert code == 1 and "the bot is running on" in err and "stop it first" in err
+        assert sql(move_env, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == \
+            [(0,)]
+        (tmp_path / "copy.db").write_bytes((tmp_path / "g.db").read_bytes())
+        code, out, _ = move(capsys, move_env, "--from", str(tmp_path / "copy.db"))
+        assert code == 0 and json.loads(out)["guilds_proven"] == 22
