@@ -12,8 +12,8 @@ from bot import cli
 from bot.storage.sqlite import backup, schema
 from tests.fixtures.legacy import make_legacy_db
 
-SUBCOMMANDS = ["run", "migrate", "backup", "restore", "verify", "drill", "health",
-               "sync-commands", "export", "report", "check-resources", "announce"]
+SUBCOMMANDS = ["run", "migrate", "migrate-to-postgres", "backup", "restore", "verify", "drill",
+               "health", "sync-commands", "export", "report", "check-resources", "announce"]
 
 
 @pytest.fixture
