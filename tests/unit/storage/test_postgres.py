@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.errors import UserError
 from bot.storage.base import StorageUnavailable
-from bot.storage.postgres import PostgresStorage, queries, schema
+from bot.storage.postgres import PostgresStorage, pool, queries, schema
 from bot.storage.postgres.database import connect
 from tests.pgserver import BOT_PASSWORD
 
@@ -110,3 +110,24 @@ async def test_table_counts_name_every_table(backend, storage, database):
         await conn.close()
     assert counts == {"guilds": 1, "members": 1, "challenges": 0, "command_usage": 0,
                       "meta": 0, "schema_migrations": schema.LATEST_VERSION}
+
+
+@ON_POSTGRES
+async def test_a_transaction_aborted_to_break_a_deadlock_runs_again(backend, storage):
+    """PostgreSQL aborts one of two deadlocked transactions (two settlements between the same
+    players, debiting and crediting them in opposite orders); the pool runs it again from the
+    start, and after ATTEMPTS aborts in a row reports StorageUnavailable."""
+    attempts = []
+
+    async def deadlocked_once(conn):
+        attempts.append(await conn.fetchval("SELECT txid_current()"))
+        if len(attempts) == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return "done"
+    assert await storage._pool.transaction(deadlocked_once) == "done"
+    assert len(attempts) == 2 and attempts[0] != attempts[1]  # two transactions
+
+    async def always(conn):
+        raise asyncpg.SerializationError("could not serialize access")
+    with pytest.raises(StorageUnavailable, match=f"failed {pool.ATTEMPTS} times"):
+        await storage._pool.transaction(always)
