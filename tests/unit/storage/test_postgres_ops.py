@@ -340,3 +340,21 @@ def test_a_role_without_createdb_is_told_what_to_grant(pg_env, capsys, postgres_
     assert code == 1
     assert "ALTER ROLE <role> CREATEDB" in err
     assert not list_backups(Path(os.environ["GUILDBOT_BACKUP_DIR"]), suffix=pg_backup.SUFFIX)
+
+
+def test_a_backup_that_hangs_times_out_and_leaves_nothing_behind(pg_env, capsys, tmp_path,
+                                                                 monkeypatch):
+    migrated(capsys, pg_env)
+    seed(pg_env)
+
+    async def hang(server, tool, *args):
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(pg_backup, "_run", hang)
+    code, _, err = run_cli(capsys, "backup", "--timeout", "0.5")
+    assert code == 1
+    assert err.strip() == "guildbot: backup failed: timed out after 0.5 s"
+    assert not [p for p in (tmp_path / "backups").rglob("*") if p.is_file()
+                and p.name != ".backup.lock"]
+    status = json.loads((tmp_path / "state" / "backup-status.json").read_text())
+    assert status["last_error"] == "timed out after 0.5 s"
