@@ -89,6 +89,9 @@ class Settings:
     database_url: str | None = None
     database_password: Secret | None = None
     db_pool_size: int = 10
+    # `run` with PostgreSQL unreachable: retry this long (longer after recent give-ups), then
+    # exit 75 for the unit to restart it.
+    db_start_retry_seconds: float = 60.0
     max_inflight: int = 200
     shard_count: int = 0
     # The shards this process runs (GUILDBOT_SHARD_IDS); None: all of shard_count.
@@ -230,7 +233,11 @@ def _read_secret_file(path: Path, setting: str) -> Secret:
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def _database_url(value: str) -> str:
+def is_postgres_url(value: str) -> bool:
+    return "://" in value and value.partition("://")[0].lower() in POSTGRES_SCHEMES
+
+
+def postgres_url(value: str) -> str:
     """A postgresql:// URL as given, once it is known to carry no password. The message of a
     refusal never repeats the URL: it may hold the very secret it refuses."""
     setting = PREFIX + "DATABASE"
@@ -299,10 +306,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r = _Reader(os.environ if env is None else env)
     target = r.string("DATABASE", "guildbot.db")
     database_url = None
-    database_password = None
-    if target.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in target:
-        database_url = _database_url(target)
-        database_password = _database_password(r)
+    # Read on either backend: migrate-to-postgres copies a SQLite database into PostgreSQL.
+    database_password = _database_password(r)
+    if is_postgres_url(target):
+        database_url = postgres_url(target)
         database = Path("guildbot.db")  # unused: no SQLite file on this backend
         state_dir = Path(r.raw("STATE_DIR") or ".")
     else:
@@ -350,6 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         database_password=database_password,
         db_pool_size=r.integer("DB_POOL_SIZE", 10, minimum=1, maximum=100),
+        db_start_retry_seconds=r.number("DB_START_RETRY_SECONDS", 60.0),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=shard_count,
         shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
