@@ -31,8 +31,9 @@ from bot.storage.base import (
     Member,
     StorageUnavailable,
     UsageSummary,
+    Writable,
 )
-from bot.storage.export import Writable, write_document
+from bot.storage.export import write_document
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
 
