@@ -5,8 +5,8 @@ import this module (never the other way round).
 All writes go through one writer connection inside ``BEGIN IMMEDIATE`` transactions, run one at a
 time on the writer's own thread, so a read-modify-write (spending points, accepting a challenge)
 can never interleave with another. Reads go to a pool of reader connections, which WAL lets run
-beside the writer. Each connection has its own thread, so a slow read never stalls a write and no
-query ever runs on the event loop.
+beside the writer. Each of those connections has its own thread, so a slow read never stalls a
+write; the only statements run on the event loop are the quick reader's, bounded (below).
 
 Every trip to a connection's thread costs a thread wake-up, a self-pipe write and a GIL hand-off
 (up to the interpreter's switch interval when the loop is busy), so each write transaction is one
@@ -50,16 +50,13 @@ CACHE_KIB = 512
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints while there are writes
 
 
-async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    """A pooled reader: read-only, on its own aiosqlite thread."""
     conn = await aiosqlite.connect(path, isolation_level=None)
     await conn.execute("PRAGMA busy_timeout = 5000")
     await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     await conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        await conn.execute("PRAGMA query_only = ON")
-    else:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute(f"PRAGMA synchronous = {schema.SYNCHRONOUS}")
+    await conn.execute("PRAGMA query_only = ON")
     return conn
 
 
@@ -165,7 +162,7 @@ class Connections:
             await loop.run_in_executor(thread, writer.close)
             thread.shutdown(wait=False)
             raise
-        pool = [await _open(path, readonly=True) for _ in range(readers)]
+        pool = [await _open_reader(path) for _ in range(readers)]
         return cls(path, writer, thread, pool)
 
     async def close(self) -> None:
