@@ -35,3 +35,11 @@ async def storage(db_path: Path):
     store = await SQLiteStorage.open(db_path, readers=2)
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def sqlite_storage(db_path: Path):
+    """A SQLite storage, for the suites that are SQLite's alone."""
+    store = await SQLiteStorage.open(db_path, readers=2)
+    yield store
+    await store.close()
