@@ -13,17 +13,13 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, Protocol
+from typing import Any
 
-from bot.storage.base import Challenge, Member
+from bot.storage.base import Challenge, Member, Writable
 
 
 class ExportTooLarge(Exception):
     """The export would pass the size it is allowed (the attachment limit)."""
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
 
 
 class BoundedBuffer:

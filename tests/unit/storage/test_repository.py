@@ -411,6 +411,9 @@ async def test_a_database_failure_is_not_a_user_error(sqlite_storage, monkeypatc
     with pytest.raises(StorageUnavailable, match="database is locked") as caught:
         await repo.register(ANN, "ann", NOW)
     assert not isinstance(caught.value, UserError)
+    # Regression (issue 11): purge wrote without the mapping, so its lock escaped raw.
+    with pytest.raises(StorageUnavailable, match="database is locked"):
+        await repo.purge()
     monkeypatch.setattr(storage, "fetchall", locked)
     with pytest.raises(StorageUnavailable):
         await repo.member(ANN)
