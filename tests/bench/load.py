@@ -193,7 +193,7 @@ class LoadGenerator:
             snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
                               time.process_time(), machine_busy()))
 
-        per_phase: list[tuple[list[Sent], float, float]] = []
+        per_phase: list[tuple[list[Sent], float, float, int]] = []
         gc.collect()
         gc.disable()  # the generator's own collections would show up as bot latency
         watcher = StallWatcher()
@@ -368,8 +368,8 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         lat = sorted(stats.pop("lat"))
         stats.update(p50_ms=ms(percentile(lat, 50)), p99_ms=ms(percentile(lat, 99)))
         result.by_command[cmd] = stats
-    result.harness_stalls = [{"t": round(a - started, 3), "ms": ms(b - a)} for a, b in stalls
-                             if a < last_answer and b > started]
+    result.harness_stalls = [{"t": round(a - started, 3), "ms": round((b - a) * 1000, 3)}
+                             for a, b in stalls if a < last_answer and b > started]
     for index in sorted(buckets):
         lat = sorted(buckets[index])
         undisturbed = sorted(clean.get(index, []))
