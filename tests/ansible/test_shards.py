@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.ansible.test_provisioning import ROOT, run, tool
 
@@ -136,3 +137,22 @@ def test_the_one_host_stages_pass_the_check(stage: str, tmp_path: Path) -> None:
     code, output = check("ansible/shard-check.yml", without_vault(stage, tmp_path))
     assert code == 0, output[-3000:]
     assert "process 0: shards all (shard count 0, unsharded)" in output
+
+
+def test_the_public_stage_is_a_cluster_that_passes_the_check(tmp_path: Path) -> None:
+    """Regression (issue 12, public stage): two hosts shared one token with no shard split and a
+    2,000-guild cap; fails on the old inventory because the check refuses it (unsharded, two
+    processes)."""
+    code, output = check("ansible/shard-check.yml", without_vault("public", tmp_path))
+    assert code == 0, output[-3000:]
+    assert "(item=guildbot-public-1.example.internal) => {\n    \"msg\": \"process 0: shards 0; " \
+           "process 1: shards 1 (shard count 4)\"" in output, output[-3000:]
+    assert "(item=guildbot-public-2.example.internal) => {\n    \"msg\": \"process 0: shards 2; " \
+           "process 1: shards 3 (shard count 4)\"" in output, output[-3000:]
+    inventory = yaml.safe_load((ROOT / "inventories/public/hosts.yml").read_text())
+    assert list(inventory["all"]["children"]["guildbot_postgres"]["hosts"]) == [
+        "guildbot-db-1.example.internal"]
+    settings = yaml.safe_load((ROOT / "inventories/public/group_vars/all/main.yml").read_text())
+    assert settings["guildbot_max_guilds"] == 0
+    assert settings["guildbot_database_url"].startswith("postgresql://guildbot@guildbot-db-1.")
+    assert settings["guildbot_database_password"] == "{{ vault_guildbot_database_password }}"
