@@ -70,7 +70,7 @@ def test_each_process_gets_its_shards_port_state_and_log(tmp_path: Path) -> None
             "GUILDBOT_STATE_DIR": f"{tmp_path}/lib/guildbot@{index}",
             "GUILDBOT_LOG_FILE": f"{tmp_path}/log/guildbot@{index}.log",
         }
-        assert (tmp_path / f"lib/guildbot@{index}").is_dir()
+    assert not list((tmp_path / "lib").glob("guildbot@*")), "root makes nothing in the bot's dir"
     credential = tmp_path / "etc/credentials/database_password"
     assert credential.read_text() == PASSWORD
     assert oct(credential.stat().st_mode & 0o777) == "0o600"
