@@ -20,8 +20,10 @@ rerun it. `playbook.yml` shows the order the site playbook applies them in. Publ
 carry the role's name as prefix; `_role_*` ones are private. Project-wide inventory variables
 (`guildbot_stage`, `guildbot_guild_allowlist`, `guildbot_max_guilds`,
 `guildbot_closed_to_new_guilds`, `guildbot_memory_high`/`_max`, `guildbot_api_base`,
-`guildbot_gateway_url`, `guildbot_discord_token`, `guildbot_alert_webhook_url`) feed the role
-defaults.
+`guildbot_gateway_url`, `guildbot_discord_token`, `guildbot_alert_webhook_url`,
+`guildbot_database_url`, `guildbot_database_password`) feed the role defaults. The shard plan reads
+`guildbot_shard_count`, `guildbot_cluster` and, per host, `guildbot_processes` and
+`guildbot_shard_ids` (docs/runbook.md, "Shards, processes and hosts").
 """
 
 
