@@ -1,0 +1,1 @@
+"""The PostgreSQL backend (asyncpg): schema and migrations, the pool, the guild repository."""
