@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
@@ -32,7 +32,7 @@ from bot.storage.base import (
     StorageUnavailable,
     UsageSummary,
 )
-from bot.storage.export import Writable, write_document
+from bot.storage.export import Writable, exported, write_document
 from bot.storage.sqlite import queries as q
 
 if TYPE_CHECKING:
@@ -351,10 +351,6 @@ class SQLiteGuildRepository:
 
 
 def _exported(row_type: type, rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
-    """Rows of ``row_type``'s columns as the export's objects: no guild id, and the ids
-    (``*_id``: snowflakes) as strings (JavaScript readers lose precision past 2**53)."""
-    keys = [f.name for f in fields(row_type)]
-    ids = frozenset(k for k in keys if k.endswith("_id"))
+    """Rows of ``row_type``'s columns as the export's objects (bot.storage.export.exported)."""
     for row in rows:
-        yield {key: str(value) if key in ids and value is not None else value
-               for key, value in zip(keys, row, strict=True) if key != "guild_id"}
+        yield exported(row_type, row)
