@@ -30,11 +30,20 @@ from typing import BinaryIO
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
-from bot.storage.base import SchemaError
+from bot.storage import backends
+from bot.storage.backends import DatabaseUnreachable, ensure_schema, open_storage
+from bot.storage.base import SchemaError, Storage
 from bot.storage.sqlite.backup import KINDS
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
+# `run` gave up on an unreachable database: sysexits' EX_TEMPFAIL, restarted after RestartSec.
+EX_TEMPFAIL = 75
+# When `run` gave up on an unreachable database; each give-up in the last 2 h triples the next
+# start's retry window (60 s, 3 min, 9 min, 27 min, then an hour), so the unit's StartLimitBurst
+# (5 starts in 30 min) is not reached however long the outage.
+DB_GIVE_UPS_FILE = "database-give-ups.json"
+DB_GIVE_UP_FACTOR = 3.0
 
 
 class CommandFailed(Exception):
@@ -65,7 +74,8 @@ def refuse_root_in_foreign_directories(settings: Settings) -> None:
     symlink there (a lock, a status file) and make root write through it."""
     if os.geteuid() != 0:
         return
-    for path in (settings.database.parent, settings.state_dir, settings.backup_dir):
+    own = (settings.database.parent,) if settings.backend == "sqlite" else ()
+    for path in (*own, settings.state_dir, settings.backup_dir):
         try:
             owner = path.stat().st_uid
         except FileNotFoundError:
@@ -78,49 +88,18 @@ def refuse_root_in_foreign_directories(settings: Settings) -> None:
 
 @contextlib.contextmanager
 def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
-    """Held by a running bot, so restore refuses to swap the database under it."""
+    """Held by a running bot, so restore refuses to swap the database under it. It lives in the
+    state directory, so on PostgreSQL it guards this host only: restore also refuses while any
+    other session of the bot's role is connected to the database."""
     path = settings.state_dir / RUN_LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise CommandFailed(f"the bot is running on {settings.database} (lock {path} is "
+            raise CommandFailed(f"the bot is running on {settings.database_name} (lock {path} is "
                                 "held); stop it first, e.g. systemctl stop guildbot") from None
         yield
-
-
-def ensure_schema(settings: Settings, *, quiet: bool = False, migrate: bool = True) -> dict:
-    """Bring the schema up to date, taking a verified backup first when there is data.
-
-    migrate=False (`run`): only a new database gets its schema; one with data behind this release
-    is refused (SchemaError, exit 78). Its pre-migrate backup needs the backup directory, which the
-    hardened unit cannot write, and migrating is the deploy's step (`migrate`), not the service's.
-    """
-    from bot.storage.sqlite import backup, schema
-
-    existed = settings.database.exists() and settings.database.stat().st_size > 0
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    conn = schema.connect(settings.database)
-    try:
-        before = schema.current_version(conn)
-        if before > 0 and not migrate:
-            schema.require_current(conn, settings.database)
-        todo = schema.pending(conn)
-        safety = None
-        if todo and existed and before > 0:
-            safety = backup.create_backup(settings.database, settings.backup_dir,
-                                          kind="pre-migrate").path
-        applied = schema.apply_pending(conn)
-        result = {"from_version": before, "to_version": schema.current_version(conn),
-                  "applied": [f"{m.version:04d}_{m.name}" for m in applied],
-                  "backup": safety}
-    finally:
-        conn.close()
-    if applied and not quiet:
-        log.info("migrated %s from version %s to %s", settings.database, before,
-                 result["to_version"])
-    return result
 
 
 # -- subcommands --------------------------------------------------------------------------------
@@ -130,8 +109,39 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings)
     token = settings.require_token()
     with run_lock(settings):
-        ensure_schema(settings, migrate=False)
         return asyncio.run(_run_bot(settings, token.reveal()))
+
+
+async def start_storage(settings: Settings) -> Storage:
+    """The schema checked (a new database gets it) and the storage opened. PostgreSQL that does
+    not answer is retried for GUILDBOT_DB_START_RETRY_SECONDS, longer after recent give-ups,
+    while systemd is told to keep waiting for the start; then DatabaseUnreachable (exit 75)."""
+    from bot.monitoring.stats import GatewayRestarts
+    from bot.monitoring.systemd import Notifier
+
+    give_ups = GatewayRestarts(settings.state_dir / DB_GIVE_UPS_FILE, "database give-ups file",
+                               factor=DB_GIVE_UP_FACTOR)
+    window = give_ups.grace(settings.db_start_retry_seconds, time.time())
+    notifier = Notifier()
+    told: list[bool] = []
+
+    def waiting(left: float, exc: BaseException) -> None:
+        if not told:
+            told.append(True)
+            log.warning("PostgreSQL at %s does not answer (%s: %s); retrying for up to %.0f s",
+                        settings.database_name, type(exc).__name__, exc, window)
+        notifier.notify(f"EXTEND_TIMEOUT_USEC={int((left + 30) * 1_000_000)}",
+                        "STATUS=waiting for the database")
+
+    async def attempt() -> Storage:
+        await ensure_schema(settings, migrate=False)
+        return await open_storage(settings)
+
+    try:
+        return await backends.with_retry(settings, attempt, window=window, on_wait=waiting)
+    except DatabaseUnreachable:
+        give_ups.record(time.time())
+        raise
 
 
 async def _run_bot(settings: Settings, token: str) -> int:
@@ -139,9 +149,8 @@ async def _run_bot(settings: Settings, token: str) -> int:
 
     from bot.app import create_bot
     from bot.monitoring import Monitoring
-    from bot.storage.sqlite import SQLiteStorage
 
-    storage = await SQLiteStorage.open(settings.database, settings.db_readers)
+    storage = await start_storage(settings)
     monitoring = Monitoring(settings, sink=storage)
     bot = create_bot(settings, storage, monitoring)
     loop = asyncio.get_running_loop()
@@ -171,7 +180,10 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.merge and not args.legacy_db:
         raise ConfigError("--merge", "it only applies to a legacy import",
                           "pass --legacy-db and --guild-id with it")
-    result = ensure_schema(settings, quiet=True)
+    if args.legacy_db and settings.backend != "sqlite":
+        raise ConfigError("--legacy-db", "a legacy import writes into the SQLite database",
+                          "import into SQLite first, then run migrate-to-postgres")
+    result = asyncio.run(ensure_schema(settings, quiet=True))
     if args.legacy_db:
         if args.guild_id is None:
             raise ConfigError("--guild-id", "a legacy import needs the guild the data belongs to",
@@ -275,16 +287,15 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
     token = settings.require_token().reveal()
-    ensure_schema(settings, quiet=True)
 
     async def sync() -> bool:
         from dataclasses import replace
 
         from bot.app import create_bot
         from bot.monitoring import NullMonitoring
-        from bot.storage.sqlite import SQLiteStorage
 
-        storage = await SQLiteStorage.open(settings.database, 1)
+        await ensure_schema(settings, quiet=True)
+        storage = await open_storage(settings, 1)
         # login() runs setup_hook, which loads the cogs; it must not sync on its own (we decide
         # here) nor start monitoring (a running bot owns the health port).
         quiet = replace(settings, sync_commands=False)
@@ -307,16 +318,14 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     async def export(out: BinaryIO) -> dict[str, int]:
-        from bot.storage.sqlite import SQLiteStorage
-
-        storage = await SQLiteStorage.open(settings.database, 1)
+        storage = await open_storage(settings, 1)
         try:
             return await storage.guild(args.guild_id).export_to(
                 out, datetime.now(UTC).isoformat())
         finally:
             await storage.close()
 
-    ensure_schema(settings, quiet=True)
+    asyncio.run(ensure_schema(settings, quiet=True))
     if not args.out:
         asyncio.run(export(sys.stdout.buffer))
         return 0
@@ -339,15 +348,13 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from bot.monitoring.report import format_report
 
     async def summary() -> list:
-        from bot.storage.sqlite import SQLiteStorage
-
-        storage = await SQLiteStorage.open(settings.database, 1)
+        await ensure_schema(settings, quiet=True)
+        storage = await open_storage(settings, 1)
         try:
             return await storage.usage_summary(time.time() - args.days * 86400)
         finally:
             await storage.close()
 
-    ensure_schema(settings, quiet=True)
     print(format_report(asyncio.run(summary())))
     return 0
 
@@ -448,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
         # Like a configuration error, restarting cannot fix it (the unit does not restart on 78).
         print(f"guildbot: schema error: {one_line(str(exc))}", file=sys.stderr)
         return EX_CONFIG
+    except DatabaseUnreachable as exc:
+        # Waiting may fix it: the unit restarts on 75 after RestartSec (see DB_GIVE_UPS_FILE).
+        print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
+        return EX_TEMPFAIL
     except CommandFailed as exc:
         print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
         return 1

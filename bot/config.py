@@ -89,6 +89,9 @@ class Settings:
     database_url: str | None = None
     database_password: Secret | None = None
     db_pool_size: int = 10
+    # `run` with PostgreSQL unreachable: retry this long (longer after recent give-ups), then
+    # exit 75 for the unit to restart it.
+    db_start_retry_seconds: float = 60.0
     max_inflight: int = 200
     shard_count: int = 0
     sync_commands: bool = True
@@ -319,6 +322,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         database_password=database_password,
         db_pool_size=r.integer("DB_POOL_SIZE", 10, minimum=1, maximum=100),
+        db_start_retry_seconds=r.number("DB_START_RETRY_SECONDS", 60.0),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
