@@ -58,16 +58,15 @@ class PostgresServer:
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
-    def create(cls, settings: str = TEST_SETTINGS, parent: Path | None = None) -> PostgresServer:
+    def create(cls, settings: str = TEST_SETTINGS) -> PostgresServer:
         """A new cluster, started, with the bot's role. ``settings`` go into postgresql.conf
-        (the tests' speed-ups by default; the benchmark passes production durability);
-        ``parent`` is the directory the cluster's folder is made in (default: the temp dir)."""
+        (the tests' speed-ups by default; the benchmark passes production durability)."""
         if not (PG_BIN / "initdb").exists():
             raise PostgresMissing(
                 f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is missing): run ./run setup, "
                 "which installs Debian's postgresql package")
         run_as = "postgres" if os.geteuid() == 0 else None
-        base = Path(tempfile.mkdtemp(prefix="guildbot-pg-", dir=parent)).resolve()
+        base = Path(tempfile.mkdtemp(prefix="guildbot-pg-"))
         server = cls(base=base, port=_free_port(), run_as=run_as)
         server.socket_dir.mkdir()
         if run_as is not None:

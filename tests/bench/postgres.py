@@ -1,6 +1,8 @@
-"""The benchmark's PostgreSQL 15: a throwaway cluster of its own (tests/pgserver.py) on the same
-machine and disk as the SQLite file, configured as production would run it, and what its
-processes cost (CPU, memory), measured apart from the bot's.
+"""The benchmark's PostgreSQL 15: a throwaway cluster of its own (tests/pgserver.py, in the
+temporary directory, where the server's user can reach it) on the same machine, configured as
+production would run it, and what its processes cost (CPU, memory), measured apart from the
+bot's. The results name the file system of its data and of the SQLite file (:func:`filesystem`),
+so a run shows whether both backends wrote to the same disk.
 
 Durability is production's: fsync, synchronous_commit and full_page_writes on (the tests' server
 turns them off; those speed-ups are not for the benchmark). Memory is sized for a 2-core box
@@ -37,11 +39,23 @@ BENCH_SETTINGS = "\n".join((
 ))
 
 
-class BenchPostgres:
-    """One bench-owned cluster under ``parent``, torn down by :meth:`destroy`."""
+def filesystem(path: Path) -> str:
+    """The device, mount point and type of the file system holding ``path``."""
+    path = path.resolve()
+    best = None
+    for part in psutil.disk_partitions(all=True):
+        mount = Path(part.mountpoint)
+        if (path == mount or mount in path.parents) and (
+                best is None or len(part.mountpoint) > len(best.mountpoint)):
+            best = part
+    return f"{best.device} on {best.mountpoint} ({best.fstype})" if best else "unknown"
 
-    def __init__(self, parent: Path) -> None:
-        self.server = PostgresServer.create(settings=BENCH_SETTINGS, parent=parent)
+
+class BenchPostgres:
+    """One bench-owned cluster, torn down by :meth:`destroy`."""
+
+    def __init__(self) -> None:
+        self.server = PostgresServer.create(settings=BENCH_SETTINGS)
         self.database = self.server.new_database("bench")
 
     @property

@@ -260,11 +260,11 @@ def _saturation_target(ours: dict[str, Any], bare: dict[str, Any], floor: float)
     stop_step = f"sat-{stop.rstrip('/s')}" if stop.endswith("/s") else ""
     return _target(
         f"saturation >= {floor:g}x bare", None if r is None else r >= floor,
-        f"{so:.0f}/s vs {sb:.0f}/s ({fmt_ratio(r)})" if r else f"{so} vs {sb}",
+        f"{so:.0f}/s vs {sb:.0f}/s ({fmt_ratio(r)})" if r is not None else f"{so} vs {sb}",
         f">= {floor:.2f}x",
         (f"short by {floor * sb - so:.0f}/s of {floor:g}x the bare bot's {sb:.0f}/s; ours "
          f"stopped at {ours.get('saturation_stop')}. {_context(ours, bare, [stop_step])}"
-         if r else "no data")) | ({"note": "the load generator limited the search"}
+         if r is not None else "no data")) | ({"note": "the load generator limited the search"}
                                   if limited else {})
 
 
@@ -527,7 +527,9 @@ def database_note(results: dict[str, Any]) -> str:
     if not pg:
         return ""
     st = pg.get("settings", {})
-    return (f"PostgreSQL {st.get('server_version', '?')} on the same machine and disk: fsync "
+    sqlite = (results.get("databases") or {}).get("sqlite") or {}
+    return (f"PostgreSQL {st.get('server_version', '?')} on the same machine, data on "
+            f"{pg.get('filesystem')} (the SQLite file: {sqlite.get('filesystem', '-')}): fsync "
             f"{st.get('fsync')}, synchronous_commit {st.get('synchronous_commit')}, "
             f"full_page_writes {st.get('full_page_writes')}, shared_buffers "
             f"{st.get('shared_buffers')}, work_mem {st.get('work_mem')}, max_connections "

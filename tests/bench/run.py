@@ -29,7 +29,7 @@ from typing import Any
 from tests.bench import report
 from tests.bench.bots import BareBotProcess, BotUnderTest, GuildBotProcess, guildbot_intents
 from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult, machine_busy
-from tests.bench.postgres import BenchPostgres
+from tests.bench.postgres import BenchPostgres, filesystem
 from tests.bench.seed import prepare, seed_postgres
 from tests.bench.world import Size, populate
 from tests.fake_discord import FakeDiscord
@@ -298,7 +298,9 @@ async def seed_into(postgres: BenchPostgres, size: Size) -> dict[str, Any]:
     postgres.checkpoint()
     say(f"seeded {figures['members']:,} members in {figures['seconds']} s "
         f"({figures['bytes'] / 2**20:.0f} MB)")
-    return {**figures, "settings": postgres.settings()}
+    return {**figures, "settings": postgres.settings(),
+            "data_directory": str(postgres.server.datadir),
+            "filesystem": filesystem(postgres.server.datadir)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -336,8 +338,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="first wait up to SECONDS for other processes to use less than "
                              f"{QUIET_PERCENT:.0f}%% of a core (a shared machine skews figures)")
     parser.add_argument("--keep-workdir", action="store_true",
-                        help="keep the database copy, the PostgreSQL cluster (stopped) and the "
-                             "bot logs of this run")
+                        help="keep the database copy, the PostgreSQL cluster (stopped, in the "
+                             "temporary directory) and the bot logs of this run")
     return parser.parse_args(argv)
 
 
@@ -371,11 +373,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         subjects = []
         if args.only in ("both", "ours") and "sqlite" in backends:
             database = workdir / "guildbot.db"
-            results["databases"]["sqlite"] = prepare(out_dir / "cache", plan.size, database,
-                                                     log=say)
+            results["databases"]["sqlite"] = {
+                **prepare(out_dir / "cache", plan.size, database, log=say),
+                "filesystem": filesystem(database)}
             subjects.append(Subject("sqlite", plan, workdir, args, database=database))
         if args.only in ("both", "ours") and "postgres" in backends:
-            postgres = BenchPostgres(workdir)
+            postgres = BenchPostgres()
             results["databases"]["postgres"] = await seed_into(postgres, plan.size)
             subjects.append(Subject("postgres", plan, workdir, args, database=postgres.url,
                                     db=postgres))
