@@ -340,7 +340,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep the database copy, the PostgreSQL cluster (stopped, in the "
                              "temporary directory) and the bot logs of this run")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # The bots run in their own work directories: hand them absolute paths.
+    for name in ("out_dir", "profile", "bot_source", "docs"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+    return args
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
