@@ -30,8 +30,6 @@ MIGRATION_LOCK = 0x6775696C64626F74
 
 # The guild-owned tables (bot.storage.postgres.queries re-exports them for the scope checks).
 GUILD_TABLES = ("guilds", "members", "challenges", "command_usage")
-# Every table of the schema that holds data, for counts (verify, backups, copies).
-DATA_TABLES = (*GUILD_TABLES, "meta")
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -137,8 +135,12 @@ async def apply_pending(conn: asyncpg.Connection) -> list[Migration]:
 
 
 async def table_counts(conn: asyncpg.Connection) -> dict[str, int]:
-    """Rows per data table (the names are this module's constants, never input)."""
+    """Rows per table of the database's schema, every table (as SQLite's verify counts them),
+    by name."""
+    tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = "
+                              "current_schema() ORDER BY tablename")
     counts = {}
-    for table in DATA_TABLES:
-        counts[table] = int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))  # noqa: S608
+    for (table,) in tables:
+        quoted = '"' + table.replace('"', '""') + '"'
+        counts[table] = int(await conn.fetchval(f"SELECT COUNT(*) FROM {quoted}"))
     return counts

@@ -114,13 +114,13 @@ def pg_template(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request, tmp_path_factory) -> Iterator[Backend]:
+def backend(request, tmp_path_factory) -> Backend:
+    """The backend under test (the PostgreSQL server starts only when one is asked for)."""
     scratch = tmp_path_factory.mktemp(f"storage-{request.param}")
     if request.param == "sqlite":
-        yield Backend("sqlite", scratch)
-    else:
-        yield Backend("postgres", scratch, request.getfixturevalue("postgres_server"),
-                      request.getfixturevalue("pg_template"))
+        return Backend("sqlite", scratch)
+    return Backend("postgres", scratch, request.getfixturevalue("postgres_server"),
+                   request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture

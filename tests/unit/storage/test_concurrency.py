@@ -117,3 +117,21 @@ async def test_concurrent_creates_from_several_processes_never_share_a_number(ba
     finally:
         for store in storages:
             await store.close()
+
+
+async def test_a_check_in_raced_from_several_processes_is_awarded_once(backend, database):
+    """Twelve check-ins of one member on one day, from four storages at once: one award. On
+    PostgreSQL a check-in reads, lets the rule decide, and writes only while the member's
+    check-in state is still the one it read; without that condition each racer would award."""
+    storages = [await backend.open(database) for _ in range(4)]
+    try:
+        await storages[0].guild(G).register(1, "u1", NOW)
+        results = await asyncio.gather(
+            *(storages[i % 4].guild(G).daily_login(1, "2024-01-01", "2023-12-31")
+              for i in range(12)))
+        assert [r.already_claimed for r in results].count(False) == 1
+        member = await storages[3].guild(G).member(1)
+        assert (member.points, member.total_logins, member.streak) == (100, 1, 1)
+    finally:
+        for store in storages:
+            await store.close()
