@@ -1,7 +1,8 @@
 """The operator CLI: one entry point for people, cron, systemd and Ansible.
 
-    python -m bot [--user NAME] {run,migrate,backup,restore,verify,drill,health,
-                                 sync-commands,export,report,check-resources,announce} ...
+    python -m bot [--user NAME] {run,migrate,migrate-to-postgres,backup,restore,verify,drill,
+                                 health,sync-commands,export,report,check-resources,
+                                 announce} ...
 
 Configuration errors and a schema this release cannot run on (behind: run `migrate`; newer and
 incompatible) print one line naming the fix, and exit 78 (EX_CONFIG), which the systemd unit lists
@@ -32,8 +33,8 @@ from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
 from bot.storage import backends
 from bot.storage.backends import DatabaseUnreachable, ensure_schema, open_storage
-from bot.storage.base import SchemaError, Storage
-from bot.storage.sqlite.backup import KINDS
+from bot.storage.backups import KINDS
+from bot.storage.base import SchemaError, Storage, StorageUnavailable
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
@@ -201,16 +202,15 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError, write_status
 
     try:
-        result = backup.create_backup(settings.database, settings.backup_dir,
-                                      kind=args.kind, timeout=args.timeout)
-    except (backup.BackupError, OSError) as exc:
-        backup.write_status(settings.state_dir, result=None, error=str(exc))
+        result = backends.backup(settings, kind=args.kind, timeout=args.timeout)
+    except (BackupError, StorageUnavailable, OSError) as exc:
+        write_status(settings.state_dir, result=None, error=str(exc))
         _alert_backup_failure(settings, str(exc))
         raise CommandFailed(f"backup failed: {exc}") from None
-    backup.write_status(settings.state_dir, result=result, error=None)
+    write_status(settings.state_dir, result=result, error=None)
     _print_json(result.__dict__)
     return 0
 
@@ -225,7 +225,7 @@ def _alert_backup_failure(settings: Settings, error: str) -> None:
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     if not args.yes:
         raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
@@ -233,32 +233,61 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
                             "if it fails its integrity check)")
     with run_lock(settings):
         try:
-            result = backup.restore(Path(args.backup), settings.database, settings.backup_dir)
-        except (backup.BackupError, OSError) as exc:
+            result = backends.restore(settings, Path(args.backup))
+        except (BackupError, StorageUnavailable, OSError) as exc:
             raise CommandFailed(f"restore failed: {exc}") from None
     _print_json(result)
     return 0
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
-    path = Path(args.path) if args.path else settings.database
     try:
-        result = backup.verify(path)
-    except backup.BackupError as exc:
+        result = backends.verify(settings, Path(args.path) if args.path else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
-    _print_json({**result.__dict__, "ok": result.ok})
-    return 0 if result.ok else 1
+    _print_json(result)
+    return 0 if result["ok"] else 1
 
 
 def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     try:
-        result = backup.drill(settings.backup_dir, Path(args.backup) if args.backup else None)
-    except backup.BackupError as exc:
+        result = backends.drill(settings, Path(args.backup) if args.backup else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
+    _print_json(result)
+    return 0
+
+
+def cmd_migrate_to_postgres(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.config import postgres_url
+    from bot.storage import to_postgres
+
+    source = Path(args.source) if args.source else None
+    if source is None and settings.backend == "sqlite":
+        source = settings.database
+    if source is None:
+        raise ConfigError("--from", "GUILDBOT_DATABASE is a PostgreSQL URL, so it names no "
+                          "SQLite database to copy", "pass --from with the SQLite file")
+    target = args.to or settings.database_url
+    if target is None:
+        raise ConfigError("--to", "no PostgreSQL database to copy into",
+                          "pass --to postgresql://USER@HOST:PORT/DBNAME")
+    if not source.is_file():
+        raise CommandFailed(f"migrate-to-postgres: the SQLite database {source} does not exist")
+    target = postgres_url(target)  # no password in it; that comes from the credential
+    password = settings.database_password.reveal() if settings.database_password else None
+    # Copying the configured SQLite database: its bot must be stopped (the proof reads it again).
+    configured = settings.backend == "sqlite" and source == settings.database
+    with run_lock(settings) if configured else contextlib.nullcontext():
+        try:
+            result = asyncio.run(to_postgres.move(source, target, password,
+                                                  settings.backup_dir))
+        except (to_postgres.MoveRefused, StorageUnavailable) as exc:
+            raise CommandFailed(f"migrate-to-postgres: {exc}") from None
     _print_json(result)
     return 0
 
@@ -401,6 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import even if the guild has data: add legacy balances, wins, losses "
                    "and check-ins to members already registered; number legacy challenges "
                    "after the guild's own (without it, such a guild is refused)")
+    p = add("migrate-to-postgres", cmd_migrate_to_postgres,
+            "copy the SQLite database into an empty PostgreSQL database and prove the copy")
+    p.add_argument("--from", dest="source", metavar="PATH",
+                   help="the SQLite database (default: GUILDBOT_DATABASE when it is a path)")
+    p.add_argument("--to", metavar="URL", help="postgresql://USER@HOST:PORT/DBNAME without a "
+                   "password (default: GUILDBOT_DATABASE when it is a URL); the password comes "
+                   "from $CREDENTIALS_DIRECTORY/database_password or "
+                   "GUILDBOT_DATABASE_PASSWORD_FILE")
     p = add("backup", cmd_backup, "take a verified, compressed online backup")
     p.add_argument("--kind", choices=KINDS, default="on-demand",
                    help="scheduled (cron only) feeds the daily/weekly/monthly tiers; the others "

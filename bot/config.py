@@ -231,7 +231,11 @@ def _read_secret_file(path: Path, setting: str) -> Secret:
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def _database_url(value: str) -> str:
+def is_postgres_url(value: str) -> bool:
+    return "://" in value and value.partition("://")[0].lower() in POSTGRES_SCHEMES
+
+
+def postgres_url(value: str) -> str:
     """A postgresql:// URL as given, once it is known to carry no password. The message of a
     refusal never repeats the URL: it may hold the very secret it refuses."""
     setting = PREFIX + "DATABASE"
@@ -272,10 +276,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r = _Reader(os.environ if env is None else env)
     target = r.string("DATABASE", "guildbot.db")
     database_url = None
-    database_password = None
-    if target.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in target:
-        database_url = _database_url(target)
-        database_password = _database_password(r)
+    # Read on either backend: migrate-to-postgres copies a SQLite database into PostgreSQL.
+    database_password = _database_password(r)
+    if is_postgres_url(target):
+        database_url = postgres_url(target)
         database = Path("guildbot.db")  # unused: no SQLite file on this backend
         state_dir = Path(r.raw("STATE_DIR") or ".")
     else:

@@ -13,11 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from bot.config import ConfigError, Settings
+from bot.storage.backups import BackupResult
 from bot.storage.base import Storage, StorageUnavailable
-from bot.storage.sqlite.backup import BackupResult
 
 log = logging.getLogger("guildbot.storage")
 T = TypeVar("T")
@@ -60,14 +61,14 @@ async def ensure_schema(settings: Settings, *, quiet: bool = False,
     if settings.backend == "postgres":
         result = await _ensure_postgres(settings, migrate)
     else:
-        result = _ensure_sqlite(settings, migrate)
+        result = await _ensure_sqlite(settings, migrate)
     if result["applied"] and not quiet:
         log.info("migrated %s from version %s to %s", settings.database_name,
                  result["from_version"], result["to_version"])
     return result
 
 
-def _ensure_sqlite(settings: Settings, migrate: bool) -> dict:
+async def _ensure_sqlite(settings: Settings, migrate: bool) -> dict:
     from bot.storage.sqlite import schema
 
     existed = settings.database.exists() and settings.database.stat().st_size > 0
@@ -188,14 +189,58 @@ async def with_retry(settings: Settings, attempt: Callable[[], Awaitable[T]], *,
 
 
 # -- operations ---------------------------------------------------------------------------------
+def _server(settings: Settings):  # -> bot.storage.postgres.backup.Server
+    from bot.storage.postgres.backup import Server
+
+    assert settings.database_url is not None
+    return Server(settings.database_url, _password(settings))
+
+
 def backup(settings: Settings, *, kind: str = "on-demand",
            timeout: float | None = None) -> BackupResult:
-    """A verified backup of ``kind`` with that kind's retention (see bot.storage.backups)."""
+    """A verified backup of ``kind`` with that kind's retention (bot.storage.backups)."""
     if settings.backend == "postgres":
         from bot.storage.postgres import backup as pg_backup
 
-        return pg_backup.create_backup(settings, kind=kind, timeout=timeout)
+        return pg_backup.create_backup(_server(settings), settings.backup_dir, kind=kind,
+                                       timeout=timeout)
     from bot.storage.sqlite import backup as sqlite_backup
 
     return sqlite_backup.create_backup(settings.database, settings.backup_dir, kind=kind,
                                        timeout=timeout)
+
+
+def restore(settings: Settings, path: Path) -> dict:
+    """Replace the database with a verified backup; what was there is kept (see the backend)."""
+    if settings.backend == "postgres":
+        from bot.storage.postgres import backup as pg_backup
+
+        return pg_backup.restore(_server(settings), path, settings.backup_dir)
+    from bot.storage.sqlite import backup as sqlite_backup
+
+    return sqlite_backup.restore(path, settings.database, settings.backup_dir)
+
+
+def verify(settings: Settings, path: Path | None) -> dict:
+    """Integrity, schema version and rows per table of the database or of a backup file; the
+    result's ``ok`` says whether it passed."""
+    if settings.backend == "postgres":
+        from bot.storage.postgres import backup as pg_backup
+
+        pg = pg_backup.verify(_server(settings), path)
+        return {**pg.__dict__, "ok": pg.ok}
+    from bot.storage.sqlite import backup as sqlite_backup
+
+    result = sqlite_backup.verify(path or settings.database)
+    return {**result.__dict__, "ok": result.ok}
+
+
+def drill(settings: Settings, path: Path | None) -> dict:
+    """Restore the newest (or the given) backup somewhere scratch, verify it, remove it."""
+    if settings.backend == "postgres":
+        from bot.storage.postgres import backup as pg_backup
+
+        return pg_backup.drill(_server(settings), settings.backup_dir, path)
+    from bot.storage.sqlite import backup as sqlite_backup
+
+    return sqlite_backup.drill(settings.backup_dir, path)
