@@ -257,8 +257,8 @@ class Subject:
 
 
 async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace) -> None:
-    """Every step runs on each bot in turn, so both meet the same machine at about the same
-    time (the machine may be shared); the bots idle while the other one is under load."""
+    """Every step runs on each bot in turn, so all meet the same machine at about the same
+    time (the machine may be shared); the bots idle while another one is under load."""
     gc.collect()
     gc.freeze()  # the fakes' guilds are permanent: keep the generator's GC off them
     try:
