@@ -91,6 +91,7 @@ def machine() -> dict[str, Any]:
         "discord.py": version("discord.py"),
         "aiohttp": version("aiohttp"),
         "aiosqlite": version("aiosqlite"),
+        "asyncpg": version("asyncpg"),
         "sqlite": sqlite3.sqlite_version,
     }
 
@@ -611,7 +612,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}, kernel "
         f"{m['kernel']}, Python {m['python']}, discord.py {m['discord.py']}, aiohttp "
-        f"{m['aiohttp']}, aiosqlite {m['aiosqlite']}, SQLite {m['sqlite']}.",
+        f"{m['aiohttp']}, aiosqlite {m['aiosqlite']}, SQLite {m['sqlite']}, asyncpg "
+        f"{m.get('asyncpg', '-')}.",
         "",
         *([db + ".", ""] if db else []),
         shared_note(results).capitalize() + ".",
