@@ -444,10 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "go to a directory of their own (default: on-demand)")
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
-    p.add_argument("backup", help="path of a .db.gz backup")
+    p.add_argument("backup", help="path of a backup (.db.gz on SQLite, .pgdump on PostgreSQL)")
     p.add_argument("--yes", action="store_true", help="really replace the live database")
     p = add("verify", cmd_verify, "integrity check and row counts of the database or a backup")
-    p.add_argument("path", nargs="?", help="a database or .db.gz backup (default: the database)")
+    p.add_argument("path", nargs="?", help="a backup (.db.gz, .pgdump) or SQLite file "
+                   "(default: the database)")
     p = add("drill", cmd_drill, "restore the newest backup into a scratch dir and verify it")
     p.add_argument("--backup", help="drill this backup instead of the newest")
     p = add("health", cmd_health, "ask the running bot's health endpoint")

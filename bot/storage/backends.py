@@ -91,8 +91,10 @@ async def _ensure_sqlite(settings: Settings, migrate: bool) -> dict:
 
 async def _ensure_postgres(settings: Settings, migrate: bool) -> dict:
     from bot.storage.postgres import schema
+    from bot.storage.postgres.database import connect
 
-    conn = await connect_postgres(settings)
+    assert settings.database_url is not None
+    conn = await connect(settings.database_url, _password(settings))
     try:
         before = await schema.current_version(conn)
         if before > 0 and not migrate:
@@ -108,16 +110,8 @@ async def _ensure_postgres(settings: Settings, migrate: bool) -> dict:
             "applied": [f"{m.version:04d}_{m.name}" for m in applied], "backup": safety}
 
 
-async def connect_postgres(settings: Settings):  # -> asyncpg.Connection
-    """One connection to the configured PostgreSQL database (the CLI's schema and copy work)."""
-    from bot.storage.postgres.database import connect
-
-    assert settings.database_url is not None
-    return await connect(settings.database_url, _password(settings))
-
-
 # -- starting against a server that may not be up yet ---------------------------------------------
-def refused_configuration(settings: Settings, exc: BaseException) -> ConfigError | None:
+def _refused_configuration(settings: Settings, exc: BaseException) -> ConfigError | None:
     """The ConfigError for a connection failure that waiting cannot fix (a wrong password, an
     unknown role or database), or None for one that it may (server down, starting, full)."""
     import asyncpg
@@ -150,7 +144,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def _transient(exc: BaseException) -> bool:
     import asyncpg
 
-    return isinstance(exc, (OSError, TimeoutError, StorageUnavailable,
+    return isinstance(exc, (OSError, StorageUnavailable,  # OSError: refused, timeouts
                             asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
                             asyncpg.ConnectionDoesNotExistError))
 
@@ -169,11 +163,12 @@ async def with_retry(settings: Settings, attempt: Callable[[], Awaitable[T]], *,
         try:
             return await attempt()
         except Exception as exc:
-            config = refused_configuration(settings, exc) if settings.backend == "postgres" \
-                else None
+            if settings.backend != "postgres":
+                raise
+            config = _refused_configuration(settings, exc)
             if config is not None:
                 raise config from None
-            if settings.backend != "postgres" or not _transient(exc):
+            if not _transient(exc):
                 raise
             left = deadline - clock()
             if left <= 0:

@@ -129,6 +129,36 @@ def test_migrate_gives_the_schema_once_and_export_reads_a_guild(pg_env, capsys, 
     assert (document["guild_id"], len(document["members"])) == ("1", 30)
 
 
+def test_migrate_takes_a_verified_backup_before_changing_a_schema_with_data(
+        pg_env, capsys, monkeypatch):
+    """As on SQLite: `migrate` on a PostgreSQL database that has a schema (and so may have
+    data) takes a verified `pre-migrate` backup before it applies anything."""
+    from bot.storage.postgres import schema as pg_schema
+
+    migrated(capsys, pg_env)
+    seed(pg_env)
+    pretend = pg_schema.Migration(pg_schema.LATEST_VERSION + 1, "pretend", "SELECT 1")
+    applied = []
+
+    async def pending(conn):
+        return [] if applied else [pretend]
+
+    async def apply_pending(conn):
+        applied.append(pretend)
+        return [pretend]
+
+    monkeypatch.setattr(pg_schema, "pending", pending)
+    monkeypatch.setattr(pg_schema, "apply_pending", apply_pending)
+    code, out, _ = run_cli(capsys, "migrate")
+    assert code == 0
+    result = json.loads(out)
+    assert result["applied"] == [f"{pretend.version:04d}_pretend"]
+    safety = Path(result["backup"])
+    assert (safety.parent.name, safety.suffix) == ("pre-migrate", ".pgdump")
+    check = pg_backup.verify(pg_backup.Server(pg_env, BOT_PASSWORD), safety)
+    assert check.ok and check.rows["members"] == 60
+
+
 def test_backup_verify_and_drill(pg_env, capsys, tmp_path):
     migrated(capsys, pg_env)
     seed(pg_env)
@@ -310,3 +340,21 @@ def test_a_role_without_createdb_is_told_what_to_grant(pg_env, capsys, postgres_
     assert code == 1
     assert "ALTER ROLE <role> CREATEDB" in err
     assert not list_backups(Path(os.environ["GUILDBOT_BACKUP_DIR"]), suffix=pg_backup.SUFFIX)
+
+
+def test_a_backup_that_hangs_times_out_and_leaves_nothing_behind(pg_env, capsys, tmp_path,
+                                                                 monkeypatch):
+    migrated(capsys, pg_env)
+    seed(pg_env)
+
+    async def hang(server, tool, *args):
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(pg_backup, "_run", hang)
+    code, _, err = run_cli(capsys, "backup", "--timeout", "0.5")
+    assert code == 1
+    assert err.strip() == "guildbot: backup failed: timed out after 0.5 s"
+    assert not [p for p in (tmp_path / "backups").rglob("*") if p.is_file()
+                and p.name != ".backup.lock"]
+    status = json.loads((tmp_path / "state" / "backup-status.json").read_text())
+    assert status["last_error"] == "timed out after 0.5 s"
