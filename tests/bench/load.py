@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -33,7 +34,7 @@ from tests.fake_discord import FakeDiscord
 
 BUSY_MARKERS = ("very busy right now", "is restarting")
 STALL_TICK = 0.005  # seconds the watcher sleeps between looks at the clock
-STALL_THRESHOLD = 0.010  # a wake-up this much later than the tick is a stall of this process
+STALL_THRESHOLD = 0.010  # the loop's thread kept from running this long is a stall (StallWatcher)
 # A send due more than this long ago is skipped (StepResult.skipped), not sent in a burst: at
 # 200/s that is at most 5 sends at once after a stall of this process, about 7 ms of the bot's work.
 MAX_SEND_LAG = 0.025
@@ -118,28 +119,43 @@ class StepResult:
 
 
 class StallWatcher:
-    """A thread that records when this process did not run: it sleeps ``tick`` s and, whenever it
-    wakes more than ``threshold`` s late, records ``(last wake-up, this wake-up)`` (perf_counter).
+    """A thread that records when the event loop's thread (the one that creates it) could not
+    run, as ``(start, end)`` perf_counter intervals longer than ``threshold`` s:
+    - time it waited for a CPU while runnable (Linux's run-queue delay, ``schedstat``), which
+      this thread sees when it gets the CPU: the other thread of a process can be scheduled
+      while the loop's thread waits, so a late wake-up of this thread alone misses it;
+    - time this thread itself woke late after sleeping ``tick`` s: the whole process not
+      scheduled, or the loop's thread holding the GIL in one C call (a garbage collection).
 
-    The event loop being busy is not a stall: the interpreter hands the GIL to a waiting thread
-    every 5 ms (``sys.getswitchinterval()``), so only a process that was not scheduled, or one
-    held in a single C call (a garbage collection), makes the watcher this late."""
+    The loop being busy running Python is not a stall: the interpreter hands the GIL to a
+    waiting thread every 5 ms (``sys.getswitchinterval()``) and a running thread does not wait
+    for a CPU."""
 
     def __init__(self, tick: float = STALL_TICK, threshold: float = STALL_THRESHOLD) -> None:
         self.tick = tick
         self.threshold = threshold
         self.stalls: list[tuple[float, float]] = []
+        self._schedstat = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="bench-stall-watcher",
                                         daemon=True)
 
+    def _waited(self) -> float:
+        """Seconds the watched thread has waited for a CPU (0.0 where Linux does not say)."""
+        try:
+            return int(self._schedstat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def _watch(self) -> None:
-        last = time.perf_counter()
+        last, waited = time.perf_counter(), self._waited()
         while not self._stop.wait(self.tick):
-            now = time.perf_counter()
-            if now - last - self.tick > self.threshold:
+            now, total = time.perf_counter(), self._waited()
+            if total - waited > self.threshold:
+                self.stalls.append((now - (total - waited), now))
+            elif now - last - self.tick > self.threshold:
                 self.stalls.append((last, now))
-            last = now
+            last, waited = now, total
 
     def start(self) -> None:
         self._thread.start()
