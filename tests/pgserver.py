@@ -26,6 +26,9 @@ from pathlib import Path
 PG_BIN = Path(os.environ.get("GUILDBOT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BOT_ROLE = "guildbot"
 BOT_PASSWORD = "test-only-password-Ayoo7ahx"  # a throwaway cluster's, never a real one
+# A test server: durability is not what is under test, speed is welcome.
+TEST_SETTINGS = ("max_connections = 200\nshared_buffers = 64MB\n"
+                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 
 
 class PostgresMissing(RuntimeError):
@@ -55,7 +58,9 @@ class PostgresServer:
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
-    def create(cls) -> PostgresServer:
+    def create(cls, settings: str = TEST_SETTINGS) -> PostgresServer:
+        """A new cluster, started, with the bot's role. ``settings`` go into postgresql.conf
+        (the tests' speed-ups by default; the benchmark passes production durability)."""
         if not (PG_BIN / "initdb").exists():
             raise PostgresMissing(
                 f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is missing): run ./run setup, "
@@ -76,10 +81,7 @@ class PostgresServer:
                 f"\nport = {server.port}\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{server.socket_dir}'\n"
-                "max_connections = 200\n"
-                "shared_buffers = 64MB\n"
-                # A test server: durability is not what is under test, speed is welcome.
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+                + settings)
         if run_as is not None:
             entry = pwd.getpwnam(run_as)
             os.chown(server.datadir / "postgresql.conf", entry.pw_uid, entry.pw_gid)

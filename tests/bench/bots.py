@@ -1,6 +1,7 @@
-"""The two bots under load, as subprocesses: guildbot (``python -m bot run``, configured only
-through GUILDBOT_* variables, like operators run it) and the bare discord.py floor
-(tests/bench/bare_bot.py). Both report when READY; the benchmark samples their RSS and CPU."""
+"""The bots under load, as subprocesses: guildbot (``python -m bot run``, configured only
+through GUILDBOT_* variables, like operators run it, on SQLite or PostgreSQL) and the bare
+discord.py floor (tests/bench/bare_bot.py). All report when READY; the benchmark samples their
+RSS and CPU."""
 
 from __future__ import annotations
 
@@ -130,13 +131,15 @@ class BotUnderTest:
 class GuildBotProcess(BotUnderTest):
     label = "guildbot"
 
-    def __init__(self, workdir: Path, fake, database: Path, profile: Path | None = None,
+    def __init__(self, workdir: Path, fake, database: Path | str,
+                 password_file: Path | None = None, profile: Path | None = None,
                  source: Path | None = None, **settings: str) -> None:
         super().__init__(workdir)
         self.fake = fake
         self.profile = profile
         self.source = source
-        self.database = database
+        self.database = database  # a SQLite file, or a postgresql:// URL without a password
+        self.password_file = password_file
         self.log_path = workdir / "bot.log"
         self.token_file = workdir / "token"
         self.token_file.write_text(fake.token)
@@ -168,6 +171,8 @@ class GuildBotProcess(BotUnderTest):
             # and their option types, as Discord would after a deploy.
             GUILDBOT_SYNC_COMMANDS="true",
         )
+        if self.password_file is not None:  # PostgreSQL: the password as operators give it
+            env["GUILDBOT_DATABASE_PASSWORD_FILE"] = str(self.password_file)
         env.update({f"GUILDBOT_{k.upper()}": v for k, v in self.settings.items()})
         return env
 

@@ -107,6 +107,7 @@ class StepResult:
     harness_stalls: list[dict[str, float]] = field(default_factory=list)  # {"t": s, "ms": ms}
     disturbed: int = 0  # answers whose send-to-answer interval overlapped a harness stall
     bot_cpu_ms_per_interaction: float | None = None
+    db_cpu_ms_per_interaction: float | None = None  # the database server's processes (PostgreSQL)
     generator_cpu_percent: float | None = None
     other_cpu_percent: float | None = None  # other processes on the machine, % of one core
     error_samples: list[str] = field(default_factory=list)
@@ -190,24 +191,27 @@ class LoadGenerator:
         return guild, members, command
 
     async def run(self, name: str, rate: float, duration: float, *, drain: float = 5.0,
-                  window: float = 1.0, pid_cpu: Callable[[], float] | None = None) -> StepResult:
+                  window: float = 1.0, pid_cpu: Callable[[], float] | None = None,
+                  db_cpu: Callable[[], float] | None = None) -> StepResult:
         """Offer ``rate``/s for ``duration`` s, then wait up to ``drain`` s for late answers."""
         results = await self.run_phases([(name, rate, duration)], drain=drain, window=window,
-                                        pid_cpu=pid_cpu)
+                                        pid_cpu=pid_cpu, db_cpu=db_cpu)
         return results[0]
 
     async def run_phases(self, phases: Sequence[tuple[str, float, float]], *,
                          drain: float = 5.0, window: float = 1.0,
-                         pid_cpu: Callable[[], float] | None = None) -> list[StepResult]:
+                         pid_cpu: Callable[[], float] | None = None,
+                         db_cpu: Callable[[], float] | None = None) -> list[StepResult]:
         """Offer each ``(name, rate, seconds)`` phase in turn on one continuous schedule (the
         next phase starts where the previous one's schedule ends, answered or not), then wait up
-        to ``drain`` s for late answers. One result per phase; CPU is split by time."""
+        to ``drain`` s for late answers. One result per phase; CPU is split by time: the bot's
+        (``pid_cpu``) and its database server's (``db_cpu``) apart."""
         fake = self.fake
-        snapshots: list[tuple[float, float, float, float]] = []
+        snapshots: list[tuple[float, float, float, float, float]] = []
 
         def snapshot() -> None:
             snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
-                              time.process_time(), machine_busy()))
+                              time.process_time(), machine_busy(), db_cpu() if db_cpu else 0.0))
 
         per_phase: list[tuple[list[Sent], float, float, int]] = []
         gc.collect()
@@ -261,15 +265,17 @@ class LoadGenerator:
             result = summarize(name, rate, duration, sent, begun, send_end, window,
                                watcher.stalls)
             result.skipped = skipped
-            t0, bot0, own0, machine0 = snapshots[k]
-            t1, bot1, own1, machine1 = snapshots[k + 1]
+            t0, bot0, own0, machine0, db0 = snapshots[k]
+            t1, bot1, own1, machine1, db1 = snapshots[k + 1]
             elapsed = max(t1 - t0, 1e-9)
-            own_cpu, bot_cpu = own1 - own0, bot1 - bot0
+            own_cpu, bot_cpu, db_cpu_s = own1 - own0, bot1 - bot0, db1 - db0
             result.generator_cpu_percent = round(100 * own_cpu / elapsed, 1)
             if pid_cpu is not None and result.answered:
                 result.bot_cpu_ms_per_interaction = round(bot_cpu * 1000 / result.answered, 3)
+            if db_cpu is not None and result.answered:
+                result.db_cpu_ms_per_interaction = round(db_cpu_s * 1000 / result.answered, 3)
             result.other_cpu_percent = round(
-                max(0.0, machine1 - machine0 - own_cpu - bot_cpu) * 100 / elapsed, 1)
+                max(0.0, machine1 - machine0 - own_cpu - bot_cpu - db_cpu_s) * 100 / elapsed, 1)
             results.append(result)
         self._forget(everything)
         return results

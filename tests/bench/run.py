@@ -1,12 +1,15 @@
-"""The performance benchmark: guildbot against a bare discord.py bot on the same fake Discord.
+"""The performance benchmark: guildbot on SQLite and on PostgreSQL against a bare discord.py bot
+on the same fake Discord.
 
-    ./run bench                 # full run: 10,000 guilds, 1,000,000 members (under 10 minutes)
+    ./run bench                 # full run: 10,000 guilds, 1,000,000 members, both backends
+    ./run bench --backend sqlite|postgres|both
     ./run bench --quick         # smoke run: 200 guilds, 10,000 members, short steps
     python -m tests.bench.run --help
 
-Prints a table (latency percentiles, achieved rate, errors, RSS, time to READY, our/bare ratios,
-PASS/MISS per target), writes JSON to build/bench/results-<timestamp>.json and, for a full run,
-the latest results into docs/benchmark.md. Nothing here is asserted by the unit tests.
+Prints a table (latency percentiles, achieved rate, errors, RSS, time to READY, each backend's
+ratio to the bare bot, PostgreSQL's own CPU and memory, PASS/MISS per target), writes JSON to
+build/bench/results-<timestamp>.json and, for a full run of everything, the latest results into
+docs/benchmark.md. Nothing here is asserted by the unit tests.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from typing import Any
 from tests.bench import report
 from tests.bench.bots import BareBotProcess, BotUnderTest, GuildBotProcess, guildbot_intents
 from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult, machine_busy
-from tests.bench.seed import prepare
+from tests.bench.postgres import BenchPostgres, filesystem
+from tests.bench.seed import prepare, seed_postgres
 from tests.bench.world import Size, populate
 from tests.fake_discord import FakeDiscord
+from tests.pgserver import BOT_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "build" / "bench"
@@ -36,6 +41,7 @@ DEFAULT_DOCS = REPO / "docs" / "benchmark.md"
 SATURATION_P99_LIMIT = 1.0  # seconds
 SATURATION_ACHIEVED = 0.9  # of the offered rate
 QUIET_PERCENT = 25.0  # other processes' CPU (% of one core) below which the machine is "quiet"
+BACKENDS = ("sqlite", "postgres")  # guildbot's subjects, one per storage backend
 
 
 @dataclass
@@ -81,6 +87,8 @@ def say(text: str) -> None:
 
 
 def step_line(bot: str, r: StepResult) -> str:
+    db = ("" if r.db_cpu_ms_per_interaction is None
+          else f"db cpu {r.db_cpu_ms_per_interaction} ms/int, ")
     return (f"{bot:<9} {r.name:<14} offered {r.rate:>6.0f}/s achieved {r.achieved:>7.1f}/s "
             f"p50 {report.fmt_ms(r.p50_ms)} p99 {report.fmt_ms(r.p99_ms)} "
             f"max {report.fmt_ms(r.max_ms)} ok {r.ok} busy {r.busy} errors {r.errors} "
@@ -88,7 +96,7 @@ def step_line(bot: str, r: StepResult) -> str:
             f"harness stalls {len(r.harness_stalls)} under {r.disturbed} answers, "
             f"{r.skipped} sends skipped, "
             f"gen cpu {r.generator_cpu_percent}%, bot cpu {r.bot_cpu_ms_per_interaction} ms/int, "
-            f"other cpu {r.other_cpu_percent}%)")
+            f"{db}other cpu {r.other_cpu_percent}%)")
 
 
 async def other_cpu_percent(seconds: float = 2.0) -> float:
@@ -123,11 +131,14 @@ def saturated(r: StepResult) -> str | None:
 
 
 class Subject:
-    """One bot under test with its own fake Discord, load generator and figures."""
+    """One bot under test with its own fake Discord, load generator and figures: guildbot on one
+    backend (``kind`` "sqlite" or "postgres": ``database`` is its file or URL, ``db`` the
+    PostgreSQL server measured apart) or the bare bot ("bare")."""
 
-    def __init__(self, kind: str, plan: Plan, workdir: Path, database: Path | None,
-                 args: argparse.Namespace) -> None:
+    def __init__(self, kind: str, plan: Plan, workdir: Path, args: argparse.Namespace,
+                 database: Path | str | None = None, db: BenchPostgres | None = None) -> None:
         self.kind = kind
+        self.db = db
         self.plan = plan
         self.result: dict[str, Any] = {"bot": kind, "steps": {}}
         self.steps: dict[str, Any] = self.result["steps"]
@@ -139,13 +150,16 @@ class Subject:
         self.world = populate(self.fake, plan.size)
         self.result["fake_setup_seconds"] = round(time.perf_counter() - started, 2)
         self.bot: BotUnderTest
-        if kind == "ours":
+        if kind in BACKENDS:
+            assert database is not None
             settings = {}
             if args.max_inflight:
                 settings["max_inflight"] = str(args.max_inflight)
-            self.bot = GuildBotProcess(workdir / "guildbot", self.fake, database,
-                                       profile=args.profile, source=args.bot_source,
-                                       **settings)
+            profile = (args.profile.with_name(f"{args.profile.stem}-{kind}{args.profile.suffix}")
+                       if args.profile else None)
+            self.bot = GuildBotProcess(workdir / f"guildbot-{kind}", self.fake, database,
+                                       password_file=db.password_file(workdir) if db else None,
+                                       profile=profile, source=args.bot_source, **settings)
             self.mix = OUR_MIX
         else:
             self.bot = BareBotProcess(workdir / "bare", self.fake, guildbot_intents(),
@@ -166,13 +180,27 @@ class Subject:
         result["guilds_sent"] = self.plan.size.guilds
         say(f"{self.kind}: READY after {result['ready_seconds']} s, RSS "
             f"{result['rss_ready_mb']} MB (pid {bot.proc.pid if bot.proc else '-'})")
+        self.db_memory("ready")
         bot.start_sampling()
         self.gen = LoadGenerator(self.fake, self.world, self.mix, seed=7)
+
+    def db_cpu(self) -> float:
+        return self.db.cpu_seconds() if self.db else 0.0
+
+    def db_memory(self, when: str) -> None:
+        """The database server's memory (RSS and PSS over its processes) at a point of the run
+        (between steps: reading every process's smaps is work the steps should not share)."""
+        if self.db is not None:
+            mem = self.db.memory()
+            self.result[f"db_rss_{when}_mb"] = mem["rss_mb"]
+            self.result[f"db_pss_{when}_mb"] = mem["pss_mb"]
+            self.result[f"db_processes_{when}"] = mem["processes"]
 
     async def step(self, name: str, rate: float, seconds: float) -> StepResult:
         assert self.gen is not None
         r = await self.gen.run(name, rate, seconds, drain=self.plan.drain_seconds,
-                               pid_cpu=self.bot.cpu_seconds)
+                               pid_cpu=self.bot.cpu_seconds,
+                               db_cpu=self.db_cpu if self.db else None)
         self.steps[name] = r.to_json()
         say(step_line(self.kind, r))
         await asyncio.sleep(self.plan.pause_seconds)
@@ -207,13 +235,15 @@ class Subject:
         for r in await self.gen.run_phases(
                 [("overload", rate, plan.overload_seconds),
                  ("recovery", plan.recovery_rate, plan.recovery_seconds)],
-                drain=10.0, window=1.0, pid_cpu=bot.cpu_seconds):
+                drain=10.0, window=1.0, pid_cpu=bot.cpu_seconds,
+                db_cpu=self.db_cpu if self.db else None):
             self.steps[r.name] = r.to_json()
             say(step_line(self.kind, r))
         await asyncio.sleep(1.0)
         result["rss_max_overload_mb"] = bot.max_rss_mb(started)
         result["rss_after_recovery_mb"] = bot.rss_mb()
         result["rss_max_run_mb"] = bot.max_rss_mb(0)
+        self.db_memory("after_recovery")
 
     async def stop(self) -> None:
         result = self.result
@@ -227,8 +257,8 @@ class Subject:
 
 
 async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace) -> None:
-    """Every step runs on each bot in turn, so both meet the same machine at about the same
-    time (the machine may be shared); the bots idle while the other one is under load."""
+    """Every step runs on each bot in turn, so all meet the same machine at about the same
+    time (the machine may be shared); the bots idle while another one is under load."""
     gc.collect()
     gc.freeze()  # the fakes' guilds are permanent: keep the generator's GC off them
     try:
@@ -242,12 +272,14 @@ async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace)
         await asyncio.sleep(1.0)
         for subject in subjects:
             subject.result["rss_after_load_mb"] = subject.bot.rss_mb()
+            subject.db_memory("after_load")
             subject.result["saturation_stop"] = "every rate sustained (raise --saturation-rates)"
         for rate in plan.saturation_rates:
             for subject in subjects:
                 if subject.searching:
                     await subject.saturation_step(rate)
-        ours = next((s for s in subjects if s.kind == "ours"), subjects[0])
+        # Every bot gets the same overload: twice the first guildbot's (SQLite's) saturation.
+        ours = next((s for s in subjects if s.kind in BACKENDS), subjects[0])
         rate = args.overload_rate or 2 * max(ours.sustained, 250)
         # Ours first: the bare bot may not come back from its overload.
         for subject in subjects:
@@ -259,11 +291,29 @@ async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace)
         gc.collect()
 
 
+async def seed_into(postgres: BenchPostgres, size: Size) -> dict[str, Any]:
+    """Seed the bench's PostgreSQL with the SQLite world's rows, then checkpoint, so the run
+    does not pay for the seeding's writes; the server's settings go into the results."""
+    say(f"seeding PostgreSQL ({postgres.url}) with {size.guilds:,} guilds x "
+        f"{size.members_per_guild} members (COPY)")
+    figures = await seed_postgres(postgres.url, BOT_PASSWORD, size)
+    postgres.checkpoint()
+    say(f"seeded {figures['members']:,} members in {figures['seconds']} s "
+        f"({figures['bytes'] / 2**20:.0f} MB)")
+    return {**figures, "settings": postgres.settings(),
+            "data_directory": str(postgres.server.datadir),
+            "filesystem": filesystem(postgres.server.datadir)}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="small smoke run: 200 guilds, 10,000 members, short steps")
-    parser.add_argument("--only", choices=("both", "ours", "bare"), default="both")
+    parser.add_argument("--only", choices=("both", "ours", "bare"), default="both",
+                        help="guildbot (on --backend), the bare bot, or both (default)")
+    parser.add_argument("--backend", choices=("both", *BACKENDS), default="both",
+                        help="guildbot's database: SQLite, PostgreSQL (a bench-owned server on "
+                             "this machine) or both (default)")
     parser.add_argument("--guilds", type=int, help="guilds (default 10,000)")
     parser.add_argument("--members-per-guild", type=int, help="members per guild (default 100)")
     parser.add_argument("--rates", help="comma-separated fixed rates (default 50,200,500)")
@@ -277,7 +327,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bot-source", type=Path,
                         help="run guildbot from this checkout instead (compare two versions)")
     parser.add_argument("--profile", type=Path,
-                        help="run guildbot under cProfile and write the stats to this file")
+                        help="run guildbot under cProfile; stats to this path with the backend "
+                             "added to its name (prof.out -> prof-postgres.out)")
     parser.add_argument("--bare-gc-freeze", action="store_true",
                         help="let the bare bot gc.freeze() after READY (default: plain bot)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
@@ -289,8 +340,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="first wait up to SECONDS for other processes to use less than "
                              f"{QUIET_PERCENT:.0f}%% of a core (a shared machine skews figures)")
     parser.add_argument("--keep-workdir", action="store_true",
-                        help="keep the database copy and bot logs of this run")
-    return parser.parse_args(argv)
+                        help="keep the database copy, the PostgreSQL cluster (stopped, in the "
+                             "temporary directory) and the bot logs of this run")
+    args = parser.parse_args(argv)
+    # The bots run in their own work directories: hand them absolute paths.
+    for name in ("out_dir", "profile", "bot_source", "docs"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+    return args
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,18 +373,33 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"before the run, other processes used {before['other_cpu_percent']}% of a core"
         + (" (the machine is shared: expect noisy figures)"
            if before["other_cpu_percent"] >= QUIET_PERCENT else ""))
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
+    results["databases"] = {}
+    postgres: BenchPostgres | None = None
     try:
         subjects = []
-        if args.only in ("both", "ours"):
+        if args.only in ("both", "ours") and "sqlite" in backends:
             database = workdir / "guildbot.db"
-            results["database"] = prepare(out_dir / "cache", plan.size, database, log=say)
-            subjects.append(Subject("ours", plan, workdir, database, args))
+            results["databases"]["sqlite"] = {
+                **prepare(out_dir / "cache", plan.size, database, log=say),
+                "filesystem": filesystem(database)}
+            subjects.append(Subject("sqlite", plan, workdir, args, database=database))
+        if args.only in ("both", "ours") and "postgres" in backends:
+            postgres = BenchPostgres()
+            results["databases"]["postgres"] = await seed_into(postgres, plan.size)
+            subjects.append(Subject("postgres", plan, workdir, args, database=postgres.url,
+                                    db=postgres))
         if args.only in ("both", "bare"):
-            subjects.append(Subject("bare", plan, workdir, None, args))
+            subjects.append(Subject("bare", plan, workdir, args))
         for subject in subjects:
             results["bots"][subject.kind] = subject.result
         await measure(subjects, plan, args)
     finally:
+        if postgres is not None:
+            if args.keep_workdir:
+                postgres.server.stop()
+            else:
+                postgres.destroy()
         if not args.keep_workdir:
             for db in workdir.glob("guildbot.db*"):
                 db.unlink()
@@ -339,7 +411,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results["json_path"] = str(path)
     print(report.render_text(results))
     print(f"\nJSON: {path}")
-    if not args.quick and not args.no_docs and args.only == "both":
+    if (not args.quick and not args.no_docs and args.only == "both"
+            and args.backend == "both"):
         report.write_docs(args.docs, results)
         print(f"docs: {args.docs}")
     return results

@@ -1,7 +1,10 @@
-"""Seed the benchmark database: the project's migrations, then bulk inserts.
+"""Seed the benchmark database: the project's migrations, then bulk inserts of the same rows
+into either backend.
 
-The seeded file is cached under build/bench/cache, keyed by size, schema version and a digest of
-the migrations and of this seeder, and copied for every run (a bot run writes to its copy).
+SQLite: the seeded file is cached under build/bench/cache, keyed by size, schema version and a
+digest of the migrations and of this seeder, and copied for every run (a bot run writes to its
+copy). PostgreSQL: the bench's own throwaway cluster is seeded on every run with COPY (about as
+fast as copying the cached SQLite file's worth of rows can be).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bot.storage.sqlite import schema
@@ -18,6 +22,9 @@ from tests.bench.world import LOAD_MEMBERS, Size, guild_id, member_name, user_id
 SEED_FORMAT = 1  # bump when the seeded content changes
 BATCH_GUILDS = 500
 LOAD_MEMBER_POINTS = 1_000_000  # members the load acts as can stake for the whole run
+RANDOM_SEED = 20260101
+MEMBER_COLUMNS = ("guild_id", "user_id", "display_name", "registered_at", "points", "streak",
+                  "best_streak", "last_login_day", "total_logins", "wins", "losses")
 
 
 def cache_key(size: Size) -> str:
@@ -28,7 +35,11 @@ def cache_key(size: Size) -> str:
     return f"seed-{size.key}-v{schema.LATEST_VERSION}-{digest.hexdigest()[:10]}.db"
 
 
-def _member_rows(g: int, size: Size, rng: random.Random, now: float):
+def _guild_rows(first: int, last: int, now: float) -> list[tuple]:
+    return [(guild_id(g), f"bench-guild-{g}", now - 86400 * 30) for g in range(first, last)]
+
+
+def _member_rows(g: int, size: Size, rng: random.Random, now: float) -> Iterator[tuple]:
     gid = guild_id(g)
     for m in range(size.members_per_guild):
         load = m < LOAD_MEMBERS
@@ -55,19 +66,18 @@ def seed(path: Path, size: Size) -> dict:
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'members_by_points'"
         ).fetchone()
         conn.execute("DROP INDEX members_by_points")
-        rng = random.Random(20260101)
+        rng = random.Random(RANDOM_SEED)
         now = time.time()
         for first in range(0, size.guilds, BATCH_GUILDS):
             last = min(first + BATCH_GUILDS, size.guilds)
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO guilds (guild_id, name, joined_at) VALUES (?, ?, ?)",
-                [(guild_id(g), f"bench-guild-{g}", now - 86400 * 30) for g in range(first, last)],
+                _guild_rows(first, last, now),
             )
             conn.executemany(
-                "INSERT INTO members (guild_id, user_id, display_name, registered_at, points, "
-                "streak, best_streak, last_login_day, total_logins, wins, losses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO members ({', '.join(MEMBER_COLUMNS)}) "  # noqa: S608 - constants
+                f"VALUES ({', '.join('?' * len(MEMBER_COLUMNS))})",
                 (row for g in range(first, last) for row in _member_rows(g, size, rng, now)),
             )
             conn.execute("COMMIT")
@@ -102,3 +112,38 @@ def prepare(cache_dir: Path, size: Size, dest: Path, log=print) -> dict:
     info.update(copy_seconds=round(time.perf_counter() - started, 2),
                 bytes=dest.stat().st_size)
     return info
+
+
+async def seed_postgres(dsn: str, password: str, size: Size) -> dict:
+    """Give the empty PostgreSQL database at ``dsn`` the bot's schema (its own migrations) and
+    the same guilds and members as :func:`seed`, with COPY; return timing figures."""
+    import asyncpg
+
+    from bot.storage.postgres import schema as pg_schema
+
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn, password=password)
+    try:
+        await pg_schema.apply_pending(conn)
+        # Build the points index once at the end (same definition as the migration made it).
+        index_sql = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'members_by_points'")
+        await conn.execute("DROP INDEX members_by_points")
+        rng = random.Random(RANDOM_SEED)
+        now = time.time()
+        await conn.copy_records_to_table("guilds", records=_guild_rows(0, size.guilds, now),
+                                         columns=("guild_id", "name", "joined_at"))
+        await conn.copy_records_to_table(
+            "members", columns=MEMBER_COLUMNS,
+            records=(row for g in range(size.guilds) for row in _member_rows(g, size, rng, now)))
+        await conn.execute(index_sql)
+        # A long-lived database's state: hint bits set, visibility map built, statistics
+        # known, so the first reads of the run do not write. The guild tables only (the whole
+        # database would warn about every shared catalog the bot's role does not own).
+        await conn.execute(f"VACUUM (FREEZE, ANALYZE) {', '.join(pg_schema.GUILD_TABLES)}")
+        members = await conn.fetchval("SELECT COUNT(*) FROM members")
+        size_bytes = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+    return {"seconds": round(time.perf_counter() - started, 2), "members": members,
+            "bytes": size_bytes}

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end in --quick mode and writes its JSON.
+"""The benchmark harness runs end to end in --quick mode, guildbot on both backends (SQLite and
+the bench's own PostgreSQL) and the bare bot, and writes its JSON.
 
 Only the shape of the output is checked: timing figures are never asserted in tests (they belong
 to ``./run bench`` and docs/benchmark.md).
@@ -30,19 +31,33 @@ def test_quick_run_writes_the_results_json(tmp_path):
          "--docs", str(docs)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "ours/bare" in proc.stdout
+    assert "SQLite/bare" in proc.stdout and "PostgreSQL/bare" in proc.stdout
     results = json.loads((tmp_path / "results-latest.json").read_text())
     assert results["mode"] == "quick"
     assert {"cpu", "cores", "kernel", "python", "discord.py"} <= set(results["machine"])
-    for name in ("ours", "bare"):
+    for name in ("sqlite", "postgres", "bare"):
         bot = results["bots"][name]
         assert set(bot) >= BOT_KEYS, (name, sorted(bot))
         assert bot["exit_code"] == 0, (name, bot.get("log_warnings"))
         for step in ("rate-50", "rate-200", "rate-500", "overload", "recovery"):
             assert set(bot["steps"][step]) >= STEP_KEYS, (name, step)
             assert bot["steps"][step]["answered"] > 0
-    ratios = results["comparison"]["ratios"]
-    assert {"rate-200", "rss_ready_mb", "saturation_rate"} <= set(ratios)
-    assert {t["status"] for t in results["comparison"]["targets"]} <= {"PASS", "MISS", "N/A"}
+    # PostgreSQL's own CPU and memory, apart from the bot's; production durability.
+    postgres = results["bots"]["postgres"]
+    assert postgres["steps"]["rate-200"]["db_cpu_ms_per_interaction"] > 0
+    assert postgres["db_pss_ready_mb"] > 0 and postgres["db_rss_after_load_mb"] > 0
+    assert results["bots"]["sqlite"]["steps"]["rate-200"]["db_cpu_ms_per_interaction"] is None
+    settings = results["databases"]["postgres"]["settings"]
+    assert (settings["fsync"], settings["synchronous_commit"], settings["full_page_writes"]) == (
+        "on", "on", "on")
+    assert results["databases"]["postgres"]["members"] == results["plan"]["size"]["members"]
+    for backend in ("sqlite", "postgres"):
+        ratios = results["comparison"]["ratios"][backend]
+        assert {"rate-200", "rss_ready_mb", "saturation_rate"} <= set(ratios)
+    found = results["comparison"]["targets"]
+    assert {t["status"] for t in found} <= {"PASS", "MISS", "N/A"}
+    assert {t["bot"] for t in found} == {"sqlite", "postgres"}
     assert not docs.exists(), "a quick run must not write the docs"
     assert not list(tmp_path.glob("run-*/guildbot.db*")), "the database copy is removed"
+    assert not Path(results["databases"]["postgres"]["data_directory"]).exists(), \
+        "the PostgreSQL cluster is removed"
