@@ -15,7 +15,7 @@ import discord
 
 from bot.app import configure_endpoints
 from bot.config import Settings
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.backends import open_storage
 
 log = logging.getLogger("guildbot.announce")
 PAUSE_SECONDS = 0.25
@@ -23,7 +23,7 @@ PAUSE_SECONDS = 0.25
 
 async def announce(settings: Settings, token: str, message: str, *, dry_run: bool = False,
                    pause: float = PAUSE_SECONDS) -> dict:
-    storage = await SQLiteStorage.open(settings.database, 1)
+    storage = await open_storage(settings, 1)
     try:
         targets = await storage.announcement_channels()
     finally:

@@ -432,6 +432,8 @@ class GuildBot(GuildBotMixin, commands.Bot):
 class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
     def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
                  clock: Callable[[], float] = time.time, **options: Any) -> None:
+        if settings.shard_ids is not None:  # this process runs only these shards
+            options["shard_ids"] = list(settings.shard_ids)
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
                          shard_count=settings.shard_count, **_client_options(settings), **options)
         self._init_guildbot(settings, storage, monitoring, clock)

@@ -1,7 +1,8 @@
 """The operator CLI: one entry point for people, cron, systemd and Ansible.
 
-    python -m bot [--user NAME] {run,migrate,backup,restore,verify,drill,health,
-                                 sync-commands,export,report,check-resources,announce} ...
+    python -m bot [--user NAME] {run,migrate,migrate-to-postgres,backup,restore,verify,drill,
+                                 health,sync-commands,export,report,check-resources,
+                                 announce} ...
 
 Configuration errors and a schema this release cannot run on (behind: run `migrate`; newer and
 incompatible) print one line naming the fix, and exit 78 (EX_CONFIG), which the systemd unit lists
@@ -30,11 +31,20 @@ from typing import BinaryIO
 
 from bot import __version__
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
-from bot.storage.base import SchemaError
-from bot.storage.sqlite.backup import KINDS
+from bot.storage import backends
+from bot.storage.backends import DatabaseUnreachable, ensure_schema, open_storage
+from bot.storage.backups import KINDS
+from bot.storage.base import SchemaError, Storage, StorageUnavailable
 
 log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
+# `run` gave up on an unreachable database: sysexits' EX_TEMPFAIL, restarted after RestartSec.
+EX_TEMPFAIL = 75
+# When `run` gave up on an unreachable database; each give-up in the last 2 h triples the next
+# start's retry window (60 s, 3 min, 9 min, 27 min, then an hour), so the unit's StartLimitBurst
+# (5 starts in 30 min) is not reached however long the outage.
+DB_GIVE_UPS_FILE = "database-give-ups.json"
+DB_GIVE_UP_FACTOR = 3.0
 
 
 class CommandFailed(Exception):
@@ -65,7 +75,8 @@ def refuse_root_in_foreign_directories(settings: Settings) -> None:
     symlink there (a lock, a status file) and make root write through it."""
     if os.geteuid() != 0:
         return
-    for path in (settings.database.parent, settings.state_dir, settings.backup_dir):
+    own = (settings.database.parent,) if settings.backend == "sqlite" else ()
+    for path in (*own, settings.state_dir, settings.backup_dir):
         try:
             owner = path.stat().st_uid
         except FileNotFoundError:
@@ -78,49 +89,18 @@ def refuse_root_in_foreign_directories(settings: Settings) -> None:
 
 @contextlib.contextmanager
 def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
-    """Held by a running bot, so restore refuses to swap the database under it."""
+    """Held by a running bot, so restore refuses to swap the database under it. It lives in the
+    state directory, so on PostgreSQL it guards this host only: restore also refuses while any
+    other session of the bot's role is connected to the database."""
     path = settings.state_dir / RUN_LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise CommandFailed(f"the bot is running on {settings.database} (lock {path} is "
+            raise CommandFailed(f"the bot is running on {settings.database_name} (lock {path} is "
                                 "held); stop it first, e.g. systemctl stop guildbot") from None
         yield
-
-
-def ensure_schema(settings: Settings, *, quiet: bool = False, migrate: bool = True) -> dict:
-    """Bring the schema up to date, taking a verified backup first when there is data.
-
-    migrate=False (`run`): only a new database gets its schema; one with data behind this release
-    is refused (SchemaError, exit 78). Its pre-migrate backup needs the backup directory, which the
-    hardened unit cannot write, and migrating is the deploy's step (`migrate`), not the service's.
-    """
-    from bot.storage.sqlite import backup, schema
-
-    existed = settings.database.exists() and settings.database.stat().st_size > 0
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    conn = schema.connect(settings.database)
-    try:
-        before = schema.current_version(conn)
-        if before > 0 and not migrate:
-            schema.require_current(conn, settings.database)
-        todo = schema.pending(conn)
-        safety = None
-        if todo and existed and before > 0:
-            safety = backup.create_backup(settings.database, settings.backup_dir,
-                                          kind="pre-migrate").path
-        applied = schema.apply_pending(conn)
-        result = {"from_version": before, "to_version": schema.current_version(conn),
-                  "applied": [f"{m.version:04d}_{m.name}" for m in applied],
-                  "backup": safety}
-    finally:
-        conn.close()
-    if applied and not quiet:
-        log.info("migrated %s from version %s to %s", settings.database, before,
-                 result["to_version"])
-    return result
 
 
 # -- subcommands --------------------------------------------------------------------------------
@@ -130,8 +110,39 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings)
     token = settings.require_token()
     with run_lock(settings):
-        ensure_schema(settings, migrate=False)
         return asyncio.run(_run_bot(settings, token.reveal()))
+
+
+async def start_storage(settings: Settings) -> Storage:
+    """The schema checked (a new database gets it) and the storage opened. PostgreSQL that does
+    not answer is retried for GUILDBOT_DB_START_RETRY_SECONDS, longer after recent give-ups,
+    while systemd is told to keep waiting for the start; then DatabaseUnreachable (exit 75)."""
+    from bot.monitoring.stats import GatewayRestarts
+    from bot.monitoring.systemd import Notifier
+
+    give_ups = GatewayRestarts(settings.state_dir / DB_GIVE_UPS_FILE, "database give-ups file",
+                               factor=DB_GIVE_UP_FACTOR)
+    window = give_ups.grace(settings.db_start_retry_seconds, time.time())
+    notifier = Notifier()
+    told: list[bool] = []
+
+    def waiting(left: float, exc: BaseException) -> None:
+        if not told:
+            told.append(True)
+            log.warning("PostgreSQL at %s does not answer (%s: %s); retrying for up to %.0f s",
+                        settings.database_name, type(exc).__name__, exc, window)
+        notifier.notify(f"EXTEND_TIMEOUT_USEC={int((left + 30) * 1_000_000)}",
+                        "STATUS=waiting for the database")
+
+    async def attempt() -> Storage:
+        await ensure_schema(settings, migrate=False)
+        return await open_storage(settings)
+
+    try:
+        return await backends.with_retry(settings, attempt, window=window, on_wait=waiting)
+    except DatabaseUnreachable:
+        give_ups.record(time.time())
+        raise
 
 
 async def _run_bot(settings: Settings, token: str) -> int:
@@ -139,9 +150,8 @@ async def _run_bot(settings: Settings, token: str) -> int:
 
     from bot.app import create_bot
     from bot.monitoring import Monitoring
-    from bot.storage.sqlite import SQLiteStorage
 
-    storage = await SQLiteStorage.open(settings.database, settings.db_readers)
+    storage = await start_storage(settings)
     monitoring = Monitoring(settings, sink=storage)
     bot = create_bot(settings, storage, monitoring)
     loop = asyncio.get_running_loop()
@@ -171,7 +181,10 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.merge and not args.legacy_db:
         raise ConfigError("--merge", "it only applies to a legacy import",
                           "pass --legacy-db and --guild-id with it")
-    result = ensure_schema(settings, quiet=True)
+    if args.legacy_db and settings.backend != "sqlite":
+        raise ConfigError("--legacy-db", "a legacy import writes into the SQLite database",
+                          "import into SQLite first, then run migrate-to-postgres")
+    result = asyncio.run(ensure_schema(settings, quiet=True))
     if args.legacy_db:
         if args.guild_id is None:
             raise ConfigError("--guild-id", "a legacy import needs the guild the data belongs to",
@@ -189,16 +202,15 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError, write_status
 
     try:
-        result = backup.create_backup(settings.database, settings.backup_dir,
-                                      kind=args.kind, timeout=args.timeout)
-    except (backup.BackupError, OSError) as exc:
-        backup.write_status(settings.state_dir, result=None, error=str(exc))
+        result = backends.backup(settings, kind=args.kind, timeout=args.timeout)
+    except (BackupError, StorageUnavailable, OSError) as exc:
+        write_status(settings.state_dir, result=None, error=str(exc))
         _alert_backup_failure(settings, str(exc))
         raise CommandFailed(f"backup failed: {exc}") from None
-    backup.write_status(settings.state_dir, result=result, error=None)
+    write_status(settings.state_dir, result=result, error=None)
     _print_json(result.__dict__)
     return 0
 
@@ -213,7 +225,7 @@ def _alert_backup_failure(settings: Settings, error: str) -> None:
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     if not args.yes:
         raise CommandFailed("restore replaces the live database; pass --yes to go ahead "
@@ -221,32 +233,61 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
                             "if it fails its integrity check)")
     with run_lock(settings):
         try:
-            result = backup.restore(Path(args.backup), settings.database, settings.backup_dir)
-        except (backup.BackupError, OSError) as exc:
+            result = backends.restore(settings, Path(args.backup))
+        except (BackupError, StorageUnavailable, OSError) as exc:
             raise CommandFailed(f"restore failed: {exc}") from None
     _print_json(result)
     return 0
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
-    path = Path(args.path) if args.path else settings.database
     try:
-        result = backup.verify(path)
-    except backup.BackupError as exc:
+        result = backends.verify(settings, Path(args.path) if args.path else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
-    _print_json({**result.__dict__, "ok": result.ok})
-    return 0 if result.ok else 1
+    _print_json(result)
+    return 0 if result["ok"] else 1
 
 
 def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import backup
+    from bot.storage.backups import BackupError
 
     try:
-        result = backup.drill(settings.backup_dir, Path(args.backup) if args.backup else None)
-    except backup.BackupError as exc:
+        result = backends.drill(settings, Path(args.backup) if args.backup else None)
+    except (BackupError, StorageUnavailable) as exc:
         raise CommandFailed(str(exc)) from None
+    _print_json(result)
+    return 0
+
+
+def cmd_migrate_to_postgres(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.config import postgres_url
+    from bot.storage import to_postgres
+
+    source = Path(args.source) if args.source else None
+    if source is None and settings.backend == "sqlite":
+        source = settings.database
+    if source is None:
+        raise ConfigError("--from", "GUILDBOT_DATABASE is a PostgreSQL URL, so it names no "
+                          "SQLite database to copy", "pass --from with the SQLite file")
+    target = args.to or settings.database_url
+    if target is None:
+        raise ConfigError("--to", "no PostgreSQL database to copy into",
+                          "pass --to postgresql://USER@HOST:PORT/DBNAME")
+    if not source.is_file():
+        raise CommandFailed(f"migrate-to-postgres: the SQLite database {source} does not exist")
+    target = postgres_url(target)  # no password in it; that comes from the credential
+    password = settings.database_password.reveal() if settings.database_password else None
+    # Copying the configured SQLite database: its bot must be stopped (the proof reads it again).
+    configured = settings.backend == "sqlite" and source == settings.database
+    with run_lock(settings) if configured else contextlib.nullcontext():
+        try:
+            result = asyncio.run(to_postgres.move(source, target, password,
+                                                  settings.backup_dir))
+        except (to_postgres.MoveRefused, StorageUnavailable) as exc:
+            raise CommandFailed(f"migrate-to-postgres: {exc}") from None
     _print_json(result)
     return 0
 
@@ -275,16 +316,15 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
     token = settings.require_token().reveal()
-    ensure_schema(settings, quiet=True)
 
     async def sync() -> bool:
         from dataclasses import replace
 
         from bot.app import create_bot
         from bot.monitoring import NullMonitoring
-        from bot.storage.sqlite import SQLiteStorage
 
-        storage = await SQLiteStorage.open(settings.database, 1)
+        await ensure_schema(settings, quiet=True)
+        storage = await open_storage(settings, 1)
         # login() runs setup_hook, which loads the cogs; it must not sync on its own (we decide
         # here) nor start monitoring (a running bot owns the health port).
         quiet = replace(settings, sync_commands=False)
@@ -307,16 +347,14 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     async def export(out: BinaryIO) -> dict[str, int]:
-        from bot.storage.sqlite import SQLiteStorage
-
-        storage = await SQLiteStorage.open(settings.database, 1)
+        storage = await open_storage(settings, 1)
         try:
             return await storage.guild(args.guild_id).export_to(
                 out, datetime.now(UTC).isoformat())
         finally:
             await storage.close()
 
-    ensure_schema(settings, quiet=True)
+    asyncio.run(ensure_schema(settings, quiet=True))
     if not args.out:
         asyncio.run(export(sys.stdout.buffer))
         return 0
@@ -339,15 +377,13 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from bot.monitoring.report import format_report
 
     async def summary() -> list:
-        from bot.storage.sqlite import SQLiteStorage
-
-        storage = await SQLiteStorage.open(settings.database, 1)
+        await ensure_schema(settings, quiet=True)
+        storage = await open_storage(settings, 1)
         try:
             return await storage.usage_summary(time.time() - args.days * 86400)
         finally:
             await storage.close()
 
-    ensure_schema(settings, quiet=True)
     print(format_report(asyncio.run(summary())))
     return 0
 
@@ -394,16 +430,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import even if the guild has data: add legacy balances, wins, losses "
                    "and check-ins to members already registered; number legacy challenges "
                    "after the guild's own (without it, such a guild is refused)")
+    p = add("migrate-to-postgres", cmd_migrate_to_postgres,
+            "copy the SQLite database into an empty PostgreSQL database and prove the copy")
+    p.add_argument("--from", dest="source", metavar="PATH",
+                   help="the SQLite database (default: GUILDBOT_DATABASE when it is a path)")
+    p.add_argument("--to", metavar="URL", help="postgresql://USER@HOST:PORT/DBNAME without a "
+                   "password (default: GUILDBOT_DATABASE when it is a URL); the password comes "
+                   "from $CREDENTIALS_DIRECTORY/database_password or "
+                   "GUILDBOT_DATABASE_PASSWORD_FILE")
     p = add("backup", cmd_backup, "take a verified, compressed online backup")
     p.add_argument("--kind", choices=KINDS, default="on-demand",
                    help="scheduled (cron only) feeds the daily/weekly/monthly tiers; the others "
                    "go to a directory of their own (default: on-demand)")
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
-    p.add_argument("backup", help="path of a .db.gz backup")
+    p.add_argument("backup", help="path of a backup (.db.gz on SQLite, .pgdump on PostgreSQL)")
     p.add_argument("--yes", action="store_true", help="really replace the live database")
     p = add("verify", cmd_verify, "integrity check and row counts of the database or a backup")
-    p.add_argument("path", nargs="?", help="a database or .db.gz backup (default: the database)")
+    p.add_argument("path", nargs="?", help="a backup (.db.gz, .pgdump) or SQLite file "
+                   "(default: the database)")
     p = add("drill", cmd_drill, "restore the newest backup into a scratch dir and verify it")
     p.add_argument("--backup", help="drill this backup instead of the newest")
     p = add("health", cmd_health, "ask the running bot's health endpoint")
@@ -448,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         # Like a configuration error, restarting cannot fix it (the unit does not restart on 78).
         print(f"guildbot: schema error: {one_line(str(exc))}", file=sys.stderr)
         return EX_CONFIG
+    except DatabaseUnreachable as exc:
+        # Waiting may fix it: the unit restarts on 75 after RestartSec (see DB_GIVE_UPS_FILE).
+        print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
+        return EX_TEMPFAIL
     except CommandFailed as exc:
         print(f"guildbot: {one_line(str(exc))}", file=sys.stderr)
         return 1

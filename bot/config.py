@@ -89,8 +89,13 @@ class Settings:
     database_url: str | None = None
     database_password: Secret | None = None
     db_pool_size: int = 10
+    # `run` with PostgreSQL unreachable: retry this long (longer after recent give-ups), then
+    # exit 75 for the unit to restart it.
+    db_start_retry_seconds: float = 60.0
     max_inflight: int = 200
     shard_count: int = 0
+    # The shards this process runs (GUILDBOT_SHARD_IDS); None: all of shard_count.
+    shard_ids: tuple[int, ...] | None = None
     sync_commands: bool = True
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
@@ -228,7 +233,11 @@ def _read_secret_file(path: Path, setting: str) -> Secret:
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def _database_url(value: str) -> str:
+def is_postgres_url(value: str) -> bool:
+    return "://" in value and value.partition("://")[0].lower() in POSTGRES_SCHEMES
+
+
+def postgres_url(value: str) -> str:
     """A postgresql:// URL as given, once it is known to carry no password. The message of a
     refusal never repeats the URL: it may hold the very secret it refuses."""
     setting = PREFIX + "DATABASE"
@@ -264,15 +273,43 @@ def _database_password(r: _Reader) -> Secret | None:
     return r.secret("DATABASE_PASSWORD", "database_password")
 
 
+def _shard_ids(r: _Reader, shard_count: int, backend: str) -> tuple[int, ...] | None:
+    """GUILDBOT_SHARD_IDS: ``0-3``, ``4,5`` or a mix, each below GUILDBOT_SHARD_COUNT."""
+    value = r.raw("SHARD_IDS")
+    if value is None:
+        return None
+    setting = PREFIX + "SHARD_IDS"
+    if backend == "sqlite":
+        raise ConfigError(setting, "a process that runs only some shards needs the shared "
+                          "PostgreSQL database (SQLite is one process with every shard)",
+                          "unset GUILDBOT_SHARD_IDS, or set GUILDBOT_DATABASE to a "
+                          "postgresql:// URL")
+    if shard_count <= 0:
+        raise ConfigError(setting, "shard ids need the total shard count",
+                          "set GUILDBOT_SHARD_COUNT too")
+    ids: set[int] = set()
+    for part in value.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ConfigError(setting, f"{part!r} is not a shard id or range",
+                              "give ids and ranges such as 0-3 or 4,5")
+        first, last = int(low), int(high) if dash else int(low)
+        if first > last or last >= shard_count:
+            raise ConfigError(setting, f"{part!r} is outside 0-{shard_count - 1}",
+                              f"give ids below GUILDBOT_SHARD_COUNT ({shard_count})")
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
     target = r.string("DATABASE", "guildbot.db")
     database_url = None
-    database_password = None
-    if target.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in target:
-        database_url = _database_url(target)
-        database_password = _database_password(r)
+    # Read on either backend: migrate-to-postgres copies a SQLite database into PostgreSQL.
+    database_password = _database_password(r)
+    if is_postgres_url(target):
+        database_url = postgres_url(target)
         database = Path("guildbot.db")  # unused: no SQLite file on this backend
         state_dir = Path(r.raw("STATE_DIR") or ".")
     else:
@@ -284,6 +321,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "GUILD_ALLOWLIST", f"stage {stage} admits only listed guilds "
                           "but the list is empty", "list the test guilds' ids, comma-separated")
     log_file = r.raw("LOG_FILE")
+    shard_count = r.integer("SHARD_COUNT", 0, maximum=10_000)
     defaults = AlertThresholds()
     alerts = AlertThresholds(
         error_rate=r.number("ALERT_ERROR_RATE", defaults.error_rate),
@@ -319,8 +357,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         database_password=database_password,
         db_pool_size=r.integer("DB_POOL_SIZE", 10, minimum=1, maximum=100),
+        db_start_retry_seconds=r.number("DB_START_RETRY_SECONDS", 60.0),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
-        shard_count=r.integer("SHARD_COUNT", 0, maximum=10_000),
+        shard_count=shard_count,
+        shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
         alerts=alerts,
     )

@@ -289,20 +289,24 @@ class GatewayRestarts:
     ``CAP``. With WatchdogSec=60s and RestartSec=15s a long Discord outage then restarts the bot
     about 6, 17, 38 and 80 minutes in (worked out from those settings, not measured) instead of
     every ~6 minutes, and never reaches the unit's StartLimitBurst (5 in 30 minutes), which would
-    leave it failed."""
+    leave it failed. `run` keeps its give-ups on an unreachable database the same way
+    (``bot.cli.DB_GIVE_UPS_FILE``, factor 3)."""
 
     MEMORY = 2 * 3600.0
     CAP = 3600.0
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "gateway restarts file",
+                 factor: float = 2.0) -> None:
         self.path = path
+        self.what = what
+        self.factor = factor  # each recent give-up multiplies the next grace by this
 
     def load(self) -> list[float]:
         try:
-            return [float(x) for x in read_json_object(self.path, "gateway restarts file")
+            return [float(x) for x in read_json_object(self.path, self.what)
                     .get("gave_up", [])]
         except (ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable gateway restarts file %s: %s", self.path, exc)
+            log.warning("ignoring unreadable %s %s: %s", self.what, self.path, exc)
             return []
 
     def recent(self, now: float) -> list[float]:
@@ -312,13 +316,13 @@ class GatewayRestarts:
         """The gateway grace for a process starting now."""
         if base <= 0:
             return base
-        return min(base * 2 ** len(self.recent(now)), max(base, self.CAP))
+        return min(base * self.factor ** len(self.recent(now)), max(base, self.CAP))
 
     def record(self, now: float) -> None:
         try:
             atomic_write_json(self.path, {"gave_up": self.recent(now)[-50:] + [now]})
         except OSError as exc:
-            log.warning("cannot write gateway restarts file %s: %s", self.path, exc)
+            log.warning("cannot write %s %s: %s", self.what, self.path, exc)
 
 
 def read_json_object(path: Path, what: str) -> dict:

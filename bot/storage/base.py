@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from bot.storage.export import Writable
+from typing import Any, Protocol
 
 
 class StorageUnavailable(Exception):
@@ -126,6 +123,12 @@ class UsageSummary:
     failures: int
     user_errors: int
     avg_latency_ms: float
+
+
+class Writable(Protocol):
+    """Where a guild's export is written (a file, a :class:`bot.storage.export.BoundedBuffer`)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class GuildRepository(Protocol):

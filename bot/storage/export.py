@@ -8,21 +8,18 @@ whatever ``out`` keeps: a file keeps nothing, a :class:`BoundedBuffer` at most i
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, Protocol
+from typing import Any
 
-from bot.storage.base import Challenge, Member
+from bot.storage.base import Challenge, Member, Writable
 
 
 class ExportTooLarge(Exception):
     """The export would pass the size it is allowed (the attachment limit)."""
-
-
-class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
 
 
 class BoundedBuffer:
@@ -66,19 +63,63 @@ def size_floor(counts: Mapping[str, int]) -> int:
     return sum(SECTION_FLOORS[name] * count for name, count in counts.items())
 
 
+class Document:
+    """The document written as it is given: the header, then each section's rows in turn.
+
+    Backends that read their rows asynchronously (PostgreSQL's cursor) drive it row by row;
+    :func:`write_document` drives it from iterables. Either way one row is held at a time."""
+
+    def __init__(self, out: Writable, header: Mapping[str, Any]) -> None:
+        self._out = out
+        self._section: str | None = None
+        self.counts: dict[str, int] = {}
+        out.write(_dump(dict(header))[:-1])  # the header's fields, the object left open
+
+    def section(self, name: str) -> None:
+        self._end_section()
+        self._out.write(b",\n " + _dump(name) + b": [")
+        self._section = name
+        self.counts[name] = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        if self._section is None:
+            raise RuntimeError("a row before any section")
+        count = self.counts[self._section]
+        self._out.write((ROW_SEPARATOR if count else ROW_SEPARATOR[1:]) + _dump(row))
+        self.counts[self._section] = count + 1
+
+    def finish(self) -> dict[str, int]:
+        """Close the document; the number of rows of each section."""
+        self._end_section()
+        self._out.write(b"\n}\n")
+        return self.counts
+
+    def _end_section(self) -> None:
+        if self._section is not None:
+            self._out.write(b"\n ]" if self.counts[self._section] else b"]")
+            self._section = None
+
+
+def exported(row_type: type, row: Sequence[Any]) -> dict[str, Any]:
+    """A row of ``row_type``'s columns as the export's object: no guild id, and the ids
+    (``*_id``: snowflakes) as strings (JavaScript readers lose precision past 2**53)."""
+    keys = _keys(row_type)
+    return {key: str(value) if key.endswith("_id") and value is not None else value
+            for key, value in zip(keys, row, strict=True) if key != "guild_id"}
+
+
+@functools.cache
+def _keys(row_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(row_type))
+
+
 def write_document(out: Writable, header: Mapping[str, Any],
                    sections: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, int]:
     """Write the document to ``out``, pulling each section's rows one at a time; returns the
     number of rows of each section."""
-    out.write(_dump(dict(header))[:-1])  # the header's fields, the object left open
-    counts: dict[str, int] = {}
+    document = Document(out, header)
     for name, rows in sections.items():
-        out.write(b",\n " + _dump(name) + b": [")
-        count = 0
+        document.section(name)
         for row in rows:
-            out.write((ROW_SEPARATOR if count else ROW_SEPARATOR[1:]) + _dump(row))
-            count += 1
-        out.write(b"\n ]" if count else b"]")
-        counts[name] = count
-    out.write(b"\n}\n")
-    return counts
+            document.add(row)
+    return document.finish()

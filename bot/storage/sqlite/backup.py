@@ -6,59 +6,53 @@ writes), from its own process so the bot's connections never stall. The copy is 
 ``PRAGMA integrity_check`` before it is compressed, fsynced and renamed into place, so a file in
 the backup directory is always complete and verified.
 
-Each backup has a kind, which decides where it goes and how long it stays:
-
-* ``scheduled`` (cron's, and only cron's) feeds the grandfather-father-son tiers. It is written to
-  ``daily/`` and hard-linked into ``weekly/`` and ``monthly/``; each tier keeps the newest backup of
-  each of its last N periods that have one (7 days, 4 ISO weeks, 12 months), read from the UTC time
-  in the backup's name. Extra backups in a period replace each other and never evict history.
-* ``pre-deploy``, ``on-demand``, ``pre-migrate`` and ``pre-restore`` each have a directory of
-  that name and keep their newest N files, so a busy deploy day cannot touch the tiers.
+Kinds, tiers, retention, names, the lock and the status file are every backend's:
+``bot.storage.backups`` (re-exported here for SQLite's callers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
-import json
 import os
 import shutil
-import signal
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+from bot.storage import backups
+from bot.storage.backups import (
+    KEEP_NEWEST,
+    KINDS,
+    SCHEDULED,
+    STAMP,
+    STATUS_FILE,
+    TIERS,
+    BackupError,
+    BackupResult,
+    deadline,
+    exclusive_lock,
+    fsync_dir,
+    retained,
+    stamp,
+    taken_at,
+    tiers_for,
+    write_status,
+)
 from bot.storage.sqlite import schema
 
+__all__ = ["KEEP_NEWEST", "KINDS", "SCHEDULED", "STAMP", "STATUS_FILE", "TIERS", "BackupError",
+           "BackupResult", "create_backup", "drill", "exclusive_lock", "list_backups", "prune",
+           "restore", "retained", "taken_at", "tiers_for", "verify", "write_status"]
+
 SUFFIX = ".db.gz"
-STAMP = "%Y%m%dT%H%M%SZ"
-STATUS_FILE = "backup-status.json"
-SCHEDULED = "scheduled"
-
-
-def _iso_week(day: datetime) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-# GFS tier -> (periods kept, the period a backup's UTC time falls in)
-TIERS = {
-    "daily": (7, lambda day: day.strftime("%Y-%m-%d")),
-    "weekly": (4, _iso_week),
-    "monthly": (12, lambda day: day.strftime("%Y-%m")),
-}
-# The other kinds: their own directory, the newest N kept.
-KEEP_NEWEST = {"pre-deploy": 10, "on-demand": 10, "pre-migrate": 5, "pre-restore": 5}
-KINDS = (SCHEDULED, *KEEP_NEWEST)
-
-
-class BackupError(Exception):
-    """A backup, verification or restore failed; the message says why."""
+backup_name = partial(backups.backup_name, suffix=SUFFIX)
+list_backups = partial(backups.list_backups, suffix=SUFFIX)
+prune = partial(backups.prune, suffix=SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -138,130 +132,11 @@ def online_copy(source: Path, target: Path) -> None:
         raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _compress_into(plain: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_name("." + final.name + ".partial")
-    with open(plain, "rb") as src, open(partial, "wb") as raw:
-        with gzip.GzipFile(filename=final.name.removesuffix(".gz"), mode="wb", fileobj=raw,
-                           compresslevel=6, mtime=0) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.replace(partial, final)
-    _fsync_dir(final.parent)
-
-
-def _stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime(STAMP)
-
-
-def backup_name(now: float) -> str:
-    return "guildbot-" + _stamp(now) + SUFFIX
-
-
-def taken_at(path: Path) -> datetime | None:
-    """The UTC time in a backup's name (None for a name this module did not write)."""
-    try:
-        return datetime.strptime(path.name.removeprefix("guildbot-").removesuffix(SUFFIX),
-                                 STAMP).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def tiers_for(kind: str) -> list[str]:
-    """The directories a backup of ``kind`` is written into (the first holds the file)."""
-    if kind not in KINDS:
-        raise BackupError(f"unknown backup kind {kind!r}; one of {', '.join(KINDS)}")
-    return list(TIERS) if kind == SCHEDULED else [kind]
-
-
-def list_backups(backup_dir: Path, tier: str | None = None) -> list[Path]:
-    """Backups, newest first (by the timestamp in the name, which sorts as text)."""
-    tiers = [tier] if tier else [*TIERS, *KEEP_NEWEST]
-    found = [p for t in tiers for p in (backup_dir / t).glob("guildbot-*" + SUFFIX)]
-    return sorted(found, key=lambda p: p.name, reverse=True)
-
-
-def retained(backups: list[Path], periods: int,
-             period_of: Callable[[datetime], str] | None = None) -> list[Path]:
-    """The newest backup of each of the newest ``periods`` periods among ``backups`` (newest
-    first); without ``period_of`` every backup is its own period, i.e. the newest N.
-
-    A name without a timestamp is always kept: prune deletes only what it understands."""
-    kept: list[Path] = []
-    seen: set[str] = set()
-    for path in backups:
-        when = taken_at(path)
-        if when is None:
-            kept.append(path)
-            continue
-        key = period_of(when) if period_of else path.name
-        if key in seen or len(seen) == periods:
-            continue
-        seen.add(key)
-        kept.append(path)
-    return kept
-
-
-def prune(backup_dir: Path, kind: str) -> list[Path]:
-    """Apply the retention of ``kind``'s directories; returns what was deleted."""
-    rules = {tier: TIERS[tier] if kind == SCHEDULED else (KEEP_NEWEST[kind], None)
-             for tier in tiers_for(kind)}
-    removed = []
-    for tier, (periods, period_of) in rules.items():
-        backups = list_backups(backup_dir, tier)
-        for old in set(backups) - set(retained(backups, periods, period_of)):
-            old.unlink()
-            removed.append(old)
-    return sorted(removed)
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BackupError(f"{what} is already running (lock {path} is held)") from None
-        yield
-
-
-@contextlib.contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise BackupError if the block runs longer than ``seconds`` (main thread only)."""
-    if not seconds:
-        yield
-        return
-
-    def expired(signum: int, frame: object) -> None:
-        raise BackupError(f"timed out after {seconds:g} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@dataclass(frozen=True)
-class BackupResult:
-    path: str
-    kind: str
-    tiers: list[str]
-    size: int
-    seconds: float
-    rows: dict[str, int]
-    pruned: list[str]
+def _compress_into(plain: Path, partial_file: Path, name: str) -> None:
+    with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
+            gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw,
+                          compresslevel=6, mtime=0) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
@@ -271,42 +146,18 @@ def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
     now = time.time() if now is None else now
     tiers = tiers_for(kind)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(backup_dir / ".backup.lock", "another backup"), deadline(timeout):
+    with exclusive_lock(backup_dir / backups.LOCK_FILE, "another backup"), deadline(timeout):
         with tempfile.TemporaryDirectory(prefix=".tmp-", dir=backup_dir) as scratch:
             plain = Path(scratch) / "copy.db"
             online_copy(database, plain)
             rows = verify_database(plain).rows
             name = backup_name(now)
-            first = backup_dir / tiers[0] / name
-            _compress_into(plain, first)
-            for tier in tiers[1:]:
-                target = backup_dir / tier / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(FileExistsError):
-                    os.link(first, target)
+            partial_file = backups.partial_path(backup_dir, kind, name)
+            _compress_into(plain, partial_file, name)
+            first = backups.publish(partial_file, backup_dir, kind, name)
         pruned = prune(backup_dir, kind)
     return BackupResult(str(first), kind, tiers, first.stat().st_size,
                         round(time.monotonic() - started, 3), rows, [str(p) for p in pruned])
-
-
-def write_status(state_dir: Path, *, result: BackupResult | None, error: str | None,
-                 now: float | None = None) -> None:
-    """Record the outcome for monitoring (backup age alert) atomically."""
-    now = time.time() if now is None else now
-    path = state_dir / STATUS_FILE
-    try:
-        status = json.loads(path.read_text())
-    except (OSError, ValueError):
-        status = {}
-    if result is not None:
-        status.update(last_success=now, kind=result.kind, path=result.path, size=result.size,
-                      seconds=result.seconds, last_error=None)
-    else:
-        status.update(last_failure=now, last_error=error)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(status, indent=2))
-    os.replace(partial, path)
 
 
 def _database_files(database: Path) -> list[Path]:
@@ -318,13 +169,13 @@ def _database_files(database: Path) -> list[Path]:
 def move_aside(database: Path, now: float) -> Path:
     """Move the database, -wal and -shm into ``<db>.damaged-<time>/`` beside it, names kept
     (so ``sqlite3`` still opens them together); a rename, so nothing is copied or lost."""
-    keep = database.with_name(f"{database.name}.damaged-{_stamp(now)}")
+    keep = database.with_name(f"{database.name}.damaged-{stamp(now)}")
     keep.mkdir()
     for path in _database_files(database):
         if path.exists():
             os.replace(path, keep / path.name)
-    _fsync_dir(keep)
-    _fsync_dir(database.parent)
+    fsync_dir(keep)
+    fsync_dir(database.parent)
     return keep
 
 
@@ -360,7 +211,7 @@ def restore(backup: Path, database: Path, backup_dir: Path, *, now: float | None
     for leftover in _database_files(database)[1:]:
         leftover.unlink(missing_ok=True)
     os.replace(partial, database)
-    _fsync_dir(database.parent)
+    fsync_dir(database.parent)
     kept = f"; the previous database is in {safety or damaged}" if safety or damaged else ""
     after = verify_database(database)
     if not after.ok:
@@ -374,10 +225,7 @@ def restore(backup: Path, database: Path, backup_dir: Path, *, now: float | None
 def drill(backup_dir: Path, backup: Path | None = None) -> dict:
     """Restore a backup into a scratch directory and verify it (integrity, schema, rows)."""
     if backup is None:
-        candidates = list_backups(backup_dir)
-        if not candidates:
-            raise BackupError(f"no backups found under {backup_dir}")
-        backup = candidates[0]
+        backup = backups.newest(backup_dir, SUFFIX)
     with tempfile.TemporaryDirectory(prefix="guildbot-drill-") as scratch:
         target = Path(scratch) / "restored.db"
         with unpacked(backup) as plain:

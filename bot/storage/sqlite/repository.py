@@ -4,19 +4,19 @@ A repository is created for exactly one guild and binds that guild's id into eve
 runs (see :meth:`SQLiteGuildRepository._p`); no method takes a guild id from its caller.
 
 The rules are ``bot.domain``'s: a write loads what a rule needs, applies the rule's decision and
-commits, in one trip to the writer thread (``BEGIN IMMEDIATE``). Errors a member causes are the
-domain's; SQLite's technical failures become :class:`StorageUnavailable`.
+commits, in one trip to the writer thread (``BEGIN IMMEDIATE``): each write is a plain function
+of the writer's ``sqlite3.Connection`` (``work``), run whole on that thread by
+:meth:`Connections.write`. Errors a member causes are the domain's; SQLite's technical failures
+become :class:`StorageUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import aiosqlite
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
 
 from bot.domain import challenges as challenge_rules
 from bot.domain import members as member_rules
@@ -31,12 +31,11 @@ from bot.storage.base import (
     Member,
     StorageUnavailable,
     UsageSummary,
+    Writable,
 )
-from bot.storage.export import Writable, write_document
+from bot.storage.export import exported, write_document
 from bot.storage.sqlite import queries as q
-
-if TYPE_CHECKING:
-    from bot.storage.sqlite.database import SQLiteStorage
+from bot.storage.sqlite.connections import Connections
 
 T = TypeVar("T")
 
@@ -64,7 +63,7 @@ def _settings(row: Sequence[Any]) -> GuildSettings:
 class SQLiteGuildRepository:
     __slots__ = ("_db", "guild_id")
 
-    def __init__(self, db: SQLiteStorage, guild_id: int) -> None:
+    def __init__(self, db: Connections, guild_id: int) -> None:
         if not isinstance(guild_id, int) or guild_id <= 0:
             raise ValueError(f"a guild repository needs a positive guild id, got {guild_id!r}")
         self._db = db
@@ -74,23 +73,21 @@ class SQLiteGuildRepository:
         params["guild_id"] = self.guild_id
         return params
 
-    async def _one(self, conn: aiosqlite.Connection, query: str,
-                   **params: Any) -> Sequence[Any] | None:
-        cursor = await conn.execute(q.GUILD[query], self._p(**params))
-        row = await cursor.fetchone()
-        await cursor.close()
-        return row
+    # Inside a write transaction, on the writer thread (``conn`` is the writer connection).
+    def _one(self, conn: sqlite3.Connection, query: str, **params: Any) -> Sequence[Any] | None:
+        return conn.execute(q.GUILD[query], self._p(**params)).fetchone()
 
-    async def _only(self, conn: aiosqlite.Connection, query: str, **params: Any) -> Sequence[Any]:
+    def _only(self, conn: sqlite3.Connection, query: str, **params: Any) -> Sequence[Any]:
         """The row ``query`` always yields in this transaction (see :func:`_present`)."""
-        return _present(await self._one(conn, query, **params), query)
+        return _present(self._one(conn, query, **params), query)
 
-    async def _run(self, conn: aiosqlite.Connection, query: str, **params: Any) -> int:
-        cursor = await conn.execute(q.GUILD[query], self._p(**params))
-        return cursor.rowcount
+    def _run(self, conn: sqlite3.Connection, query: str, **params: Any) -> int:
+        """Run a change; the number of rows it changed."""
+        return conn.execute(q.GUILD[query], self._p(**params)).rowcount
 
-    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """``work`` in one write transaction (one trip to the writer thread)."""
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)``, a plain function, in one write transaction (one trip to the writer
+        thread); SQLite's operational failures become :class:`StorageUnavailable`."""
         try:
             return await self._db.write(work)
         except sqlite3.OperationalError as exc:
@@ -113,9 +110,9 @@ class SQLiteGuildRepository:
 
     # -- guild ------------------------------------------------------------------------------
     async def ensure(self, name: str, now: float) -> GuildSettings:
-        async def work(conn: aiosqlite.Connection) -> GuildSettings:
-            await self._run(conn, "ensure_guild", name=name, now=now)
-            return _settings(await self._only(conn, "settings"))
+        def work(conn: sqlite3.Connection) -> GuildSettings:
+            self._run(conn, "ensure_guild", name=name, now=now)
+            return _settings(self._only(conn, "settings"))
         return await self._write(work)
 
     async def known(self) -> bool:
@@ -131,33 +128,33 @@ class SQLiteGuildRepository:
         ValueError for an unknown name) and store them."""
         changes = setting_rules.validate(changes)
 
-        async def work(conn: aiosqlite.Connection) -> GuildSettings:
-            row = await self._one(conn, "settings")
+        def work(conn: sqlite3.Connection) -> GuildSettings:
+            row = self._one(conn, "settings")
             if row is None:
-                await self._run(conn, "ensure_guild", name="", now=0.0)
-                row = await self._only(conn, "settings")
+                self._run(conn, "ensure_guild", name="", now=0.0)
+                row = self._only(conn, "settings")
             updated = setting_rules.apply(_settings(row), changes)
             values = asdict(updated)
             values["maintenance"] = int(values["maintenance"])
             del values["guild_id"]
-            await self._run(conn, "update_settings", **values)
+            self._run(conn, "update_settings", **values)
             return updated
         return await self._write(work)
 
     async def mark_left(self, now: float) -> None:
-        async def work(conn: aiosqlite.Connection) -> None:
-            await self._run(conn, "mark_left", now=now)
+        def work(conn: sqlite3.Connection) -> None:
+            self._run(conn, "mark_left", now=now)
         await self._write(work)
 
     # -- members ----------------------------------------------------------------------------
     async def register(self, user_id: int, display_name: str, now: float) -> Member:
-        async def work(conn: aiosqlite.Connection) -> Member:
-            if await self._one(conn, "settings") is None:
-                await self._run(conn, "ensure_guild", name="", now=now)
-            inserted = await self._run(conn, "register", user_id=user_id,
-                                       display_name=display_name, now=now)
+        def work(conn: sqlite3.Connection) -> Member:
+            if self._one(conn, "settings") is None:
+                self._run(conn, "ensure_guild", name="", now=now)
+            inserted = self._run(conn, "register", user_id=user_id,
+                                 display_name=display_name, now=now)
             member_rules.check_first_registration(bool(inserted))
-            return _member(await self._only(conn, "member", user_id=user_id))
+            return _member(self._only(conn, "member", user_id=user_id))
         return await self._write(work)
 
     async def member(self, user_id: int) -> Member | None:
@@ -165,46 +162,45 @@ class SQLiteGuildRepository:
         return _member(row) if row else None
 
     async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult:
-        async def work(conn: aiosqlite.Connection) -> LoginResult:
-            row = await self._one(conn, "member", user_id=user_id)
-            found = await self._one(conn, "settings")
+        def work(conn: sqlite3.Connection) -> LoginResult:
+            row = self._one(conn, "member", user_id=user_id)
+            found = self._one(conn, "settings")
             settings = _settings(found) if found else GuildSettings(self.guild_id)
             result = member_rules.login(_member(row) if row else None, day, yesterday,
                                         settings.daily_reward)
             if not result.already_claimed:
-                await self._run(conn, "record_login", user_id=user_id, award=result.awarded,
-                                streak=result.member.streak, day=day)
+                self._run(conn, "record_login", user_id=user_id, award=result.awarded,
+                          streak=result.member.streak, day=day)
             return result
         return await self._write(work)
 
     # -- challenges -------------------------------------------------------------------------
-    async def _load_challenge(self, conn: aiosqlite.Connection, number: int) -> Challenge:
-        row = await self._one(conn, "challenge", number=number)
+    def _load_challenge(self, conn: sqlite3.Connection, number: int) -> Challenge:
+        row = self._one(conn, "challenge", number=number)
         if row is None:
             raise challenge_rules.not_found(number)
         return _challenge(row)
 
-    async def _move(self, conn: aiosqlite.Connection, escrow: challenge_rules.Escrow) -> None:
+    def _move(self, conn: sqlite3.Connection, escrow: challenge_rules.Escrow) -> None:
         """Move the points of the domain's escrow decision."""
         if escrow.debit is not None:
             user_id, amount = escrow.debit
-            if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
+            if not self._run(conn, "spend_points", user_id=user_id, amount=amount):
                 raise challenge_rules.short_of(amount)
         for user_id, amount in escrow.credits:
-            await self._run(conn, "add_points", user_id=user_id, amount=amount)
+            self._run(conn, "add_points", user_id=user_id, amount=amount)
         if escrow.winner_id is not None:
-            await self._run(conn, "record_result", user_id=escrow.winner_id, won=1, lost=0)
-            await self._run(conn, "record_result", user_id=escrow.loser_id, won=0, lost=1)
+            self._run(conn, "record_result", user_id=escrow.winner_id, won=1, lost=0)
+            self._run(conn, "record_result", user_id=escrow.loser_id, won=0, lost=1)
 
-    async def _apply(self, conn: aiosqlite.Connection, before: Challenge,
-                     after: Challenge) -> Challenge:
+    def _apply(self, conn: sqlite3.Connection, before: Challenge, after: Challenge) -> Challenge:
         """Store a rule's decision and move the escrowed points it implies."""
-        await self._move(conn, challenge_rules.escrow(before, after))
-        await self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
-                        expires_at=after.expires_at, resolved_at=after.resolved_at,
-                        winner_id=after.winner_id, accepted_at=after.accepted_at,
-                        claimant_id=after.claimant_id, claimed_at=after.claimed_at,
-                        disputed_at=after.disputed_at)
+        self._move(conn, challenge_rules.escrow(before, after))
+        self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
+                  expires_at=after.expires_at, resolved_at=after.resolved_at,
+                  winner_id=after.winner_id, accepted_at=after.accepted_at,
+                  claimant_id=after.claimant_id, claimed_at=after.claimed_at,
+                  disputed_at=after.disputed_at)
         return after
 
     async def _act(self, challenge_id: int, now: float,
@@ -213,13 +209,12 @@ class SQLiteGuildRepository:
 
         A challenge whose deadline has passed is first resolved as the expiry job would resolve
         it; that is committed, and the member gets the reason as an error."""
-        async def work(conn: aiosqlite.Connection) -> Challenge | InvalidInput:
-            challenge = await self._load_challenge(conn, challenge_id)
+        def work(conn: sqlite3.Connection) -> Challenge | InvalidInput:
+            challenge = self._load_challenge(conn, challenge_id)
             if challenge_rules.is_due(challenge, now):
-                resolved = await self._apply(conn, challenge,
-                                             challenge_rules.resolve_due(challenge, now))
+                resolved = self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
                 return InvalidInput(challenge_rules.due_message(resolved))
-            return await self._apply(conn, challenge, decide(challenge))
+            return self._apply(conn, challenge, decide(challenge))
         result = await self._write(work)
         if isinstance(result, InvalidInput):
             raise result
@@ -229,16 +224,16 @@ class SQLiteGuildRepository:
                                now: float, expires_at: float) -> Challenge:
         challenge_rules.check_new(challenger_id, opponent_id, stake)
 
-        async def work(conn: aiosqlite.Connection) -> Challenge:
+        def work(conn: sqlite3.Connection) -> Challenge:
             challenge_rules.check_registered(
-                await self._one(conn, "member", user_id=challenger_id) is not None,
-                await self._one(conn, "member", user_id=opponent_id) is not None)
-            number = (await self._only(conn, "next_challenge_number"))[0]
+                self._one(conn, "member", user_id=challenger_id) is not None,
+                self._one(conn, "member", user_id=opponent_id) is not None)
+            number = self._only(conn, "next_challenge_number")[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
-            await self._move(conn, challenge_rules.escrow(None, challenge))
-            await self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
-                            opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
+            self._move(conn, challenge_rules.escrow(None, challenge))
+            self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
+                      opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
             return challenge
         return await self._write(work)
 
@@ -275,11 +270,11 @@ class SQLiteGuildRepository:
         return [_challenge(row) for row in rows]
 
     async def expire_challenges(self, now: float) -> int:
-        async def work(conn: aiosqlite.Connection) -> int:
-            cursor = await conn.execute(q.GUILD["due_challenges"], self._p(now=now))
-            due = [_challenge(row) for row in await cursor.fetchall()]
+        def work(conn: sqlite3.Connection) -> int:
+            due = [_challenge(row) for row in
+                   conn.execute(q.GUILD["due_challenges"], self._p(now=now)).fetchall()]
             for challenge in due:
-                await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
+                self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
             return len(due)
         return await self._write(work)
 
@@ -340,21 +335,17 @@ class SQLiteGuildRepository:
         With ``left_before`` (the retention purge) the guild must still have left before that
         time, checked inside the deleting transaction: a guild that came back, or left again
         later, since it was listed keeps its data."""
-        async def work(conn: aiosqlite.Connection) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
             if left_before is not None and \
-                    await self._one(conn, "left_before", cutoff=left_before) is None:
+                    self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
             for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild"):
-                await self._run(conn, name)
+                self._run(conn, name)
             return True
-        return await self._db.write(work)
+        return await self._write(work)
 
 
 def _exported(row_type: type, rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
-    """Rows of ``row_type``'s columns as the export's objects: no guild id, and the ids
-    (``*_id``: snowflakes) as strings (JavaScript readers lose precision past 2**53)."""
-    keys = [f.name for f in fields(row_type)]
-    ids = frozenset(k for k in keys if k.endswith("_id"))
+    """Rows of ``row_type``'s columns as the export's objects (bot.storage.export.exported)."""
     for row in rows:
-        yield {key: str(value) if key in ids and value is not None else value
-               for key, value in zip(keys, row, strict=True) if key != "guild_id"}
+        yield exported(row_type, row)

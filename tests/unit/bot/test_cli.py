@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -12,8 +13,8 @@ from bot import cli
 from bot.storage.sqlite import backup, schema
 from tests.fixtures.legacy import make_legacy_db
 
-SUBCOMMANDS = ["run", "migrate", "backup", "restore", "verify", "drill", "health",
-               "sync-commands", "export", "report", "check-resources", "announce"]
+SUBCOMMANDS = ["run", "migrate", "migrate-to-postgres", "backup", "restore", "verify", "drill",
+               "health", "sync-commands", "export", "report", "check-resources", "announce"]
 
 
 @pytest.fixture
@@ -215,9 +216,65 @@ def test_run_refuses_a_database_behind_the_release_with_exit_78(env, monkeypatch
     assert (env / "backups").read_text() == "not a directory"
 
 
-def test_run_gives_a_new_database_its_schema(env):
+async def test_run_gives_a_new_database_its_schema(env):
     """Only a database with data is refused: a new one has nothing to back up."""
     settings = cli.load_settings()
-    result = cli.ensure_schema(settings, migrate=False)
+    result = await cli.ensure_schema(settings, migrate=False)
     assert (result["from_version"], result["to_version"]) == (0, schema.LATEST_VERSION)
     assert result["backup"] is None
+
+
+async def test_each_recent_give_up_on_the_database_lengthens_the_next_start_s_wait(env,
+                                                                                  monkeypatch):
+    """`run` that gave up on an unreachable PostgreSQL records it in the state directory, and the
+    next start waits three times as long, so a long outage restarts the unit at widening
+    intervals instead of reaching its StartLimitBurst (5 starts in 30 min)."""
+    monkeypatch.setenv("GUILDBOT_DATABASE", "postgresql://guildbot@127.0.0.1:9/guildbot")
+    monkeypatch.setenv("GUILDBOT_STATE_DIR", str(env))
+    monkeypatch.setenv("GUILDBOT_DB_START_RETRY_SECONDS", "0.01")
+    settings = cli.load_settings()
+
+    async def refused(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    monkeypatch.setattr(cli, "ensure_schema", refused)
+    waits = []
+    for _ in range(3):
+        with pytest.raises(cli.DatabaseUnreachable) as caught:
+            await cli.start_storage(settings)
+        waits.append(str(caught.value).split("did not answer for ")[1].split(" s ")[0])
+    assert waits == ["0.01", "0.03", "0.09"]
+    assert len(json.loads((env / cli.DB_GIVE_UPS_FILE).read_text())["gave_up"]) == 3
+
+
+async def test_while_it_waits_for_the_database_systemd_is_told_to_keep_waiting(env,
+                                                                               monkeypatch):
+    """A wait longer than the unit's TimeoutStartSec (120 s; later waits are minutes) would have
+    systemd kill the start: each retry extends the start timeout past the next attempt."""
+    import socket
+
+    monkeypatch.setenv("GUILDBOT_DATABASE", "postgresql://guildbot@127.0.0.1:9/guildbot")
+    monkeypatch.setenv("GUILDBOT_STATE_DIR", str(env))
+    monkeypatch.setenv("GUILDBOT_DB_START_RETRY_SECONDS", "1.5")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(env / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(env / "notify"))
+
+    async def refused(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    monkeypatch.setattr(cli, "ensure_schema", refused)
+    with pytest.raises(cli.DatabaseUnreachable):
+        await cli.start_storage(cli.load_settings())
+    listener.setblocking(False)
+    messages = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            messages.append(listener.recv(4096).decode())
+    listener.close()
+    assert messages  # one before each retry
+    for message in messages:
+        extend, status = message.split("\n")
+        assert extend.startswith("EXTEND_TIMEOUT_USEC=")
+        assert int(extend.split("=")[1]) >= 30_000_000
+        assert status == "STATUS=waiting for the database"

@@ -148,3 +148,30 @@ def test_a_password_in_the_environment_is_refused():
 def test_an_incomplete_url_names_what_is_missing(url, problem):
     with pytest.raises(ConfigError, match=problem):
         load_settings({"GUILDBOT_DATABASE": url})
+
+
+# -- shards of one process --------------------------------------------------------------------
+@pytest.mark.parametrize(("ids", "expected"), [
+    ("0-3", (0, 1, 2, 3)), ("4,5", (4, 5)), ("6, 0-1", (0, 1, 6)), ("7", (7,)),
+])
+def test_shard_ids_take_ids_and_ranges(ids, expected):
+    s = load_settings({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_SHARD_COUNT": "8",
+                       "GUILDBOT_SHARD_IDS": ids})
+    assert (s.shard_count, s.shard_ids) == (8, expected)
+    assert load_settings({"GUILDBOT_SHARD_COUNT": "8"}).shard_ids is None  # all of them
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_SHARD_IDS": "0-1"},
+     "needs the shared PostgreSQL database"),
+    ({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_SHARD_IDS": "0"}, "set GUILDBOT_SHARD_COUNT"),
+    ({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_SHARD_IDS": "2-5"},
+     "outside 0-3"),
+    ({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_SHARD_IDS": "3-1"},
+     "outside 0-3"),
+    ({"GUILDBOT_DATABASE": PG_URL, "GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_SHARD_IDS": "a"},
+     "not a shard id"),
+])
+def test_bad_shard_ids_are_refused_with_the_fix(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)

@@ -1,24 +1,22 @@
 """A model of ONE guild's data, and a runner that compares the real storage against it.
 
-The model knows nothing about other guilds. Operations run against the real SQLite storage in
-many guilds at once, with the same user ids in every guild; each result, and in the end each
-guild's whole view, must equal what that guild's model alone predicts. Any statement that reads
-or writes another guild's rows shows up as a difference.
+The model knows nothing about other guilds. Operations run against a real storage (either
+backend: a fresh database of ``conftest.Backend`` per run) in many guilds at once, with the
+same user ids in every guild; each result, and in the end each guild's whole view, must equal
+what that guild's model alone predicts. Any statement that reads or writes another guild's rows
+shows up as a difference.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 from bot.domain.errors import UserError
 from bot.domain.members import login_award
 from bot.storage import base
-from bot.storage.sqlite import SQLiteStorage
-from tests.unit.storage.conftest import export_of, make_database
+from tests.unit.storage.conftest import Backend, export_of
 
 START = 1_700_000_000.0
 EXPIRY = 6 * 3600.0  # the accept window, and the play window again from acceptance
@@ -162,10 +160,10 @@ class GuildModel:
             for c in due:
                 self._resolve_due(c)
             return ("ok", len(due))
-        if kind == "reward":
+        if kind == "reward":  # the answer: this guild's settings (no other setting changes)
             self.reward = args[0]
             self.known = True
-            return ("ok", None)
+            return ("ok", True)
         if kind == "purge" or (kind == "retire" and self.left):
             m.clear()
             cs.clear()
@@ -280,8 +278,8 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
         if kind == "expire":
             return ("ok", await repo.expire_challenges(now))
         if kind == "reward":
-            await repo.update_settings(daily_reward=args[0])
-            return ("ok", None)
+            settings = await repo.update_settings(daily_reward=args[0])
+            return ("ok", settings == base.GuildSettings(guild, daily_reward=args[0]))
         if kind == "purge":
             await repo.purge()
             return ("ok", None)
@@ -331,16 +329,12 @@ async def real_view(storage, guild: int) -> dict:
     }
 
 
-async def run_against_models(ops: list[tuple], guild_ids: list[int],
+async def run_against_models(ops: list[tuple], guild_ids: list[int], backend: Backend,
                              outcomes: dict | None = None) -> list[str]:
-    """Run ``ops`` (each ("kind", guild_index, *args) or ("tick", seconds)) and return every
-    difference between the storage and the per-guild models."""
-    with tempfile.TemporaryDirectory() as scratch:
-        storage = await SQLiteStorage.open(make_database(Path(scratch) / "iso.db"))
-        try:
-            return await _run(storage, ops, guild_ids, outcomes if outcomes is not None else {})
-        finally:
-            await storage.close()
+    """Run ``ops`` (each ("kind", guild_index, *args) or ("tick", seconds)) on a fresh database
+    of ``backend`` and return every difference between the storage and the per-guild models."""
+    async with backend.fresh() as storage:
+        return await _run(storage, ops, guild_ids, outcomes if outcomes is not None else {})
 
 
 async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
@@ -397,6 +391,7 @@ def resolve(op: tuple, model: GuildModel) -> tuple:
     return (op[0], op[1], number, *(roles.get(a, a) for a in op[3:]))
 
 
-def run(ops: list[tuple], guild_ids: list[int], outcomes: dict | None = None) -> list[str]:
+def run(ops: list[tuple], guild_ids: list[int], backend: Backend,
+        outcomes: dict | None = None) -> list[str]:
     """Run the program; ``outcomes`` (if given) counts (operation, "ok"/"err") pairs."""
-    return asyncio.run(run_against_models(ops, guild_ids, outcomes))
+    return asyncio.run(run_against_models(ops, guild_ids, backend, outcomes))

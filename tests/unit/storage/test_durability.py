@@ -22,7 +22,9 @@ def documented_level() -> str:
     return found.group(1)
 
 
-async def test_the_writer_connection_runs_the_documented_level(storage):
+async def test_the_writer_connection_runs_the_documented_level(sqlite_storage):
+    storage = sqlite_storage
+
     def pragmas() -> tuple[int, str]:
         conn = storage._writer
         return (conn.execute("PRAGMA synchronous").fetchone()[0],

@@ -1,22 +1,35 @@
 """Structural check: every statement that touches guild data is filtered by its guild.
 
-Two independent checks over ``bot.storage.sqlite.queries``:
+Two independent checks over both backends' queries modules (``bot.storage.sqlite.queries`` and
+``bot.storage.postgres.queries``, written alike with ``:name`` parameters):
 1. text: each guild-scoped statement binds ``:guild_id`` as a filter (``guild_id = :guild_id``)
    or, for an INSERT, as the value of the guild column; no other guild parameter exists;
-2. plan: SQLite's own EXPLAIN QUERY PLAN shows no full SCAN of a guild table; every access is
-   a SEARCH through an index whose key starts with guild_id (so a filter really narrows it).
+2. plan: the engine's own plan. SQLite: EXPLAIN QUERY PLAN shows no full SCAN of a guild table;
+   every access is a SEARCH through an index whose key starts with guild_id. PostgreSQL: EXPLAIN
+   with ``enable_seqscan = off`` (so the planner takes an index wherever one can serve, even on
+   the tests' small tables) shows no Seq Scan of a guild table, and every index scan of one has
+   an index condition on guild_id (so a filter really narrows it).
 Operator statements may span guilds only with a stated reason and never return member data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import sqlite3
+from types import ModuleType
+from typing import Any
 
 import pytest
 
+from bot.storage.postgres import queries as pg_queries
+from bot.storage.postgres.database import connect as pg_connect
 from bot.storage.sqlite import queries
+from tests.pgserver import BOT_PASSWORD
 from tests.unit.storage.conftest import make_database
+
+MODULES: dict[str, ModuleType] = {"sqlite": queries, "postgres": pg_queries}
 
 TABLE_REF = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(\w+)", re.IGNORECASE)
 FILTER = re.compile(r"\bguild_id\s*=\s*:guild_id\b")
@@ -77,22 +90,112 @@ def conn(tmp_path_factory):
     conn.close()
 
 
-@pytest.mark.parametrize("name", sorted(queries.GUILD))
-def test_guild_statement_is_scoped_in_text(name):
-    assert scope_problems(name, queries.GUILD[name]) == []
+def test_both_backends_know_the_same_guild_tables():
+    assert set(pg_queries.GUILD_TABLES) == set(queries.GUILD_TABLES)
 
 
-# An INSERT reads no rows; its guild column is checked by the text test.
-READING = sorted(n for n, sql in queries.GUILD.items() if not sql.lstrip().startswith("INSERT"))
+@pytest.mark.parametrize(("backend", "name"),
+                         [(b, n) for b, module in MODULES.items() for n in sorted(module.GUILD)])
+def test_guild_statement_is_scoped_in_text(backend, name):
+    assert scope_problems(name, MODULES[backend].GUILD[name]) == []
 
 
-@pytest.mark.parametrize("name", READING)
+def _reading(module: ModuleType) -> list[str]:
+    """An INSERT reads no rows; its guild column is checked by the text test."""
+    return sorted(n for n, sql in module.GUILD.items() if not sql.lstrip().startswith("INSERT"))
+
+
+@pytest.mark.parametrize("name", _reading(queries))
 def test_guild_statement_is_scoped_in_the_query_plan(conn, name):
     assert plan_problems(conn, name, queries.GUILD[name]) == []
 
 
-def test_operator_statements_give_a_reason_and_return_no_member_data():
-    for name, (sql, reason) in queries.OPERATOR.items():
+# Sample values by parameter name (asyncpg checks each value against the type PostgreSQL
+# inferred): the plan only needs them to be of the right type.
+_TEXT = {"name", "display_name", "day", "seen_day", "today", "key", "value", "status",
+         "day_boundary"}
+_FLOAT = {"now", "cutoff", "since", "expires_at", "resolved_at", "accepted_at", "claimed_at",
+          "disputed_at"}
+
+
+def _sample(name: str) -> Any:
+    if name in _TEXT:
+        return "2024-01-01"
+    if name in _FLOAT:
+        return 1.0
+    return False if name == "maintenance" else 1
+
+
+def pg_plan_problems(plan: list[dict], name: str) -> list[str]:
+    """The scans of guild tables in a PostgreSQL JSON plan that the guild does not narrow."""
+    problems = []
+
+    def visit(node: dict) -> None:
+        table, kind = node.get("Relation Name"), node["Node Type"]
+        # An index scan's condition, or a bitmap heap scan's (its child, the Bitmap Index Scan,
+        # names no table).
+        condition = node.get("Index Cond", node.get("Recheck Cond", ""))
+        if table in pg_queries.GUILD_TABLES:
+            if kind == "Seq Scan":
+                problems.append(f"{name}: full scan of {table} ({kind})")
+            elif "Scan" in kind and "guild_id =" not in condition:  # not ModifyTable
+                problems.append(f"{name}: {table} searched without guild_id ({kind} using "
+                                f"{node.get('Index Name')}, {condition!r})")
+        for child in node.get("Plans", []):
+            visit(child)
+    visit(plan[0]["Plan"])
+    return problems
+
+
+async def _explain(url: str, statements: dict[str, str]) -> dict[str, list[str]]:
+    conn = await pg_connect(url, BOT_PASSWORD)
+    try:
+        await conn.execute("SET enable_seqscan = off")
+        found = {}
+        for name, sql in statements.items():
+            text, names = pg_queries.positional(sql)
+            async with conn.transaction():  # EXPLAIN of a write plans it and changes nothing
+                plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + text,
+                                           *(_sample(n) for n in names))
+            found[name] = pg_plan_problems(json.loads(plan), name)
+        return found
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_plans(postgres_server, pg_template) -> dict[str, list[str]]:
+    """Every PostgreSQL guild statement's plan problems, from one connection."""
+    name = postgres_server.new_database(template=pg_template)
+    try:
+        return asyncio.run(_explain(postgres_server.url(name), {
+            n: pg_queries.GUILD[n] for n in _reading(pg_queries)}))
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.parametrize("name", _reading(pg_queries))
+def test_postgres_guild_statement_is_scoped_in_the_query_plan(pg_plans, name):
+    assert pg_plans[name] == []
+
+
+def test_the_postgres_plan_check_catches_a_scan(postgres_server, pg_template):
+    name = postgres_server.new_database(template=pg_template)
+    try:
+        found = asyncio.run(_explain(postgres_server.url(name), {
+            "by_name": "SELECT display_name FROM members WHERE display_name = :display_name",
+            "by_time": "SELECT command FROM command_usage WHERE ts >= :since",
+            "due_anywhere": "SELECT number FROM challenges WHERE status = 'open' "
+                            "AND expires_at <= :now"}))
+    finally:
+        postgres_server.drop_database(name)
+    assert all(found.values()), found
+    assert "members" in found["by_name"][0]
+
+
+@pytest.mark.parametrize("backend", sorted(MODULES))
+def test_operator_statements_give_a_reason_and_return_no_member_data(backend):
+    for name, (sql, reason) in MODULES[backend].OPERATOR.items():
         assert len(reason) > 20, f"{name} needs a reason to span guilds"
         assert "members" not in guild_tables(sql), f"{name} reads members across guilds"
         selected = re.match(r"\s*SELECT\s+(.*?)\s+FROM", sql, re.IGNORECASE | re.DOTALL)
@@ -100,8 +203,9 @@ def test_operator_statements_give_a_reason_and_return_no_member_data():
             assert selected[1].replace("DISTINCT ", "").startswith("guild_id"), name
 
 
-def test_meta_statements_touch_no_guild_table():
-    for sql in queries.META.values():
+@pytest.mark.parametrize("backend", sorted(MODULES))
+def test_meta_statements_touch_no_guild_table(backend):
+    for sql in MODULES[backend].META.values():
         assert guild_tables(sql) == []
 
 

@@ -1,11 +1,13 @@
-"""Guild isolation, proved by property: random interleavings across 24 guilds sharing user ids.
+"""Guild isolation, proved by property: random interleavings across 24 guilds sharing user ids,
+on both backends (at least 10,000 operations on each per run).
 
 Each example runs a long random sequence of every write and read the repository offers, spread
 over 24 guilds whose members have the same user ids, and compares every answer, and in the end
 every guild's whole view, with a model of that guild alone (``isolation_model.GuildModel``).
 
 This check can fail: ``test_removing_one_scope_is_caught`` takes the guild filter out of one
-statement at a time and shows the same runner reports a difference for each of them.
+statement at a time, of either backend's queries module, and shows the same runner reports a
+difference for each of them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.storage.postgres import queries as pg_queries
 from bot.storage.sqlite import queries
+from tests.unit.storage.conftest import BACKENDS
 from tests.unit.storage.isolation_model import run
 
 GUILDS = [100_000_000_000_000_000 + i * 7919 for i in range(24)]
@@ -28,7 +32,7 @@ GUILD = st.integers(min_value=0, max_value=len(GUILDS) - 1) | st.integers(min_va
 NUMBER = st.just(-1) | st.integers(min_value=-3, max_value=-1) | st.integers(1, 12)
 PLAYER = USERS | st.sampled_from(["challenger", "opponent"])
 EXAMPLES = 40  # each 192 + 15 to 25 bursts (8 to 20 operations, or a game of 4 or 5)
-executed: dict = {"ops": 0, "outcomes": {}}
+executed: dict = {name: {"ops": 0, "outcomes": {}} for name in BACKENDS}
 
 # Each kind of operation with its arguments and its weight in the mix. The weights favour the
 # writes that move points, so programs get deep (challenges accepted, settled, expired).
@@ -105,22 +109,24 @@ program = st.lists(st.one_of(burst, burst, burst, game), min_size=15, max_size=2
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.large_base_example])
 @given(ops=program)
-def test_every_guild_sees_only_its_own_data(ops):
-    problems = run(ops, GUILDS, executed["outcomes"])
-    executed["ops"] += len(ops)
+def test_every_guild_sees_only_its_own_data(backend, ops):
+    problems = run(ops, GUILDS, backend, executed[backend.name]["outcomes"])
+    executed[backend.name]["ops"] += len(ops)
     assert problems == []
 
 
-def test_the_property_ran_at_least_ten_thousand_operations():
-    # Runs after the property test in file order; guards against a silently shrunk budget.
-    assert executed["ops"] >= 10_000, executed["ops"]
+def test_the_property_ran_at_least_ten_thousand_operations(backend):
+    # Runs after the property test of the same backend (the session-scoped backend groups a
+    # backend's tests, in file order); guards against a silently shrunk budget.
+    ops, outcomes = executed[backend.name]["ops"], executed[backend.name]["outcomes"]
+    assert ops >= 10_000, ops
     # The programs must reach every successful path, not just bounce off validation.
     for kind in ("register", "login", "create", "accept", "decline", "cancel", "complete",
                  "dispute", "settle", "expire", "purge", "member", "leaderboard", "challenges",
                  "stats", "history", "known", "leave", "use", "usage", "reward", "rank"):
-        assert executed["outcomes"].get((kind, "ok"), 0) > 0, (kind, executed["outcomes"])
+        assert outcomes.get((kind, "ok"), 0) > 0, (kind, outcomes)
     for kind in ("register", "create", "accept", "complete", "dispute", "settle"):
-        assert executed["outcomes"].get((kind, "err"), 0) > 0, (kind, executed["outcomes"])
+        assert outcomes.get((kind, "err"), 0) > 0, (kind, outcomes)
 
 
 # A fixed program that touches every statement in two guilds with the same members.
@@ -153,19 +159,22 @@ def _unscoped(sql: str) -> str:
     return SCOPE.sub("1 = 1", sql, count=1)
 
 
-def test_the_scenario_passes_with_every_scope_in_place():
-    assert run(SCENARIO, GUILDS[:2]) == []
+def test_the_scenario_passes_with_every_scope_in_place(backend):
+    assert run(SCENARIO, GUILDS[:2], backend) == []
 
 
-FILTERED = sorted(name for name, sql in queries.GUILD.items()
-                  if not sql.startswith("INSERT") and "guild_id = :guild_id" in sql)
+MODULES = {"sqlite": queries, "postgres": pg_queries}
+FILTERED = [(backend, name) for backend, module in MODULES.items()
+            for name, sql in sorted(module.GUILD.items())
+            if not sql.startswith("INSERT") and "guild_id = :guild_id" in sql]
 
 
-@pytest.mark.parametrize("name", FILTERED)
-def test_removing_one_scope_is_caught(monkeypatch, name):
-    monkeypatch.setitem(queries.GUILD, name, _unscoped(queries.GUILD[name]))
+@pytest.mark.parametrize(("backend", "name"), FILTERED, indirect=["backend"])
+def test_removing_one_scope_is_caught(backend, monkeypatch, name):
+    statements = MODULES[backend.name].GUILD
+    monkeypatch.setitem(statements, name, _unscoped(statements[name]))
     try:
-        problems = run(SCENARIO, GUILDS[:2])
+        problems = run(SCENARIO, GUILDS[:2], backend)
     except Exception as exc:  # a broken statement may also fail loudly: that is caught too
         problems = [repr(exc)]
     assert problems, f"removing the guild filter from {name!r} went unnoticed"

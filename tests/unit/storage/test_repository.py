@@ -15,7 +15,7 @@ from bot.domain.errors import (
     NotRegistered,
     UserError,
 )
-from bot.storage.base import GuildSettings, StorageUnavailable, UsageRow
+from bot.storage.base import GuildSettings, SchemaError, StorageUnavailable, UsageRow
 from tests.unit.storage.conftest import export_of
 
 G, OTHER = 111111111111111111, 222222222222222222
@@ -250,11 +250,13 @@ async def test_meta_and_writable(storage):
     assert await storage.writable()
 
 
-async def test_open_refuses_an_unmigrated_database(tmp_path):
-    from bot.storage.sqlite import SQLiteStorage
-
-    with pytest.raises(RuntimeError, match="run `guildbot-cli migrate`"):
-        await SQLiteStorage.open(tmp_path / "empty.db")
+async def test_open_refuses_an_unmigrated_database(backend):
+    empty = backend.empty_database()
+    try:
+        with pytest.raises(SchemaError, match="run `guildbot-cli migrate`"):
+            await backend.open(empty)
+    finally:
+        backend.drop_database(empty)
 
 
 async def _accepted(storage, accept_at=NOW + 1):
@@ -394,11 +396,13 @@ async def test_the_repository_applies_the_settings_rules_itself(storage):
     assert (await repo.update_settings(day_boundary=" utc ")).day_boundary == "UTC"
 
 
-async def test_a_database_failure_is_not_a_user_error(storage, monkeypatch):
+async def test_a_database_failure_is_not_a_user_error(sqlite_storage, monkeypatch):
     """Regression (domain-core, item 1): SQLite's technical failures (here the writer meets a
     lock past its busy timeout, or a read fails) reach the caller as StorageUnavailable, never
     as a user error nor as a raw sqlite3 error. Fails on the old code, where the raw
-    sqlite3.OperationalError escaped (there was no StorageUnavailable)."""
+    sqlite3.OperationalError escaped (there was no StorageUnavailable). PostgreSQL's
+    counterpart (the server stopped under the pool) is in test_postgres.py."""
+    storage = sqlite_storage
     repo = storage.guild(G)
 
     async def locked(*args, **kwargs):
@@ -407,6 +411,9 @@ async def test_a_database_failure_is_not_a_user_error(storage, monkeypatch):
     with pytest.raises(StorageUnavailable, match="database is locked") as caught:
         await repo.register(ANN, "ann", NOW)
     assert not isinstance(caught.value, UserError)
+    # Regression (issue 11): purge wrote without the mapping, so its lock escaped raw.
+    with pytest.raises(StorageUnavailable, match="database is locked"):
+        await repo.purge()
     monkeypatch.setattr(storage, "fetchall", locked)
     with pytest.raises(StorageUnavailable):
         await repo.member(ANN)

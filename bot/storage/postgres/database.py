@@ -1,0 +1,117 @@
+"""The :class:`bot.storage.base.Storage` of the PostgreSQL backend: an asyncpg pool shared by
+every guild's repository, and the operator-level bookkeeping.
+
+Every process of a deployment (shards on one host or many) opens its own pool on the same
+database; the repository's locking (bot/storage/postgres/repository.py) keeps their concurrent
+writes correct. The pool holds 1 to ``pool_size`` connections, replaces the ones a restarted
+server closed, and maps the database's failures to ``StorageUnavailable``
+(bot/storage/postgres/pool.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
+from bot.storage.postgres import queries as q
+from bot.storage.postgres import schema
+from bot.storage.postgres.pool import COMMAND_TIMEOUT, CONNECT_TIMEOUT, Pool, unavailable
+from bot.storage.postgres.repository import PostgresGuildRepository
+
+PROBE_TIMEOUT = 2.0  # seconds the readiness probe's write may take
+
+
+async def connect(dsn: str, password: str | None) -> asyncpg.Connection:
+    """One connection for one-off use (the CLI, migrations, copies); the caller closes it.
+    A server that cannot be reached is StorageUnavailable."""
+    with unavailable("connect"):
+        return await asyncpg.connect(dsn, password=password, timeout=CONNECT_TIMEOUT,
+                                     command_timeout=COMMAND_TIMEOUT,
+                                     server_settings={"application_name": "guildbot-cli"})
+
+
+class PostgresStorage:
+    """The :class:`bot.storage.base.Storage` implementation for PostgreSQL."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, password: str | None, pool_size: int = 10) -> PostgresStorage:
+        """Open a pool on a database this release can run on (SchemaError otherwise: behind,
+        or newer and incompatible); StorageUnavailable when the server cannot be reached."""
+        pool = await Pool.create(dsn, password, pool_size)
+        try:
+            with unavailable("connect"):
+                async with pool.pool.acquire() as conn:
+                    await schema.require_current(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def guild(self, guild_id: int) -> PostgresGuildRepository:
+        return PostgresGuildRepository(self._pool, guild_id)
+
+    # -- operator-level bookkeeping ---------------------------------------------------------
+    async def writable(self) -> bool:
+        """True when a write commits now, within PROBE_TIMEOUT (readiness probe)."""
+        try:
+            await asyncio.wait_for(self.set_meta("last_ready_probe", "ok"), PROBE_TIMEOUT)
+        except (StorageUnavailable, TimeoutError):
+            return False
+        return True
+
+    async def size(self) -> StorageSize:
+        """``pg_database_size()`` of this database; its WAL is the server's (no figure)."""
+        row = await self._pool.fetchrow("SELECT pg_database_size(current_database())", ())
+        return StorageSize(int(row[0]) if row is not None else 0)
+
+    async def _rows(self, name: str, **params: Any) -> list[asyncpg.Record]:
+        return await self._pool.fetch(*q.bind(q.OPERATOR[name][0], params))
+
+    async def guilds_left_before(self, cutoff: float) -> list[int]:
+        return [row[0] for row in await self._rows("guilds_left_before", cutoff=cutoff)]
+
+    async def known_guilds(self) -> dict[int, float | None]:
+        return {row[0]: row[1] for row in await self._rows("known_guilds")}
+
+    async def guilds_with_due_challenges(self, now: float) -> list[int]:
+        return [row[0] for row in await self._rows("guilds_with_due_challenges", now=now)]
+
+    async def guilds_in_maintenance(self) -> list[int]:
+        return [row[0] for row in await self._rows("guilds_in_maintenance")]
+
+    async def announcement_channels(self) -> list[tuple[int, int]]:
+        return [(row[0], row[1]) for row in await self._rows("announcement_channels")]
+
+    async def write_usage(self, rows: Sequence[UsageRow]) -> None:
+        if not rows:
+            return
+        sql = q.OPERATOR["insert_usage"][0]
+        values = [q.bind(sql, {"guild_id": r.guild_id or 0, "ts": r.ts, "command": r.command,
+                               "outcome": r.outcome, "latency_ms": r.latency_ms})[1]
+                  for r in rows]
+        await self._pool.executemany(q.positional(sql)[0], values)
+
+    async def prune_usage(self, before: float) -> int:
+        return await self._pool.execute(*q.bind(q.OPERATOR["prune_usage"][0],
+                                                {"before": before}))
+
+    async def usage_summary(self, since: float) -> list[UsageSummary]:
+        rows = await self._rows("usage_summary", since=since)
+        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._pool.fetchrow(*q.bind(q.META["get_meta"], {"key": key}))
+        return row[0] if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._pool.execute(*q.bind(q.META["set_meta"], {"key": key, "value": value}))

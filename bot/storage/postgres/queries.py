@@ -1,0 +1,245 @@
+"""Every SQL statement of the PostgreSQL backend, in the same groups as SQLite's.
+
+``GUILD`` statements act for one guild: each reference to a guild table is filtered by
+``guild_id = :guild_id`` (or inserts that value), and the repository always binds the guild it was
+created for. ``OPERATOR`` statements span guilds on purpose; each says why, none returns another
+guild's data to a guild. ``tests/unit/storage/test_guild_scope.py`` checks both rules over this
+module and SQLite's alike, which is why the statements are written with ``:name`` parameters:
+:func:`positional` turns one into asyncpg's ``$n`` form, once per statement text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from bot.storage.postgres.schema import GUILD_TABLES
+
+__all__ = ["GUILD", "GUILD_TABLES", "META", "OPERATOR", "bind", "positional"]
+
+_PARAMETER = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+
+_MEMBER_COLUMNS = (
+    "guild_id, user_id, display_name, registered_at, points, streak, best_streak, "
+    "last_login_day, total_logins, wins, losses"
+)
+_CHALLENGE_COLUMNS = (
+    "guild_id, number, challenger_id, opponent_id, stake, status, created_at, expires_at, "
+    "resolved_at, winner_id, accepted_at, claimant_id, claimed_at, disputed_at"
+)
+_SETTINGS_COLUMNS = (
+    "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
+    "announcement_channel_id"
+)
+
+
+@functools.cache
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with each ``:name`` replaced by ``$n`` (one number per distinct name), and the
+    names in the order asyncpg takes their values."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+    return _PARAMETER.sub(number, sql), tuple(names)
+
+
+def bind(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The compiled statement and its values in order; a missing value is a bug (KeyError)."""
+    text, names = positional(sql)
+    return text, [params[name] for name in names]
+
+
+GUILD: dict[str, str] = {
+    "ensure_guild": (
+        "INSERT INTO guilds (guild_id, name, joined_at) VALUES (:guild_id, :name, :now) "
+        "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL "
+        f"RETURNING {_SETTINGS_COLUMNS}"
+    ),
+    # A guild row for a guild first met through a member or a setting (nothing to update).
+    "add_guild": (
+        "INSERT INTO guilds (guild_id, name, joined_at) VALUES (:guild_id, '', :now) "
+        "ON CONFLICT (guild_id) DO NOTHING"
+    ),
+    "known": "SELECT 1 FROM guilds WHERE guild_id = :guild_id",
+    "settings": f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id",
+    "settings_for_update": (
+        f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id FOR NO KEY UPDATE"
+    ),
+    "update_settings": (
+        "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
+        "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
+        "announcement_channel_id = :announcement_channel_id WHERE guild_id = :guild_id"
+    ),
+    "mark_left": "UPDATE guilds SET left_at = :now WHERE guild_id = :guild_id",
+    "register": (
+        "INSERT INTO members (guild_id, user_id, display_name, registered_at) "
+        "VALUES (:guild_id, :user_id, :display_name, :now) ON CONFLICT DO NOTHING "
+        f"RETURNING {_MEMBER_COLUMNS}"
+    ),
+    "member": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    # The check-in's read: the member and the guild's reward in one trip.
+    "member_and_reward": (
+        f"SELECT (SELECT daily_reward FROM guilds WHERE guild_id = :guild_id), {_MEMBER_COLUMNS} "
+        "FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    # The check-in's write, taken only if the member's check-in state is still the one the rule
+    # decided on (0 rows: another check-in won the race, decide again).
+    "record_login": (
+        "UPDATE members SET points = points + :award, streak = :streak, "
+        "best_streak = GREATEST(best_streak, :streak), last_login_day = :day, "
+        "total_logins = total_logins + 1 WHERE guild_id = :guild_id AND user_id = :user_id "
+        "AND streak = :seen_streak AND last_login_day IS NOT DISTINCT FROM :seen_day "
+        f"RETURNING {_MEMBER_COLUMNS}"
+    ),
+    "spend_points": (
+        "UPDATE members SET points = points - :amount "
+        "WHERE guild_id = :guild_id AND user_id = :user_id AND points >= :amount"
+    ),
+    "add_points": (
+        "UPDATE members SET points = points + :amount "
+        "WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "record_result": (
+        "UPDATE members SET wins = wins + :won, losses = losses + :lost "
+        "WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "registered": (
+        "SELECT user_id FROM members WHERE guild_id = :guild_id "
+        "AND user_id IN (:challenger_id, :opponent_id)"
+    ),
+    # Row-locks the guild until commit: concurrent creators (any process) take turns.
+    "next_challenge_number": (
+        "UPDATE guilds SET last_challenge_number = last_challenge_number + 1 "
+        "WHERE guild_id = :guild_id RETURNING last_challenge_number"
+    ),
+    "insert_challenge": (
+        f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
+        ":challenger_id, :opponent_id, :stake, 'open', :now, :expires_at, NULL, NULL, NULL, NULL, "
+        "NULL, NULL)"
+    ),
+    "challenge_for_update": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges "
+        "WHERE guild_id = :guild_id AND number = :number FOR UPDATE"
+    ),
+    "update_challenge": (
+        "UPDATE challenges SET status = :status, expires_at = :expires_at, "
+        "resolved_at = :resolved_at, winner_id = :winner_id, accepted_at = :accepted_at, "
+        "claimant_id = :claimant_id, claimed_at = :claimed_at, disputed_at = :disputed_at "
+        "WHERE guild_id = :guild_id AND number = :number"
+    ),
+    "challenges_active": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_all": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_of_user_active": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
+        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
+    ),
+    "challenges_of_user_all": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
+        "ORDER BY number DESC LIMIT :limit"
+    ),
+    "due_challenges_for_update": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') AND expires_at <= :now ORDER BY number FOR UPDATE"
+    ),
+    "stats_members": (
+        "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(MAX(best_streak), 0), "
+        "COUNT(*) FILTER (WHERE last_login_day = :today) FROM members WHERE guild_id = :guild_id"
+    ),
+    "stats_challenges": (
+        "SELECT COUNT(*) FILTER (WHERE status IN ('open', 'accepted')), "
+        "COUNT(*) FILTER (WHERE status = 'completed'), "
+        "COALESCE(SUM(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
+        "ELSE 0 END), 0) FROM challenges WHERE guild_id = :guild_id"
+    ),
+    "leaderboard": (
+        "SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
+        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset"
+    ),
+    "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
+    "challenge_count": "SELECT COUNT(*) FROM challenges WHERE guild_id = :guild_id",
+    "rank": (
+        "SELECT COUNT(*) + 1 FROM members WHERE guild_id = :guild_id "
+        "AND (points > :points OR (points = :points AND user_id < :user_id))"
+    ),
+    "usage": (
+        "SELECT command, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'failure'), "
+        "COUNT(*) FILTER (WHERE outcome = 'user_error'), AVG(latency_ms) FROM command_usage "
+        "WHERE guild_id = :guild_id AND ts >= :since GROUP BY command ORDER BY COUNT(*) DESC"
+    ),
+    "export_members": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id ORDER BY user_id"
+    ),
+    "export_challenges": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id ORDER BY number"
+    ),
+    "left_before": (
+        "SELECT 1 FROM guilds WHERE guild_id = :guild_id AND left_at < :cutoff FOR UPDATE"
+    ),
+    "purge_usage": "DELETE FROM command_usage WHERE guild_id = :guild_id",
+    "purge_challenges": "DELETE FROM challenges WHERE guild_id = :guild_id",
+    "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
+    "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
+}
+
+# name -> (statement, why it may span guilds)
+OPERATOR: dict[str, tuple[str, str]] = {
+    "guilds_left_before": (
+        "SELECT guild_id FROM guilds WHERE left_at IS NOT NULL AND left_at < :cutoff",
+        "lists guild ids only, for the retention purge, which then acts per guild",
+    ),
+    "known_guilds": (
+        "SELECT guild_id, left_at FROM guilds",
+        "lists guild ids and when each left, for admitting the guilds READY delivers",
+    ),
+    "guilds_with_due_challenges": (
+        "SELECT DISTINCT guild_id FROM challenges "
+        "WHERE status IN ('open', 'accepted') AND expires_at <= :now",
+        "lists guild ids only, for the expiry task, which then acts per guild",
+    ),
+    "announcement_channels": (
+        "SELECT guild_id, announcement_channel_id FROM guilds "
+        "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL",
+        "operator announcements go to every guild's own configured channel",
+    ),
+    "guilds_in_maintenance": (
+        "SELECT guild_id FROM guilds WHERE maintenance",
+        "lists guild ids only, so the bot can answer maintenance without a query per command",
+    ),
+    "insert_usage": (
+        "INSERT INTO command_usage (guild_id, ts, command, outcome, latency_ms) "
+        "VALUES (:guild_id, :ts, :command, :outcome, :latency_ms)",
+        "monitoring writes a batch of rows, each carrying its own guild id",
+    ),
+    "prune_usage": (
+        "DELETE FROM command_usage WHERE ts < :before",
+        "retention applies to every guild alike",
+    ),
+    "usage_summary": (
+        "SELECT command, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'failure'), "
+        "COUNT(*) FILTER (WHERE outcome = 'user_error'), AVG(latency_ms) FROM command_usage "
+        "WHERE ts >= :since GROUP BY command ORDER BY COUNT(*) DESC",
+        "the operator's report aggregates over all guilds; it is never shown in a guild",
+    ),
+}
+
+META: dict[str, str] = {
+    "get_meta": "SELECT value FROM meta WHERE key = :key",
+    "set_meta": (
+        "INSERT INTO meta (key, value) VALUES (:key, :value) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    ),
+}
