@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
