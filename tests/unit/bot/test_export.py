@@ -153,13 +153,18 @@ def test_the_operator_export_streams_a_big_guild_to_a_file(cli_env, db_path, cap
     past the unit's 512M MemoryMax at 200,000 members)."""
     seed_guild(db_path, G, 50_000, challenges=1_000)
     out = cli_env / "export.json"
+    # The same command on a tiny guild first, so the modules the CLI imports on its way (its
+    # backends, asyncio's, the logging set-up) are not counted as the export's memory.
+    seed_guild(db_path, G + 1, 1)
+    assert cli.main(["export", "--guild-id", str(G + 1), "--out", str(cli_env / "warm.json")]) == 0
+    capsys.readouterr()
     tracemalloc.start()
     try:
         assert cli.main(["export", "--guild-id", str(G), "--out", str(out)]) == 0
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 4 * MIB
+    assert peak < 4 * MIB, peak
     assert "wrote 50000 members and 1000 challenges" in capsys.readouterr().out
     data = json.loads(out.read_text(encoding="utf-8"))
     assert (len(data["members"]), len(data["challenges"])) == (50_000, 1_000)
