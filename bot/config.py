@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.shards import shard_of
+
 EX_CONFIG = 78
 PREFIX = "GUILDBOT_"
 STAGES = ("local", "beta", "expanded", "public")
@@ -96,6 +98,11 @@ class Settings:
     shard_count: int = 0
     # The shards this process runs (GUILDBOT_SHARD_IDS); None: all of shard_count.
     shard_ids: tuple[int, ...] | None = None
+    # This process's number on its host (GUILDBOT_INSTANCE: guildbot@N), a metrics label.
+    instance: int = 0
+    # Every process's health port on this host (GUILDBOT_FLEET_HEALTH_PORTS), for health --all;
+    # empty: this process's own port only.
+    fleet_health_ports: tuple[int, ...] = ()
     sync_commands: bool = True
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
@@ -113,6 +120,18 @@ class Settings:
     def database_name(self) -> str:
         """The database for messages and logs: the SQLite path or the password-less URL."""
         return self.database_url if self.database_url is not None else str(self.database)
+
+    @property
+    def own_shards(self) -> tuple[int, ...]:
+        """The shards this process runs: its shard ids, else every shard (0 unsharded)."""
+        if self.shard_ids is not None:
+            return self.shard_ids
+        return tuple(range(max(self.shard_count, 1)))
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the guild's shard, so its background work is ours (the
+        one place that says which guilds are mine; all of them when it runs every shard)."""
+        return self.shard_ids is None or shard_of(guild_id, self.shard_count) in self.shard_ids
 
     def require_token(self) -> Secret:
         if self.token is None:
@@ -301,6 +320,18 @@ def _shard_ids(r: _Reader, shard_count: int, backend: str) -> tuple[int, ...] | 
     return tuple(sorted(ids))
 
 
+def _ports(r: _Reader, name: str) -> tuple[int, ...]:
+    """A comma-separated list of TCP ports (``8710,8711``)."""
+    value = (r.raw(name) or "").replace(" ", "")
+    ports = []
+    for part in filter(None, value.split(",")):
+        if not part.isdigit() or not 0 < int(part) <= 65535:
+            raise ConfigError(PREFIX + name, f"{part!r} is not a TCP port",
+                              "list the host's health ports, e.g. 8710,8711")
+        ports.append(int(part))
+    return tuple(ports)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -361,6 +392,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=shard_count,
         shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
+        instance=r.integer("INSTANCE", 0, maximum=999),
+        fleet_health_ports=_ports(r, "FLEET_HEALTH_PORTS"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
         alerts=alerts,
     )
