@@ -41,7 +41,6 @@ log = logging.getLogger("guildbot")
 
 COMMAND_HASH_KEY = "command_tree_hash"
 DRAIN_SECONDS = 20.0
-EXPIRY_INTERVAL = 60.0
 RETENTION_INTERVAL = 3600.0
 CONTROL_POLL_INTERVAL = 2.0
 # Added to Discord's 5 s between two IDENTIFYs of a bucket: the time between recording a turn
@@ -333,7 +332,8 @@ class GuildBotMixin:
         await self.monitoring.start(self)
         self._background = [asyncio.create_task(coro, name=name) for name, coro in (
             ("control", self._watch_control()),
-            ("challenge-expiry", self._every(EXPIRY_INTERVAL, self.expire_challenges)),
+            ("challenge-expiry", self._every(self.settings.expiry_interval,
+                                             self.expire_challenges)),
         )]
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
