@@ -355,6 +355,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                           "but the list is empty", "list the test guilds' ids, comma-separated")
     log_file = r.raw("LOG_FILE")
     shard_count = r.integer("SHARD_COUNT", 0, maximum=10_000)
+    shard_ids = _shard_ids(r, shard_count, "postgres" if database_url else "sqlite")
+    max_guilds = r.integer("MAX_GUILDS", 0)
+    if max_guilds and shard_ids is not None:
+        raise ConfigError(PREFIX + "MAX_GUILDS", "the cap is counted by each process over the "
+                          "guilds of its own shards, and this process runs only some shards "
+                          "(the deployment would admit up to the cap per process)",
+                          "set it to 0 (no cap), or run every shard in one process")
     defaults = AlertThresholds()
     alerts = AlertThresholds(
         error_rate=r.number("ALERT_ERROR_RATE", defaults.error_rate),
@@ -377,7 +384,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway_url=r.url("GATEWAY_URL", DISCORD_GATEWAY_URL, ("ws", "wss")),
         stage=stage,
         guild_allowlist=allowlist,
-        max_guilds=r.integer("MAX_GUILDS", 0),
+        max_guilds=max_guilds,
         closed_to_new_guilds=r.boolean("CLOSED_TO_NEW_GUILDS", False),
         health_host=r.string("HEALTH_HOST", "127.0.0.1"),
         health_port=r.integer("HEALTH_PORT", 8710, maximum=65535),
@@ -394,7 +401,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_start_retry_seconds=r.number("DB_START_RETRY_SECONDS", 60.0),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=shard_count,
-        shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
+        shard_ids=shard_ids,
         instance=r.integer("INSTANCE", 0, maximum=999),
         fleet_health_ports=_ports(r, "FLEET_HEALTH_PORTS"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),

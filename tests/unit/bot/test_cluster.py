@@ -11,7 +11,7 @@ import pytest
 
 import bot.app
 from bot.app import IDENTIFY_MARGIN, ShardedGuildBot
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.monitoring import NullMonitoring
 from bot.shards import IDENTIFY_INTERVAL, shard_of
 from bot.storage.base import StorageUnavailable
@@ -68,6 +68,20 @@ def test_the_guilds_of_a_process_are_those_of_its_shards():
     assert Settings(shard_count=4, shard_ids=(2, 3)).own_shards == (2, 3)
     assert Settings(shard_count=4).own_shards == (0, 1, 2, 3)
     assert Settings().own_shards == (0,)
+
+
+def test_a_guild_cap_is_refused_in_a_process_of_some_shards():
+    """Regression (issue 12, item 2): admission counts the guilds one process admitted, so a
+    cap in a process running some shards would let the deployment admit the cap once per
+    process. Fails on the old code because the setting was accepted."""
+    cluster = {"GUILDBOT_DATABASE": "postgresql://guildbot@db/guildbot",
+               "GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_SHARD_IDS": "0-1"}
+    with pytest.raises(ConfigError, match="GUILDBOT_MAX_GUILDS: the cap is counted by each "
+                                          "process.*; set it to 0"):
+        load_settings({**cluster, "GUILDBOT_MAX_GUILDS": "2000"})
+    assert load_settings({**cluster, "GUILDBOT_MAX_GUILDS": "0"}).max_guilds == 0
+    every = load_settings({"GUILDBOT_SHARD_COUNT": "4", "GUILDBOT_MAX_GUILDS": "10"})
+    assert every.max_guilds == 10  # one process with every shard counts them all
 
 
 async def test_expiry_runs_only_for_the_guilds_of_the_process_shards(storage, make_process):
