@@ -327,7 +327,9 @@ class GuildBotMixin:
             guild_id: self.policy.decide(guild_id, known=True, guild_count=0)
             for guild_id, left_at in (await self.storage.known_guilds()).items()
             if left_at is None}
-        if self.settings.sync_commands:
+        # Once per rollout, not by every process of a cluster: the one running shard 0 syncs
+        # (exactly one process does; an unsharded or all-shards process always).
+        if self.settings.sync_commands and 0 in self.settings.own_shards:
             await self.sync_commands_if_changed()
         await self.monitoring.start(self)
         self._background = [asyncio.create_task(coro, name=name) for name, coro in (

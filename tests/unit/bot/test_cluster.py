@@ -217,6 +217,24 @@ async def test_ready_means_every_shard_of_the_process(make_process):
     assert client.gateway_ready()
 
 
+async def test_only_the_process_of_shard_0_syncs_the_commands(make_process, monkeypatch):
+    """Regression (issue 12): the command tree is synced once per rollout, by the one process
+    running shard 0, not by every process of the cluster. Fails on the old code because every
+    process synced at its start when it found the tree's hash changed."""
+    synced: list[tuple[int, ...]] = []
+    for shard_ids in ((0, 1), (2, 3)):
+        client = make_process(shard_ids, shard_count=4)
+
+        async def sync(client=client) -> bool:
+            synced.append(client.settings.own_shards)
+            return True
+        monkeypatch.setattr(client, "sync_commands_if_changed", sync)
+        await client.setup_hook()
+        for task in client._background:
+            task.cancel()
+    assert synced == [(0, 1)]
+
+
 async def _eventually(predicate, limit: float = 5.0) -> None:
     """Poll a condition the bot reaches asynchronously (no timing is asserted)."""
     deadline = asyncio.get_running_loop().time() + limit
