@@ -35,7 +35,7 @@ from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
 from bot.shedding import LoadShedder
-from bot.storage.base import Storage, StorageUnavailable
+from bot.storage.base import Storage, StorageSize, StorageUnavailable
 
 log = logging.getLogger("guildbot")
 
@@ -237,6 +237,9 @@ class GuildBotMixin:
 
     async def database_writable(self) -> bool:
         return await self.storage.writable()
+
+    async def database_size(self) -> StorageSize:
+        return await self.storage.size()
 
     # -- admission --------------------------------------------------------------------------
     def admission_refusal(self, guild_id: int) -> str | None:

@@ -3,6 +3,15 @@
 Sends are scheduled at fixed times (``start + i / rate``) and never wait for answers. Latency is
 the fake's own clock: INTERACTION_CREATE written to the gateway socket -> interaction callback
 received (``FakeInteraction.latency``).
+
+That clock lives in this process, so a moment when this process does not run (descheduled, the
+machine busy elsewhere) delays the timestamp of every answer that arrives meanwhile, as if the bot
+had been slow, and the sends due meanwhile would go out in one burst afterwards. So a send more
+than ``MAX_SEND_LAG`` late is skipped and counted (``skipped``) instead, and ``StallWatcher``
+records the moments this process did not run during each step: an answer whose send-to-answer
+interval overlaps one is "disturbed by the harness", and each 1-s window carries its figures over
+the undisturbed answers too (``clean_*``). A stall of the bot delays neither this process nor its
+sends, so its answers still count, and show it.
 """
 
 from __future__ import annotations
@@ -11,9 +20,12 @@ import asyncio
 import gc
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -21,6 +33,11 @@ import psutil
 from tests.fake_discord import FakeDiscord
 
 BUSY_MARKERS = ("very busy right now", "is restarting")
+STALL_TICK = 0.005  # seconds the watcher sleeps between looks at the clock
+STALL_THRESHOLD = 0.010  # the loop's thread kept from running this long is a stall (StallWatcher)
+# A send due more than this long ago is skipped (StepResult.skipped), not sent in a burst: at
+# 200/s that is at most 5 sends at once after a stall of this process, about 7 ms of the bot's work.
+MAX_SEND_LAG = 0.025
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class StepResult:
     rate: float
     duration: float
     sent: int = 0
+    skipped: int = 0  # sends due while this process did not run (MAX_SEND_LAG), never sent
     send_rate: float = 0.0
     answered: int = 0
     ok: int = 0
@@ -86,6 +104,8 @@ class StepResult:
     max_ms: float | None = None
     over_3s: int = 0
     generator_lag_p99_ms: float | None = None
+    harness_stalls: list[dict[str, float]] = field(default_factory=list)  # {"t": s, "ms": ms}
+    disturbed: int = 0  # answers whose send-to-answer interval overlapped a harness stall
     bot_cpu_ms_per_interaction: float | None = None
     generator_cpu_percent: float | None = None
     other_cpu_percent: float | None = None  # other processes on the machine, % of one core
@@ -95,6 +115,58 @@ class StepResult:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class StallWatcher:
+    """A thread that records when the event loop's thread (the one that creates it) could not
+    run, as ``(start, end)`` perf_counter intervals longer than ``threshold`` s:
+    - time it waited for a CPU while runnable (Linux's run-queue delay, ``schedstat``), which
+      this thread sees when it gets the CPU: the other thread of a process can be scheduled
+      while the loop's thread waits, so a late wake-up of this thread alone misses it;
+    - time this thread itself woke late after sleeping ``tick`` s: the whole process not
+      scheduled, or the loop's thread holding the GIL in one C call (a garbage collection).
+
+    The loop being busy running Python is not a stall: the interpreter hands the GIL to a
+    waiting thread every 5 ms (``sys.getswitchinterval()``) and a running thread does not wait
+    for a CPU."""
+
+    def __init__(self, tick: float = STALL_TICK, threshold: float = STALL_THRESHOLD) -> None:
+        self.tick = tick
+        self.threshold = threshold
+        self.stalls: list[tuple[float, float]] = []
+        self._schedstat = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="bench-stall-watcher",
+                                        daemon=True)
+
+    def _waited(self) -> float:
+        """Seconds the watched thread has waited for a CPU (0.0 where Linux does not say)."""
+        try:
+            return int(self._schedstat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def _watch(self) -> None:
+        last, waited = time.perf_counter(), self._waited()
+        while not self._stop.wait(self.tick):
+            now, total = time.perf_counter(), self._waited()
+            if total - waited > self.threshold:
+                self.stalls.append((now - (total - waited), now))
+            elif now - last - self.tick > self.threshold:
+                self.stalls.append((last, now))
+            last, waited = now, total
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def overlapping(stalls: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """The longest of ``stalls`` that overlaps ``[start, end]``, in seconds (0.0 if none)."""
+    return max((b - a for a, b in stalls if a < end and b > start), default=0.0)
 
 
 class LoadGenerator:
@@ -137,31 +209,39 @@ class LoadGenerator:
             snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
                               time.process_time(), machine_busy()))
 
-        per_phase: list[tuple[list[Sent], float, float]] = []
+        per_phase: list[tuple[list[Sent], float, float, int]] = []
         gc.collect()
         gc.disable()  # the generator's own collections would show up as bot latency
+        watcher = StallWatcher()
+        watcher.start()
         try:
             started = time.perf_counter() + 0.005
             for _name, rate, duration in phases:
                 snapshot()
                 total = max(1, int(rate * duration))
                 sent: list[Sent] = []
-                i = 0
+                skipped = i = 0
                 while i < total:
                     now = time.perf_counter()
                     due = min(total, int((now - started) * rate) + 1)
                     while i < due:
+                        scheduled = started + i / rate
+                        i += 1
+                        if now - scheduled > MAX_SEND_LAG:
+                            # This process did not run on time: sending everything it missed
+                            # at once would hand the bot a burst the schedule never asked for.
+                            skipped += 1
+                            continue
                         guild, members, command = self._pick()
                         inter = await fake.invoke(guild, members[0], command.name,
                                                   command.options(members))
-                        sent.append(Sent(inter, command, started + i / rate))
-                        i += 1
+                        sent.append(Sent(inter, command, scheduled))
                     delay = started + i / rate - time.perf_counter()
                     await asyncio.sleep(delay if delay > 0 else 0)
-                per_phase.append((sent, started, time.perf_counter()))
+                per_phase.append((sent, started, time.perf_counter(), skipped))
                 started += total / rate
             deadline = time.perf_counter() + drain
-            everything = [s for sent, _, _ in per_phase for s in sent]
+            everything = [s for sent, _, _, _ in per_phase for s in sent]
             pending = [s for s in everything if s.inter.responded_at is None]
             while pending and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
@@ -173,11 +253,14 @@ class LoadGenerator:
                 await asyncio.sleep(0.05)
             snapshot()
         finally:
+            watcher.stop()
             gc.enable()
         results = []
-        for k, ((name, rate, duration), (sent, begun, send_end)) in enumerate(
+        for k, ((name, rate, duration), (sent, begun, send_end, skipped)) in enumerate(
                 zip(phases, per_phase, strict=True)):
-            result = summarize(name, rate, duration, sent, begun, send_end, window)
+            result = summarize(name, rate, duration, sent, begun, send_end, window,
+                               watcher.stalls)
+            result.skipped = skipped
             t0, bot0, own0, machine0 = snapshots[k]
             t1, bot1, own1, machine1 = snapshots[k + 1]
             elapsed = max(t1 - t0, 1e-9)
@@ -226,14 +309,23 @@ def _classify(s: Sent) -> tuple[str, str | None]:
 
 
 def summarize(name: str, rate: float, duration: float, sent: list[Sent], started: float,
-              send_end: float, window: float) -> StepResult:
+              send_end: float, window: float,
+              stalls: Sequence[tuple[float, float]] = ()) -> StepResult:
+    """One step's figures. ``stalls`` are this process's own stalls (``StallWatcher``): an
+    answer overlapping one is counted as disturbed, and each window also gives its figures over
+    the undisturbed answers (``clean_n``, ``clean_p50_ms``, ``clean_p99_ms``)."""
     result = StepResult(name=name, rate=rate, duration=duration, sent=len(sent))
+    # Wall-clock time of the step's start: windows carry an absolute time ("at") to be matched
+    # with the bot's log and other processes' records.
+    epoch = time.time() - time.perf_counter() + started
     result.send_rate = round(len(sent) / max(send_end - started, 1e-9), 1)
     latencies: list[float] = []
     lags: list[float] = []
     last_answer = started
     per_command: dict[str, dict[str, Any]] = {}
     buckets: dict[int, list[float]] = {}
+    clean: dict[int, list[float]] = {}
+    bucket_stall: dict[int, float] = {}
     bucket_lags: dict[int, list[float]] = {}
     samples: dict[str, int] = {}
     for s in sent:
@@ -254,7 +346,14 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         latency = inter.latency
         latencies.append(latency)
         stats["lat"].append(latency)
-        buckets.setdefault(int((s.scheduled - started) // window), []).append(latency)
+        index = int((s.scheduled - started) // window)
+        buckets.setdefault(index, []).append(latency)
+        stall = overlapping(stalls, inter.responded_at - latency, inter.responded_at)
+        if stall:
+            result.disturbed += 1
+            bucket_stall[index] = max(bucket_stall.get(index, 0.0), stall)
+        else:
+            clean.setdefault(index, []).append(latency)
         last_answer = max(last_answer, inter.responded_at)
         if latency > 3.0:
             result.over_3s += 1
@@ -285,13 +384,22 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         lat = sorted(stats.pop("lat"))
         stats.update(p50_ms=ms(percentile(lat, 50)), p99_ms=ms(percentile(lat, 99)))
         result.by_command[cmd] = stats
+    result.harness_stalls = [{"t": round(a - started, 3), "ms": round((b - a) * 1000, 3)}
+                             for a, b in stalls if a < last_answer and b > started]
     for index in sorted(buckets):
         lat = sorted(buckets[index])
+        undisturbed = sorted(clean.get(index, []))
         # The generator's own lag in the window tells a slow bot from a late load (the fake
         # shares the generator's process: when that process stalls, answers look late too).
         lag = sorted(bucket_lags.get(index, []))
-        result.windows.append({"t": round(index * window, 3), "n": len(lat),
+        at = datetime.fromtimestamp(epoch + index * window, UTC)
+        result.windows.append({"t": round(index * window, 3),
+                               "at": at.isoformat(timespec="milliseconds"), "n": len(lat),
                                "p50_ms": ms(percentile(lat, 50)),
                                "p99_ms": ms(percentile(lat, 99)), "max_ms": ms(lat[-1]),
-                               "gen_lag_p99_ms": ms(percentile(lag, 99))})
+                               "gen_lag_p99_ms": ms(percentile(lag, 99)),
+                               "harness_stall_ms": ms(bucket_stall.get(index, 0.0)),
+                               "clean_n": len(undisturbed),
+                               "clean_p50_ms": ms(percentile(undisturbed, 50)),
+                               "clean_p99_ms": ms(percentile(undisturbed, 99))})
     return result

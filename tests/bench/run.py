@@ -85,6 +85,8 @@ def step_line(bot: str, r: StepResult) -> str:
             f"p50 {report.fmt_ms(r.p50_ms)} p99 {report.fmt_ms(r.p99_ms)} "
             f"max {report.fmt_ms(r.max_ms)} ok {r.ok} busy {r.busy} errors {r.errors} "
             f"(gen lag p99 {report.fmt_ms(r.generator_lag_p99_ms)}, "
+            f"harness stalls {len(r.harness_stalls)} under {r.disturbed} answers, "
+            f"{r.skipped} sends skipped, "
             f"gen cpu {r.generator_cpu_percent}%, bot cpu {r.bot_cpu_ms_per_interaction} ms/int, "
             f"other cpu {r.other_cpu_percent}%)")
 
