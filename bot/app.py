@@ -317,6 +317,8 @@ class GuildBotMixin:
             self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
         except StorageUnavailable as exc:
             log.debug("guilds in maintenance not refreshed: %s", exc)
+        except Exception as exc:  # a bug here must not end the watch of the maintenance file
+            self.monitoring.record_error(exc, command="task:refresh_maintenance")
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:
