@@ -62,9 +62,11 @@ def test_each_process_gets_its_shards_port_state_and_log(tmp_path: Path) -> None
     assert host["GUILDBOT_DATABASE"] == URL
     assert host["GUILDBOT_SHARD_COUNT"] == "4"
     assert "GUILDBOT_SHARD_IDS" not in host
+    assert host["GUILDBOT_FLEET_HEALTH_PORTS"] == "8710,8711"  # `guildbot-cli health --all`
     for index, shards in ((0, "0"), (1, "1")):
         process = env(tmp_path / f"etc/guildbot@{index}.env")
         assert process == {
+            "GUILDBOT_INSTANCE": str(index),  # the `process` label of its metrics
             "GUILDBOT_SHARD_IDS": shards,
             "GUILDBOT_HEALTH_PORT": str(8710 + index),
             "GUILDBOT_STATE_DIR": f"{tmp_path}/lib/guildbot@{index}",
@@ -85,6 +87,7 @@ def test_one_process_again_keeps_its_shards_in_the_host_file_and_drops_the_other
     host = env(tmp_path / "etc/guildbot.env")
     assert (host["GUILDBOT_SHARD_COUNT"], host["GUILDBOT_SHARD_IDS"]) == ("4", "0-1")
     assert "GUILDBOT_HEALTH_PORT" in host and "GUILDBOT_STATE_DIR" in host
+    assert "GUILDBOT_FLEET_HEALTH_PORTS" not in host  # one process: its own port is the host
 
 
 def test_sqlite_has_no_password_and_postgres_needs_one(tmp_path: Path) -> None:
