@@ -35,7 +35,7 @@ from typing import Any
 GUILDS = 100
 MEMBERS = 1_000
 FIRST_GUILD = 1_000_000_000_000
-DAY, YESTERDAY = "2026-01-02", "2026-01-01"
+LOGIN_AT = 1_767_355_200.0  # 2026-01-02 12:00 UTC
 NOW = 1_700_000_000.0
 
 
@@ -65,7 +65,7 @@ async def measure(path: Path, calls: int, only: str | None) -> dict[str, dict[st
     repos = [storage.guild(FIRST_GUILD + g) for g in range(GUILDS)]
 
     def login(i: int) -> Awaitable[Any]:  # each member once: every call writes
-        return repos[i % GUILDS].daily_login((i // GUILDS) % MEMBERS + 1, DAY, YESTERDAY)
+        return repos[i % GUILDS].daily_login((i // GUILDS) % MEMBERS + 1, LOGIN_AT)
 
     def member(i: int) -> Awaitable[Any]:
         return repos[i % GUILDS].member((i * 7919) % MEMBERS + 1)
