@@ -27,11 +27,13 @@ players, debiting and crediting them in opposite orders) and rare: PostgreSQL ab
 transaction and :meth:`Pool.transaction` runs it again.
 
 The hot path takes few round trips (an asyncpg primary-key read costs ~0.3 ms, a one-row UPDATE
-in its own transaction ~0.5 ms): ``member`` and ``settings`` are one read; ``register`` is one
-INSERT ... RETURNING (plus one to create the guild's row for its first member); ``daily_login``
-is one read (the member and the guild's reward) and one conditional UPDATE ... RETURNING that
-only applies while the member's check-in state is still the one the rule decided on; when another
-check-in won the race, the rule decides again on what it wrote.
+in its own transaction ~0.5 ms; the pool sends nothing on release, see pool.py): ``member``,
+``settings``, ``profile`` (the member and its rank) and ``leaderboard`` (the page and the member
+count) are one read; ``register`` is one INSERT ... RETURNING (plus one to create the guild's row
+for its first member); ``daily_login`` is one read (the guild's settings and the member) and one
+conditional UPDATE ... RETURNING that only applies while the member's check-in state is still the
+one the rule decided on; when another check-in won the race, the rule decides again on what it
+wrote.
 """
 
 from __future__ import annotations
