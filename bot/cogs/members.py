@@ -20,18 +20,15 @@ async def do_register(repo: GuildRepository, who: Person, now: float) -> Reply:
 
 
 async def do_login(repo: GuildRepository, who: Person, now: float) -> Reply:
-    settings = await repo.settings()
-    today, yesterday = rules.local_days(now, settings.day_boundary)
-    result = await repo.daily_login(who.id, today, yesterday)
+    result, settings = await repo.daily_login(who.id, now)
     return Reply(rules.login_message(result, settings.daily_reward, settings.day_boundary),
                  ephemeral=result.already_claimed)
 
 
 async def do_profile(repo: GuildRepository, who: Person, target: Person | None) -> Reply:
     subject = target or who
-    member = rules.require_profile(await repo.member(subject.id), subject.id == who.id,
-                                   subject.name)
-    rank = await repo.rank(subject.id)
+    found, rank = await repo.profile(subject.id) or (None, 0)
+    member = rules.require_profile(found, subject.id == who.id, subject.name)
     embed = discord.Embed(title=f"Profile of {member.display_name}", colour=0x5865F2)
     embed.add_field(name="Points", value=f"{member.points:,}")
     embed.add_field(name="Rank", value=f"#{rank}")

@@ -3,7 +3,7 @@ every guild's repository, and the operator-level bookkeeping.
 
 Every process of a deployment (shards on one host or many) opens its own pool on the same
 database; the repository's locking (bot/storage/postgres/repository.py) keeps their concurrent
-writes correct. The pool holds 1 to ``pool_size`` connections, replaces the ones a restarted
+writes correct. The pool opens all ``pool_size`` connections at once, replaces the ones a restarted
 server closed, and maps the database's failures to ``StorageUnavailable``
 (bot/storage/postgres/pool.py).
 """

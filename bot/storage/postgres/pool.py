@@ -10,6 +10,25 @@ the pool recovers by itself once the server is back; a call that met the outage 
 A write transaction that PostgreSQL aborted to break a deadlock (or a serialization failure) is
 run again from the start, up to :data:`ATTEMPTS` times: ``work`` only talks to its connection, so
 nothing of the aborted attempt remains.
+
+**Release without a reset query.** asyncpg's default pool sends ``SELECT
+pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;`` each time a connection goes back:
+a second round trip after every single-statement call, for session state this backend never
+creates. The pool is created with ``reset=`` :func:`_keep_session` (nothing to send); what a
+released connection still guarantees the next caller:
+
+- no open transaction: asyncpg (0.31, ``Connection._reset``, run before any custom reset) sends
+  ``ROLLBACK`` when the connection is still in a transaction, e.g. a command task cancelled
+  inside :meth:`Pool.transaction`; a connection whose cancelled query is still running is
+  waited for, and one whose reset fails is closed. The rollback also ends every row lock and
+  every transaction-level advisory lock (``pg_advisory_xact_lock``: the migrator's, the
+  cluster's IDENTIFY and prune locks).
+- no session state: the backend takes no session-level advisory lock, sends no ``LISTEN``,
+  ``SET`` or ``DECLARE ... WITH HOLD``; a cursor
+  lives inside its transaction. Code that needs one of them must undo it itself before it
+  releases the connection, or hold a connection of its own (``database.connect``).
+  tests/unit/storage/test_postgres_pool.py checks these.
+- prepared statements are asyncpg's per-connection cache, which the reset query never touched.
 """
 
 from __future__ import annotations
@@ -49,6 +68,11 @@ def unavailable(what: str) -> Iterator[None]:
             from exc
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send (see the module: asyncpg has already rolled
+    back a transaction left open)."""
+
+
 def rowcount(status: str) -> int:
     """The number of rows a command's status names (``UPDATE 1``, ``INSERT 0 1``)."""
     return int(status.rsplit(" ", 1)[1])
@@ -62,10 +86,13 @@ class Pool:
 
     @classmethod
     async def create(cls, dsn: str, password: str | None, size: int) -> Pool:
+        """A pool opened at its full ``size``: a burst after a quiet spell finds its
+        connections ready (a new one costs a SCRAM exchange and its statements' preparation)."""
         if size < 1:
             raise ValueError(f"the pool needs at least one connection, got {size}")
         with unavailable("connect"):
-            pool = await asyncpg.create_pool(dsn, password=password, min_size=1, max_size=size,
+            pool = await asyncpg.create_pool(dsn, password=password, min_size=size,
+                                             max_size=size, reset=_keep_session,
                                              timeout=CONNECT_TIMEOUT,
                                              command_timeout=COMMAND_TIMEOUT,
                                              server_settings={"application_name": "guildbot"})

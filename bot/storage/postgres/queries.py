@@ -34,6 +34,11 @@ _SETTINGS_COLUMNS = (
 )
 
 
+def _qualified(table: str, columns: str) -> str:
+    """``columns`` (a comma-separated list) each prefixed with ``table.``."""
+    return ", ".join(f"{table}.{column.strip()}" for column in columns.split(","))
+
+
 @functools.cache
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     """``sql`` with each ``:name`` replaced by ``$n`` (one number per distinct name), and the
@@ -83,10 +88,12 @@ GUILD: dict[str, str] = {
     "member": (
         f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
-    # The check-in's read: the member and the guild's reward in one trip.
-    "member_and_reward": (
-        f"SELECT (SELECT daily_reward FROM guilds WHERE guild_id = :guild_id), {_MEMBER_COLUMNS} "
-        "FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
+    # The check-in's read: the guild's settings and the member in one trip (no row without the
+    # guild's row, which every member has: a foreign key).
+    "settings_and_member": (
+        f"SELECT {_qualified('guild', _SETTINGS_COLUMNS)}, {_qualified('member', _MEMBER_COLUMNS)} "
+        "FROM guilds AS guild LEFT JOIN members AS member ON member.guild_id = :guild_id "
+        "AND member.user_id = :user_id WHERE guild.guild_id = :guild_id"
     ),
     # The check-in's write, taken only if the member's check-in state is still the one the rule
     # decided on (0 rows: another check-in won the race, decide again).
@@ -165,15 +172,24 @@ GUILD: dict[str, str] = {
         "COALESCE(SUM(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
         "ELSE 0 END), 0) FROM challenges WHERE guild_id = :guild_id"
     ),
+    # A page and the guild's member count in one trip: one row per entry, each with the count
+    # first; a page past the end is one row of the count and NULLs.
     "leaderboard": (
-        "SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
-        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset"
+        "SELECT total.n, page.user_id, page.display_name, page.points, page.streak FROM "
+        "(SELECT COUNT(*) AS n FROM members WHERE guild_id = :guild_id) AS total LEFT JOIN "
+        "(SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
+        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset) AS page ON TRUE "
+        "ORDER BY page.points DESC, page.user_id ASC"
     ),
     "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
     "challenge_count": "SELECT COUNT(*) FROM challenges WHERE guild_id = :guild_id",
-    "rank": (
-        "SELECT COUNT(*) + 1 FROM members WHERE guild_id = :guild_id "
-        "AND (points > :points OR (points = :points AND user_id < :user_id))"
+    # A member and its rank (1 + the members ahead of it: more points, or as many and a smaller
+    # user id) in one trip; no row when the user is not a member.
+    "profile": (
+        f"SELECT {_MEMBER_COLUMNS}, (SELECT COUNT(*) + 1 FROM members AS ahead "
+        "WHERE ahead.guild_id = :guild_id AND (ahead.points > member.points "
+        "OR (ahead.points = member.points AND ahead.user_id < member.user_id))) "
+        "FROM members AS member WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
     "usage": (
         "SELECT command, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'failure'), "

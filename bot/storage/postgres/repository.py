@@ -27,17 +27,19 @@ players, debiting and crediting them in opposite orders) and rare: PostgreSQL ab
 transaction and :meth:`Pool.transaction` runs it again.
 
 The hot path takes few round trips (an asyncpg primary-key read costs ~0.3 ms, a one-row UPDATE
-in its own transaction ~0.5 ms): ``member`` and ``settings`` are one read; ``register`` is one
-INSERT ... RETURNING (plus one to create the guild's row for its first member); ``daily_login``
-is one read (the member and the guild's reward) and one conditional UPDATE ... RETURNING that
-only applies while the member's check-in state is still the one the rule decided on; when another
-check-in won the race, the rule decides again on what it wrote.
+in its own transaction ~0.5 ms; the pool sends nothing on release, see pool.py): ``member``,
+``settings``, ``profile`` (the member and its rank) and ``leaderboard`` (the page and the member
+count) are one read; ``register`` is one INSERT ... RETURNING (plus one to create the guild's row
+for its first member); ``daily_login`` is one read (the guild's settings and the member) and one
+conditional UPDATE ... RETURNING that only applies while the member's check-in state is still the
+one the rule decided on; when another check-in won the race, the rule decides again on what it
+wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import asyncpg
@@ -55,12 +57,14 @@ from bot.storage.base import (
     Member,
     StorageUnavailable,
     UsageSummary,
+    leaderboard_page,
 )
 from bot.storage.export import Document, Writable, exported
 from bot.storage.postgres import queries as q
 from bot.storage.postgres.pool import Pool, rowcount
 
 LOGIN_ATTEMPTS = 5  # check-ins of one member racing each other; each loss means another won
+SETTINGS_WIDTH = len(fields(GuildSettings))  # the settings' columns lead settings_and_member
 
 
 def _member(row: Sequence[Any]) -> Member:
@@ -172,20 +176,22 @@ class PostgresGuildRepository:
         row = await self._fetchone("member", user_id=user_id)
         return _member(row) if row else None
 
-    async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult:
+    async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
         for _ in range(LOGIN_ATTEMPTS):
-            row = await self._fetchone("member_and_reward", user_id=user_id)
-            member = _member(tuple(row)[1:]) if row else None
-            reward = row[0] if row else GuildSettings(self.guild_id).daily_reward
-            result = member_rules.login(member, day, yesterday, reward)
+            row = await self._fetchone("settings_and_member", user_id=user_id)
+            settings = _settings(row[:SETTINGS_WIDTH]) if row else GuildSettings(self.guild_id)
+            member = _member(row[SETTINGS_WIDTH:]) if row and row["user_id"] is not None \
+                else None
+            day, yesterday = member_rules.local_days(now, settings.day_boundary)
+            result = member_rules.login(member, day, yesterday, settings.daily_reward)
             if result.already_claimed or member is None:
-                return result
+                return result, settings
             stored = await self._fetchone(
                 "record_login", user_id=user_id, award=result.awarded,
                 streak=result.member.streak, day=day, seen_streak=member.streak,
                 seen_day=member.last_login_day)
             if stored is not None:
-                return replace(result, member=_member(stored))
+                return replace(result, member=_member(stored)), settings
         raise StorageUnavailable(f"check-in of member {user_id} lost {LOGIN_ATTEMPTS} races")
 
     # -- challenges -------------------------------------------------------------------------
@@ -298,16 +304,12 @@ class PostgresGuildRepository:
         return GuildStats(members, int(points + escrow), logins, active, completed, best)
 
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
-        rows = await self._fetchall("leaderboard", offset=offset, limit=limit)
-        total = (await self._fetchonly("member_count"))[0]
-        entries = [LeaderboardEntry(offset + i + 1, *row) for i, row in enumerate(rows)]
-        return entries, total
+        return leaderboard_page(await self._fetchall("leaderboard", offset=offset, limit=limit),
+                                offset)
 
-    async def rank(self, user_id: int) -> int | None:
-        member = await self.member(user_id)
-        if member is None:
-            return None
-        return (await self._fetchonly("rank", points=member.points, user_id=user_id))[0]
+    async def profile(self, user_id: int) -> tuple[Member, int] | None:
+        row = await self._fetchone("profile", user_id=user_id)
+        return (_member(row[:-1]), row[-1]) if row else None
 
     async def usage(self, since: float) -> list[UsageSummary]:
         rows = await self._fetchall("usage", since=since)

@@ -110,15 +110,24 @@ GUILD: dict[str, str] = {
         "COALESCE(SUM(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
         "ELSE 0 END), 0) FROM challenges WHERE guild_id = :guild_id"
     ),
+    # A page and the guild's member count in one trip: one row per entry, each with the count
+    # first; a page past the end is one row of the count and NULLs.
     "leaderboard": (
-        "SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
-        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset"
+        "SELECT total.n, page.user_id, page.display_name, page.points, page.streak FROM "
+        "(SELECT COUNT(*) AS n FROM members WHERE guild_id = :guild_id) AS total LEFT JOIN "
+        "(SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
+        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset) AS page ON TRUE "
+        "ORDER BY page.points DESC, page.user_id ASC"
     ),
     "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
     "challenge_count": "SELECT COUNT(*) FROM challenges WHERE guild_id = :guild_id",
-    "rank": (
-        "SELECT COUNT(*) + 1 FROM members WHERE guild_id = :guild_id "
-        "AND (points > :points OR (points = :points AND user_id < :user_id))"
+    # A member and its rank (1 + the members ahead of it: more points, or as many and a smaller
+    # user id) in one trip; no row when the user is not a member.
+    "profile": (
+        f"SELECT {_MEMBER_COLUMNS}, (SELECT COUNT(*) + 1 FROM members AS ahead "
+        "WHERE ahead.guild_id = :guild_id AND (ahead.points > member.points "
+        "OR (ahead.points = member.points AND ahead.user_id < member.user_id))) "
+        "FROM members AS member WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
     "usage": (
         "SELECT command, COUNT(*), COALESCE(SUM(outcome = 'failure'), 0), "

@@ -32,6 +32,7 @@ from bot.storage.base import (
     StorageUnavailable,
     UsageSummary,
     Writable,
+    leaderboard_page,
 )
 from bot.storage.export import exported, write_document
 from bot.storage.sqlite import queries as q
@@ -161,17 +162,18 @@ class SQLiteGuildRepository:
         row = await self._fetchone("member", user_id=user_id)
         return _member(row) if row else None
 
-    async def daily_login(self, user_id: int, day: str, yesterday: str) -> LoginResult:
-        def work(conn: sqlite3.Connection) -> LoginResult:
+    async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
+        def work(conn: sqlite3.Connection) -> tuple[LoginResult, GuildSettings]:
             row = self._one(conn, "member", user_id=user_id)
             found = self._one(conn, "settings")
             settings = _settings(found) if found else GuildSettings(self.guild_id)
+            day, yesterday = member_rules.local_days(now, settings.day_boundary)
             result = member_rules.login(_member(row) if row else None, day, yesterday,
                                         settings.daily_reward)
             if not result.already_claimed:
                 self._run(conn, "record_login", user_id=user_id, award=result.awarded,
                           streak=result.member.streak, day=day)
-            return result
+            return result, settings
         return await self._write(work)
 
     # -- challenges -------------------------------------------------------------------------
@@ -285,16 +287,12 @@ class SQLiteGuildRepository:
         return GuildStats(members, points + escrow, logins, active, completed, best)
 
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
-        rows = await self._fetchall("leaderboard", offset=offset, limit=limit)
-        total = (await self._fetchonly("member_count"))[0]
-        entries = [LeaderboardEntry(offset + i + 1, *row) for i, row in enumerate(rows)]
-        return entries, total
+        return leaderboard_page(await self._fetchall("leaderboard", offset=offset, limit=limit),
+                                offset)
 
-    async def rank(self, user_id: int) -> int | None:
-        member = await self.member(user_id)
-        if member is None:
-            return None
-        return (await self._fetchonly("rank", points=member.points, user_id=user_id))[0]
+    async def profile(self, user_id: int) -> tuple[Member, int] | None:
+        row = await self._fetchone("profile", user_id=user_id)
+        return (_member(row[:-1]), row[-1]) if row else None
 
     async def usage(self, since: float) -> list[UsageSummary]:
         rows = await self._fetchall("usage", since=since)

@@ -16,6 +16,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ def make_database(path: Path) -> Path:
     finally:
         conn.close()
     return path
+
+
+def noon(day: str) -> float:
+    """The timestamp of noon UTC on ``day`` (ISO date): a check-in on that day in a guild of
+    the default day boundary."""
+    return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC).timestamp()
 
 
 async def export_of(repo) -> dict:

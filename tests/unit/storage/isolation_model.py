@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 
 from bot.domain.errors import UserError
-from bot.domain.members import login_award
+from bot.domain.members import local_days, login_award
 from bot.storage import base
 from tests.unit.storage.conftest import Backend, export_of
 
@@ -257,7 +256,7 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
             await repo.register(args[0], f"u{args[0]}", now)
             return ("ok", None)
         if kind == "login":
-            r = await repo.daily_login(args[0], today, yesterday)
+            r, _ = await repo.daily_login(args[0], now)
             return ("ok", (r.awarded, r.member.streak, r.member.points))
         if kind == "create":
             c = await repo.create_challenge(args[0], args[1], args[2], now, now + EXPIRY)
@@ -291,7 +290,8 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
                                                   x.last_login_day, x.total_logins, x.wins,
                                                   x.losses))
         if kind == "rank":
-            return ("ok", await repo.rank(args[0]))
+            found = await repo.profile(args[0])
+            return ("ok", None if found is None else found[1])
         if kind == "leaderboard":
             entries, total = await repo.leaderboard(0, 5)
             return ("ok", ([(e.user_id, e.points) for e in entries], total))
@@ -340,13 +340,12 @@ async def run_against_models(ops: list[tuple], guild_ids: list[int], backend: Ba
 async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
     models = {g: GuildModel() for g in guild_ids}
     problems: list[str] = []
-    now, day = START, date(2024, 1, 1)
+    now = START
     for step, op in enumerate(ops):
         if op[0] == "tick":
             now += op[1]
-            day = date(2024, 1, 1) + timedelta(seconds=now - START)
             continue
-        today, yesterday = day.isoformat(), (day - timedelta(days=1)).isoformat()
+        today, yesterday = local_days(now, "UTC")  # what the repository's check-in derives
         guild = guild_ids[op[1] % len(guild_ids)]
         op = resolve(op, models[guild])
         expected = models[guild].apply(op, now, today, yesterday)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.domain.errors import InsufficientPoints
+from tests.unit.storage.conftest import noon
 
 G = 333333333333333333
 NOW = 1_700_000_000.0
@@ -15,7 +16,7 @@ async def _member_with(storage, user: int, points: int):
     await repo.register(user, f"u{user}", NOW)
     if points:  # a new member has 0 points; a daily reward is at least 1 (bot.domain.settings)
         await repo.update_settings(daily_reward=points)
-        await repo.daily_login(user, "2024-01-01", "2023-12-31")
+        await repo.daily_login(user, noon("2024-01-01"))
         await repo.update_settings(daily_reward=100)
     return repo
 
@@ -127,9 +128,9 @@ async def test_a_check_in_raced_from_several_processes_is_awarded_once(backend, 
     try:
         await storages[0].guild(G).register(1, "u1", NOW)
         results = await asyncio.gather(
-            *(storages[i % 4].guild(G).daily_login(1, "2024-01-01", "2023-12-31")
+            *(storages[i % 4].guild(G).daily_login(1, noon("2024-01-01"))
               for i in range(12)))
-        assert [r.already_claimed for r in results].count(False) == 1
+        assert [r.already_claimed for r, _ in results].count(False) == 1
         member = await storages[3].guild(G).member(1)
         assert (member.points, member.total_logins, member.streak) == (100, 1, 1)
     finally:

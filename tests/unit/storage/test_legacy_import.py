@@ -8,6 +8,7 @@ import pytest
 
 from bot.storage.sqlite import SQLiteStorage, legacy, schema
 from tests.fixtures.legacy import legacy_users, make_legacy_db
+from tests.unit.storage.conftest import noon
 
 GUILD = 444444444444444444
 OTHER = 555555555555555555
@@ -83,9 +84,9 @@ async def _guild_with_data(db_path):
         await repo.register(dee, "Dee Live", 1_800_000_000)
         await repo.register(77, "newcomer", 1_800_000_000)
         await repo.update_settings(daily_reward=100)
-        await repo.daily_login(dee, "2027-01-02", "2027-01-01")
-        await repo.daily_login(dee, "2027-01-03", "2027-01-02")
-        await repo.daily_login(77, "2027-01-03", "x")
+        await repo.daily_login(dee, noon("2027-01-02"))
+        await repo.daily_login(dee, noon("2027-01-03"))
+        await repo.daily_login(77, noon("2027-01-03"))
         await repo.create_challenge(77, dee, 50, 1_800_000_000, 1_800_003_600)
         await repo.accept_challenge(1, dee, 1_800_000_001)
         await repo.complete_challenge(1, 77, dee, 1_800_000_002)  # 77 concedes

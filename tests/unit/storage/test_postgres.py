@@ -11,6 +11,7 @@ from bot.storage.base import StorageUnavailable
 from bot.storage.postgres import PostgresStorage, pool, queries, schema
 from bot.storage.postgres.database import connect
 from tests.pgserver import BOT_PASSWORD
+from tests.unit.storage.conftest import noon
 
 G = 444444444444444444
 NOW = 1_700_000_000.0
@@ -57,7 +58,7 @@ async def test_a_stopped_server_is_unavailable_and_the_pool_recovers_when_it_is_
     postgres_server.stop()
     try:
         for call in (lambda: repo.member(1), lambda: repo.register(2, "bob", NOW),
-                     lambda: repo.daily_login(1, "2024-01-01", "2023-12-31"),
+                     lambda: repo.daily_login(1, noon("2024-01-01")),
                      lambda: repo.create_challenge(1, 2, 5, NOW, NOW + 60),
                      lambda: storage.known_guilds(), lambda: storage.set_meta("k", "v")):
             with pytest.raises(StorageUnavailable) as caught:
@@ -68,7 +69,7 @@ async def test_a_stopped_server_is_unavailable_and_the_pool_recovers_when_it_is_
         postgres_server.start()
     assert await storage.writable() is True
     assert (await repo.member(1)).display_name == "ann"
-    login = await repo.daily_login(1, "2024-01-01", "2023-12-31")
+    login, _ = await repo.daily_login(1, noon("2024-01-01"))
     assert login.awarded == 100
 
 
@@ -90,10 +91,14 @@ async def test_a_wrong_password_is_not_an_outage(backend, database):
 
 
 @ON_POSTGRES
-async def test_the_pool_size_bounds_the_connections(backend, database, postgres_server):
+async def test_the_pool_opens_at_its_full_size(backend, database, postgres_server):
+    """Regression (issue 11, item 3): the pool opens every connection it may use, so a burst
+    after a quiet spell does not wait for new ones (a SCRAM exchange each); fails on the old code
+    because it opened one (min_size 1) and grew on demand."""
     store = await PostgresStorage.open(database, BOT_PASSWORD, pool_size=3)
     try:
-        assert (store._pool.pool.get_min_size(), store._pool.pool.get_max_size()) == (1, 3)
+        assert (store._pool.pool.get_min_size(), store._pool.pool.get_max_size()) == (3, 3)
+        assert (store._pool.pool.get_size(), store._pool.pool.get_idle_size()) == (3, 3)
         with pytest.raises(ValueError, match="at least one"):
             await PostgresStorage.open(database, BOT_PASSWORD, pool_size=0)
     finally:

@@ -16,7 +16,7 @@ from bot.domain.errors import (
     UserError,
 )
 from bot.storage.base import GuildSettings, SchemaError, StorageUnavailable, UsageRow
-from tests.unit.storage.conftest import export_of
+from tests.unit.storage.conftest import export_of, noon
 
 G, OTHER = 111111111111111111, 222222222222222222
 ANN, BOB, CID = 10, 20, 30
@@ -31,7 +31,7 @@ async def funded(storage, guild=G, users=(ANN, BOB), points=500):
     # Points come only from check-ins: give each member `points` through the reward setting.
     await repo.update_settings(daily_reward=points)
     for user in users:
-        await repo.daily_login(user, "2024-01-01", "2023-12-31")
+        await repo.daily_login(user, noon("2024-01-01"))
     await repo.update_settings(daily_reward=100)
     return repo
 
@@ -80,19 +80,19 @@ async def test_register_and_member(storage):
 async def test_daily_login_streaks_and_rewards(storage):
     repo = storage.guild(G)
     await repo.register(ANN, "Ann", NOW)
-    first = await repo.daily_login(ANN, "2024-01-01", "2023-12-31")
+    first, _ = await repo.daily_login(ANN, noon("2024-01-01"))
     assert (first.awarded, first.member.streak, first.already_claimed) == (100, 1, False)
-    again = await repo.daily_login(ANN, "2024-01-01", "2023-12-31")
+    again, _ = await repo.daily_login(ANN, noon("2024-01-01"))
     assert (again.awarded, again.already_claimed, again.member.points) == (0, True, 100)
-    second = await repo.daily_login(ANN, "2024-01-02", "2024-01-01")
+    second, _ = await repo.daily_login(ANN, noon("2024-01-02"))
     assert (second.awarded, second.member.streak) == (110, 2)
-    broken = await repo.daily_login(ANN, "2024-01-05", "2024-01-04")
+    broken, _ = await repo.daily_login(ANN, noon("2024-01-05"))
     assert (broken.awarded, broken.member.streak, broken.streak_broken) == (100, 1, True)
     assert broken.member.best_streak == 2
     assert broken.member.total_logins == 3
     assert broken.member.points == 310
     with pytest.raises(NotRegistered):
-        await repo.daily_login(BOB, "2024-01-05", "2024-01-04")
+        await repo.daily_login(BOB, noon("2024-01-05"))
 
 
 async def test_challenge_lifecycle_completed(storage):
@@ -206,8 +206,21 @@ async def test_stats_leaderboard_rank(storage):
     assert [(e.rank, e.user_id, e.points) for e in entries] == [(1, BOB, 500), (2, CID, 500)]
     page2, _ = await repo.leaderboard(2, 2)
     assert [(e.rank, e.user_id) for e in page2] == [(3, ANN)]
-    assert [await repo.rank(u) for u in (BOB, CID, ANN)] == [1, 2, 3]
-    assert await repo.rank(999) is None
+    profiles = [await repo.profile(u) for u in (BOB, CID, ANN)]
+    assert [(member.user_id, member.points, rank) for member, rank in profiles] == \
+        [(BOB, 500, 1), (CID, 500, 2), (ANN, 400, 3)]
+    assert profiles[2][0] == await repo.member(ANN)
+    assert await repo.profile(999) is None
+
+
+async def test_a_leaderboard_page_past_the_end_still_counts_the_members(storage):
+    """The page and the member count come from one statement; a page past the end has no
+    entry but the count, and a guild without members counts 0."""
+    assert await storage.guild(G).leaderboard(0, 10) == ([], 0)
+    repo = await funded(storage, users=(ANN, BOB, CID))
+    assert await repo.leaderboard(10, 10) == ([], 3)
+    entries, total = await repo.leaderboard(1, 10)
+    assert ([e.rank for e in entries], total) == ([2, 3], 3)
 
 
 async def test_usage_written_in_batches_scoped_and_pruned(storage):
