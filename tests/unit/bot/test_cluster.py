@@ -16,6 +16,7 @@ from bot.monitoring import NullMonitoring
 from bot.shards import IDENTIFY_INTERVAL, shard_of
 from bot.storage.base import StorageUnavailable
 from bot.storage.sqlite import SQLiteStorage
+from tests.unit.storage.conftest import noon
 
 NOW = 1_750_000_000.0
 DAY = 86400.0
@@ -48,7 +49,7 @@ async def _due_challenge(storage, guild_id: int) -> None:
     await repo.update_settings(daily_reward=500)
     for user in (ANN, BOB):
         await repo.register(user, f"user{user}", NOW - DAY)
-        await repo.daily_login(user, "2025-06-14", "2025-06-13")
+        await repo.daily_login(user, noon("2025-06-14"))
     await repo.create_challenge(ANN, BOB, 200, NOW - DAY, NOW - 60)
 
 
