@@ -1,0 +1,99 @@
+"""Operator playbooks and cron on hosts with several processes (issue 12, cluster-ops): rendered
+and run here, as the current user, under a scratch directory. The units on a real host are the
+Molecule scenarios' business (scripts/molecule-test.sh)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.ansible.test_provisioning import ROOT, run, tool
+
+URL = "postgresql://guildbot@db.example.internal:5432/guildbot"
+
+
+def write_inventory(base: Path, hosts: dict[str, dict[str, object]], **extra: object) -> Path:
+    inventory = {"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "ansible_become": False, "guildbot_host_user": getpass.getuser(), **extra},
+        "children": {"guildbot": {"hosts": hosts}}}}
+    path = base / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+# --- cron ----------------------------------------------------------------------------------------
+def render_cron(base: Path, hosts: dict[str, dict[str, object]], **extra: object
+                ) -> dict[str, list[str]]:
+    """/etc/cron.d/guildbot of every host (its job lines only), from the role's own defaults."""
+    inventory = write_inventory(base, hosts, **extra)
+    (base / "play.yml").write_text(yaml.safe_dump([{
+        "name": "Render", "hosts": "guildbot", "gather_facts": False,
+        "tasks": [
+            {"name": "Load the role", "ansible.builtin.include_role": {
+                "name": "guildbot_cron", "tasks_from": "assert.yml", "public": True}},
+            {"name": "Render", "ansible.builtin.template": {
+                "src": str(ROOT / "roles/guildbot_cron/templates/cron.d-guildbot.j2"),
+                "dest": f"{base}/{{{{ inventory_hostname }}}}.cron", "mode": "0644"}}]}]))
+    result = run(tool("ansible-playbook"), str(base / "play.yml"), "-i", str(inventory))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {host: (base / f"{host}.cron").read_text().splitlines() for host in hosts}
+
+
+def jobs(lines: list[str]) -> list[str]:
+    """The job lines without their schedule and timeout: 'root [ENV...] wrapper NAME ARGS'."""
+    out = []
+    for line in lines:
+        if line[:1].isdigit() or line[:1] == "*":
+            fields = line.split()
+            wrapper = next(i for i, f in enumerate(fields) if f.endswith("/guildbot-cron"))
+            out.append(" ".join(fields[5:wrapper + 2] + fields[wrapper + 3:]))
+    return out
+
+
+WRAPPER = "/usr/local/sbin/guildbot-cron"
+
+
+def test_postgres_cluster_backs_up_once_and_checks_every_process(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-ops item 3): on a PostgreSQL cluster the backup and the drill
+    run once per deployment (the first bot host, as process 0 so check-resources@0 reads their
+    status) and every process gets its own check-resources (its settings, its unit), the backup
+    age watched only where the backups run. Fails on the old code because every host scheduled
+    its own backup and one check-resources of guildbot.service."""
+    cron = render_cron(tmp_path, {"bot-a": {"guildbot_processes": 2},
+                                  "bot-b": {"guildbot_processes": 2}},
+                       guildbot_database_url=URL, guildbot_cron_drill_enabled=True)
+    assert jobs(cron["bot-a"]) == [
+        f"root GUILDBOT_INSTANCE=0 {WRAPPER} backup backup --kind scheduled",
+        f"root GUILDBOT_INSTANCE=0 {WRAPPER} drill drill",
+        f"root GUILDBOT_INSTANCE=0 GUILDBOT_SERVICE_NAME=guildbot@0.service {WRAPPER} "
+        "check-resources@0 check-resources",
+        f"root GUILDBOT_INSTANCE=1 GUILDBOT_SERVICE_NAME=guildbot@1.service "
+        f"GUILDBOT_ALERT_BACKUP_AGE=false {WRAPPER} check-resources@1 check-resources",
+    ]
+    assert jobs(cron["bot-b"]) == [
+        f"root GUILDBOT_INSTANCE={n} GUILDBOT_SERVICE_NAME=guildbot@{n}.service "
+        f"GUILDBOT_ALERT_BACKUP_AGE=false {WRAPPER} check-resources@{n} check-resources"
+        for n in (0, 1)]
+    assert "# backup: runs on bot-a" in cron["bot-b"]
+    assert "# drill: runs on bot-a" in cron["bot-b"]
+
+
+def test_postgres_one_process_hosts_back_up_once_too(tmp_path: Path) -> None:
+    cron = render_cron(tmp_path, {"bot-a": {}, "bot-b": {}}, guildbot_database_url=URL)
+    assert jobs(cron["bot-a"]) == [f"root {WRAPPER} backup backup --kind scheduled",
+                                   f"root {WRAPPER} check-resources check-resources"]
+    assert jobs(cron["bot-b"]) == [
+        f"root GUILDBOT_ALERT_BACKUP_AGE=false {WRAPPER} check-resources check-resources"]
+
+
+def test_sqlite_hosts_keep_their_own_jobs(tmp_path: Path) -> None:
+    """One process on SQLite, every host with its own database: the lines stay as they were."""
+    cron = render_cron(tmp_path, {"bot-a": {}, "bot-b": {}}, guildbot_cron_drill_enabled=True)
+    for host in ("bot-a", "bot-b"):
+        assert jobs(cron[host]) == [f"root {WRAPPER} backup backup --kind scheduled",
+                                    f"root {WRAPPER} drill drill",
+                                    f"root {WRAPPER} check-resources check-resources"]
