@@ -5,6 +5,8 @@ Molecule scenarios' business (scripts/molecule-test.sh)."""
 from __future__ import annotations
 
 import getpass
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,3 +99,67 @@ def test_sqlite_hosts_keep_their_own_jobs(tmp_path: Path) -> None:
         assert jobs(cron[host]) == [f"root {WRAPPER} backup backup --kind scheduled",
                                     f"root {WRAPPER} drill drill",
                                     f"root {WRAPPER} check-resources check-resources"]
+
+
+# --- maintenance: every process, written as the bot's user ---------------------------------------
+RUNUSER = """#!/bin/sh
+# Stand-in for runuser (which only root may use): records its arguments, then runs the command as
+# the current user, which is the bot's user in this test.
+echo "$1 $2 $3" >> "$(dirname "$0")/runuser.log"
+[ "$1" = -u ] && [ "$3" = -- ] || { echo "unexpected runuser call: $*" >&2; exit 2; }
+shift 3
+exec "$@"
+"""
+
+
+def maintenance(base: Path, state: str, processes: int) -> None:
+    inventory = write_inventory(base, {"bot-a": {"guildbot_processes": processes}},
+                                guildbot_host_state_dir=str(base / "lib"))
+    # The stand-in runuser first on PATH (the local connection's modules inherit it).
+    result = subprocess.run(
+        [tool("ansible-playbook"), str(ROOT / "ansible/maintenance.yml"), "-i", str(inventory),
+         "-e", f"state={state}"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+             "PATH": f"{base / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_maintenance_reaches_every_process_as_the_bots_user(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-ops item 1): on a host with several processes the switch is
+    written in each process's own state directory (where it reads it), as the bot's user, and a
+    symlink planted there redirects nothing. Fails on the old code because maintenance.yml wrote
+    only /var/lib/guildbot/maintenance, as root, following the link."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/runuser").write_text(RUNUSER)
+    (tmp_path / "bin/runuser").chmod(0o755)
+    lib = tmp_path / "lib"
+    (lib / "guildbot@0").mkdir(parents=True)
+    target = tmp_path / "precious"
+    target.write_text("root's file\n")
+    (lib / "guildbot@0/maintenance").symlink_to(target)
+
+    maintenance(tmp_path, "on", processes=2)
+    for n in (0, 1):
+        flag = lib / f"guildbot@{n}/maintenance"
+        assert not flag.is_symlink() and flag.is_file()
+        assert "maintenance.yml" in flag.read_text()
+    assert target.read_text() == "root's file\n"
+    assert not (lib / "maintenance").exists()
+    calls = (tmp_path / "bin/runuser.log").read_text().splitlines()
+    assert calls and all(c == f"-u {getpass.getuser()} --" for c in calls)
+
+    maintenance(tmp_path, "off", processes=2)
+    assert not list(lib.glob("guildbot@*/maintenance"))
+    assert target.read_text() == "root's file\n"
+
+
+def test_maintenance_of_a_one_process_host_stays_in_the_state_directory(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/runuser").write_text(RUNUSER)
+    (tmp_path / "bin/runuser").chmod(0o755)
+    (tmp_path / "lib").mkdir()
+    maintenance(tmp_path, "on", processes=1)
+    assert (tmp_path / "lib/maintenance").is_file()
+    assert not list((tmp_path / "lib").glob("guildbot@*"))
+    maintenance(tmp_path, "off", processes=1)
+    assert not (tmp_path / "lib/maintenance").exists()
