@@ -5,9 +5,14 @@ Molecule scenarios' business (scripts/molecule-test.sh)."""
 from __future__ import annotations
 
 import getpass
+import http.server
+import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -163,3 +168,89 @@ def test_maintenance_of_a_one_process_host_stays_in_the_state_directory(tmp_path
     assert not list((tmp_path / "lib").glob("guildbot@*"))
     maintenance(tmp_path, "off", processes=1)
     assert not (tmp_path / "lib/maintenance").exists()
+
+
+# --- promotion: every process's /slo --------------------------------------------------------------
+GOOD_SLO = {"lifetime": {"error_rate": 0.0, "avg_latency_ms": 20, "uptime_fraction": 1.0,
+                         "commands": 500},
+            "restarts_24h": 1, "crash_restarts_24h": 0, "uptime_seconds": 7200}
+
+
+def serve_slo(answers: list[dict[str, object]]) -> tuple[int, list[http.server.HTTPServer]]:
+    """One loopback server per answer on consecutive ports (base, base + 1, ...): each a process."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        servers: list[http.server.HTTPServer] = []
+        try:
+            for offset, answer in enumerate(answers):
+                body = json.dumps(answer).encode()
+
+                class Slo(http.server.BaseHTTPRequestHandler):
+                    payload = body
+
+                    def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+                        self.send_response(200 if self.path == "/slo" else 404)
+                        self.send_header("Content-Type", "application/json")
+                        self.end_headers()
+                        self.wfile.write(self.payload)
+
+                    def log_message(self, *args: object) -> None:
+                        pass
+
+                servers.append(http.server.HTTPServer(("127.0.0.1", base + offset), Slo))
+        except OSError:
+            for server in servers:
+                server.server_close()
+            continue
+        for server in servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        return base, servers
+    raise RuntimeError("no free consecutive loopback ports")
+
+
+def test_promotion_gates_on_every_process(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-ops item 2): a host whose process 1 crashed refuses the
+    promotion, naming that process. Fails on the old code because promote.yml read /slo from
+    process 0 only (port guildbot_rollout_health_port), which held its SLOs."""
+    release = tmp_path / "opt/releases/r1"
+    release.mkdir(parents=True)
+    (release / ".complete").touch()
+    (release / "REVISION").write_text("built_at=2026-11-30T00:00:00Z\n")
+    (tmp_path / "opt/current").symlink_to("releases/r1")
+    bad = {**GOOD_SLO, "crash_restarts_24h": 1}
+    base, servers = serve_slo([GOOD_SLO, bad])
+    try:
+        inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}},
+                                    guildbot_host_install_dir=str(tmp_path / "opt"),
+                                    guildbot_config_health_port=base)
+        result = run(tool("ansible-playbook"), str(ROOT / "ansible/promote.yml"),
+                     "-i", str(inventory), "-e", "promote_to_inventory=nowhere",
+                     "-e", f"guildbot_release_build_dir={tmp_path / 'build'}")
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "PROMOTION REFUSED" in output, output[-3000:]
+    assert f"bot-a: process 1 (port {base + 1}): crash_restarts_24h 1 > 0" in output
+    assert f"process 0 (port {base})" not in output.split("PROMOTION REFUSED")[1]
+
+
+# --- reshard -------------------------------------------------------------------------------------
+def test_reshard_refuses_a_plan_that_fails_the_shard_check_before_touching_any_host(tmp_path):
+    """Issue 12, cluster-ops item 4: resharding the public cluster (4 processes) to 3 shards would
+    leave a process without a shard: refused on the controller, no host contacted (they are
+    unreachable example names here). Fails on the old code because there was no reshard.yml."""
+    inventory = tmp_path / "public"
+    shutil.copytree(ROOT / "inventories/public", inventory)
+    (inventory / "group_vars/all/vault.yml").unlink()
+    result = run(tool("ansible-playbook"), str(ROOT / "ansible/reshard.yml"), "-i", str(inventory),
+                 "-e", "guildbot_shard_count=3")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "guildbot shard check: the inventory is refused, nothing was changed" in output
+    assert "would have no shard" in output or "no shard" in output, output[-3000:]
+    assert "guildbot-public-1" not in output.split("PLAY RECAP")[-1], output[-3000:]
