@@ -176,30 +176,18 @@ GOOD_SLO = {"lifetime": {"error_rate": 0.0, "avg_latency_ms": 20, "uptime_fracti
             "restarts_24h": 1, "crash_restarts_24h": 0, "uptime_seconds": 7200}
 
 
-def serve_slo(answers: list[dict[str, object]]) -> tuple[int, list[http.server.HTTPServer]]:
-    """One loopback server per answer on consecutive ports (base, base + 1, ...): each a process."""
+def serve(handlers: list[type[http.server.BaseHTTPRequestHandler]]
+          ) -> tuple[int, list[http.server.HTTPServer]]:
+    """One loopback server per handler on consecutive ports (base, base + 1, ...): each a
+    process of the host."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = probe.getsockname()[1]
         servers: list[http.server.HTTPServer] = []
         try:
-            for offset, answer in enumerate(answers):
-                body = json.dumps(answer).encode()
-
-                class Slo(http.server.BaseHTTPRequestHandler):
-                    payload = body
-
-                    def do_GET(self) -> None:  # noqa: N802 (the handler's API)
-                        self.send_response(200 if self.path == "/slo" else 404)
-                        self.send_header("Content-Type", "application/json")
-                        self.end_headers()
-                        self.wfile.write(self.payload)
-
-                    def log_message(self, *args: object) -> None:
-                        pass
-
-                servers.append(http.server.HTTPServer(("127.0.0.1", base + offset), Slo))
+            for offset, handler in enumerate(handlers):
+                servers.append(http.server.HTTPServer(("127.0.0.1", base + offset), handler))
         except OSError:
             for server in servers:
                 server.server_close()
@@ -208,6 +196,30 @@ def serve_slo(answers: list[dict[str, object]]) -> tuple[int, list[http.server.H
             threading.Thread(target=server.serve_forever, daemon=True).start()
         return base, servers
     raise RuntimeError("no free consecutive loopback ports")
+
+
+def stop(servers: list[http.server.HTTPServer]) -> None:
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    def answer(self, status: int, payload: object) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(payload).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def slo_handler(payload: dict[str, object]) -> type[JsonHandler]:
+    class Slo(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+            self.answer(200 if self.path == "/slo" else 404, payload)
+    return Slo
 
 
 def test_promotion_gates_on_every_process(tmp_path: Path) -> None:
@@ -220,7 +232,7 @@ def test_promotion_gates_on_every_process(tmp_path: Path) -> None:
     (release / "REVISION").write_text("built_at=2026-11-30T00:00:00Z\n")
     (tmp_path / "opt/current").symlink_to("releases/r1")
     bad = {**GOOD_SLO, "crash_restarts_24h": 1}
-    base, servers = serve_slo([GOOD_SLO, bad])
+    base, servers = serve([slo_handler(GOOD_SLO), slo_handler(bad)])
     try:
         inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}},
                                     guildbot_host_install_dir=str(tmp_path / "opt"),
@@ -229,9 +241,7 @@ def test_promotion_gates_on_every_process(tmp_path: Path) -> None:
                      "-i", str(inventory), "-e", "promote_to_inventory=nowhere",
                      "-e", f"guildbot_release_build_dir={tmp_path / 'build'}")
     finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        stop(servers)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0
     assert "PROMOTION REFUSED" in output, output[-3000:]
@@ -254,3 +264,71 @@ def test_reshard_refuses_a_plan_that_fails_the_shard_check_before_touching_any_h
     assert "guildbot shard check: the inventory is refused, nothing was changed" in output
     assert "a process would have no shard" in output, output[-3000:]
     assert "guildbot-public-1" not in output.split("PLAY RECAP")[-1], output[-3000:]
+
+
+SUPERVISORCTL = """#!/usr/bin/env python3
+# Stand-in for supervisorctl: the group guildbot of N programs, their states in a JSON file;
+# every start is recorded in the events file.
+import json, pathlib, sys
+here = pathlib.Path(sys.argv[0]).parent
+states = json.loads((here / "states.json").read_text())
+if sys.argv[1] == "status":
+    for name, state in states.items():
+        print(f"{name} {state}")
+elif sys.argv[1] == "start":
+    states[sys.argv[2]] = "RUNNING"
+    (here / "states.json").write_text(json.dumps(states))
+    with open(here / "events", "a") as events:
+        events.write(f"start {sys.argv[2]}\\n")
+    print(f"{sys.argv[2]}: started")
+"""
+
+
+def readyz_handler(bin_dir: Path, process: int) -> type[JsonHandler]:
+    """Process N's /readyz: 503 until the stand-in started it, then 503 twice more (connecting),
+    then 200, each 200 recorded in the events file."""
+    polls = [0]
+
+    class Readyz(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+            states = json.loads((bin_dir / "states.json").read_text())
+            if states[f"guildbot:guildbot-{process}"] == "RUNNING":
+                polls[0] += 1
+            ready = polls[0] > 2
+            if ready:
+                with open(bin_dir / "events", "a") as events:
+                    events.write(f"ready {process}\n")
+            self.answer(200 if ready else 503, {"reasons": [] if ready else ["connecting"]})
+    return Readyz
+
+
+def test_reshard_starts_process_by_process_each_gated_on_its_readyz(tmp_path: Path) -> None:
+    """Issue 12, cluster-ops item 4: reshard.yml's start (tasks_from start-each.yml) starts process
+    0, waits until its /readyz answers 200, and only then starts process 1 (IDENTIFYs of one
+    process at a time). Starting the group at once would record both starts before any ready."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "supervisorctl").write_text(SUPERVISORCTL)
+    (bin_dir / "supervisorctl").chmod(0o755)
+    (bin_dir / "states.json").write_text(json.dumps(
+        {"guildbot:guildbot-0": "STOPPED", "guildbot:guildbot-1": "STOPPED"}))
+    base, servers = serve([readyz_handler(bin_dir, 0), readyz_handler(bin_dir, 1)])
+    try:
+        inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}},
+                                    guildbot_service_process_manager="supervisor",
+                                    guildbot_config_health_port=base,
+                                    guildbot_rollout_ready_delay=1)
+        (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+            "name": "Start", "hosts": "guildbot", "gather_facts": False,
+            "tasks": [{"name": "Start in order", "ansible.builtin.import_role": {
+                "name": "guildbot_rollout", "tasks_from": "start-each.yml"}}]}]))
+        result = subprocess.run(
+            [tool("ansible-playbook"), str(tmp_path / "play.yml"), "-i", str(inventory)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                 "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    finally:
+        stop(servers)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (bin_dir / "events").read_text().splitlines() == [
+        "start guildbot:guildbot-0", "ready 0", "start guildbot:guildbot-1", "ready 1"]
