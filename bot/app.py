@@ -33,6 +33,7 @@ from bot.domain.errors import UserError
 from bot.domain.text import clean_text
 from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
+from bot.shards import IDENTIFY_INTERVAL
 from bot.shedding import LoadShedder
 from bot.storage.base import Storage, StorageUnavailable
 
@@ -40,9 +41,11 @@ log = logging.getLogger("guildbot")
 
 COMMAND_HASH_KEY = "command_tree_hash"
 DRAIN_SECONDS = 20.0
-EXPIRY_INTERVAL = 60.0
 RETENTION_INTERVAL = 3600.0
 CONTROL_POLL_INTERVAL = 2.0
+# Added to Discord's 5 s between two IDENTIFYs of a bucket: the time between recording a turn
+# and the IDENTIFY reaching Discord differs between processes.
+IDENTIFY_MARGIN = 0.5
 MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please try again a little "
                       "later.")
 BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
@@ -165,6 +168,7 @@ class GuildBotMixin:
 
     settings: Settings
     storage: Storage
+    _sharded = False  # an AutoShardedBot: its gateway events name their shard
 
     def _init_guildbot(self, settings: Settings, storage: Storage, monitoring: Any,
                        clock: Callable[[], float]) -> None:
@@ -183,7 +187,9 @@ class GuildBotMixin:
         self.draining = False
         self.global_maintenance = False
         self.maintenance_guilds: set[int] = set()
-        self._gateway_up = False
+        self._gateway_up = False  # READY's guilds decided (the first READY and every later one)
+        self._shards_up: set[int] = set()  # shards with a READY or RESUMED session now
+        self._max_concurrency: int | None = None  # IDENTIFY buckets, from GET /gateway/bot
         self._notified_ready = False
         self._background: list[asyncio.Task] = []
         self._shutdown_task: asyncio.Task | None = None
@@ -194,7 +200,27 @@ class GuildBotMixin:
 
     # -- monitoring probe -------------------------------------------------------------------
     def gateway_ready(self) -> bool:
-        return self._gateway_up and not self.is_closed()  # type: ignore[attr-defined]
+        """Every shard of this process has a READY (or resumed) session, READY is decided."""
+        return (self._gateway_up and not self.is_closed()  # type: ignore[attr-defined]
+                and self._shards_up.issuperset(self.settings.own_shards))
+
+    def shards_ready(self) -> dict[int, bool]:
+        """Each shard of this process: whether its session is READY (or resumed) now."""
+        return {shard: shard in self._shards_up for shard in self.settings.own_shards}
+
+    def _shard_state(self, shard_id: int | None, up: bool, event: str) -> None:
+        """A shard's session came up or went down: readiness follows the whole process (ready
+        when every shard is), monitoring sees the process's transitions."""
+        ready_before = self.gateway_ready()
+        shard = 0 if shard_id is None else shard_id
+        if up:
+            self._shards_up.add(shard)
+        else:
+            self._shards_up.discard(shard)
+        if up and self.gateway_ready() and not ready_before:
+            self.monitoring.gateway_event(event)
+        elif not up and ready_before:
+            self.monitoring.gateway_event("disconnect")
 
     def shard_latencies(self) -> list[tuple[int, float]]:
         """Heartbeat latency per shard (a plain client is shard 0); unknown ones left out."""
@@ -205,6 +231,9 @@ class GuildBotMixin:
 
     def guild_count(self) -> int:
         return len(self.guilds)  # type: ignore[attr-defined]
+
+    def maintenance_guild_count(self) -> int:
+        return len(self.maintenance_guilds)
 
     async def database_writable(self) -> bool:
         return await self.storage.writable()
@@ -265,15 +294,26 @@ class GuildBotMixin:
         else:
             self.maintenance_guilds.discard(guild_id)
 
-    async def _watch_control_files(self) -> None:
-        """Global maintenance follows the file $STATE_DIR/maintenance: no restart needed."""
+    async def _watch_control(self) -> None:
+        """Every CONTROL_POLL_INTERVAL: global maintenance follows the file
+        $STATE_DIR/maintenance, and the guilds in maintenance are read again from the database,
+        so a switch made through another process (or the database) holds here within seconds."""
         flag = self.settings.state_dir / "maintenance"
         while True:
             on = flag.exists()
             if on != self.global_maintenance:
                 log.warning("global maintenance %s (%s)", "ON" if on else "OFF", flag)
                 self.global_maintenance = on
+            await self.refresh_maintenance()
             await asyncio.sleep(CONTROL_POLL_INTERVAL)
+
+    async def refresh_maintenance(self) -> None:
+        """The guilds in maintenance, from the database (one indexed read); while it cannot
+        answer, the last set read stays."""
+        try:
+            self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
+        except StorageUnavailable as exc:
+            log.debug("guilds in maintenance not refreshed: %s", exc)
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -287,13 +327,41 @@ class GuildBotMixin:
             guild_id: self.policy.decide(guild_id, known=True, guild_count=0)
             for guild_id, left_at in (await self.storage.known_guilds()).items()
             if left_at is None}
-        if self.settings.sync_commands:
+        # Once per rollout, not by every process of a cluster: the one running shard 0 syncs
+        # (exactly one process does; an unsharded or all-shards process always).
+        if self.settings.sync_commands and 0 in self.settings.own_shards:
             await self.sync_commands_if_changed()
         await self.monitoring.start(self)
         self._background = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("control-files", self._watch_control_files()),
-            ("challenge-expiry", self._every(EXPIRY_INTERVAL, self.expire_challenges)),
+            ("control", self._watch_control()),
+            ("challenge-expiry", self._every(self.settings.expiry_interval,
+                                             self.expire_challenges)),
         )]
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord takes one IDENTIFY per bucket (shard_id % max_concurrency) per 5 s across
+        every process of the bot: wait for the bucket's turn through the storage (PostgreSQL:
+        shared by every process; SQLite: this one). Never raises: a database that cannot answer
+        costs a local wait of the interval instead (at worst Discord refuses and we retry)."""
+        bucket = (shard_id or 0) % await self._identify_buckets()
+        try:
+            await self.storage.take_identify_turn(bucket, IDENTIFY_INTERVAL + IDENTIFY_MARGIN)
+        except StorageUnavailable as exc:
+            log.warning("IDENTIFY of shard %s waits %.1f s on its own: %s", shard_id,
+                        IDENTIFY_INTERVAL + IDENTIFY_MARGIN, exc)
+            await asyncio.sleep(IDENTIFY_INTERVAL + IDENTIFY_MARGIN)
+
+    async def _identify_buckets(self) -> int:
+        """``max_concurrency`` from GET /gateway/bot, asked once; 1 (every shard in one bucket,
+        the strictest) when Discord does not answer."""
+        if self._max_concurrency is None:
+            try:
+                _, _, limits = await self.http.get_bot_gateway()  # type: ignore[attr-defined]
+                self._max_concurrency = max(1, int(limits["max_concurrency"]))
+            except (discord.DiscordException, aiohttp.ClientError, KeyError, ValueError) as exc:
+                log.warning("max_concurrency unknown (%s): one IDENTIFY bucket", exc)
+                return 1
+        return self._max_concurrency
 
     async def sync_commands_if_changed(self, force: bool = False) -> bool:
         tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
@@ -318,19 +386,25 @@ class GuildBotMixin:
             await asyncio.sleep(seconds)
 
     async def expire_challenges(self) -> int:
+        """Resolve the due challenges of this process's guilds (those of its shards): each
+        guild's expiry runs in one process of the deployment, so a stake is refunded once."""
         now = self.clock()
         total = 0
         for guild_id in await self.storage.guilds_with_due_challenges(now):
-            total += await self.storage.guild(guild_id).expire_challenges(now)
+            if self.settings.owns_guild(guild_id):
+                total += await self.storage.guild(guild_id).expire_challenges(now)
         return total
 
     async def purge_departed_guilds(self) -> int:
-        """Delete the data of guilds that left before the retention cutoff. Never one admitted
+        """Delete the data of this process's guilds (those of its shards: it alone knows
+        whether they are admitted) that left before the retention cutoff. Never one admitted
         now (the gateway delivered it), nor one whose row changed since it was listed: the purge
         re-checks the cutoff inside its own transaction."""
         cutoff = self.clock() - self.settings.data_retention_days * 86400
         purged = 0
         for guild_id in await self.storage.guilds_left_before(cutoff):
+            if not self.settings.owns_guild(guild_id):
+                continue
             decision = self.admission.get(guild_id)
             if decision is not None and decision.admitted:
                 continue
@@ -345,7 +419,10 @@ class GuildBotMixin:
         # Ready (/readyz) once READY's guilds are decided: the first interactions find them.
         refused = await self.admit_ready_guilds()
         self._gateway_up = True
-        self.monitoring.gateway_event("ready")
+        if not self._sharded:  # an AutoShardedBot reports each shard (on_shard_ready)
+            self._shard_state(None, True, "ready")
+        elif self.gateway_ready():
+            self.monitoring.gateway_event("ready")
         if not self._notified_ready:
             self._notified_ready = True
             # First purge once the guilds READY delivered are decided (and present again), then
@@ -363,12 +440,21 @@ class GuildBotMixin:
             await self._turn_away(guild, decision)
 
     async def on_resumed(self) -> None:
-        self._gateway_up = True
-        self.monitoring.gateway_event("resumed")
+        if not self._sharded:
+            self._shard_state(None, True, "resumed")
 
     async def on_disconnect(self) -> None:
-        self._gateway_up = False
-        self.monitoring.gateway_event("disconnect")
+        if not self._sharded:
+            self._shard_state(None, False, "disconnect")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self._shard_state(shard_id, True, "ready")
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._shard_state(shard_id, True, "resumed")
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._shard_state(shard_id, False, "disconnect")
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.admit_guild(guild, joined=True)
@@ -427,6 +513,8 @@ class GuildBot(GuildBotMixin, commands.Bot):
 
 
 class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
+    _sharded = True
+
     def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
                  clock: Callable[[], float] = time.time, **options: Any) -> None:
         if settings.shard_ids is not None:  # this process runs only these shards

@@ -292,26 +292,71 @@ def cmd_migrate_to_postgres(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
-def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
-    path = "/readyz" if args.ready else "/healthz"
-    if args.slo:
-        path = "/slo"
+def _ask(settings: Settings, path: str, timeout: float, port: int | None = None
+         ) -> tuple[str, int, object]:
+    """GET ``path`` from the health server on ``port`` (default: this process's): the URL,
+    the status and the body (JSON when it is JSON). OSError when nothing answers."""
     from bot.monitoring.resources import health_request
 
-    request = health_request(settings, path)
-    url = request.full_url
+    request = health_request(settings, path, port)
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
             body, status = response.read().decode(), response.status
     except urllib.error.HTTPError as exc:
         body, status = exc.read().decode(), exc.code
-    except OSError as exc:
-        raise CommandFailed(f"no answer from {url}: {exc}") from None
     try:
-        _print_json({"url": url, "status": status, "body": json.loads(body)})
+        return request.full_url, status, json.loads(body)
     except ValueError:
-        _print_json({"url": url, "status": status, "body": body})
+        return request.full_url, status, body
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    if args.all:
+        return _fleet_health(settings, args.timeout)
+    path = "/readyz" if args.ready else "/healthz"
+    if args.slo:
+        path = "/slo"
+    try:
+        url, status, body = _ask(settings, path, args.timeout)
+    except OSError as exc:
+        raise CommandFailed(f"no answer from http://{settings.health_host}:"
+                            f"{settings.health_port}{path}: {exc}") from None
+    _print_json({"url": url, "status": status, "body": body})
     return 0 if status == 200 else 1
+
+
+def _fleet_health(settings: Settings, timeout: float) -> int:
+    """Every process of this host (GUILDBOT_FLEET_HEALTH_PORTS, else this process's port): its
+    shards, readiness with the reasons, heartbeat latency, the last 5 minutes' commands, error
+    rate and p95. Exit 1 when any process is not ready or does not answer."""
+    processes = []
+    for port in settings.fleet_health_ports or (settings.health_port,):
+        entry: dict[str, object] = {"port": port}
+        try:
+            _, status, ready = _ask(settings, "/readyz", timeout, port)
+            _, _, slo = _ask(settings, "/slo", timeout, port)
+        except OSError as exc:
+            entry.update(ready=False, reasons=[f"no answer: {exc}"])
+            processes.append(entry)
+            continue
+        reasons = ready.get("reasons", []) if isinstance(ready, dict) else [str(ready)]
+        entry.update(ready=status == 200, reasons=reasons)
+        if isinstance(slo, dict):
+            process, window = slo.get("process", {}), slo.get("window", {})
+            latencies = [s["latency_ms"] for s in process.get("shard_states", [])
+                         if s.get("latency_ms") is not None]
+            entry.update(
+                instance=process.get("instance"), shards=process.get("shards"),
+                shard_states=process.get("shard_states"),
+                latency_ms=max(latencies) if latencies else None,
+                commands_5m=window.get("commands"), error_rate_5m=window.get("error_rate"),
+                p95_latency_ms_5m=window.get("p95_latency_ms"),
+                uptime_seconds=slo.get("uptime_seconds"))
+        processes.append(entry)
+    ready_count = sum(1 for p in processes if p["ready"])
+    _print_json({"ready": ready_count, "processes_total": len(processes),
+                 "processes": processes})
+    return 0 if ready_count == len(processes) else 1
 
 
 def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
@@ -454,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("health", cmd_health, "ask the running bot's health endpoint")
     p.add_argument("--ready", action="store_true", help="check readiness (/readyz)")
     p.add_argument("--slo", action="store_true", help="print the SLO figures (/slo)")
+    p.add_argument("--all", action="store_true", help="every process of this host "
+                   "(GUILDBOT_FLEET_HEALTH_PORTS): shards, readiness, latency, error rate; exit "
+                   "1 when any is not ready")
     p.add_argument("--timeout", type=float, default=5)
     p = add("sync-commands", cmd_sync_commands, "sync slash commands if their definition changed")
     p.add_argument("--force", action="store_true", help="sync even if unchanged")

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.shards import shard_of
+
 EX_CONFIG = 78
 PREFIX = "GUILDBOT_"
 STAGES = ("local", "beta", "expanded", "public")
@@ -83,6 +85,8 @@ class Settings:
     log_level: str = "INFO"
     data_retention_days: int = 30
     analytics_retention_days: int = 90
+    # How often the expiry job resolves this process's due challenges (seconds).
+    expiry_interval: float = 60.0
     db_readers: int = 2
     # PostgreSQL instead of the SQLite file: a URL without a password (GUILDBOT_DATABASE), the
     # password from a credential (database_password), connections per process.
@@ -96,6 +100,11 @@ class Settings:
     shard_count: int = 0
     # The shards this process runs (GUILDBOT_SHARD_IDS); None: all of shard_count.
     shard_ids: tuple[int, ...] | None = None
+    # This process's number on its host (GUILDBOT_INSTANCE: guildbot@N), a metrics label.
+    instance: int = 0
+    # Every process's health port on this host (GUILDBOT_FLEET_HEALTH_PORTS), for health --all;
+    # empty: this process's own port only.
+    fleet_health_ports: tuple[int, ...] = ()
     sync_commands: bool = True
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
@@ -113,6 +122,18 @@ class Settings:
     def database_name(self) -> str:
         """The database for messages and logs: the SQLite path or the password-less URL."""
         return self.database_url if self.database_url is not None else str(self.database)
+
+    @property
+    def own_shards(self) -> tuple[int, ...]:
+        """The shards this process runs: its shard ids, else every shard (0 unsharded)."""
+        if self.shard_ids is not None:
+            return self.shard_ids
+        return tuple(range(max(self.shard_count, 1)))
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the guild's shard, so its background work is ours (the
+        one place that says which guilds are mine; all of them when it runs every shard)."""
+        return self.shard_ids is None or shard_of(guild_id, self.shard_count) in self.shard_ids
 
     def require_token(self) -> Secret:
         if self.token is None:
@@ -301,6 +322,18 @@ def _shard_ids(r: _Reader, shard_count: int, backend: str) -> tuple[int, ...] | 
     return tuple(sorted(ids))
 
 
+def _ports(r: _Reader, name: str) -> tuple[int, ...]:
+    """A comma-separated list of TCP ports (``8710,8711``)."""
+    value = (r.raw(name) or "").replace(" ", "")
+    ports = []
+    for part in filter(None, value.split(",")):
+        if not part.isdigit() or not 0 < int(part) <= 65535:
+            raise ConfigError(PREFIX + name, f"{part!r} is not a TCP port",
+                              "list the host's health ports, e.g. 8710,8711")
+        ports.append(int(part))
+    return tuple(ports)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -322,6 +355,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                           "but the list is empty", "list the test guilds' ids, comma-separated")
     log_file = r.raw("LOG_FILE")
     shard_count = r.integer("SHARD_COUNT", 0, maximum=10_000)
+    shard_ids = _shard_ids(r, shard_count, "postgres" if database_url else "sqlite")
+    max_guilds = r.integer("MAX_GUILDS", 0)
+    if max_guilds and shard_ids is not None:
+        raise ConfigError(PREFIX + "MAX_GUILDS", "the cap is counted by each process over the "
+                          "guilds of its own shards, and this process runs only some shards "
+                          "(the deployment would admit up to the cap per process)",
+                          "set it to 0 (no cap), or run every shard in one process")
     defaults = AlertThresholds()
     alerts = AlertThresholds(
         error_rate=r.number("ALERT_ERROR_RATE", defaults.error_rate),
@@ -344,7 +384,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway_url=r.url("GATEWAY_URL", DISCORD_GATEWAY_URL, ("ws", "wss")),
         stage=stage,
         guild_allowlist=allowlist,
-        max_guilds=r.integer("MAX_GUILDS", 0),
+        max_guilds=max_guilds,
         closed_to_new_guilds=r.boolean("CLOSED_TO_NEW_GUILDS", False),
         health_host=r.string("HEALTH_HOST", "127.0.0.1"),
         health_port=r.integer("HEALTH_PORT", 8710, maximum=65535),
@@ -353,6 +393,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         data_retention_days=r.integer("DATA_RETENTION_DAYS", 30, maximum=3650),
         analytics_retention_days=r.integer("ANALYTICS_RETENTION_DAYS", 90, minimum=1, maximum=3650),
+        expiry_interval=r.number("EXPIRY_INTERVAL_SECONDS", 60.0, minimum=1.0),
         db_readers=r.integer("DB_READERS", 2, minimum=1, maximum=32),
         database_url=database_url,
         database_password=database_password,
@@ -360,7 +401,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_start_retry_seconds=r.number("DB_START_RETRY_SECONDS", 60.0),
         max_inflight=r.integer("MAX_INFLIGHT", 200, minimum=1, maximum=100_000),
         shard_count=shard_count,
-        shard_ids=_shard_ids(r, shard_count, "postgres" if database_url else "sqlite"),
+        shard_ids=shard_ids,
+        instance=r.integer("INSTANCE", 0, maximum=999),
+        fleet_health_ports=_ports(r, "FLEET_HEALTH_PORTS"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
         alerts=alerts,
     )

@@ -12,6 +12,8 @@ periodic tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -33,6 +35,7 @@ from bot.monitoring.metrics import (
 from bot.monitoring.server import HealthServer
 from bot.monitoring.stats import GatewayRestarts, Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
+from bot.shards import label as shard_label
 from bot.storage.base import GuildRepository, UsageSummary
 
 __all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "NullMonitoring",
@@ -48,6 +51,8 @@ DB_CHECK_TTL = 1.0  # seconds a readiness write probe's result answers /readyz
 
 class BotProbe(Protocol):
     def gateway_ready(self) -> bool: ...
+    def shards_ready(self) -> dict[int, bool]: ...
+    def maintenance_guild_count(self) -> int: ...
     def shard_latencies(self) -> list[tuple[int, float]]: ...
     def guild_count(self) -> int: ...
     async def database_writable(self) -> bool: ...
@@ -122,6 +127,8 @@ class Monitoring:
         enabled = health_port is not None or settings.health_port != 0
         self.server = HealthServer(self, settings.health_host, port) if enabled else None
         self.metrics.start_time.set(self.started_at)
+        self.metrics.process_info.labels(shard_label(settings.own_shards), str(settings.instance),
+                                         str(settings.shard_count)).set(1)
 
     def _gateway_grace(self) -> float:
         grace = self.intervals.gateway_grace
@@ -136,6 +143,12 @@ class Monitoring:
             return
         self._started = True
         self.probe = probe
+        m = self.metrics
+        # Read at every scrape: a shard or a maintenance switch shows at once.
+        for shard in self.settings.own_shards:
+            m.shard_ready.labels(str(shard)).set_function(functools.partial(
+                _shard_up, probe, shard))
+        m.maintenance_guilds.set_function(probe.maintenance_guild_count)
         restarts = self.starts.record(self.clock())
         if restarts:
             log.info("process start %d within 24 h", restarts + 1)
@@ -271,7 +284,9 @@ class Monitoring:
             return False, reasons
         try:
             if not probe.gateway_ready():
-                reasons.append("gateway not ready")
+                down = [shard for shard, up in probe.shards_ready().items() if not up]
+                reasons.append(f"gateway not ready (shards {shard_label(down)} down)" if down
+                               else "gateway not ready")
         except Exception as exc:
             reasons.append(f"gateway check failed: {type(exc).__name__}")
         reasons.extend(await self._database_check(probe))
@@ -320,6 +335,27 @@ class Monitoring:
             "commands": slo.lifetime.count,
             "errors_recorded": self.errors.total,
             "loop_lag_seconds": round(self.loop_lag, 6),
+            "process": self.process_view(),
+        }
+
+    def process_view(self) -> dict[str, Any]:
+        """This process in the fleet: its number on the host, its shards, each shard's
+        session (ready, heartbeat latency)."""
+        settings, probe = self.settings, self.probe
+        ready: dict[int, bool] = {}
+        latency: dict[int, float] = {}
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                ready = probe.shards_ready()
+                latency = dict(probe.shard_latencies())
+        return {
+            "instance": settings.instance,
+            "shards": shard_label(settings.own_shards),
+            "shard_count": settings.shard_count,
+            "shard_states": [
+                {"shard": shard, "ready": ready.get(shard, False),
+                 "latency_ms": round(latency[shard] * 1000, 1) if shard in latency else None}
+                for shard in settings.own_shards],
         }
 
     def dashboard_data(self) -> dict[str, Any]:
@@ -410,6 +446,10 @@ class Monitoring:
             self.loop_lag = lag
             self.metrics.loop_lag.set(lag)
             self.metrics.loop_lag_hist.observe(lag)
+
+
+def _shard_up(probe: BotProbe, shard: int) -> float:
+    return 1.0 if probe.shards_ready().get(shard, False) else 0.0
 
 
 class NullMonitoring:

@@ -70,6 +70,16 @@ class Metrics:
                                    registry=r)
         self.gateway_latency = Gauge("guildbot_gateway_latency_seconds",
                                      "Heartbeat latency per shard", ["shard"], registry=r)
+        self.shard_ready = Gauge("guildbot_shard_ready",
+                                 "1 while the shard's gateway session is READY", ["shard"],
+                                 registry=r)
+        self.process_info = Gauge("guildbot_process_info",
+                                  "This process: its shards (as in GUILDBOT_SHARD_IDS), its number "
+                                  "on the host (GUILDBOT_INSTANCE) and the shard count",
+                                  ["shards", "process", "shard_count"], registry=r)
+        self.maintenance_guilds = Gauge("guildbot_guilds_in_maintenance",
+                                        "Guilds in maintenance as this process sees them",
+                                        registry=r)
         self.loop_lag = Gauge("guildbot_event_loop_lag_seconds",
                               "Scheduling delay of the last event-loop probe", registry=r)
         self.loop_lag_hist = Histogram("guildbot_event_loop_delay_seconds",

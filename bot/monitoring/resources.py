@@ -122,11 +122,14 @@ def systemctl_show(unit: str, runner: Callable[..., Any] = subprocess.run
     return out
 
 
-def health_request(settings: Settings, path: str) -> urllib.request.Request:
-    """A request to the bot's own health server. It names ``localhost`` in its Host header,
-    which the server requires (see bot.monitoring.server), whatever address it is bound to."""
-    url = f"http://{settings.health_host}:{settings.health_port}{path}"
-    return urllib.request.Request(url, headers={"Host": f"localhost:{settings.health_port}"})
+def health_request(settings: Settings, path: str, port: int | None = None
+                   ) -> urllib.request.Request:
+    """A request to the bot's own health server (or, with ``port``, another process's on this
+    host). It names ``localhost`` in its Host header, which the server requires (see
+    bot.monitoring.server), whatever address it is bound to."""
+    port = settings.health_port if port is None else port
+    url = f"http://{settings.health_host}:{port}{path}"
+    return urllib.request.Request(url, headers={"Host": f"localhost:{port}"})
 
 
 def healthz_answers(settings: Settings, timeout: float = 5.0) -> bool | None:

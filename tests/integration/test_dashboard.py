@@ -59,6 +59,12 @@ class Probe:
     def gateway_ready(self) -> bool:
         return True
 
+    def shards_ready(self) -> dict[int, bool]:
+        return {0: True}
+
+    def maintenance_guild_count(self) -> int:
+        return 0
+
     def shard_latencies(self) -> list[tuple[int, float]]:
         return [(0, 0.04)]
 

@@ -19,10 +19,22 @@ import asyncpg
 from bot.storage.base import StorageUnavailable, UsageRow, UsageSummary
 from bot.storage.postgres import queries as q
 from bot.storage.postgres import schema
-from bot.storage.postgres.pool import COMMAND_TIMEOUT, CONNECT_TIMEOUT, Pool, unavailable
+from bot.storage.postgres.pool import (
+    COMMAND_TIMEOUT,
+    CONNECT_TIMEOUT,
+    Pool,
+    rowcount,
+    unavailable,
+)
 from bot.storage.postgres.repository import PostgresGuildRepository
 
 PROBE_TIMEOUT = 2.0  # seconds the readiness probe's write may take
+# pg_advisory_xact_lock(class, key) classes ("gb" 1 and 2; the two-key space is apart from the
+# migrator's one-key MIGRATION_LOCK): an IDENTIFY bucket's turn (key: the bucket), the prune.
+IDENTIFY_LOCK_CLASS = 0x67620001
+PRUNE_LOCK_CLASS = 0x67620002
+# A process may queue behind every other process of its bucket for the IDENTIFY lock.
+IDENTIFY_LOCK_TIMEOUT = 600.0
 
 
 async def connect(dsn: str, password: str | None) -> asyncpg.Connection:
@@ -32,6 +44,12 @@ async def connect(dsn: str, password: str | None) -> asyncpg.Connection:
         return await asyncpg.connect(dsn, password=password, timeout=CONNECT_TIMEOUT,
                                      command_timeout=COMMAND_TIMEOUT,
                                      server_settings={"application_name": "guildbot-cli"})
+
+
+def _args(sql: str, **params: Any) -> tuple[Any, ...]:
+    """``sql`` compiled, followed by its values in order (a connection call's arguments)."""
+    text, values = q.bind(sql, params)
+    return (text, *values)
 
 
 class PostgresStorage:
@@ -97,8 +115,28 @@ class PostgresStorage:
         await self._pool.executemany(q.positional(sql)[0], values)
 
     async def prune_usage(self, before: float) -> int:
-        return await self._pool.execute(*q.bind(q.OPERATOR["prune_usage"][0],
-                                                {"before": before}))
+        """Delete usage rows older than ``before``, in one process of the deployment at a time:
+        while another holds the prune lock this one skips (0), never deleting twice at once."""
+        async def prune(conn: asyncpg.Connection) -> int:
+            if not await conn.fetchval(*_args(q.META["prune_lock"], lock_class=PRUNE_LOCK_CLASS)):
+                return 0
+            return rowcount(await conn.execute(
+                *_args(q.OPERATOR["prune_usage"][0], before=before)))
+        return await self._pool.transaction(prune)
+
+    async def take_identify_turn(self, bucket: int, interval: float) -> None:
+        """Return when a shard of ``bucket`` may IDENTIFY: under the bucket's advisory lock,
+        wait until ``interval`` seconds after the bucket's last IDENTIFY by any process (the
+        server's clock), record this one, commit. Processes of one bucket queue on the lock."""
+        async def turn(conn: asyncpg.Connection) -> None:
+            await conn.execute(*_args(q.META["identify_lock"], lock_class=IDENTIFY_LOCK_CLASS,
+                                      bucket=bucket), timeout=IDENTIFY_LOCK_TIMEOUT)
+            wait = await conn.fetchval(*_args(q.META["identify_wait"], bucket=bucket,
+                                              interval=interval))
+            if wait:
+                await asyncio.sleep(wait)
+            await conn.execute(*_args(q.META["identify_record"], bucket=bucket))
+        await self._pool.transaction(turn)
 
     async def usage_summary(self, since: float) -> list[UsageSummary]:
         rows = await self._rows("usage_summary", since=since)

@@ -238,6 +238,21 @@ OPERATOR: dict[str, tuple[str, str]] = {
 
 META: dict[str, str] = {
     "get_meta": "SELECT value FROM meta WHERE key = :key",
+    # Discord's IDENTIFY limit across processes (PostgresStorage.take_identify_turn): the
+    # bucket's lock, how long until its next IDENTIFY may go (server clock), and this one's time.
+    "identify_lock": "SELECT pg_advisory_xact_lock(:lock_class, :bucket)",
+    "identify_wait": (
+        "SELECT GREATEST(0, identified_at + :interval "
+        "- extract(epoch FROM clock_timestamp())::double precision) "
+        "FROM identify_buckets WHERE bucket = :bucket"
+    ),
+    "identify_record": (
+        "INSERT INTO identify_buckets (bucket, identified_at) "
+        "VALUES (:bucket, extract(epoch FROM clock_timestamp())::double precision) "
+        "ON CONFLICT (bucket) DO UPDATE SET identified_at = excluded.identified_at"
+    ),
+    # Analytics pruning is not per guild: one process at a time prunes (the others skip).
+    "prune_lock": "SELECT pg_try_advisory_xact_lock(:lock_class, 0)",
     "set_meta": (
         "INSERT INTO meta (key, value) VALUES (:key, :value) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,12 @@ from bot.storage.sqlite.repository import SQLiteGuildRepository
 
 class SQLiteStorage(Connections):
     """The :class:`bot.storage.base.Storage` implementation for SQLite."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # IDENTIFY bucket -> its lock and the monotonic time of its last turn (one process).
+        self._identify_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._identified: dict[int, float] = {}
 
     def guild(self, guild_id: int) -> SQLiteGuildRepository:
         return SQLiteGuildRepository(self, guild_id)
@@ -72,6 +80,14 @@ class SQLiteStorage(Connections):
     async def get_meta(self, key: str) -> str | None:
         row = await self.fetchone(q.META["get_meta"], {"key": key})
         return row[0] if row else None
+
+    async def take_identify_turn(self, bucket: int, interval: float) -> None:
+        """SQLite is one process: the wait discord.py does itself, per bucket, in memory."""
+        async with self._identify_locks[bucket]:
+            last = self._identified.get(bucket)
+            if last is not None:
+                await asyncio.sleep(max(0.0, last + interval - time.monotonic()))
+            self._identified[bucket] = time.monotonic()
 
     async def set_meta(self, key: str, value: str) -> None:
         def put(conn: sqlite3.Connection) -> None:

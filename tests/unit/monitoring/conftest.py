@@ -44,6 +44,12 @@ class FakeProbe:
     def gateway_ready(self) -> bool:
         return self.ready
 
+    def shards_ready(self) -> dict[int, bool]:
+        return {0: self.ready}
+
+    def maintenance_guild_count(self) -> int:
+        return 0
+
     def shard_latencies(self) -> list[tuple[int, float]]:
         return list(self.latencies)
 

@@ -149,13 +149,13 @@ async def test_readyz(monitoring: Monitoring, http, probe, clock):
     probe.ready = False  # the gateway is asked on every request
     status, body = await get_json(http, "/readyz")
     assert status == 503
-    assert body["reasons"] == ["gateway not ready"]
+    assert body["reasons"] == ["gateway not ready (shards 0 down)"]
 
     probe.writable = False  # the database's answer is reused for DB_CHECK_TTL
     clock.advance(DB_CHECK_TTL)
     status, body = await get_json(http, "/readyz")
     assert status == 503
-    assert body["reasons"] == ["gateway not ready", "database not writable"]
+    assert body["reasons"] == ["gateway not ready (shards 0 down)", "database not writable"]
 
     probe.ready = True
     status, body = await get_json(http, "/readyz")

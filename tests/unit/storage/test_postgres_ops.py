@@ -16,6 +16,7 @@ import pytest
 from bot import cli
 from bot.storage.backups import BackupResult, list_backups
 from bot.storage.postgres import backup as pg_backup
+from bot.storage.postgres import schema as pg_schema
 from bot.storage.postgres.database import connect
 from tests.pgserver import BOT_PASSWORD
 
@@ -133,8 +134,6 @@ def test_migrate_takes_a_verified_backup_before_changing_a_schema_with_data(
         pg_env, capsys, monkeypatch):
     """As on SQLite: `migrate` on a PostgreSQL database that has a schema (and so may have
     data) takes a verified `pre-migrate` backup before it applies anything."""
-    from bot.storage.postgres import schema as pg_schema
-
     migrated(capsys, pg_env)
     seed(pg_env)
     pretend = pg_schema.Migration(pg_schema.LATEST_VERSION + 1, "pretend", "SELECT 1")
@@ -169,7 +168,8 @@ def test_backup_verify_and_drill(pg_env, capsys, tmp_path):
     assert path.parent == tmp_path / "backups" / "daily" and path.suffix == ".pgdump"
     assert path.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
     assert result["rows"] == {"guilds": 2, "members": 60, "challenges": 2, "command_usage": 1,
-                              "meta": 0, "schema_migrations": 1}
+                              "meta": 0, "identify_buckets": 0,
+                              "schema_migrations": pg_schema.LATEST_VERSION}
     assert {p.parent.name for p in list_backups(tmp_path / "backups",
                                                 suffix=pg_backup.SUFFIX)} == \
         {"daily", "weekly", "monthly"}
@@ -252,7 +252,8 @@ def test_restore_brings_back_data_deleted_after_the_backup(pg_env, capsys, tmp_p
     report = json.loads(out)
     assert report["previous_rows"]["members"] == 30
     assert report["rows"] == {"guilds": 2, "members": 60, "challenges": 2, "command_usage": 1,
-                              "meta": 0, "schema_migrations": 1}
+                              "meta": 0, "identify_buckets": 0,
+                              "schema_migrations": pg_schema.LATEST_VERSION}
     assert sql(pg_env, "SELECT sum(points) FROM members") == [(6000,)]
     assert sql(pg_env, "SELECT count(*) FROM challenges WHERE status = 'accepted'") == [(1,)]
     # What the restore replaced was kept: the pre-restore backup holds the deleted state.
