@@ -62,6 +62,9 @@ class AlertThresholds:
     disk_percent: float = 85.0
     gateway_down_minutes: float = 5.0
     backup_max_age_hours: float = 26.0
+    # False where another host runs the backups (one per PostgreSQL deployment): the backup age is
+    # then watched there, and this host's check-resources leaves it alone.
+    backup_age_watched: bool = True
     webhook_max_per_hour: int = 20
 
 
@@ -371,6 +374,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         disk_percent=r.number("ALERT_DISK_PCT", defaults.disk_percent),
         gateway_down_minutes=r.number("ALERT_GATEWAY_DOWN_MINUTES", defaults.gateway_down_minutes),
         backup_max_age_hours=r.number("BACKUP_MAX_AGE_HOURS", defaults.backup_max_age_hours),
+        backup_age_watched=r.boolean("ALERT_BACKUP_AGE", defaults.backup_age_watched),
         webhook_max_per_hour=r.integer("ALERT_WEBHOOK_MAX_PER_HOUR", defaults.webhook_max_per_hour,
                                        minimum=1, maximum=1000),
     )

@@ -225,8 +225,12 @@ def collect(settings: Settings, state: dict[str, Any], now: float
     values["cpu"], details["cpu"] = cpu_percent(state, now)
     values["memory"] = memory_percent()
     values["disk"], details["disk"] = disk_percent(settings.database)
-    values["backup_age"], details["backup_age"] = backup_age_hours(
-        read_backup_status(settings.state_dir), now)
+    if settings.alerts.backup_age_watched:
+        values["backup_age"], details["backup_age"] = backup_age_hours(
+            read_backup_status(settings.state_dir), now)
+    else:
+        values["backup_age"] = None
+        details["backup_age"] = "not watched here (GUILDBOT_ALERT_BACKUP_AGE=false)"
     svc_values, svc_details = service_values(settings, state, now)
     values["memory"], details["memory"] = combine_memory(
         values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None))

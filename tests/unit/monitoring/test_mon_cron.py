@@ -277,3 +277,20 @@ async def test_a_hostile_last_error_stays_on_its_alert_line(hook, tmp_path, cloc
     assert "last error: disk full\\nINJECTED line\\r\\x1b[2Jmore" in backup_alerts[0]
     assert not any(line.startswith("INJECTED") for text in hook.texts
                    for line in text.splitlines())
+
+
+def test_a_host_that_does_not_run_the_backups_leaves_the_backup_age_alone(tmp_path, capsys):
+    """Regression (issue 12, cluster-ops item 3): on a PostgreSQL deployment the backups run once,
+    on one host; the other hosts' and processes' check-resources (cron sets
+    GUILDBOT_ALERT_BACKUP_AGE=false there) must not fire "no backup". Fails on the old code
+    because the setting did not exist and every check read its own backup-status.json ("inf")."""
+    from bot.config import load_settings
+
+    settings = load_settings({"GUILDBOT_STATE_DIR": str(tmp_path),
+                              "GUILDBOT_DATABASE": str(tmp_path / "g.db"),
+                              "GUILDBOT_HEALTH_PORT": "0", "GUILDBOT_ALERT_BACKUP_AGE": "false"})
+    assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["values"]["backup_age"] is None
+    assert "backup_age" not in out["firing"]
+    assert "not watched here" in out["details"]["backup_age"]
