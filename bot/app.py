@@ -35,7 +35,7 @@ from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
 from bot.shedding import LoadShedder
-from bot.storage.base import Storage, StorageUnavailable
+from bot.storage.base import Storage, StorageSize, StorageUnavailable
 
 log = logging.getLogger("guildbot")
 
@@ -238,6 +238,9 @@ class GuildBotMixin:
     async def database_writable(self) -> bool:
         return await self.storage.writable()
 
+    async def database_size(self) -> StorageSize:
+        return await self.storage.size()
+
     # -- admission --------------------------------------------------------------------------
     def admission_refusal(self, guild_id: int) -> str | None:
         """None when the guild is admitted, else what to answer its interactions."""
@@ -314,6 +317,8 @@ class GuildBotMixin:
             self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
         except StorageUnavailable as exc:
             log.debug("guilds in maintenance not refreshed: %s", exc)
+        except Exception as exc:  # a bug here must not end the watch of the maintenance file
+            self.monitoring.record_error(exc, command="task:refresh_maintenance")
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:

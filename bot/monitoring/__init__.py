@@ -36,7 +36,7 @@ from bot.monitoring.server import HealthServer
 from bot.monitoring.stats import GatewayRestarts, Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
 from bot.shards import label as shard_label
-from bot.storage.base import GuildRepository, UsageSummary
+from bot.storage.base import GuildRepository, StorageSize, UsageSummary
 
 __all__ = ["AnalyticsSink", "BotProbe", "Intervals", "Monitoring", "NullMonitoring",
            "configure_logging"]
@@ -56,6 +56,7 @@ class BotProbe(Protocol):
     def shard_latencies(self) -> list[tuple[int, float]]: ...
     def guild_count(self) -> int: ...
     async def database_writable(self) -> bool: ...
+    async def database_size(self) -> StorageSize: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Intervals:
     # alert's delay (settings.alerts.gateway_down_minutes), so the alert and the restart agree.
     gateway_grace: float | None = None
     max_heartbeat_latency: float = 60.0
-    db_check_timeout: float = 5.0
+    db_check_timeout: float = 5.0  # the readiness write probe and the size query, each
     top_guilds: int = 20
 
 
@@ -364,6 +365,7 @@ class Monitoring:
             "ready": s["ready"], "guilds": self._guild_count(),
             "commands_5m": s["window"]["commands"], "error_rate_5m": s["window"]["error_rate"],
             "p95_ms_5m": s["window"]["p95_latency_ms"], "uptime_seconds": s["uptime_seconds"],
+            "database_bytes": None if self.last_sample is None else self.last_sample.db_bytes,
         }
         return self.dashboard.data(summary)
 
@@ -397,9 +399,25 @@ class Monitoring:
         if self._sampler is None:
             self._sampler = ResourceSampler(self.settings.database)
         sample = await asyncio.to_thread(self._sampler.sample)
+        if probe is not None:
+            size = await self._database_size(probe)
+            if size is not None:
+                sample.db_bytes, sample.wal_bytes = size.database, size.wal
         apply_sample(m, sample, self._growth)
         self.last_sample = sample
         return sample
+
+    async def _database_size(self, probe: BotProbe) -> StorageSize | None:
+        """The backend's own figure (``Storage.size``), bounded like the readiness probe; None
+        while the database cannot answer (the gauges keep their last value). ``asyncio.timeout``
+        rather than ``wait_for``: on Python 3.11 ``wait_for`` swallows a cancellation that
+        arrives as the query completes, and ``stop()`` would then wait for the sampler forever."""
+        try:
+            async with asyncio.timeout(self.intervals.db_check_timeout):
+                return await probe.database_size()
+        except Exception as exc:  # an outage shows on /readyz and /errors, not here
+            log.debug("database size unavailable: %s: %s", type(exc).__name__, exc)
+            return None
 
     async def _dashboard_tick(self) -> None:
         self.dashboard.sample()

@@ -145,6 +145,14 @@ function fmtNum(v) {
   return String(parseFloat(v.toFixed(v >= 10 ? 1 : 3)));
 }
 
+function fmtBytes(v) {
+  if (v == null) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? String(v) : v.toFixed(1)) + " " + units[i];
+}
+
 function fmtTime(t) { return new Date(t * 1000).toTimeString().slice(0, 8); }
 
 function yAxis(ctx, L, T, pw, ph, max) {
@@ -249,6 +257,7 @@ function summary(s) {
      s.error_rate_5m == null ? "-" : (100 * s.error_rate_5m).toFixed(2) + " %"],
     ["p95 (5 min)", s.p95_ms_5m == null ? "-" : s.p95_ms_5m + " ms"],
     ["uptime", s.uptime_seconds == null ? "-" : Math.round(s.uptime_seconds) + " s"],
+    ["database", fmtBytes(s.database_bytes)],
   ];
   for (const [k, v] of items) {
     const span = document.createElement("span");

@@ -2,7 +2,9 @@
 
 The fingerprint is the exception type plus its innermost frames with the line numbers dropped
 and the paths cut to the package (``bot/cogs/points.py:daily``), so the same bug keeps the same
-fingerprint across edits elsewhere in the file and across hosts. Repeats are grouped: the first
+fingerprint across edits elsewhere in the file and across hosts. A condition rather than a bug (the
+database unavailable: ``StorageUnavailable``) is one group whatever raised it: an outage fails
+every command, each through its own frames, and is still one problem. Repeats are grouped: the first
 occurrence of a fingerprint (and then at most one a minute) logs the traceback, the others log the
 one line without it, with the occurrence count.
 """
@@ -19,6 +21,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.storage.base import StorageUnavailable
+
 log = logging.getLogger("guildbot.errors")
 
 FRAMES = 3                  # innermost frames in the fingerprint
@@ -27,6 +31,7 @@ MAX_GROUPS = 500
 MAX_TYPES = 100
 _PATH_ANCHORS = ("site-packages/", "dist-packages/", "/bot/", "/tests/", "/lib/python")
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+")
+CONDITIONS = (StorageUnavailable,)  # grouped by type alone (see the module docstring)
 
 
 def _normal_path(filename: str) -> str:
@@ -52,8 +57,11 @@ def error_type(exc: BaseException) -> str:
 
 
 def fingerprint(exc: BaseException) -> str:
-    """12 hex chars from the exception type and its innermost frames (no line numbers)."""
+    """12 hex chars from the exception type and its innermost frames (no line numbers); the
+    type alone for a condition (CONDITIONS)."""
     parts = [error_type(exc)]
+    if isinstance(exc, CONDITIONS):
+        return hashlib.sha1(parts[0].encode()).hexdigest()[:12]
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
     for frame in frames[-FRAMES:]:
         parts.append(f"{_normal_path(frame.filename)}:{frame.name}")

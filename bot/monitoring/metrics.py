@@ -9,7 +9,6 @@ ordinary gauges set by a periodic sampler, never per request.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,11 +84,13 @@ class Metrics:
         self.loop_lag_hist = Histogram("guildbot_event_loop_delay_seconds",
                                        "Event-loop scheduling delay (distribution)", registry=r,
                                        buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
-        self.db_bytes = Gauge("guildbot_database_size_bytes", "Database file size", registry=r)
-        self.wal_bytes = Gauge("guildbot_database_wal_size_bytes", "Database WAL file size",
-                               registry=r)
+        self.db_bytes = Gauge("guildbot_database_size_bytes",
+                              "Database size (SQLite: the file; PostgreSQL: pg_database_size)",
+                              registry=r)
+        self.wal_bytes = Gauge("guildbot_database_wal_size_bytes",
+                               "Database WAL file size (SQLite only)", registry=r)
         self.db_growth = Gauge("guildbot_database_growth_bytes_per_second",
-                               "Growth of database + WAL over the last sample interval",
+                               "Growth of database (+ SQLite's WAL) over the last sample interval",
                                registry=r)
         self.process_rss = Gauge("guildbot_process_resident_memory_bytes", "Process RSS",
                                  registry=r)
@@ -240,21 +241,12 @@ def existing_dir(path: Path) -> Path:
     return p
 
 
-def file_size(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
-    except OSError:
-        return None
-
-
 class ResourceSampler:
-    """Reads process, host and database figures (run it in a thread: it does file I/O)."""
+    """Reads process and host figures (run it in a thread: it does file I/O). The database's
+    own size comes from the storage backend (``Storage.size``), not from here."""
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self.wal = database.with_name(database.name + "-wal")
         self._proc = psutil.Process()
         try:  # the first calls prime the counters
             self._proc.cpu_percent(None)
@@ -282,8 +274,6 @@ class ResourceSampler:
                 setattr(s, attr, read())
             except (psutil.Error, OSError, ValueError) as exc:
                 log.debug("host sample %s failed: %s", attr, exc)
-        s.db_bytes = file_size(self.database)
-        s.wal_bytes = file_size(self.wal)
         return s
 
 
@@ -308,8 +298,8 @@ def apply_sample(m: Metrics, s: ResourceSample, growth: GrowthRate) -> None:
     for gauge, value in pairs:
         if value is not None:
             gauge.set(value)
-    if s.db_bytes is not None and s.wal_bytes is not None:
-        rate = growth.update(s.ts, s.db_bytes + s.wal_bytes)
+    if s.db_bytes is not None:
+        rate = growth.update(s.ts, s.db_bytes + (s.wal_bytes or 0))
         if rate is not None:
             m.db_growth.set(rate)
 

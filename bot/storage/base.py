@@ -95,6 +95,17 @@ class GuildStats:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageSize:
+    """What the database takes, for monitoring (``guildbot_database_*size_bytes``, dashboard).
+    Each backend measures its own: SQLite its file and ``-wal`` file, PostgreSQL
+    ``pg_database_size()`` of its database (its write-ahead log is the server's, not the
+    database's: ``wal`` None)."""
+
+    database: int
+    wal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRow:
     """One command invocation, buffered by monitoring and written in batches."""
 
@@ -162,6 +173,9 @@ class Storage(Protocol):
     def guild(self, guild_id: int) -> GuildRepository: ...
     async def close(self) -> None: ...
     async def writable(self) -> bool: ...
+    async def size(self) -> StorageSize:
+        """The database's size now (:class:`StorageSize`); raises ``StorageUnavailable`` when
+        the database cannot be reached."""
     async def guilds_left_before(self, cutoff: float) -> list[int]: ...
     async def known_guilds(self) -> dict[int, float | None]:
         """Every guild with a row: its id -> when it left (None while the bot is in it)."""

@@ -1,11 +1,23 @@
+"""The e2e fixtures: the fake Discord with two guilds, and bot processes on a backend.
+
+The bot runs on SQLite unless a module parametrizes ``backend`` (``ON_BOTH_BACKENDS``: SQLite
+and PostgreSQL, one suite). On PostgreSQL every bot process gets a new database, a copy of the
+session's migrated template (``pg_template``), dropped after the test.
+"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.harness import BotProcess
+from tests.e2e.harness import BotDatabase, BotProcess, PostgresDatabase, SqliteDatabase
 from tests.fake_discord import FakeDiscord
+from tests.pgserver import BOT_PASSWORD
+from tests.unit.storage.conftest import pg_template  # noqa: F401 (fixture)
+
+BACKENDS = ("sqlite", "postgres")
+ON_BOTH_BACKENDS = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 # Shaped like a real bot token, so the log check below would notice it anywhere.
 TOKEN = "MTE4NzY1NDMyMTA5ODc2NTQzMg.GhIjKl.s3cr3t-t0k3n-Abcdefghijklmnopqrstuvwxyz012"
@@ -48,14 +60,40 @@ async def world():
 
 
 @pytest.fixture
-def make_bot(tmp_path, world):
+def backend(request) -> str:
+    """The bot's database: SQLite, or what the module parametrizes (ON_BOTH_BACKENDS)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def new_database(request, backend):
+    """Makes a bot process's database in its work directory (PostgreSQL: a template copy)."""
+    made: list[PostgresDatabase] = []
+    if backend == "postgres":  # the server and template start only when a test asks for them
+        server = request.getfixturevalue("postgres_server")
+        template = request.getfixturevalue("pg_template")
+
+    def make(workdir) -> BotDatabase:
+        if backend == "sqlite":
+            return SqliteDatabase(workdir / "guildbot.db")
+        name = server.new_database("e2e", template=template)
+        made.append(PostgresDatabase(server, name, workdir))
+        return made[-1]
+
+    yield make
+    for database in made:
+        database.server.drop_database(database.name)
+
+
+@pytest.fixture
+def make_bot(tmp_path, world, new_database):
     """Start bot processes for a test; each is stopped with SIGTERM and must exit 0 cleanly."""
     started: list[BotProcess] = []
 
     async def start(**settings: str) -> BotProcess:
         workdir = tmp_path / f"bot{len(started)}"
         workdir.mkdir()
-        bot = BotProcess(workdir, world.fake, **settings)
+        bot = BotProcess(workdir, world.fake, new_database(workdir), **settings)
         started.append(bot)
         await bot.start()
         await bot.wait_ready()
@@ -68,6 +106,7 @@ def make_bot(tmp_path, world):
         logs = bot.log_path.read_text() if bot.log_path.exists() else ""
         assert TOKEN not in logs, "the token reached the bot's log"
         assert TOKEN.split(".")[2] not in logs
+        assert BOT_PASSWORD not in logs, "the database password reached the bot's log"
 
 
 @pytest.fixture
@@ -75,4 +114,5 @@ async def bot(make_bot):
     process = await make_bot()
     yield process
     assert await process.stop() == 0, process.log_tail()
-    assert TOKEN not in await process.output()
+    output = await process.output()
+    assert TOKEN not in output and BOT_PASSWORD not in output

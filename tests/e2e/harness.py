@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import re
 import signal
 import socket
+import sqlite3
 import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
 
 from tests.fake_discord import FakeDiscord
+from tests.fixtures.big_guild import seed_guild, seed_guild_postgres
+from tests.pgserver import BOT_PASSWORD, PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "fake-token"
@@ -25,11 +34,70 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class BotDatabase(Protocol):
+    """The bot's database as a test configures, reads and seeds it, whatever the backend."""
+
+    def settings(self) -> dict[str, str]: ...
+    async def rows(self, sql: str, *args: Any) -> list[tuple]: ...
+    async def seed_guild(self, guild: int, members: int) -> None: ...
+
+
+class SqliteDatabase:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def settings(self) -> dict[str, str]:
+        return {"database": str(self.path)}
+
+    async def rows(self, sql: str, *args: Any) -> list[tuple]:
+        """``sql`` with ``?`` placeholders, beside the running bot (WAL)."""
+        def query() -> list[tuple]:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+                return db.execute(sql, args).fetchall()
+        return await asyncio.to_thread(query)
+
+    async def seed_guild(self, guild: int, members: int) -> None:
+        await asyncio.to_thread(seed_guild, self.path, guild, members)
+
+
+class PostgresDatabase:
+    """A database on the session's server; the bot reaches it as its role, the password in a
+    0600 file (GUILDBOT_DATABASE_PASSWORD_FILE), as an operator configures it."""
+
+    def __init__(self, server: PostgresServer, name: str, workdir: Path) -> None:
+        self.server = server
+        self.name = name
+        self.password_file = server.password_file(workdir)
+
+    def settings(self) -> dict[str, str]:
+        return {"database": self.server.url(self.name),
+                "database_password_file": str(self.password_file)}
+
+    async def rows(self, sql: str, *args: Any) -> list[tuple]:
+        """The same SQL as SQLite's (``?`` placeholders become ``$n``)."""
+        numbers = itertools.count(1)
+        sql = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+        conn = await asyncpg.connect(self.server.url(self.name), password=BOT_PASSWORD)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    async def seed_guild(self, guild: int, members: int) -> None:
+        conn = await asyncpg.connect(self.server.url(self.name), password=BOT_PASSWORD)
+        try:
+            await seed_guild_postgres(conn, guild, members)
+        finally:
+            await conn.close()
+
+
 class BotProcess:
     """The bot as operators run it: a subprocess configured only through its environment."""
 
-    def __init__(self, workdir: Path, fake: FakeDiscord, **settings: str) -> None:
+    def __init__(self, workdir: Path, fake: FakeDiscord, db: BotDatabase | None = None,
+                 **settings: str) -> None:
         self.workdir = workdir
+        self.db = db if db is not None else SqliteDatabase(workdir / "guildbot.db")
         self.log_path = workdir / "bot.log"
         self.health_port = free_port()
         token_file = workdir / "token"
@@ -42,12 +110,13 @@ class BotProcess:
             GUILDBOT_TOKEN_FILE=str(token_file),
             GUILDBOT_API_BASE=fake.api_base,
             GUILDBOT_GATEWAY_URL=fake.gateway_url,
-            GUILDBOT_DATABASE=str(workdir / "guildbot.db"),
+            GUILDBOT_STATE_DIR=str(workdir),
             GUILDBOT_BACKUP_DIR=str(workdir / "backups"),
             GUILDBOT_HEALTH_PORT=str(self.health_port),
             GUILDBOT_LOG_FILE=str(self.log_path),
             GUILDBOT_LOG_FORMAT="json",
         )
+        settings = {**self.db.settings(), **settings}
         self.env.update({f"GUILDBOT_{k.upper()}": v for k, v in settings.items()})
         self.proc: asyncio.subprocess.Process | None = None
 

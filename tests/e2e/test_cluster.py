@@ -21,8 +21,9 @@ from collections import defaultdict
 
 import pytest
 
-from tests.e2e.harness import REPO, BotProcess, answer, text
+from tests.e2e.harness import REPO, BotProcess, PostgresDatabase, answer, text
 from tests.fake_discord import FakeDiscord
+from tests.pgserver import BOT_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +35,6 @@ STAKE = 40
 
 def _shard(guild) -> int:
     return guild.shard_id(SHARDS)
-
-
-def _sql(postgres_server, database: str, query: str) -> list[list[str]]:
-    out = postgres_server.psql(query, database=database)
-    return [line.split("|") for line in out.splitlines() if line]
 
 
 async def _eventually(check, what: str, limit: float = 20.0) -> None:  # noqa: ASYNC109
@@ -62,7 +58,7 @@ def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-async def test_two_processes_share_the_shards_of_one_bot(postgres_server, tmp_path):
+async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_template, tmp_path):
     fake = FakeDiscord(token=TOKEN, validate=True, shard_count=SHARDS, max_concurrency=2,
                        identify_window=5.0)
     guilds = [fake.add_guild(f"g{i}") for i in range(8)]
@@ -70,26 +66,23 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, tmp_pa
     members = {g.id: (g.add_member("ann", permissions="manage_guild"), g.add_member("bob"))
                for g in guilds}
     await fake.start()
-    database = postgres_server.new_database("cluster")
-    password = postgres_server.password_file(tmp_path)
+    # One migrated database for both processes (a copy of the session's template).
+    db = PostgresDatabase(postgres_server, postgres_server.new_database(
+        "cluster", template=pg_template), tmp_path)
     bots: dict[str, BotProcess] = {}
     for name, (instance, shard_ids) in PROCESSES.items():
         workdir = tmp_path / name
         workdir.mkdir()
         bots[name] = BotProcess(
-            workdir, fake, database=postgres_server.url(database),
-            database_password_file=str(password), state_dir=str(workdir),
-            shard_count=str(SHARDS), shard_ids=",".join(map(str, shard_ids)),
-            instance=str(instance), expiry_interval_seconds="1")
+            workdir, fake, db, shard_count=str(SHARDS),
+            shard_ids=",".join(map(str, shard_ids)), instance=str(instance),
+            expiry_interval_seconds="1")
     ports = ",".join(str(b.health_port) for b in bots.values())
     for bot in bots.values():
         bot.env["GUILDBOT_FLEET_HEALTH_PORTS"] = ports
     owner = {g.id: next(n for n, (_, ids) in PROCESSES.items() if _shard(g) in ids)
              for g in guilds}
     try:
-        migrate = await asyncio.to_thread(_cli, bots["a"].env, "migrate")
-        assert migrate.returncode == 0, migrate.stderr
-
         # Both start at the same moment: shards 0 and 2 share bucket 0, 1 and 3 bucket 1.
         await asyncio.gather(*(b.start() for b in bots.values()))
         await asyncio.gather(*(b.wait_ready(60) for b in bots.values()))
@@ -116,18 +109,16 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, tmp_pa
 
         # Both processes run their expiry job (every second) over due challenges: each guild's
         # stakes come back once, so the points are conserved.
-        before = _total_points(postgres_server, database)
+        before = await _total_points(db)
         assert before == len(guilds) * 200
-        postgres_server.psql("UPDATE challenges SET expires_at = 0 WHERE status = 'open'",
-                             database=database)
+        await db.rows("UPDATE challenges SET expires_at = 0 WHERE status = 'open'")
 
         async def all_expired() -> bool:
-            return _sql(postgres_server, database,
-                        "SELECT count(*) FROM challenges WHERE status <> 'expired'") == [["0"]]
+            return await db.rows("SELECT count(*) FROM challenges "
+                                 "WHERE status <> 'expired'") == [(0,)]
         await _eventually(all_expired, "the due challenges expired")
-        assert _total_points(postgres_server, database) == before
-        assert _sql(postgres_server, database, "SELECT sum(points) FROM members") == \
-            [[str(before)]]
+        assert await _total_points(db) == before
+        assert await db.rows("SELECT sum(points) FROM members") == [(before,)]
 
         # A maintenance switch made through process a reaches process b within seconds.
         in_a = next(g for g in guilds if owner[g.id] == "a")
@@ -179,18 +170,18 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, tmp_pa
             if bot.proc is not None and bot.proc.returncode is None:
                 assert await bot.stop() == 0, bot.log_tail()
         await fake.stop()
-        postgres_server.drop_database(database)
+        postgres_server.drop_database(db.name)
     for bot in bots.values():
-        assert TOKEN not in bot.log_path.read_text()
+        log = bot.log_path.read_text()
+        assert TOKEN not in log and BOT_PASSWORD not in log
     fake.assert_no_errors()
 
 
-def _total_points(postgres_server, database: str) -> int:
+async def _total_points(db: PostgresDatabase) -> int:
     """Balances plus the stakes the open and accepted challenges hold."""
-    rows = _sql(postgres_server, database,
-                "SELECT (SELECT COALESCE(sum(points), 0) FROM members) + (SELECT "
-                "COALESCE(sum(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
-                "ELSE 0 END), 0) FROM challenges)")
+    rows = await db.rows("SELECT (SELECT COALESCE(sum(points), 0) FROM members) + (SELECT "
+                         "COALESCE(sum(CASE status WHEN 'open' THEN stake WHEN 'accepted' "
+                         "THEN 2 * stake ELSE 0 END), 0) FROM challenges)")
     return int(rows[0][0])
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from tests.e2e.conftest import ON_BOTH_BACKENDS
 from tests.e2e.harness import answer, text
-from tests.fixtures.big_guild import seed_guild
+
+pytestmark = ON_BOTH_BACKENDS
 
 
 async def test_register_login_profile(world, bot):
@@ -161,7 +163,7 @@ async def test_admin_export_of_a_guild_too_big_to_attach(world, bot):
     memory first and then named neither the limit nor the operator's command."""
     w = world
     await answer(w.fake, w.alpha, w.ann, "register")
-    seed_guild(bot.workdir / "guildbot.db", w.alpha.id, 80_000)
+    await bot.db.seed_guild(w.alpha.id, 80_000)
     refused = await answer(w.fake, w.alpha, w.ann, "admin export")
     assert refused.ephemeral and not refused.attachments
     assert "10 MiB" in refused.content

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
-from tests.e2e.harness import answer, text
+from tests.e2e.conftest import ON_BOTH_BACKENDS
+from tests.e2e.harness import BotDatabase, answer, text
+
+pytestmark = ON_BOTH_BACKENDS
 
 
 async def test_guilds_with_the_same_members_never_see_each_other(world, bot):
@@ -130,19 +132,14 @@ async def test_closed_to_new_guilds(world, make_bot):
     refused = await answer(w.fake, epsilon, eve, "register")
     assert refused.ephemeral and "not enabled for this server" in refused.content
     assert await bot.stop() == 0
-    db = sqlite3.connect(bot.workdir / "guildbot.db")
-    assert {row[0] for row in db.execute("SELECT guild_id FROM guilds")} == \
+    assert {row[0] for row in await bot.db.rows("SELECT guild_id FROM guilds")} == \
         {w.alpha.id, w.beta.id}
 
 
-def _rows_of(db_path, guild_id: int) -> dict[str, int]:
-    db = sqlite3.connect(db_path)
-    try:
-        return {table: db.execute(f"SELECT COUNT(*) FROM {table} WHERE guild_id = ?",  # noqa: S608
-                                  (guild_id,)).fetchone()[0]
-                for table in ("guilds", "members", "challenges", "command_usage")}
-    finally:
-        db.close()
+async def _rows_of(db: BotDatabase, guild_id: int) -> dict[str, int]:
+    return {table: (await db.rows(f"SELECT COUNT(*) FROM {table} WHERE guild_id = ?",  # noqa: S608
+                                  guild_id))[0][0]
+            for table in ("guilds", "members", "challenges", "command_usage")}
 
 
 async def test_a_guild_the_policy_refuses_cannot_use_commands_and_gets_no_row(world, make_bot):
@@ -170,12 +167,11 @@ async def test_a_guild_the_policy_refuses_cannot_use_commands_and_gets_no_row(wo
     assert "Welcome" in (await answer(w.fake, w.alpha, w.ann, "register")).content
     assert gamma.id not in w.fake.left_guilds  # the leave really failed
     assert await bot.stop() == 0  # flushes the usage rows
-    db_path = bot.workdir / "guildbot.db"
     for guild in (gamma, delta):
-        assert _rows_of(db_path, guild.id) == dict.fromkeys(_rows_of(db_path, 0), 0)
-    with sqlite3.connect(db_path) as db:  # counted, under no guild (0)
-        assert db.execute("SELECT guild_id FROM command_usage WHERE outcome = 'refused'"
-                          ).fetchall() == [(0,), (0,)]
+        assert await _rows_of(bot.db, guild.id) == dict.fromkeys(await _rows_of(bot.db, 0), 0)
+    # counted, under no guild (0)
+    assert await bot.db.rows("SELECT guild_id FROM command_usage WHERE outcome = 'refused'"
+                             ) == [(0,), (0,)]
 
 
 async def test_a_guild_back_in_ready_keeps_its_data_through_the_purge(world, make_bot):
@@ -190,13 +186,11 @@ async def test_a_guild_back_in_ready_keeps_its_data_through_the_purge(world, mak
     bot = await make_bot()
     await answer(w.fake, w.beta, w.dan_b, "register")
     await answer(w.fake, gamma, gina, "register")
-    db_path = bot.workdir / "guildbot.db"
     for guild in (w.beta, gamma):
         await w.fake.remove_guild_live(guild)
     for _ in range(100):
-        with sqlite3.connect(db_path) as db:
-            left = db.execute("SELECT COUNT(*) FROM guilds WHERE left_at IS NOT NULL").fetchone()
-        if left == (2,):
+        left = await bot.db.rows("SELECT COUNT(*) FROM guilds WHERE left_at IS NOT NULL")
+        if left == [(2,)]:
             break
         await asyncio.sleep(0.1)
     else:
@@ -213,10 +207,9 @@ async def test_a_guild_back_in_ready_keeps_its_data_through_the_purge(world, mak
     else:
         raise AssertionError("the retention purge did not run after READY")
     assert "Profile of dan" in text(await answer(w.fake, w.beta, w.dan_b, "profile"))
-    assert _rows_of(db_path, gamma.id)["members"] == 0
+    assert (await _rows_of(bot.db, gamma.id))["members"] == 0
     assert not any(f"purged data of guild {w.beta.id}" in r.get("msg", "")
                    for r in bot.log_records())
     assert await bot.stop() == 0
-    with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT left_at FROM guilds WHERE guild_id = ?",
-                          (w.beta.id,)).fetchone() == (None,)
+    assert await bot.db.rows("SELECT left_at FROM guilds WHERE guild_id = ?",
+                             w.beta.id) == [(None,)]

@@ -24,6 +24,7 @@ import pytest
 
 from bot.config import Settings
 from bot.monitoring import Intervals, Monitoring
+from bot.storage.base import StorageSize
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "build" / "test-artifacts" / "dashboard.png"
@@ -73,6 +74,9 @@ class Probe:
 
     async def database_writable(self) -> bool:
         return True
+
+    async def database_size(self) -> StorageSize:
+        return StorageSize(12 * 2**20)  # as PostgreSQL reports it: no file, no WAL
 
 
 def record_traffic(mon: Monitoring, clock: Clock, probe: Probe) -> None:
@@ -178,6 +182,7 @@ async def test_dashboard_draws_every_chart_with_data(tmp_path):
         assert plotted == {"latency": 2 * POINTS, "usage": len(COMMANDS),
                            "errors": 2 * POINTS, "guilds": POINTS}, plotted
         assert "error rate (5 min)" in dom
+        assert "database: 12.0 MiB" in dom  # the backend's figure (Storage.size)
 
         shot = tmp_path / "dashboard.png"
         await run_chromium(binary, url, tmp_path / "profile-shot", f"--screenshot={shot}",

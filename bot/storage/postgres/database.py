@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.storage.base import StorageUnavailable, UsageRow, UsageSummary
+from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
 from bot.storage.postgres import queries as q
 from bot.storage.postgres import schema
 from bot.storage.postgres.pool import (
@@ -86,6 +86,11 @@ class PostgresStorage:
         except (StorageUnavailable, TimeoutError):
             return False
         return True
+
+    async def size(self) -> StorageSize:
+        """``pg_database_size()`` of this database; its WAL is the server's (no figure)."""
+        row = await self._pool.fetchrow("SELECT pg_database_size(current_database())", ())
+        return StorageSize(int(row[0]) if row is not None else 0)
 
     async def _rows(self, name: str, **params: Any) -> list[asyncpg.Record]:
         return await self._pool.fetch(*q.bind(q.OPERATOR[name][0], params))

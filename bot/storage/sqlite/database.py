@@ -9,9 +9,10 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from bot.storage.base import UsageRow, UsageSummary
+from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
 from bot.storage.sqlite.repository import SQLiteGuildRepository
@@ -38,6 +39,21 @@ class SQLiteStorage(Connections):
         except (sqlite3.Error, TimeoutError, ValueError):
             return False
         return True
+
+    async def size(self) -> StorageSize:
+        """The database file and its WAL, in bytes (a missing file counts 0)."""
+        def of(path: Path) -> int:
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                return 0
+
+        def sizes() -> StorageSize:
+            return StorageSize(of(self.path), of(self.path.with_name(self.path.name + "-wal")))
+        try:
+            return await asyncio.to_thread(sizes)
+        except OSError as exc:
+            raise StorageUnavailable(f"database size unreadable: {exc}") from exc
 
     async def _ids(self, name: str, params: dict[str, Any]) -> list[int]:
         return [row[0] for row in await self.fetchall(q.OPERATOR[name][0], params)]

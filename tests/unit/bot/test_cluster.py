@@ -148,6 +148,12 @@ async def test_a_database_that_cannot_answer_keeps_the_last_maintenance_set(
     await client.refresh_maintenance()
     assert client.in_maintenance(G0)
 
+    async def bug() -> list[int]:
+        raise KeyError("a bug")
+    monkeypatch.setattr(storage, "guilds_in_maintenance", bug)
+    await client.refresh_maintenance()  # recorded, not raised: the control loop goes on
+    assert client.in_maintenance(G0)
+
 
 async def test_identify_waits_for_its_bucket_through_the_storage(storage, make_process,
                                                                   monkeypatch):

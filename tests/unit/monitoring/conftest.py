@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.monitoring import Intervals, Monitoring
+from bot.storage.base import StorageSize
 from tests.unit.storage.conftest import db_path  # noqa: F401 (fixture)
 from tests.unit.storage.conftest import sqlite_storage as storage  # noqa: F401 (SQLite: the cogs' suites)
 
@@ -40,6 +41,7 @@ class FakeProbe:
         self.writable = True
         self.latencies: list[tuple[int, float]] = [(0, 0.042)]
         self.guilds = 3
+        self.size: StorageSize | BaseException = StorageSize(0, 0)
 
     def gateway_ready(self) -> bool:
         return self.ready
@@ -58,6 +60,11 @@ class FakeProbe:
 
     async def database_writable(self) -> bool:
         return self.writable
+
+    async def database_size(self) -> StorageSize:
+        if isinstance(self.size, BaseException):
+            raise self.size
+        return self.size
 
     def break_heartbeat(self) -> None:
         self.latencies = [(0, math.inf)]

@@ -13,6 +13,7 @@ import pytest
 from bot import cli
 from bot.monitoring import DB_CHECK_TTL, Monitoring
 from bot.monitoring.resources import healthz_answers
+from bot.storage.base import StorageSize, StorageUnavailable
 from tests.unit.monitoring.conftest import QUIET
 
 
@@ -253,8 +254,7 @@ async def test_readyz_reports_a_failing_database_check(monitoring: Monitoring, h
 
 
 async def test_sampled_gauges(monitoring: Monitoring, http, probe, settings):
-    settings.database.write_bytes(b"x" * 4096)
-    settings.database.with_name("guildbot.db-wal").write_bytes(b"y" * 1024)
+    probe.size = StorageSize(4096, 1024)
     probe.guilds = 42
     probe.latencies = [(0, 0.05), (1, 0.07)]
     await monitoring.sample_now()
@@ -267,6 +267,49 @@ async def test_sampled_gauges(monitoring: Monitoring, http, probe, settings):
     assert metric_value(text, "guildbot_host_memory_percent") is not None
     assert metric_value(text, "guildbot_host_disk_percent") is not None
     assert metric_value(text, "guildbot_process_open_fds") > 0
+
+
+async def test_database_size_comes_from_the_storage_backend(monitoring: Monitoring, http, probe,
+                                                            settings):
+    """Regression (issue 11, pg-run item 3): on PostgreSQL there is no database file (the
+    setting names a ``guildbot.db`` that does not exist); the size metric and the dashboard's
+    figure are what the backend measures (``Storage.size``: ``pg_database_size()``), with no
+    WAL figure of its own. Fails on the old code because the sampler read the size of the
+    file named by GUILDBOT_DATABASE: 0 here."""
+    assert not settings.database.exists()
+    probe.size = StorageSize(123_456_789, None)
+    await monitoring.sample_now()
+    _, text = await get_text(http, "/metrics")
+    assert metric_value(text, "guildbot_database_size_bytes") == 123_456_789
+    assert metric_value(text, "guildbot_database_wal_size_bytes") == 0  # SQLite's only
+    _, data = await get_json(http, "/dashboard/data")
+    assert data["summary"]["database_bytes"] == 123_456_789
+
+
+async def test_an_unreachable_database_leaves_the_size_and_samples_the_rest(
+        monitoring: Monitoring, http, probe):
+    """The size query is bounded like the readiness probe: a database that fails (an outage:
+    ``StorageUnavailable``) or never answers leaves the last size in place, and the other
+    gauges are still sampled."""
+    probe.size = StorageSize(5000, 0)
+    await monitoring.sample_now()
+    probe.size = StorageUnavailable("connection refused")
+    probe.guilds = 7
+    sample = await monitoring.sample_now()
+    assert sample is not None and sample.db_bytes is None
+
+    async def never() -> StorageSize:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    probe.database_size = never
+    monitoring.intervals = replace(monitoring.intervals, db_check_timeout=0.05)
+    probe.guilds = 8
+    sample = await monitoring.sample_now()
+    assert sample is not None and sample.db_bytes is None
+    _, text = await get_text(http, "/metrics")
+    assert metric_value(text, "guildbot_database_size_bytes") == 5000
+    assert metric_value(text, "guildbot_guilds") == 8
 
 
 async def test_guild_hooks_count(monitoring: Monitoring, http):

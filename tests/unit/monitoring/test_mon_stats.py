@@ -20,7 +20,7 @@ from bot.monitoring.stats import (
     bucket_index,
     quantile,
 )
-from bot.storage.base import UsageRow, UsageSummary
+from bot.storage.base import StorageUnavailable, UsageRow, UsageSummary
 
 
 def test_bucket_index_uses_le_semantics():
@@ -167,6 +167,37 @@ def test_error_tracker_groups_repeats_and_logs_one_line_each(caplog):
     t[0] += 120
     tracker.record(_raise_and_capture(9))
     assert caplog.records[-1].exc_info is not None  # a minute later: traceback again
+
+
+def _unavailable_from(place: str) -> BaseException:
+    def read() -> None:
+        raise StorageUnavailable("PostgreSQL read failed: ConnectionRefusedError")
+
+    def write() -> None:
+        raise StorageUnavailable("PostgreSQL write failed: ConnectionDoesNotExistError")
+
+    try:
+        {"read": read, "write": write}[place]()
+    except StorageUnavailable as exc:
+        return exc
+    raise AssertionError("not raised")
+
+
+def test_a_database_outage_is_one_error_group(caplog):
+    """Regression (issue 11, pg-run item 1): during a database outage every command fails with
+    StorageUnavailable, raised through each command's own frames (reads, writes, transactions).
+    They are one group, with one traceback a minute, not one group and traceback per call site.
+    Fails on the old code because the fingerprint took the innermost frames: two groups here
+    (three in the outage end-to-end test)."""
+    tracker = ErrorTracker(clock=lambda: 1000.0)
+    caplog.set_level(logging.ERROR, logger="guildbot.errors")
+    for place in ("read", "write", "read", "write"):
+        tracker.record(_unavailable_from(place), command="profile")
+    [group] = tracker.top()
+    assert group.count == 4 and group.type == "bot.storage.base.StorageUnavailable"
+    assert [r.exc_info is not None for r in caplog.records] == [True, False, False, False]
+    # Bugs stay apart by place.
+    assert fingerprint(_unavailable_from("read")) != fingerprint(_raise_and_capture(1))
 
 
 class Sink:
