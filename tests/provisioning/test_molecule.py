@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts"
 # Listed, not discovered: a scenario joins the test command once it is green on its own.
-SCENARIOS = ["default", "supervisor", "rollout"]
+SCENARIOS = ["default", "supervisor", "rollout", "cluster"]
 
 pytestmark = pytest.mark.molecule
 
