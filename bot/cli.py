@@ -520,15 +520,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bot.monitoring.logs import OneLineFormatter, one_line
+    from bot.monitoring.logs import RedactingFilter, configure_cli_logging, one_line
 
-    if args.command != "run":
-        # cron appends this output to its log: text from state files stays on its line.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # `run` installs the bot's handler itself; the others log one line each to stderr (cron's log).
+    redacting: RedactingFilter | None = configure_cli_logging() if args.command != "run" else None
     try:
         settings = load_settings()
+        if redacting is not None:
+            redacting.learn(settings.secrets())
         if args.user:
             drop_privileges(args.user)
         elif args.command != "health":  # health only asks the loopback server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -30,3 +31,16 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(autouse=True)
+def _guildbot_log_handler_removed() -> Iterator[None]:
+    """A CLI or bot started in-process installs its handler on the root logger (marked by
+    bot.monitoring.logs); the next test must not inherit it: its RedactingFilter rewrites every
+    record in place (the traceback becomes text), which tests reading caplog would see."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_guildbot_handler", False):
+            root.removeHandler(handler)
+            handler.close()

@@ -99,6 +99,10 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self.redact = Redactor(secrets)
 
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Redact these secrets too from now on (the CLI's handler exists before its settings)."""
+        self.redact = Redactor(secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         redact = self.redact
         try:
@@ -202,14 +206,48 @@ def build_handler(settings: Settings, stream: Any = None) -> logging.Handler:
     return handler
 
 
-def configure_logging(settings: Settings) -> None:
-    """Install one handler on the root logger (idempotent: a second call replaces the first)."""
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (as logging's last resort does),
+    so a handler left behind by an in-process call never writes to a closed stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_cli_logging(stream: Any = None) -> RedactingFilter:
+    """The CLI's handler (every subcommand but ``run``): one line per record on stderr, which cron
+    appends to its log, redacted like the bot's own. It is installed before the settings are read
+    (their errors are logged too), so the caller hands it the secrets once they are known:
+    ``configure_cli_logging().learn(settings.secrets())``. Idempotent like configure_logging."""
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    redacting = RedactingFilter()
+    handler.addFilter(redacting)
+    _install(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    return redacting
+
+
+def _install(handler: logging.Handler) -> None:
+    """Put ``handler`` on the root logger in place of the one installed here before."""
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, _HANDLER_MARK, False):
             root.removeHandler(old)
             old.close()
-    root.addHandler(build_handler(settings))
+    setattr(handler, _HANDLER_MARK, True)
+    root.addHandler(handler)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install one handler on the root logger (idempotent: a second call replaces the first)."""
+    root = logging.getLogger()
+    _install(build_handler(settings))
     level = logging.getLevelName(settings.log_level.upper())
     root.setLevel(level if isinstance(level, int) else logging.INFO)
     logging.captureWarnings(True)

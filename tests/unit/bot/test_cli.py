@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 
@@ -278,3 +279,22 @@ async def test_while_it_waits_for_the_database_systemd_is_told_to_keep_waiting(e
         assert extend.startswith("EXTEND_TIMEOUT_USEC=")
         assert int(extend.split("=")[1]) >= 30_000_000
         assert status == "STATUS=waiting for the database"
+
+
+def test_the_clis_own_log_lines_are_redacted(env, capsys, monkeypatch):
+    """Regression: every subcommand but ``run`` logged through a bare stderr handler without the
+    RedactingFilter, so a secret in a CLI log line reached cron's log as it was. Fails on the old
+    code because the webhook URL's token is printed in clear (and, under pytest, because the old
+    ``logging.basicConfig`` installed nothing at all when the root logger had a handler)."""
+    secret = "https://discord.com/api/webhooks/123/s3cr3t-webhook-token"
+    monkeypatch.setenv("GUILDBOT_ALERT_WEBHOOK_URL", secret)
+
+    def report(settings, args):
+        logging.getLogger("guildbot.cli").warning("posting to %s failed", secret)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_report", report)
+    assert cli.main(["report"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING guildbot.cli: posting to" in err
+    assert "s3cr3t-webhook-token" not in err
