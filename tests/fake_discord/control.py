@@ -121,6 +121,7 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
                     "channel_id": str(m.channel_id),
                     "content": m.content,
                     "embeds": m.embeds,
+                    "components": m.components,
                     "attachments": [a.filename for a in m.attachments],
                 }
                 for m in selected
