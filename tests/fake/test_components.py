@@ -15,12 +15,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import discord
 import pytest
 from discord import app_commands
 
-from tests.fake.conftest import TOKEN, FakeTestBot, Running, ShardedTestBot, eventually
+from tests.fake.conftest import (
+    TOKEN,
+    FakeTestBot,
+    Running,
+    ShardedTestBot,
+    control,
+    eventually,
+)
 from tests.fake_discord import FakeDiscord, FakeInteraction, Message
 from tests.fake_discord.interactions import (
     build_command_data,
@@ -183,14 +189,18 @@ async def panel_message(fake: FakeDiscord) -> Message:
     return reply.message
 
 
-async def raw_callback(bot: Running, inter: FakeInteraction, body: dict[str, Any]) -> None:
+async def raw_callback(
+    bot: Running, inter: FakeInteraction, body: dict[str, Any], with_response: bool = False
+) -> Any:
+    """Answer an interaction by hand, as discord.py's ``InteractionResponse`` does."""
     route = discord.http.Route(
         "POST",
         "/interactions/{interaction_id}/{token}/callback",
         interaction_id=inter.id,
         token=inter.token,
     )
-    await bot.bot.http.request(route, json=body)
+    params = {"with_response": "true"} if with_response else None
+    return await bot.bot.http.request(route, json=body, params=params)
 
 
 async def refused(fake: FakeDiscord, call: Any, fragment: str, code: int = 50035) -> None:
@@ -311,10 +321,7 @@ async def test_channel_messages_carry_components_and_persistent_views_answer(
     click = await fake.click(alpha.member("bob"), board, "board:join")
     reply = await click.wait_response()
     assert reply.content == f"bob joined in Alpha via bot (board {board.id})"
-    async with aiohttp.ClientSession() as http:
-        url = f"{fake.base_url}/_fake/messages?channel={board.channel_id}"
-        async with http.get(url) as response:
-            listed = await response.json()
+    listed = await control(fake, "GET", f"/_fake/messages?channel={board.channel_id}")
     assert listed[-1]["components"] == board.components
 
 
@@ -402,6 +409,41 @@ async def test_autocomplete_is_answered_with_choices(fake: FakeDiscord, bot: Run
         await fake.autocomplete(alpha, "bob", "profile", {"x": "1"}, focused="x")
     with pytest.raises(ValueError, match="not among the options"):
         await fake.autocomplete(alpha, "bob", "fruit", {}, focused="name")
+
+
+# -- control API ---------------------------------------------------------------------------------
+async def test_the_control_api_clicks_picks_submits_and_types(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    """``POST /_fake/click|select|modal|autocomplete`` drive the same actions by hand, messages
+    and modals named by id (or the modal by custom_id), and wait for the bot's answer."""
+    message = await panel_message(fake)
+    base = {"guild": "Alpha", "member": "bob"}
+    on_panel = {**base, "message": str(message.id)}
+    picked = await control(
+        fake, "POST", "/_fake/select", {**on_panel, "custom_id": "panel:pick", "values": ["apple"]}
+    )
+    assert picked["response"]["content"] == "bob picked apple"
+    opened = await control(fake, "POST", "/_fake/click", {**on_panel, "custom_id": "panel:form"})
+    assert (opened["custom_id"], opened["response"]["type"]) == ("panel:form", 9)
+    fields = {"feedback:text": "by hand"}
+    submitted = await control(
+        fake, "POST", "/_fake/modal", {**base, "modal": opened["interaction_id"], "fields": fields}
+    )
+    assert (submitted["custom_id"], submitted["response"]["type"]) == ("feedback", 7)
+    assert message.content == "bob says 'by hand' mood=''"
+    await control(fake, "POST", "/_fake/invoke", {**base, "command": "feedback"})
+    by_custom_id = {**base, "modal": "feedback", "fields": fields}
+    assert (await control(fake, "POST", "/_fake/modal", by_custom_id))["response"]["type"] == 4
+    typed = await control(
+        fake,
+        "POST",
+        "/_fake/autocomplete",
+        {**base, "command": "fruit", "options": {"name": "b"}, "focused": "name"},
+    )
+    assert [c["value"] for c in typed["response"]["choices"]] == ["banana", "blackberry"]
+    unknown = {**base, "message": "1", "custom_id": "x"}
+    assert "no message 1" in (await control(fake, "POST", "/_fake/click", unknown, 400))["error"]
 
 
 # -- refusals ------------------------------------------------------------------------------------
@@ -537,8 +579,12 @@ async def test_every_message_route_checks_components(fake: FakeDiscord, bot: Run
     await refused(fake, raw_callback(bot, click, {"type": 4, "data": bad}), "Must be 5 or fewer")
     await refused(fake, raw_callback(bot, click, {"type": 7, "data": bad}), "Must be 5 or fewer")
     assert message.content == "manual"
-    await raw_callback(bot, click, {"type": 7, "data": {"components": [row(button("new"))]}})
+    update = {"type": 7, "data": {"components": [row(button("new"))]}}
+    answer = await raw_callback(bot, click, update, with_response=True)
     assert custom_ids(message) == [["new"]]
+    assert answer["interaction"]["response_message_id"] == str(message.id)
+    assert answer["resource"]["type"] == 7
+    assert answer["resource"]["message"]["components"] == message.components
     webhook = bot.bot.http  # follow-up and edit of the original, as discord.py sends them
     hook = "/webhooks/{webhook_id}/{webhook_token}"
     token = {"webhook_id": fake.application_id, "webhook_token": click.token}

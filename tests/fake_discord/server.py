@@ -537,6 +537,22 @@ class FakeDiscord:
             raise ValueError(f"the modal was shown to {modal.member.name}, not {member.name}")
         return modal
 
+    def find_message(self, message_id: int) -> Message:
+        """A message of the bot by id: a channel message, an interaction response or a
+        follow-up (for the control API; tests hold the ``Message`` objects themselves)."""
+        message = self.state.messages.get(message_id)
+        for inter in self.interactions.values() if message is None else ():
+            original = inter.original
+            if original is not None and original.id == message_id:
+                message = original
+            else:
+                message = inter.followup_messages.get(message_id)
+            if message is not None:
+                break
+        if message is None:
+            raise KeyError(f"no message {message_id}")
+        return message
+
     def _clickable(self, member: Member, message: Message) -> Message:
         """The message, if ``member`` can see and use it."""
         if message.deleted:
