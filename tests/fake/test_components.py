@@ -571,6 +571,19 @@ async def test_message_components_discord_refuses(
     assert not fake.channel_messages[channel.id]
 
 
+async def test_components_v2_layouts_are_only_counted(fake: FakeDiscord, bot: Running) -> None:
+    """With IS_COMPONENTS_V2 (flag 1 << 15) the top level is not limited to action rows, but to
+    40 components in all (the fake does not model those layouts further)."""
+    channel = fake.guild("Alpha").channel("general")
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
+    display = {"type": 10, "content": "text"}
+    body = {"flags": 1 << 15, "components": [display] * 41}
+    await refused(fake, bot.bot.http.request(route, json=body), "components: Must be 40 or fewer")
+    await bot.bot.http.request(route, json={**body, "components": [display] * 40})
+    stored = fake.channel_messages[channel.id][-1].components
+    assert stored[-1] == {**display, "id": 40}
+
+
 async def test_every_message_route_checks_components(fake: FakeDiscord, bot: Running) -> None:
     """The component rules hold on the callback, an update, a follow-up and an edit."""
     bad = {"content": "x", "components": [row(button(f"b{n}")) for n in range(6)]}
