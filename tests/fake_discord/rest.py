@@ -554,11 +554,12 @@ class RestApi:
             )
             inter.original = message
         elif ctype in UPDATES:
-            # The original response of a component interaction is the component's message.
-            message = inter.original = inter.message
+            message = inter.message
             assert message is not None  # CALLBACKS_FOR allows updates only with a message
             if ctype == UPDATE_MESSAGE:
                 self._edit(message, data, call.body.files)
+            # The original response of a component interaction is the component's message.
+            inter.original = message
         elif ctype == AUTOCOMPLETE_RESULT:
             choices = self._check_choices(inter, data)
         else:  # MODAL
