@@ -291,6 +291,9 @@ async def test_a_string_select_sends_the_values_picked(fake: FakeDiscord, bot: R
         await fake.click(fake.guild("Alpha").member("alice"), reply.message, "panel:accept")
     with pytest.raises(ValueError, match="not in Beta"):
         await fake.click(fake.guild("Beta").member("carol"), message, "panel:accept")
+    message.deleted = True  # as after DELETE @original
+    with pytest.raises(ValueError, match="was deleted"):
+        await fake.click(bob, message, "panel:accept")
 
 
 async def test_components_on_follow_ups_are_stored_and_removed_by_an_edit(
