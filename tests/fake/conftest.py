@@ -7,6 +7,7 @@ import io
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -173,6 +174,16 @@ class ShardedTestBot(_Recorder, commands.AutoShardedBot):
         super().__init__(**{**_bot_kwargs(False), **kwargs})
         self._setup_recorder()
         install_commands(self.tree, None)
+
+
+async def control(
+    fake: FakeDiscord, method: str, path: str, body: Any = None, status: int = 200
+) -> Any:
+    """Call the fake's control API (``/_fake/...``) and check the status."""
+    url = f"{fake.base_url}{path}"
+    async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
+        assert response.status == status, await response.text()
+        return await response.json()
 
 
 async def eventually(predicate: Callable[[], object], limit: float = 5.0) -> None:

@@ -26,6 +26,7 @@ from tests.fake.conftest import (
     FakeTestBot,
     Running,
     ShardedTestBot,
+    control,
 )
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.gateway import Undelivered
@@ -290,15 +291,6 @@ async def test_too_many_guilds_for_one_session_is_4011() -> None:
             assert len(sharded.bot.guilds) == 4
         finally:
             await sharded.stop()
-
-
-async def control(
-    fake: FakeDiscord, method: str, path: str, body: Any = None, status: int = 200
-) -> Any:
-    url = f"{fake.base_url}{path}"
-    async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
-        assert response.status == status, await response.text()
-        return await response.json()
 
 
 @pytest.mark.parametrize(

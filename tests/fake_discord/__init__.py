@@ -9,6 +9,13 @@
     reply = await inter.wait_response(); final = await inter.wait_final()
     fake.assert_no_errors()       # unknown routes, schema violations, protocol misuse
 
+Components, modals, autocomplete (as ``member``, on the guild's shard; see ``interactions``):
+    click = await fake.click(alice, reply.message, "accept")      # type 3, a button
+    pick = await fake.select(alice, reply.message, "menu", ["a"])  # type 3, a string select
+    sent = await fake.submit_modal(alice, click, {"field": "text"})  # type 5 (click got a modal)
+    typed = await fake.autocomplete(g, alice, "fruit", {"name": "ap"}, focused="name")  # type 4
+    (await typed.wait_response()).choices                          # callback type 8
+
 Sharding, as Discord enforces it across ALL connections on the token (several processes):
     fake = FakeDiscord(max_concurrency=1, identify_window=5.0, max_guilds_per_session=2500,
                        session_start_total=1000, shard_count=None)

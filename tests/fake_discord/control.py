@@ -3,6 +3,10 @@
 - ``GET  /_fake/state``                      guilds, channels, members (with indexes and ids)
 - ``POST /_fake/invoke``  {guild, member, command, options?, channel?, timeout?, final?}
       waits for the bot's answer; ``final: true`` also waits past a deferral
+- ``POST /_fake/click``  {guild, member, message, custom_id}   ``POST /_fake/select``  {...,
+      values}   ``POST /_fake/modal``  {guild, member, modal (custom_id or interaction id),
+      fields}   ``POST /_fake/autocomplete``  {guild, member, command, options, focused}:
+      the same answer as ``invoke`` (``response.choices`` for autocomplete)
 - ``POST /_fake/guilds``  {name?, members?}    the bot joins a new guild (GUILD_CREATE)
 - ``POST /_fake/gateway/drop|reconnect|invalidate``  {shard?, resumable?}
 - ``GET  /_fake/gateway``  sharding figures: ``shard_count``, ``max_concurrency``,
@@ -47,18 +51,39 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
     async def state(request: web.Request) -> web.Response:
         return json_response(200, fake.snapshot())
 
-    async def invoke(request: web.Request) -> web.Response:
+    async def interact(request: web.Request) -> web.Response:
+        """One route per action; each sends an interaction and waits for the bot's answer."""
         body = await request.json()
+        action = request.match_info["action"]
         try:
             guild = fake.guild(body.get("guild", 0))
+            member = guild.member(body.get("member", 0))
             options = {k: _option(guild, v) for k, v in (body.get("options") or {}).items()}
-            inter = await fake.invoke(
-                guild, body.get("member", 0), body["command"], options, channel=body.get("channel")
-            )
+            if action == "invoke":
+                inter = await fake.invoke(
+                    guild, member, body["command"], options, channel=body.get("channel")
+                )
+            elif action == "autocomplete":
+                inter = await fake.autocomplete(
+                    guild, member, body["command"], options, body["focused"]
+                )
+            elif action == "modal":
+                modal = body["modal"]
+                source = fake.interactions[int(modal)] if str(modal).isdigit() else modal
+                inter = await fake.submit_modal(member, source, body.get("fields") or {})
+            else:
+                message = fake.find_message(int(body["message"]))
+                inter = await (
+                    fake.click(member, message, body["custom_id"])
+                    if action == "click"
+                    else fake.select(member, message, body["custom_id"], body["values"])
+                )
         except (KeyError, IndexError, ValueError, RuntimeError) as exc:
             return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})
         timeout = float(body.get("timeout", 10))
         result: dict[str, Any] = {"interaction_id": str(inter.id), "command": inter.command}
+        if inter.custom_id is not None:
+            result["custom_id"] = inter.custom_id
         try:
             response = await inter.wait_response(timeout)
             result["response"] = response.to_json()
@@ -121,6 +146,7 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
                     "channel_id": str(m.channel_id),
                     "content": m.content,
                     "embeds": m.embeds,
+                    "components": m.components,
                     "attachments": [a.filename for a in m.attachments],
                 }
                 for m in selected
@@ -132,7 +158,7 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
 
     app.router.add_get("/_fake/state", state)
     app.router.add_get("/_fake/health", health)
-    app.router.add_post("/_fake/invoke", invoke)
+    app.router.add_post("/_fake/{action:invoke|click|select|modal|autocomplete}", interact)
     app.router.add_post("/_fake/guilds", add_guild)
     app.router.add_get("/_fake/gateway", gateway)
     app.router.add_post("/_fake/gateway/{action}", gateway_action)

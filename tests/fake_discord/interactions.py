@@ -1,14 +1,23 @@
-"""Slash-command interactions: building INTERACTION_CREATE and tracking the bot's answers."""
+"""Interactions: building INTERACTION_CREATE (slash commands, components, autocomplete, modal
+submits) and tracking the bot's answers."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fake_discord.state.model import Attachment, Channel, Guild, Member, Message, Role, User
+
+# Interaction types (https://discord.com/developers/docs/interactions/receiving-and-responding)
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+APPLICATION_COMMAND_AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
 
 # Interaction callback types (https://discord.com/developers/docs/interactions/receiving-and-responding)
 PONG = 1
@@ -18,6 +27,16 @@ DEFERRED_UPDATE_MESSAGE = 6
 UPDATE_MESSAGE = 7
 AUTOCOMPLETE_RESULT = 8
 MODAL = 9
+
+# Message component types (https://discord.com/developers/docs/components/reference)
+ACTION_ROW = 1
+BUTTON = 2
+STRING_SELECT = 3
+TEXT_INPUT = 4
+LABEL = 18
+SELECT_TYPES = frozenset({3, 5, 6, 7, 8})  # string, user, role, mentionable, channel selects
+LINK_BUTTON = 5
+PREMIUM_BUTTON = 6
 
 # Application command option types
 SUB_COMMAND = 1
@@ -33,6 +52,7 @@ NUMBER = 10
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+IS_COMPONENTS_V2 = 1 << 15
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 
@@ -54,6 +74,7 @@ class Reply:
     components: list[dict[str, Any]]
     message: Message | None
     raw: dict[str, Any]
+    choices: list[dict[str, Any]] = field(default_factory=list)  # autocomplete result (type 8)
     at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -81,6 +102,7 @@ class Reply:
                 for a in self.attachments
             ],
             "message_id": str(self.message.id) if self.message else None,
+            "choices": self.choices,
             "raw": self.raw,
         }
 
@@ -92,7 +114,13 @@ class Reply:
 
 
 class FakeInteraction:
-    """An INTERACTION_CREATE the fake sent, and everything the bot answered to it."""
+    """An INTERACTION_CREATE the fake sent, and everything the bot answered to it.
+
+    ``interaction_type`` is 2 (slash command), 3 (component: ``custom_id``, ``message`` is the
+    message the component is on), 4 (autocomplete) or 5 (modal submit: ``custom_id`` of the
+    modal, ``source`` the interaction the modal answered, ``message`` its message if any).
+    ``modal`` holds the modal the bot opened in answer (callback type 9), as stored.
+    """
 
     __slots__ = (
         "id",
@@ -103,6 +131,11 @@ class FakeInteraction:
         "command",
         "options",
         "interaction_type",
+        "custom_id",
+        "message",
+        "source",
+        "modal",
+        "data",
         "created_at",
         "sent_at",
         "responded_at",
@@ -124,7 +157,10 @@ class FakeInteraction:
         channel: Channel,
         command: str,
         options: dict[str, Any],
-        interaction_type: int = 2,
+        interaction_type: int = APPLICATION_COMMAND,
+        custom_id: str | None = None,
+        message: Message | None = None,
+        source: FakeInteraction | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.id = interaction_id
@@ -135,6 +171,11 @@ class FakeInteraction:
         self.command = command
         self.options = options
         self.interaction_type = interaction_type
+        self.custom_id = custom_id
+        self.message = message
+        self.source = source
+        self.modal: dict[str, Any] | None = None
+        self.data: dict[str, Any] = {}  # the interaction's ``data`` as sent
         self.created_at = time.perf_counter()
         self.sent_at: float | None = None
         self.responded_at: float | None = None
@@ -145,6 +186,11 @@ class FakeInteraction:
         self.followup_messages: dict[int, Message] = {}
         self._response_fut: asyncio.Future[Reply] = loop.create_future()
         self._final_fut: asyncio.Future[Reply] = loop.create_future()
+
+    @property
+    def label(self) -> str:
+        """The command, or the component's / modal's custom_id, for messages."""
+        return self.command or f"custom_id={self.custom_id}"
 
     @property
     def latency(self) -> float | None:
@@ -168,7 +214,7 @@ class FakeInteraction:
             return await asyncio.wait_for(asyncio.shield(self._response_fut), timeout)
         except TimeoutError:
             raise AssertionError(
-                f"bot did not answer interaction {self.command!r} within {timeout}s"
+                f"bot did not answer interaction {self.label!r} within {timeout}s"
             ) from None
 
     async def wait_final(self, timeout: float = 5.0) -> Reply:  # noqa: ASYNC109
@@ -179,7 +225,7 @@ class FakeInteraction:
         except TimeoutError:
             state = "deferred" if self.response is not None else "never answered"
             raise AssertionError(
-                f"interaction {self.command!r} got no final answer within {timeout}s ({state})"
+                f"interaction {self.label!r} got no final answer within {timeout}s ({state})"
             ) from None
 
     # -- recording (called by the REST layer) --------------------------------------------------
@@ -204,7 +250,10 @@ class FakeInteraction:
             self._final_fut.set_result(reply)
 
     def __repr__(self) -> str:
-        return f"<FakeInteraction {self.command!r} id={self.id} responded={self.responded}>"
+        return (
+            f"<FakeInteraction type={self.interaction_type} {self.label!r} id={self.id} "
+            f"responded={self.responded}>"
+        )
 
 
 def _option_value(
@@ -286,8 +335,14 @@ def build_command_data(
     synced: dict[str, Any] | None,
     command_id: int,
     bot_permissions: int,
+    focused: str | None = None,
 ) -> dict[str, Any]:
-    """``data`` of a chat-input INTERACTION_CREATE. ``"a b c"`` = command a, group b, sub c."""
+    """``data`` of a chat-input INTERACTION_CREATE. ``"a b c"`` = command a, group b, sub c.
+
+    ``focused`` (autocomplete, type 4): the option being typed; it carries ``focused: true`` and
+    the text typed so far as a string, whatever its declared type (Discord sends partial input).
+    When the command was synced, that option must have been declared with ``autocomplete``.
+    """
     parts = command.split()
     if not parts or len(parts) > 3:
         raise ValueError(f"command must be 'name', 'name sub' or 'name group sub', got {command!r}")
@@ -298,7 +353,22 @@ def build_command_data(
     leaf = [
         _option_value(name, value, declared.get(name), guild, resolved, bot_permissions)
         for name, value in options.items()
+        if name != focused
     ]
+    if focused is not None:
+        if focused not in options:
+            raise ValueError(f"focused option {focused!r} is not among the options given")
+        definition = next((d for d in definitions or () if d["name"] == focused), None)
+        if synced is not None and not (definition and definition.get("autocomplete")):
+            raise ValueError(f"option {focused!r} of {command!r} is not an autocomplete option")
+        leaf.append(
+            {
+                "name": focused,
+                "type": declared.get(focused) or STRING,
+                "value": str(options[focused]),
+                "focused": True,
+            }
+        )
     nested: list[dict[str, Any]] = leaf
     if len(subpath) == 1:
         nested = [{"name": subpath[0], "type": SUB_COMMAND, "options": leaf}]
@@ -320,6 +390,14 @@ def build_command_data(
     return data
 
 
+def focused_option(data: dict[str, Any]) -> dict[str, Any]:
+    """The option with ``focused: true`` in an autocomplete interaction's ``data``."""
+    options = data.get("options") or []
+    while options and options[0]["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP):
+        options = options[0].get("options") or []
+    return next(o for o in options if o.get("focused"))
+
+
 def build_interaction_payload(
     inter: FakeInteraction,
     *,
@@ -327,9 +405,12 @@ def build_interaction_payload(
     data: dict[str, Any],
     bot_permissions: int,
     locale: str = "en-US",
+    message: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The INTERACTION_CREATE payload; ``message``: the payload of the message a component (or
+    the component that opened a submitted modal) is on."""
     guild, channel, member = inter.guild, inter.channel, inter.member
-    return {
+    payload = {
         "id": str(inter.id),
         "application_id": str(application_id),
         "type": inter.interaction_type,
@@ -350,3 +431,240 @@ def build_interaction_payload(
         "context": 0,
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }
+    if message is not None:
+        payload["message"] = message
+    return payload
+
+
+# -- components --------------------------------------------------------------------------------
+class ComponentError(ValueError):
+    """Components Discord refuses; ``str()`` names the field as Discord's Invalid Form Body does."""
+
+
+def _children(component: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nested components: action rows / containers (``components``), labels (``component``),
+    sections (``accessory``)."""
+    nested = list(component.get("components") or ())
+    nested += [component[key] for key in ("component", "accessory") if component.get(key)]
+    return nested
+
+
+def walk_components(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every component, parents before children (the order Discord numbers them in)."""
+    for component in components:
+        yield component
+        yield from walk_components(_children(component))
+
+
+def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str, Any]:
+    for component in walk_components(components):
+        if component.get("custom_id") == custom_id:
+            return component
+    raise KeyError(f"no component with custom_id {custom_id!r}")
+
+
+def stored_components(components: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Components as Discord stores and returns them: ``null`` fields dropped, every component
+    numbered (``id``: Discord fills missing ones sequentially, parents first), selects with
+    their ``min_values``/``max_values`` defaults (1)."""
+    if not components:
+        return []
+    taken = {c["id"] for c in walk_components(components) if c.get("id") is not None}
+    free = (n for n in itertools.count(1) if n not in taken)
+
+    def store(component: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in component.items() if v is not None}
+        if "id" not in out:
+            out["id"] = next(free)
+        if out.get("type") in SELECT_TYPES:
+            out.setdefault("min_values", 1)
+            out.setdefault("max_values", 1)
+        if "components" in out:
+            out["components"] = [store(c) for c in out["components"]]
+        for key in ("component", "accessory"):
+            if key in out:
+                out[key] = store(out[key])
+        return out
+
+    return [store(c) for c in components]
+
+
+def _check_custom_id(component: dict[str, Any], where: str, seen: set[str]) -> None:
+    custom_id = component.get("custom_id")
+    if custom_id is None:
+        return
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+        raise ComponentError(f"{where}.custom_id: Must be between 1 and 100 in length.")
+    if custom_id in seen:
+        raise ComponentError(f"{where}.custom_id: Component custom id cannot be duplicated")
+    seen.add(custom_id)
+
+
+def _check_button(button: dict[str, Any], where: str) -> None:
+    style = button.get("style")
+    if style == LINK_BUTTON:
+        if not button.get("url") or button.get("custom_id"):
+            raise ComponentError(f"{where}: A link button needs a url and no custom_id")
+    elif style == PREMIUM_BUTTON:
+        if not button.get("sku_id") or button.get("custom_id"):
+            raise ComponentError(f"{where}: A premium button needs a sku_id and no custom_id")
+    elif not button.get("custom_id") or button.get("url"):
+        raise ComponentError(f"{where}: A button needs a custom_id and no url")
+    if len(button.get("label") or "") > 80:
+        raise ComponentError(f"{where}.label: Must be 80 or fewer in length.")
+
+
+def _check_string_select(select: dict[str, Any], where: str) -> None:
+    options = select.get("options") or []
+    if not 1 <= len(options) <= 25:
+        raise ComponentError(f"{where}.options: Must be between 1 and 25 in length.")
+    values = [o.get("value") for o in options]
+    if len(set(values)) != len(values):
+        raise ComponentError(f"{where}.options: Select option values must be unique")
+    for n, option in enumerate(options):
+        for key in ("label", "value"):
+            if not 1 <= len(option.get(key) or "") <= 100:
+                raise ComponentError(
+                    f"{where}.options.{n}.{key}: Must be between 1 and 100 in length."
+                )
+    low = 1 if select.get("min_values") is None else select["min_values"]
+    high = 1 if select.get("max_values") is None else select["max_values"]
+    if not 0 <= low <= high <= min(25, len(options)) or high < 1:
+        raise ComponentError(
+            f"{where}: min_values {low} / max_values {high} do not fit {len(options)} options"
+        )
+
+
+def check_message_components(components: list[dict[str, Any]] | None, flags: int = 0) -> None:
+    """Refuse message components as Discord does (https://discord.com/developers/docs/components/
+    reference, "Action Row", "Button", "String Select"; the spec's ``...ForMessageRequest``
+    schemas): at most 5 action rows (40 components with IS_COMPONENTS_V2, whose layout the fake
+    does not model further), 1-5 buttons or one select per row, custom_id 1-100 characters and
+    unique in the message, link buttons with a url and no custom_id, a string select with 1-25
+    options of unique values and a fitting min/max, no text inputs outside modals."""
+    if not components:
+        return
+    if flags & IS_COMPONENTS_V2:
+        if sum(1 for _ in walk_components(components)) > 40:
+            raise ComponentError("components: Must be 40 or fewer in length.")
+        return
+    if len(components) > 5:
+        raise ComponentError("components: Must be 5 or fewer in length.")
+    seen: set[str] = set()
+    for r, row in enumerate(components):
+        where = f"components.{r}"
+        if row.get("type") != ACTION_ROW:
+            raise ComponentError(f"{where}.type: top-level components must be action rows")
+        items = row.get("components") or []
+        if not 1 <= len(items) <= 5:
+            raise ComponentError(f"{where}.components: Must be between 1 and 5 in length.")
+        for c, item in enumerate(items):
+            here = f"{where}.components.{c}"
+            kind = item.get("type")
+            if kind in SELECT_TYPES and len(items) > 1:
+                raise ComponentError(f"{here}: A select must be alone in its action row")
+            if kind == BUTTON:
+                _check_button(item, here)
+            elif kind == STRING_SELECT:
+                _check_string_select(item, here)
+            elif kind not in SELECT_TYPES:
+                raise ComponentError(f"{here}.type: component type {kind} is not allowed here")
+            _check_custom_id(item, here, seen)
+
+
+def check_modal(data: dict[str, Any]) -> None:
+    """Refuse a modal (callback type 9) as Discord does (the spec's
+    ``ModalInteractionCallbackRequestData``; docs "Interaction Response Object", "Modal"):
+    custom_id 1-100 and title 1-45 characters, 1-5 rows, each an action row holding exactly one
+    text input or a label holding one (the fake models text inputs only), text input custom_ids
+    unique, labels at most 45 characters, min_length <= max_length <= 4000."""
+    custom_id, title = data.get("custom_id"), data.get("title")
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+        raise ComponentError("data.custom_id: Must be between 1 and 100 in length.")
+    if not isinstance(title, str) or not 1 <= len(title) <= 45:
+        raise ComponentError("data.title: Must be between 1 and 45 in length.")
+    rows = data.get("components") or []
+    if not 1 <= len(rows) <= 5:
+        raise ComponentError("data.components: Must be between 1 and 5 in length.")
+    seen: set[str] = set()
+    for r, row in enumerate(rows):
+        where = f"data.components.{r}"
+        if row.get("type") == ACTION_ROW and len(row.get("components") or []) == 1:
+            text_input = row["components"][0]
+            label = text_input.get("label")
+        elif row.get("type") == LABEL and isinstance(row.get("component"), dict):
+            text_input, label = row["component"], row.get("label")
+        else:
+            raise ComponentError(f"{where}: a modal row is one text input (in a row or a label)")
+        if text_input.get("type") != TEXT_INPUT:
+            raise ComponentError(f"{where}: the fake's modals hold text inputs only")
+        if not label or len(label) > 45:
+            raise ComponentError(f"{where}.label: Must be between 1 and 45 in length.")
+        low, high = text_input.get("min_length") or 0, text_input.get("max_length") or 4000
+        if not 0 <= low <= high <= 4000:
+            raise ComponentError(f"{where}: min_length {low} / max_length {high} do not fit")
+        _check_custom_id(text_input, where, seen)
+        if text_input.get("custom_id") is None:
+            raise ComponentError(f"{where}.custom_id: This field is required")
+
+
+def modal_text_inputs(modal: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(row, text input)`` pairs of a stored modal."""
+    pairs = []
+    for row in modal["components"]:
+        inner = row["components"][0] if row["type"] == ACTION_ROW else row["component"]
+        pairs.append((row, inner))
+    return pairs
+
+
+def build_component_data(
+    message: Message, custom_id: str, component_type: int, values: list[str] | None = None
+) -> dict[str, Any]:
+    """``data`` of a MESSAGE_COMPONENT interaction: what a member can do with the component
+    ``custom_id`` on ``message`` (a button: click it; a string select: pick ``values`` among its
+    options, between min_values and max_values). Anything else raises ValueError."""
+    component = find_component(message.components, custom_id)
+    if component.get("type") != component_type:
+        raise ValueError(
+            f"component {custom_id!r} has type {component.get('type')}, not {component_type}"
+        )
+    if component.get("disabled"):
+        raise ValueError(f"component {custom_id!r} is disabled")
+    data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+    if component_type == STRING_SELECT:
+        picked = list(values or [])
+        offered = {o["value"] for o in component["options"]}
+        if not set(picked) <= offered or len(set(picked)) != len(picked):
+            raise ValueError(f"values {picked} are not distinct options of {custom_id!r}")
+        if not component["min_values"] <= len(picked) <= component["max_values"]:
+            raise ValueError(
+                f"{custom_id!r} takes {component['min_values']}-{component['max_values']} values"
+            )
+        data["values"] = picked
+    return data
+
+
+def build_modal_submit_data(modal: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """``data`` of a MODAL_SUBMIT interaction: the stored modal's rows with each text input's
+    ``value`` from ``fields`` (by custom_id). Unknown fields, a missing required one or a value
+    outside min_length/max_length raise ValueError (Discord's client does not submit those)."""
+    pairs = modal_text_inputs(modal)
+    unknown = set(fields) - {text_input["custom_id"] for _, text_input in pairs}
+    if unknown:
+        raise ValueError(f"the modal has no text input {sorted(unknown)}")
+    rows = []
+    for row, text_input in pairs:
+        custom_id = text_input["custom_id"]
+        value = str(fields.get(custom_id, text_input.get("value") or ""))
+        low, high = text_input.get("min_length") or 0, text_input.get("max_length") or 4000
+        if value == "" and text_input.get("required", True):
+            raise ValueError(f"text input {custom_id!r} is required")
+        if value and not low <= len(value) <= high:
+            raise ValueError(f"text input {custom_id!r} takes {low}-{high} characters")
+        submitted = {"type": TEXT_INPUT, "id": text_input["id"], "custom_id": custom_id}
+        submitted["value"] = value
+        if row["type"] == ACTION_ROW:
+            rows.append({"type": ACTION_ROW, "id": row["id"], "components": [submitted]})
+        else:
+            rows.append({"type": LABEL, "id": row["id"], "component": submitted})
+    return {"custom_id": modal["custom_id"], "components": rows}

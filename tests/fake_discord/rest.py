@@ -18,13 +18,27 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tests.fake_discord.interactions import (
+    APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
+    AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
+    DEFERRED_UPDATE_MESSAGE,
     EPHEMERAL,
+    INTEGER,
     LOADING,
+    MESSAGE_COMPONENT,
+    MODAL,
+    MODAL_SUBMIT,
+    NUMBER,
     UPDATE_MESSAGE,
+    ComponentError,
     FakeInteraction,
     Reply,
+    check_message_components,
+    check_modal,
+    focused_option,
+    stored_components,
 )
 from tests.fake_discord.state.model import Attachment, Message
 
@@ -43,6 +57,24 @@ UNKNOWN_WEBHOOK = 10015
 UNKNOWN_INTERACTION = 10062
 ALREADY_ACKNOWLEDGED = 40060
 INVALID_FORM_BODY = 50035
+
+# The callback types each interaction type accepts (Discord's docs, "Receiving and Responding":
+# MODAL is "not available for MODAL_SUBMIT and PING interactions", the update types are "only
+# valid for component-based interactions", an autocomplete interaction takes only its result).
+# A modal submit counts as component-based when the modal was opened from a component.
+CALLBACKS_FOR = {
+    APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
+    MESSAGE_COMPONENT: {
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+        MODAL,
+    },
+    APPLICATION_COMMAND_AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
+    MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE},
+}
+UPDATES = {DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}
 
 
 class RestError(Exception):
@@ -374,7 +406,8 @@ class RestApi:
     @staticmethod
     def check_message_limits(data: dict[str, Any]) -> None:
         """Discord's limits for a bot's message: 2000 characters of content (the spec's 4000 is
-        the Nitro limit), at most 10 embeds and 6000 embed characters in all."""
+        the Nitro limit), at most 10 embeds and 6000 embed characters in all, components as
+        ``check_message_components`` allows."""
         content = data.get("content") or ""
         if len(content) > 2000:
             raise RestError(
@@ -400,6 +433,10 @@ class RestApi:
                 INVALID_FORM_BODY,
                 "Invalid Form Body: embeds: Embed size exceeds maximum size of 6000",
             )
+        try:
+            check_message_components(data.get("components"), data.get("flags") or 0)
+        except ComponentError as exc:
+            raise RestError(400, INVALID_FORM_BODY, f"Invalid Form Body: {exc}") from None
 
     def _message_from(
         self, data: dict[str, Any], files: dict[int, Attachment], *, channel_id: int, **extra: Any
@@ -411,7 +448,7 @@ class RestApi:
             author=self.fake.state.bot_user,
             content=data.get("content") or "",
             embeds=data.get("embeds") or [],
-            components=data.get("components") or [],
+            components=stored_components(data.get("components")),
             attachments=self._attachments(data, files, []),
             flags=data.get("flags") or 0,
             raw=data,
@@ -445,17 +482,28 @@ class RestApi:
         return result
 
     def _metadata(self, inter: FakeInteraction) -> dict[str, Any]:
-        user = inter.member.user.to_payload()
-        return {
+        """``interaction_metadata`` of a message created in answer to ``inter``, by its type."""
+        meta: dict[str, Any] = {
             "id": str(inter.id),
             "type": inter.interaction_type,
-            "user": user,
+            "user": inter.member.user.to_payload(),
             "authorizing_integration_owners": {"0": str(inter.guild.id)},
-            "name": inter.command,
-            "command_type": 1,
         }
+        if inter.interaction_type == MESSAGE_COMPONENT and inter.message is not None:
+            meta["interacted_message_id"] = str(inter.message.id)
+        elif inter.interaction_type == MODAL_SUBMIT and inter.source is not None:
+            meta["triggering_interaction_metadata"] = self._metadata(inter.source)
+        else:
+            meta.update(name=inter.command, command_type=1)
+        return meta
 
-    def message_payload(self, message: Message, inter: FakeInteraction | None = None) -> dict:
+    def message_payload(self, message: Message) -> dict:
+        """A message as Discord returns it, with the metadata of the interaction that made it."""
+        inter = (
+            self.fake.interactions.get(message.interaction_id)
+            if message.interaction_id is not None
+            else None
+        )
         meta = self._metadata(inter) if inter is not None else None
         return message.to_payload(self.fake.api_base, meta)
 
@@ -476,7 +524,18 @@ class RestApi:
             raise RestError(400, INVALID_FORM_BODY, "Invalid Form Body: type is required")
         ctype = body["type"]
         data = body.get("data") or {}
+        allowed = set(CALLBACKS_FOR.get(inter.interaction_type, ()))
+        if inter.interaction_type == MODAL_SUBMIT and inter.message is not None:
+            allowed |= UPDATES  # the modal was opened from a component on that message
+        if ctype not in allowed:
+            raise RestError(
+                400,
+                INVALID_FORM_BODY,
+                f"Invalid Form Body: type: callback type {ctype} cannot answer an interaction "
+                f"of type {inter.interaction_type}",
+            )
         message: Message | None = None
+        choices: list[dict[str, Any]] = []
         if ctype in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
             flags = (data.get("flags") or 0) & ~LOADING
             if ctype == DEFERRED_CHANNEL_MESSAGE:
@@ -494,18 +553,34 @@ class RestApi:
                 webhook_id=self.fake.state.application_id,
             )
             inter.original = message
-        elif ctype == UPDATE_MESSAGE:
-            raise RestError(400, 40004, "UPDATE_MESSAGE only answers component interactions")
+        elif ctype in UPDATES:
+            message = inter.message
+            assert message is not None  # CALLBACKS_FOR allows updates only with a message
+            if ctype == UPDATE_MESSAGE:
+                self._edit(message, data, call.body.files)
+            # The original response of a component interaction is the component's message.
+            inter.original = message
+        elif ctype == AUTOCOMPLETE_RESULT:
+            choices = self._check_choices(inter, data)
+        else:  # MODAL
+            try:
+                check_modal(data)
+            except ComponentError as exc:
+                raise RestError(400, INVALID_FORM_BODY, f"Invalid Form Body: {exc}") from None
+            inter.modal = {**data, "components": stored_components(data["components"])}
         reply = Reply(
             kind="callback",
             type=ctype,
-            content=data.get("content"),
-            embeds=data.get("embeds") or [],
-            flags=message.flags if message else (data.get("flags") or 0),
+            content=message.content if message else None,
+            embeds=message.embeds if message else [],
+            flags=message.flags if message else 0,
             attachments=list(message.attachments) if message else [],
-            components=data.get("components") or [],
+            components=(
+                message.components if message else (inter.modal or {}).get("components", [])
+            ),
             message=message,
             raw=body,
+            choices=choices,
         )
         inter.record_callback(reply)
         self.fake.on_interaction_response(inter)
@@ -520,11 +595,35 @@ class RestApi:
                 response_message_loading=bool(message.flags & LOADING),
                 response_message_ephemeral=bool(message.flags & EPHEMERAL),
             )
-        if message is not None and ctype == CHANNEL_MESSAGE:
+        if message is not None and ctype in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
             # The spec (and Discord's docs) only carry a resource message for types 4 and 7;
             # a deferral is described by response_message_loading alone.
-            answer["resource"] = {"type": ctype, "message": self.message_payload(message, inter)}
+            answer["resource"] = {"type": ctype, "message": self.message_payload(message)}
         return 200, answer
+
+    @staticmethod
+    def _check_choices(inter: FakeInteraction, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Autocomplete choices as Discord takes them (docs "Application Command Option Choice
+        Structure", the spec's ``...AutocompleteCallback...Data``): at most 25, names of 1-100
+        characters, values of the focused option's type, strings up to 100 characters."""
+        choices = data.get("choices") or []
+        focused = focused_option(inter.data)
+        numeric = {INTEGER: (int,), NUMBER: (int, float)}
+        wanted: tuple[type, ...] = numeric.get(focused["type"], (str,))
+        problem = ": Must be 25 or fewer in length." if len(choices) > 25 else None
+        for n, choice in enumerate(choices if problem is None else ()):
+            name, value = choice.get("name"), choice.get("value")
+            if not isinstance(name, str) or not 1 <= len(name) <= 100:
+                problem = f".{n}.name: Must be between 1 and 100 in length."
+            elif not isinstance(value, wanted) or isinstance(value, bool):
+                problem = f".{n}.value: not a value of option type {focused['type']}"
+            elif isinstance(value, str) and len(value) > 100:
+                problem = f".{n}.value: Must be 100 or fewer in length."
+            if problem:
+                break
+        if problem:
+            raise RestError(400, INVALID_FORM_BODY, f"Invalid Form Body: data.choices{problem}")
+        return choices
 
     async def followup(self, call: Call) -> tuple[int, Any]:
         if call.params["token"] not in self.fake.interactions_by_token:
@@ -541,7 +640,7 @@ class RestApi:
             message = original
             message.content = data.get("content") or ""
             message.embeds = data.get("embeds") or []
-            message.components = data.get("components") or []
+            message.components = stored_components(data.get("components"))
             message.attachments = self._attachments(data, call.body.files, [])
             # The deferral decided: an EPHEMERAL flag on this follow-up cannot change it.
             wanted = (data.get("flags") or 0) & ~(LOADING | EPHEMERAL)
@@ -560,7 +659,7 @@ class RestApi:
         inter.record_followup(self._reply("followup", message, data))
         if call.request.query.get("wait") not in ("1", "true", "True"):
             return 204, None
-        return 200, self.message_payload(message, inter)
+        return 200, self.message_payload(message)
 
     @staticmethod
     def _reply(kind: str, message: Message, data: dict[str, Any]) -> Reply:
@@ -576,22 +675,22 @@ class RestApi:
             raw=data,
         )
 
-    def _edit(self, inter: FakeInteraction, message: Message, call: Call) -> Message:
-        data = call.body.json or {}
+    def _edit(self, message: Message, data: dict[str, Any], files: dict[int, Attachment]) -> None:
+        """Apply an edit (PATCH of a webhook message, or an UPDATE_MESSAGE callback): the fields
+        given replace the old ones, ``components: []`` removes them."""
         self.check_message_limits(data)
         if "content" in data:
             message.content = data["content"] or ""
         if "embeds" in data:
             message.embeds = data["embeds"] or []
         if "components" in data:
-            message.components = data["components"] or []
-        if "attachments" in data or call.body.files:
-            message.attachments = self._attachments(data, call.body.files, message.attachments)
+            message.components = stored_components(data["components"])
+        if "attachments" in data or files:
+            message.attachments = self._attachments(data, files, message.attachments)
         if data.get("flags") is not None:
             message.flags = (message.flags & EPHEMERAL) | data["flags"]
         message.flags &= ~LOADING
         message.edited_at = time.time()
-        return message
 
     def _original(self, call: Call) -> tuple[FakeInteraction, Message]:
         inter = self._interaction(call, "app")
@@ -601,13 +700,13 @@ class RestApi:
 
     async def get_original(self, call: Call) -> tuple[int, Any]:
         inter, message = self._original(call)
-        return 200, self.message_payload(message, inter)
+        return 200, self.message_payload(message)
 
     async def edit_original(self, call: Call) -> tuple[int, Any]:
         inter, message = self._original(call)
-        self._edit(inter, message, call)
+        self._edit(message, call.body.json or {}, call.body.files)
         inter.record_edit(self._reply("edit", message, call.body.json or {}))
-        return 200, self.message_payload(message, inter)
+        return 200, self.message_payload(message)
 
     async def delete_original(self, call: Call) -> tuple[int, Any]:
         inter, message = self._original(call)
@@ -629,13 +728,13 @@ class RestApi:
 
     async def get_followup(self, call: Call) -> tuple[int, Any]:
         inter, message = self._followup_message(call)
-        return 200, self.message_payload(message, inter)
+        return 200, self.message_payload(message)
 
     async def edit_followup(self, call: Call) -> tuple[int, Any]:
         inter, message = self._followup_message(call)
-        self._edit(inter, message, call)
+        self._edit(message, call.body.json or {}, call.body.files)
         inter.record_edit(self._reply("edit", message, call.body.json or {}))
-        return 200, self.message_payload(message, inter)
+        return 200, self.message_payload(message)
 
     async def delete_followup(self, call: Call) -> tuple[int, Any]:
         inter, message = self._followup_message(call)

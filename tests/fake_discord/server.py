@@ -20,9 +20,17 @@ from tests.fake_discord.gateway import (
     Gateway,
 )
 from tests.fake_discord.interactions import (
+    APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
+    BUTTON,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    STRING_SELECT,
     FakeInteraction,
     build_command_data,
+    build_component_data,
     build_interaction_payload,
+    build_modal_submit_data,
 )
 from tests.fake_discord.rest import RestApi
 from tests.fake_discord.state.model import Channel, Guild, Member, Message, State
@@ -49,7 +57,7 @@ class FakeError:
     """Something that must fail the test: an unmodelled route, a schema violation, a protocol
     misuse (double acknowledgement, unknown interaction, ...)."""
 
-    kind: str  # "rest", "request-schema", "response-schema", "gateway"
+    kind: str  # "rest", "request-schema", "response-schema", "gateway-schema", "gateway"
     where: str
     detail: str
     body: Any = None
@@ -426,6 +434,165 @@ class FakeDiscord:
         When the command was synced, the synced option types are used (e.g. a member index for a
         user option).
         """
+        return await self._command_interaction(
+            APPLICATION_COMMAND, guild, member, command, options or {}, channel, locale, None
+        )
+
+    async def autocomplete(
+        self,
+        guild: Guild | int | str,
+        member: Member | int | str,
+        command: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        channel: Channel | int | str | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """A user types into the option ``focused`` of a slash command (type 4): ``options``
+        holds what is filled in so far, ``options[focused]`` the text being typed. The bot's
+        answer (callback type 8) is ``(await inter.wait_response()).choices``."""
+        return await self._command_interaction(
+            APPLICATION_COMMAND_AUTOCOMPLETE,
+            guild,
+            member,
+            command,
+            options,
+            channel,
+            locale,
+            focused,
+        )
+
+    async def click(
+        self, member: Member, message: Message, custom_id: str, *, locale: str = "en-US"
+    ) -> FakeInteraction:
+        """``member`` clicks the button ``custom_id`` on ``message`` (type 3, component_type 2),
+        delivered on the shard owning the message's guild. ``ValueError``/``KeyError`` for what
+        Discord's client does not allow (no such or a disabled button, a deleted message, another
+        guild, someone else's ephemeral message)."""
+        data = build_component_data(self._clickable(member, message), custom_id, BUTTON)
+        return await self._component_interaction(member, message, data, locale)
+
+    async def select(
+        self,
+        member: Member,
+        message: Message,
+        custom_id: str,
+        values: list[str],
+        *,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """``member`` picks ``values`` in the string select ``custom_id`` on ``message`` (type 3,
+        component_type 3); the values must be distinct options, as many as min/max_values
+        allow."""
+        data = build_component_data(
+            self._clickable(member, message), custom_id, STRING_SELECT, values
+        )
+        return await self._component_interaction(member, message, data, locale)
+
+    async def submit_modal(
+        self,
+        member: Member,
+        modal: FakeInteraction | str,
+        fields: dict[str, str],
+        *,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """``member`` fills and submits a modal (type 5): ``modal`` is the interaction the bot
+        answered with it (callback type 9) or the modal's custom_id (the latest such modal shown
+        to ``member``); ``fields`` maps text input custom_ids to values. Only the member it was
+        shown to can submit it, once."""
+        source = self._modal_source(member, modal)
+        assert source.modal is not None
+        data = build_modal_submit_data(source.modal, fields)
+        inter = FakeInteraction(
+            interaction_id=self.state.interaction_snowflake(),
+            guild=source.guild,
+            member=member,
+            channel=source.channel,
+            command=source.command,
+            options={},
+            interaction_type=MODAL_SUBMIT,
+            custom_id=source.modal["custom_id"],
+            message=source.message,
+            source=source,
+        )
+        self._deliver(inter, data, locale)
+        source.modal = None  # a modal is submitted once
+        return inter
+
+    def _modal_source(self, member: Member, modal: FakeInteraction | str) -> FakeInteraction:
+        if isinstance(modal, str):
+            shown = [
+                i
+                for i in self.interactions.values()
+                if i.modal is not None and i.modal["custom_id"] == modal and i.member is member
+            ]
+            if not shown:
+                raise KeyError(f"no open modal {modal!r} shown to {member.name}")
+            return shown[-1]
+        if modal.modal is None:
+            raise ValueError(f"{modal!r} has no open modal (not answered with one, or submitted)")
+        if modal.member is not member:
+            raise ValueError(f"the modal was shown to {modal.member.name}, not {member.name}")
+        return modal
+
+    def find_message(self, message_id: int) -> Message:
+        """A message of the bot by id: a channel message, an interaction response or a
+        follow-up (for the control API; tests hold the ``Message`` objects themselves)."""
+        message = self.state.messages.get(message_id)
+        for inter in self.interactions.values() if message is None else ():
+            original = inter.original
+            if original is not None and original.id == message_id:
+                message = original
+            else:
+                message = inter.followup_messages.get(message_id)
+            if message is not None:
+                break
+        if message is None:
+            raise KeyError(f"no message {message_id}")
+        return message
+
+    def _clickable(self, member: Member, message: Message) -> Message:
+        """The message, if ``member`` can see and use it."""
+        if message.deleted:
+            raise ValueError(f"{message!r} was deleted")
+        if message.guild_id != member.guild.id:
+            raise ValueError(f"{message!r} is not in {member.guild.name}")
+        if message.ephemeral:
+            creator = self.interactions.get(message.interaction_id or 0)
+            if creator is None or creator.member is not member:
+                raise ValueError(f"{message!r} is ephemeral: only its recipient sees it")
+        return message
+
+    async def _component_interaction(
+        self, member: Member, message: Message, data: dict[str, Any], locale: str
+    ) -> FakeInteraction:
+        inter = FakeInteraction(
+            interaction_id=self.state.interaction_snowflake(),
+            guild=member.guild,
+            member=member,
+            channel=self.state.channels[message.channel_id],
+            command="",
+            options={},
+            interaction_type=MESSAGE_COMPONENT,
+            custom_id=data["custom_id"],
+            message=message,
+        )
+        self._deliver(inter, data, locale)
+        return inter
+
+    async def _command_interaction(
+        self,
+        interaction_type: int,
+        guild: Guild | int | str,
+        member: Member | int | str,
+        command: str,
+        options: dict[str, Any],
+        channel: Channel | int | str | None,
+        locale: str,
+        focused: str | None,
+    ) -> FakeInteraction:
         g = self.state.guild(guild)
         m = g.member(member)
         ch = g.channel(channel)
@@ -437,11 +604,12 @@ class FakeDiscord:
         )
         data = build_command_data(
             command=command,
-            options=options or {},
+            options=options,
             guild=g,
             synced=synced,
             command_id=command_id,
             bot_permissions=self.state.bot_permissions,
+            focused=focused,
         )
         inter = FakeInteraction(
             interaction_id=self.state.interaction_snowflake(),
@@ -449,19 +617,31 @@ class FakeDiscord:
             member=m,
             channel=ch,
             command=command,
-            options=options or {},
+            options=options,
+            interaction_type=interaction_type,
         )
+        self._deliver(inter, data, locale)
+        return inter
+
+    def _deliver(self, inter: FakeInteraction, data: dict[str, Any], locale: str) -> None:
+        """INTERACTION_CREATE on the session owning the guild's shard (``Undelivered`` if none),
+        with the message the component is on, if any."""
+        inter.data = data
+        message = self.rest.message_payload(inter.message) if inter.message is not None else None
+        if message is not None and self.validator is not None:
+            for problem in self.validator.validate_schema("MessageResponse", message):
+                self.record_error("gateway-schema", "INTERACTION_CREATE message", problem, message)
         payload = build_interaction_payload(
             inter,
             application_id=self.state.application_id,
             data=data,
             bot_permissions=self.state.bot_permissions,
             locale=locale,
+            message=message,
         )
-        session = self.gateway.owner(g.id, "INTERACTION_CREATE")
+        session = self.gateway.owner(inter.guild.id, "INTERACTION_CREATE")
         self._remember(inter)
         session.dispatch("INTERACTION_CREATE", payload, inter.mark_sent)
-        return inter
 
     def _remember(self, inter: FakeInteraction) -> None:
         self.interactions[inter.id] = inter
