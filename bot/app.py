@@ -3,7 +3,8 @@
 Start-up: migrations are current, storage is open, cogs are loaded, the command tree is synced
 only when its definition changed, then the gateway connects. Every interaction passes through
 :class:`GuildBotTree`, which answers at once when the bot is draining, overloaded, not admitted
-in the guild (the rollout policy) or in maintenance, times the command for monitoring and turns
+in the guild (the rollout policy), in maintenance or when the member is over a command's
+cooldown (bot/cooldowns.py), times the command for monitoring and turns
 failures into replies (never silence).
 """
 
@@ -29,6 +30,7 @@ from discord.ext import commands
 
 from bot import cogs
 from bot.config import Settings
+from bot.cooldowns import Cooldowns
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
 from bot.policy import AdmissionPolicy, Decision
@@ -50,6 +52,7 @@ MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please t
                       "later.")
 BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
 DRAINING_NOTICE = "guildbot is restarting. Please try again in a minute."
+COOLDOWN_NOTICE = "You're doing that too often — try again in {seconds} s."
 UNAVAILABLE_NOTICE = "guildbot is temporarily unavailable. Please try again in a minute."
 HTTP_CONNECTION_LIMIT = 64
 NOT_A_MEMBER = "the bot is not a member of this server"
@@ -100,6 +103,14 @@ class GuildBotTree(app_commands.CommandTree):
         name = _command_name(interaction).split(" ", 1)[0]
         if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
             return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
+        # Last: an interaction refused above never ran, so it takes nothing from the member's
+        # allowance. Autocomplete passes this check too but is no use of the command.
+        if interaction.type is discord.InteractionType.application_command:
+            wait = bot.cooldowns.check(_command_name(interaction), guild_id or 0,
+                                       interaction.user.id)
+            if wait:
+                notice = COOLDOWN_NOTICE.format(seconds=max(1, math.ceil(wait)))
+                return await self._refuse(interaction, notice, "cooldown")
         return True
 
     @staticmethod
@@ -182,6 +193,8 @@ class GuildBotMixin:
         # interaction check is one lookup here (no database trip on the hot path).
         self.admission: dict[int, Decision] = {}
         self._admission_lock = asyncio.Lock()
+        # Per-member cooldowns (a member's rate, not load: the shedding above is unchanged).
+        self.cooldowns = Cooldowns(settings.cooldowns, evicted=monitoring.cooldown_evicted)
         self.inflight = 0
         self.inflight_tasks: set[asyncio.Task] = set()
         self.draining = False
@@ -325,6 +338,11 @@ class GuildBotMixin:
         for module in pkgutil.iter_modules(cogs.__path__):
             if not module.name.startswith("_"):
                 await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]
+        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
+        unknown = set(self.cooldowns.rates) - {c.qualified_name for c in tree.walk_commands()}
+        if unknown:
+            log.warning("cooldowns for commands this release does not have (a typo in "
+                        "GUILDBOT_COOLDOWNS?): %s", ", ".join(sorted(unknown)))
         self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
         # Until READY is decided, the guilds the bot was in when it stopped (allowlist applied),
         # so interactions that arrive in the first seconds after a start are answered.

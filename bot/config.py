@@ -8,11 +8,13 @@ Anything wrong raises :class:`ConfigError`, which the CLI turns into one line an
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cooldowns import DEFAULT_COOLDOWNS, Rate
 from bot.shards import shard_of
 
 EX_CONFIG = 78
@@ -109,6 +111,8 @@ class Settings:
     # empty: this process's own port only.
     fleet_health_ports: tuple[int, ...] = ()
     sync_commands: bool = True
+    # Per-member cooldowns by command qualified name (GUILDBOT_COOLDOWNS over the defaults).
+    cooldowns: Mapping[str, Rate] = field(default_factory=lambda: dict(DEFAULT_COOLDOWNS))
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
     def secrets(self) -> list[str]:
@@ -337,6 +341,46 @@ def _ports(r: _Reader, name: str) -> tuple[int, ...]:
     return tuple(ports)
 
 
+COMMAND_NAME = re.compile(r"[a-z0-9_-]+( [a-z0-9_-]+){0,2}")
+COOLDOWN_FIX = ("give comma-separated COMMAND=CALLS/SECONDS entries, e.g. "
+                "\"challenge create=3/60,admin export=1/300\"; COMMAND=off (or 0) removes one, "
+                "off alone removes them all")
+
+
+def _cooldowns(r: _Reader) -> dict[str, Rate]:
+    """GUILDBOT_COOLDOWNS over the defaults: ``challenge create=3/60,login=off``; ``off``
+    alone: no cooldown at all."""
+    rates = dict(DEFAULT_COOLDOWNS)
+    value = r.raw("COOLDOWNS")
+    if value is None:
+        return rates
+    setting = PREFIX + "COOLDOWNS"
+    if value.lower() in ("off", "0"):
+        return {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        name, equals, spec = part.partition("=")
+        name, spec = " ".join(name.lower().split()), spec.strip().lower()
+        if not equals or not COMMAND_NAME.fullmatch(name):
+            raise ConfigError(setting, f"{part.strip()!r} is not COMMAND=CALLS/SECONDS",
+                              COOLDOWN_FIX)
+        if spec in ("off", "0"):
+            rates.pop(name, None)
+            continue
+        calls, slash, per = spec.partition("/")
+        try:
+            rate = Rate(int(calls), float(per))
+        except ValueError:
+            rate = None
+        if (not slash or rate is None or not 1 <= rate.calls <= 1000
+                or not 0 < rate.per <= 86400):
+            raise ConfigError(setting, f"{name}: {spec!r} is not CALLS/SECONDS (1-1000 calls "
+                              "per up to 86400 seconds)", COOLDOWN_FIX)
+        rates[name] = rate
+    return rates
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -409,5 +453,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         instance=r.integer("INSTANCE", 0, maximum=999),
         fleet_health_ports=_ports(r, "FLEET_HEALTH_PORTS"),
         sync_commands=r.boolean("SYNC_COMMANDS", True),
+        cooldowns=_cooldowns(r),
         alerts=alerts,
     )

@@ -240,6 +240,10 @@ class Monitoring:
                      guild_id: int | None = None) -> str:
         return self.errors.record(exc, command=command, guild_id=guild_id)
 
+    def cooldown_evicted(self) -> None:
+        """A member's cooldown bucket was evicted before it refilled (bot/cooldowns.py)."""
+        self.metrics.cooldown_evictions.inc()
+
     def guild_joined(self, guild_id: int) -> None:
         self.metrics.guild_joins.inc()
 
@@ -504,6 +508,9 @@ class NullMonitoring:
 
     async def purge_guild(self, repo: GuildRepository) -> None:
         await repo.purge()
+
+    def cooldown_evicted(self) -> None:
+        return None
 
     def guild_joined(self, guild_id: int) -> None:
         return None

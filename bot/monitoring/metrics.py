@@ -62,6 +62,10 @@ class Metrics:
         self.guild_rejections = Counter("guildbot_guild_rejections",
                                         "Guilds refused by the rollout policy", ["reason"],
                                         registry=r)
+        self.cooldown_evictions = Counter(
+            "guildbot_cooldown_evictions", "Members' cooldown buckets evicted before they "
+            "refilled (the cap of bot/cooldowns.py reached; those members start afresh)",
+            registry=r)
         self.registrations = Counter("guildbot_registrations", "Member registrations", registry=r)
         self.gateway_events = Counter("guildbot_gateway_events", "Gateway lifecycle events",
                                       ["event"], registry=r)

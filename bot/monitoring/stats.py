@@ -26,8 +26,9 @@ LATENCY_BOUNDS: tuple[float, ...] = (
 )
 NBUCKETS = len(LATENCY_BOUNDS) + 1
 
-OUTCOMES = ("success", "user_error", "failure", "busy", "maintenance")
-# Outcomes that count against the error-rate SLO: the user got no (useful) answer.
+OUTCOMES = ("success", "user_error", "failure", "busy", "maintenance", "cooldown")
+# Outcomes that count against the error-rate SLO: the user got no (useful) answer. Not
+# "cooldown": the member was told when to come back, as they asked too often.
 BAD_OUTCOMES = frozenset({"failure", "busy"})
 
 
