@@ -300,6 +300,12 @@ class GuildBotMixin:
             self.monitoring.guild_joined(guild.id)
             log.info("joined guild %s", guild.id)
 
+    def unknown_cooldowns(self) -> list[str]:
+        """The commands given a cooldown that the loaded command tree does not have."""
+        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
+        known = {command.qualified_name for command in tree.walk_commands()}
+        return sorted(set(self.cooldowns.rates) - known)
+
     # -- maintenance ------------------------------------------------------------------------
     def in_maintenance(self, guild_id: int | None) -> bool:
         return self.global_maintenance or guild_id in self.maintenance_guilds
@@ -338,11 +344,10 @@ class GuildBotMixin:
         for module in pkgutil.iter_modules(cogs.__path__):
             if not module.name.startswith("_"):
                 await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]
-        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
-        unknown = set(self.cooldowns.rates) - {c.qualified_name for c in tree.walk_commands()}
+        unknown = self.unknown_cooldowns()
         if unknown:
             log.warning("cooldowns for commands this release does not have (a typo in "
-                        "GUILDBOT_COOLDOWNS?): %s", ", ".join(sorted(unknown)))
+                        "GUILDBOT_COOLDOWNS?): %s", ", ".join(unknown))
         self.maintenance_guilds = set(await self.storage.guilds_in_maintenance())
         # Until READY is decided, the guilds the bot was in when it stopped (allowlist applied),
         # so interactions that arrive in the first seconds after a start are answered.

@@ -170,6 +170,9 @@ class GuildBotProcess(BotUnderTest):
             # The first start on a fresh database syncs the tree: the fake learns the commands
             # and their option types, as Discord would after a deploy.
             GUILDBOT_SYNC_COMMANDS="true",
+            # The load replays members faster than people act: measure the commands themselves,
+            # not cooldown answers (a version without cooldowns ignores the setting).
+            GUILDBOT_COOLDOWNS="off",
         )
         if self.password_file is not None:  # PostgreSQL: the password as operators give it
             env["GUILDBOT_DATABASE_PASSWORD_FILE"] = str(self.password_file)

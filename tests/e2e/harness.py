@@ -115,6 +115,8 @@ class BotProcess:
             GUILDBOT_HEALTH_PORT=str(self.health_port),
             GUILDBOT_LOG_FILE=str(self.log_path),
             GUILDBOT_LOG_FORMAT="json",
+            # The suites repeat commands faster than members do; test_cooldowns.py turns them on.
+            GUILDBOT_COOLDOWNS="off",
         )
         settings = {**self.db.settings(), **settings}
         self.env.update({f"GUILDBOT_{k.upper()}": v for k, v in settings.items()})
