@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import discord
 import pytest
 
 import bot.app
@@ -190,7 +191,9 @@ def answers(monkeypatch):
 
 
 def interaction(guild_id: int | None, name: str = "register") -> SimpleNamespace:
-    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, data={"name": name})
+    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, data={"name": name},
+                           type=discord.InteractionType.application_command,
+                           user=SimpleNamespace(id=1))
 
 
 async def test_every_interaction_passes_the_policy(storage, make_bot, answers):
