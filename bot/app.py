@@ -194,7 +194,7 @@ class GuildBotMixin:
         self.admission: dict[int, Decision] = {}
         self._admission_lock = asyncio.Lock()
         # Per-member cooldowns (a member's rate, not load: the shedding above is unchanged).
-        self.cooldowns = Cooldowns(settings.cooldowns, evicted=monitoring.cooldown_evicted)
+        self.cooldowns = Cooldowns(dict(settings.cooldowns), evicted=monitoring.cooldown_evicted)
         self.inflight = 0
         self.inflight_tasks: set[asyncio.Task] = set()
         self.draining = False

@@ -111,8 +111,9 @@ class Settings:
     # empty: this process's own port only.
     fleet_health_ports: tuple[int, ...] = ()
     sync_commands: bool = True
-    # Per-member cooldowns by command qualified name (GUILDBOT_COOLDOWNS over the defaults).
-    cooldowns: Mapping[str, Rate] = field(default_factory=lambda: dict(DEFAULT_COOLDOWNS))
+    # Per-member cooldowns: (command qualified name, rate) pairs, GUILDBOT_COOLDOWNS over the
+    # defaults (pairs, not a dict: Settings stays hashable).
+    cooldowns: tuple[tuple[str, Rate], ...] = tuple(DEFAULT_COOLDOWNS.items())
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
     def secrets(self) -> list[str]:
@@ -347,16 +348,16 @@ COOLDOWN_FIX = ("give comma-separated COMMAND=CALLS/SECONDS entries, e.g. "
                 "off alone removes them all")
 
 
-def _cooldowns(r: _Reader) -> dict[str, Rate]:
+def _cooldowns(r: _Reader) -> tuple[tuple[str, Rate], ...]:
     """GUILDBOT_COOLDOWNS over the defaults: ``challenge create=3/60,login=off``; ``off``
     alone: no cooldown at all."""
     rates = dict(DEFAULT_COOLDOWNS)
     value = r.raw("COOLDOWNS")
     if value is None:
-        return rates
+        return tuple(rates.items())
     setting = PREFIX + "COOLDOWNS"
     if value.lower() in ("off", "0"):
-        return {}
+        return ()
     for part in value.split(","):
         if not part.strip():
             continue
@@ -378,7 +379,7 @@ def _cooldowns(r: _Reader) -> dict[str, Rate]:
             raise ConfigError(setting, f"{name}: {spec!r} is not CALLS/SECONDS (1-1000 calls "
                               "per up to 86400 seconds)", COOLDOWN_FIX)
         rates[name] = rate
-    return rates
+    return tuple(rates.items())
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -96,22 +96,23 @@ def test_refilled_buckets_are_dropped_lazily_without_a_background_task():
 
 # -- configuration --------------------------------------------------------------------------------
 def test_defaults_cover_the_commands_of_the_issue():
-    rates = load_settings({}).cooldowns
+    rates = dict(load_settings({}).cooldowns)
     assert rates == DEFAULT_COOLDOWNS
     assert {"challenge create", "register", "login", "admin export", "privacy export"} <= \
         set(rates)
 
 
 def test_the_setting_overrides_adds_and_turns_off_entries():
-    rates = load_settings({"GUILDBOT_COOLDOWNS":
+    rates = dict(load_settings({"GUILDBOT_COOLDOWNS":
                            " Challenge  Create=5/30, login=off,register=0,privacy export=2/1.5,"
-                           "admin purge=1/3600,"}).cooldowns
+                           "admin purge=1/3600,"}).cooldowns)
     assert rates["challenge create"] == Rate(5, 30)
     assert "login" not in rates and "register" not in rates
     assert rates["privacy export"] == Rate(2, 1.5)
     assert rates["admin purge"] == Rate(1, 3600)
     assert rates["admin export"] == DEFAULT_COOLDOWNS["admin export"]
-    assert load_settings({"GUILDBOT_COOLDOWNS": "OFF"}).cooldowns == {}
+    assert load_settings({"GUILDBOT_COOLDOWNS": "OFF"}).cooldowns == ()
+    hash(load_settings({}))  # Settings stays hashable
 
 
 @pytest.mark.parametrize(("value", "problem"), [
