@@ -492,6 +492,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def backends_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The backends guildbot runs on (the cluster step alone: PostgreSQL)."""
+    if args.cluster:
+        return ("postgres",)
+    return BACKENDS if args.backend == "both" else (args.backend,)
+
+
+def cluster_planned(args: argparse.Namespace) -> bool:
+    """Whether the run has the cluster step: alone (--cluster), or after the main steps of a
+    full run of guildbot on PostgreSQL (not --quick, not --no-cluster)."""
+    return args.cluster or (not args.quick and not args.no_cluster and args.only != "bare"
+                            and "postgres" in backends_of(args))
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     plan = build_plan(args)
     started = time.perf_counter()
@@ -515,12 +529,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"before the run, other processes used {before['other_cpu_percent']}% of a core"
         + (" (the machine is shared: expect noisy figures)"
            if before["other_cpu_percent"] >= QUIET_PERCENT else ""))
-    backends = (("postgres",) if args.cluster
-                else BACKENDS if args.backend == "both" else (args.backend,))
+    backends = backends_of(args)
     ours = args.only in ("both", "ours")
-    # The cluster step: alone (--cluster), or after the main steps of a full run on PostgreSQL.
-    cluster = args.cluster or (not args.quick and not args.no_cluster and ours
-                               and "postgres" in backends)
     results["databases"] = {}
     postgres: BenchPostgres | None = None
     try:
@@ -544,7 +554,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if subjects:
             await measure(subjects, plan, args)
         subjects.clear()  # their fakes' worlds: not kept alive under the cluster step
-        if cluster:
+        if cluster_planned(args):
             assert postgres is not None
             step_started = time.perf_counter()
             results["cluster"] = await measure_cluster(postgres, plan, workdir, args)
