@@ -586,6 +586,15 @@ def cluster_note(results: dict[str, Any]) -> str:
             f"(shards per bucket - 1) x {cluster['identify_window']:g} s; load over every guild")
 
 
+def _saturation(bot: dict[str, Any], results: dict[str, Any]) -> str:
+    """The sustained rate, or "< first rate tried" when the search sustained none."""
+    rate = bot.get("saturation_rate")
+    tried = results["plan"].get("saturation_rates") or []
+    if rate == 0 and tried:
+        return f"< {tried[0]:g}"
+    return str(rate if rate is not None else "-")
+
+
 def cluster_header(results: dict[str, Any]) -> list[str]:
     layouts = results["cluster"]["layouts"]
     return ["", *(layout["layout"] for layout in layouts.values())]
@@ -615,12 +624,16 @@ def cluster_rows(results: dict[str, Any]) -> list[list[str]]:
         row("above the floor (s)", lambda r: str(r.get("above_floor_seconds", "-"))),
         row("IDENTIFYs refused", lambda r: str(r.get("identify_refusals", "-"))),
         row(f"p50 / p99 at {cluster['rate']:g}/s", ms_pair),
-        row(f"errors at {cluster['rate']:g}/s", lambda r: str(_step(r, rate).get("errors", "-"))),
+        row(f"at {cluster['rate']:g}/s: achieved/s, busy, errors",
+            lambda r: ", ".join(str(_step(r, rate).get(k, "-"))
+                                for k in ("achieved", "busy", "errors"))),
         row(f"bot CPU ms/int at {cluster['rate']:g}/s (all processes)",
             lambda r: str(_step(r, rate).get("bot_cpu_ms_per_interaction", "-"))),
         row(f"PostgreSQL CPU ms/int at {cluster['rate']:g}/s",
             lambda r: str(_step(r, rate).get("db_cpu_ms_per_interaction", "-"))),
-        row("saturation (interactions/s)", lambda r: str(r.get("saturation_rate", "-"))),
+        row(f"other processes' CPU at {cluster['rate']:g}/s (% of a core)",
+            lambda r: str(_step(r, rate).get("other_cpu_percent", "-"))),
+        row("saturation (interactions/s)", lambda r: _saturation(r, results)),
         row("RSS after READY (MB, each = sum)",
             lambda r: _each_and(r.get("process_rss_ready_mb"), r.get("rss_ready_mb"))),
         row("RSS after the load (MB, each = sum)",
