@@ -618,8 +618,9 @@ def cluster_rows(results: dict[str, Any]) -> list[list[str]]:
         row("start -> every process's /readyz (s): each -> fleet",
             lambda r: _each_and(r.get("process_ready_seconds"), r.get("ready_seconds"),
                                 ", ", " -> ")),
-        row("IDENTIFYs accepted at (s after start)",
-            lambda r: ", ".join(f"{t:g}" for t in r.get("identify_seconds") or []) or "-"),
+        row("IDENTIFYs accepted (shard: s after start)",
+            lambda r: ", ".join(f"{i['shard']}: {i['seconds']:g}"
+                                for i in r.get("identifies") or []) or "-"),
         row("floor (s)", lambda r: f"{r.get('floor_seconds', 0):g}"),
         row("above the floor (s)", lambda r: str(r.get("above_floor_seconds", "-"))),
         row("IDENTIFYs refused", lambda r: str(r.get("identify_refusals", "-"))),

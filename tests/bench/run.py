@@ -400,8 +400,8 @@ async def measure_cluster(postgres: BenchPostgres, plan: Plan, workdir: Path,
                     above_floor_seconds=round(result["ready_seconds"] - floor, 3),
                     process_ready_seconds=fleet.process_ready_seconds,
                     process_rss_ready_mb=fleet.process_rss_mb(),
-                    identify_seconds=[round(r.at - fleet.started_monotonic, 3)
-                                      for r in gateway.identify_log],
+                    identifies=[{"shard": r.shard, "seconds": round(
+                        r.at - fleet.started_monotonic, 3)} for r in gateway.identify_log],
                     identify_refusals=len(gateway.identify_refusals))
                 await subject.step("warmup", plan.warmup_rate, plan.warmup_seconds)
                 await subject.step(f"rate-{CLUSTER_RATE:g}", CLUSTER_RATE, plan.step_seconds)

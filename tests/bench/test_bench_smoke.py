@@ -65,7 +65,7 @@ def test_quick_run_writes_the_results_json(tmp_path):
 
 
 CLUSTER_KEYS = {"layout", "ready_seconds", "process_ready_seconds", "floor_seconds",
-                "above_floor_seconds", "identify_seconds", "identify_refusals", "rss_ready_mb",
+                "above_floor_seconds", "identifies", "identify_refusals", "rss_ready_mb",
                 "process_rss_ready_mb", "rss_after_load_mb", "process_rss_after_load_mb",
                 "saturation_rate", "steps", "exit_code"}
 
@@ -98,7 +98,8 @@ def test_cluster_step_writes_its_table_and_json(tmp_path):
         assert len(layout["process_rss_ready_mb"]) == processes[key]
         assert layout["rss_ready_mb"] == pytest.approx(sum(layout["process_rss_ready_mb"]))
         # Every shard identified once, none refused: the fake's rules held.
-        assert len(layout["identify_seconds"]) == (layout["shard_count"] or 1)
+        assert sorted(i["shard"] for i in layout["identifies"]) == list(
+            range(layout["shard_count"] or 1))
         assert layout["identify_refusals"] == 0
         assert layout["floor_seconds"] == 0.0  # four buckets of one shard each
         step = layout["steps"]["rate-200"]
