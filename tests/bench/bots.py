@@ -311,11 +311,6 @@ class Fleet(BotUnderTest):
         for process in self.processes:
             process.start_sampling(interval)
 
-    def max_rss_mb(self, since: float, until: float | None = None) -> float | None:
-        """The processes' peaks added (an upper bound of the fleet's peak)."""
-        peaks = [p.max_rss_mb(since, until) for p in self.processes]
-        return None if None in peaks else round(sum(p for p in peaks if p is not None), 1)
-
     async def stop(self, timeout: float = 30.0) -> int | None:  # noqa: ASYNC109
         """Stop every process; the first non-zero exit code, else 0."""
         codes = await asyncio.gather(*(p.stop(timeout) for p in self.processes))

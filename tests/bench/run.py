@@ -464,8 +464,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bot-source", type=Path,
                         help="run guildbot from this checkout instead (compare two versions)")
     parser.add_argument("--profile", type=Path,
-                        help="run guildbot under cProfile; stats to this path with the backend "
-                             "added to its name (prof.out -> prof-postgres.out)")
+                        help="run guildbot under cProfile (the main steps, not the cluster "
+                             "step's); stats to this path with the backend added to its name "
+                             "(prof.out -> prof-postgres.out)")
     parser.add_argument("--bare-gc-freeze", action="store_true",
                         help="let the bare bot gc.freeze() after READY (default: plain bot)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
