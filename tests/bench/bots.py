@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,6 +183,17 @@ class GuildBotProcess(BotUnderTest):
     async def _ready_seen(self) -> bool:
         return self._ready_in_log()
 
+    async def readyz(self) -> bool:
+        """Whether the process's /readyz says ready (every shard of it READY), as operators and
+        the fleet's ``health --all`` ask it."""
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        try:
+            async with aiohttp.ClientSession() as session, session.get(
+                    url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     def _ready_in_log(self) -> bool:
         if not self.log_path.exists():
             return False
@@ -253,3 +265,59 @@ class BareBotProcess(BotUnderTest):
             if line.startswith('{"event": "gc"'):
                 return json.loads(line)
         return None
+
+
+class Fleet(BotUnderTest):
+    """Several guildbot processes run as one bot (the cluster step: each its own shards of one
+    shard count, on one PostgreSQL database), measured as one: started together, ready when
+    every process's /readyz is, CPU and RSS summed (and each process's RSS kept apart)."""
+
+    label = "guildbot fleet"
+
+    def __init__(self, workdir: Path, processes: list[GuildBotProcess]) -> None:
+        super().__init__(workdir)
+        self.processes = processes
+        ports = ",".join(str(p.health_port) for p in processes)
+        for process in processes:  # as the Ansible role sets it: health --all sees them all
+            process.settings["fleet_health_ports"] = ports
+        self.process_ready_seconds: list[float | None] = [None] * len(processes)
+        self.started_monotonic = 0.0  # the fake's clock (its IDENTIFY log) at the start
+
+    async def start(self) -> None:
+        self.spawned_at = time.perf_counter()
+        self.started_monotonic = time.monotonic()
+        for process in self.processes:
+            await process.start()
+
+    async def _ready_seen(self) -> bool:
+        for i, process in enumerate(self.processes):
+            if process.proc is not None and process.proc.returncode is not None:
+                raise RuntimeError(f"{process.workdir.name} exited with "
+                                   f"{process.proc.returncode}:\n{process.tail()}")
+            if self.process_ready_seconds[i] is None and await process.readyz():
+                self.process_ready_seconds[i] = round(time.perf_counter() - self.spawned_at, 3)
+        return None not in self.process_ready_seconds
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(f"{p.workdir.name}:\n{p.tail(lines)}" for p in self.processes)
+
+    def process_rss_mb(self) -> list[float]:
+        return [p.rss_mb() for p in self.processes]
+
+    def rss_mb(self) -> float:
+        return round(sum(self.process_rss_mb()), 1)
+
+    def cpu_seconds(self) -> float:
+        return sum(p.cpu_seconds() for p in self.processes)
+
+    def start_sampling(self, interval: float = 0.25) -> None:
+        for process in self.processes:
+            process.start_sampling(interval)
+
+    async def stop(self, timeout: float = 30.0) -> int | None:  # noqa: ASYNC109
+        """Stop every process; the first non-zero exit code, else 0."""
+        codes = await asyncio.gather(*(p.stop(timeout) for p in self.processes))
+        return next((c for c in codes if c), codes[0] if codes else None)
+
+    def log_warnings(self) -> list[str]:
+        return [f"{p.workdir.name}: {line}" for p in self.processes for line in p.log_warnings()]

@@ -535,7 +535,9 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
 
 def shared_note(results: dict[str, Any]) -> str:
     """One line on how busy the rest of the machine was, from every step's 'other CPU'."""
-    values = [step.get("other_cpu_percent") or 0.0 for bot in results["bots"].values()
+    layouts = list(((results.get("cluster") or {}).get("layouts") or {}).values())
+    values = [step.get("other_cpu_percent") or 0.0
+              for bot in [*results["bots"].values(), *layouts]
               for step in bot.get("steps", {}).values()]
     before = results["machine"].get("before_run", {}).get("other_cpu_percent")
     if not values:
@@ -564,6 +566,91 @@ def database_note(results: dict[str, Any]) -> str:
             "is its default (GUILDBOT_DB_POOL_SIZE)")
 
 
+# -- the cluster step (issue 12) -------------------------------------------------------------
+def _each_and(values: list[Any] | None, total: Any, joiner: str = " + ",
+              result: str = " = ") -> str:
+    """Each process's value and the fleet's (``a + b = sum``), the value alone for one."""
+    if not values or len(values) == 1:
+        return str(total if total is not None else "-")
+    return f"{joiner.join(str(v) for v in values)}{result}{total}"
+
+
+def cluster_note(results: dict[str, Any]) -> str:
+    cluster = results.get("cluster")
+    if not cluster:
+        return ""
+    return (f"cluster step ({cluster.get('seconds')} s): guildbot on PostgreSQL in each layout "
+            f"in turn, a fresh fake Discord each (shard layouts: max_concurrency "
+            f"{cluster['max_concurrency']}, one IDENTIFY per bucket per "
+            f"{cluster['identify_window']:g} s, at most 2,500 guilds per session); floor = "
+            f"(shards per bucket - 1) x {cluster['identify_window']:g} s; load over every guild")
+
+
+def _saturation(bot: dict[str, Any], results: dict[str, Any]) -> str:
+    """The sustained rate, or "< first rate tried" when the search sustained none."""
+    rate = bot.get("saturation_rate")
+    tried = results["plan"].get("saturation_rates") or []
+    if rate == 0 and tried:
+        return f"< {tried[0]:g}"
+    return str(rate if rate is not None else "-")
+
+
+def cluster_header(results: dict[str, Any]) -> list[str]:
+    layouts = results["cluster"]["layouts"]
+    return ["", *(layout["layout"] for layout in layouts.values())]
+
+
+def cluster_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One column per layout: readiness against the floor, latency at the step's rate,
+    saturation, each process's RSS and their sum."""
+    cluster = results["cluster"]
+    layouts = list(cluster["layouts"].values())
+    rate = f"rate-{cluster['rate']:g}"
+
+    def row(label: str, cell) -> list[str]:
+        return [label, *(cell(layout) for layout in layouts)]
+
+    def ms_pair(layout: dict[str, Any]) -> str:
+        s = _step(layout, rate)
+        return f"{fmt_ms(s.get('p50_ms')).strip()} / {fmt_ms(s.get('p99_ms')).strip()}"
+
+    return [
+        row("start -> every process's /readyz (s): each -> fleet",
+            lambda r: _each_and(r.get("process_ready_seconds"), r.get("ready_seconds"),
+                                ", ", " -> ")),
+        row("IDENTIFYs accepted (shard: s after start)",
+            lambda r: ", ".join(f"{i['shard']}: {i['seconds']:g}"
+                                for i in r.get("identifies") or []) or "-"),
+        row("floor (s)", lambda r: f"{r.get('floor_seconds', 0):g}"),
+        row("above the floor (s)", lambda r: str(r.get("above_floor_seconds", "-"))),
+        row("IDENTIFYs refused", lambda r: str(r.get("identify_refusals", "-"))),
+        row(f"p50 / p99 at {cluster['rate']:g}/s", ms_pair),
+        row(f"at {cluster['rate']:g}/s: achieved/s, busy, errors",
+            lambda r: ", ".join(str(_step(r, rate).get(k, "-"))
+                                for k in ("achieved", "busy", "errors"))),
+        row(f"bot CPU ms/int at {cluster['rate']:g}/s (all processes)",
+            lambda r: str(_step(r, rate).get("bot_cpu_ms_per_interaction", "-"))),
+        row(f"PostgreSQL CPU ms/int at {cluster['rate']:g}/s",
+            lambda r: str(_step(r, rate).get("db_cpu_ms_per_interaction", "-"))),
+        row(f"other processes' CPU at {cluster['rate']:g}/s (% of a core)",
+            lambda r: str(_step(r, rate).get("other_cpu_percent", "-"))),
+        row("saturation (interactions/s)", lambda r: _saturation(r, results)),
+        row("RSS after READY (MB, each = sum)",
+            lambda r: _each_and(r.get("process_rss_ready_mb"), r.get("rss_ready_mb"))),
+        row("RSS after the load (MB, each = sum)",
+            lambda r: _each_and(r.get("process_rss_after_load_mb"),
+                                    r.get("rss_after_load_mb"))),
+        row("PostgreSQL server PSS after the load (MB)",
+            lambda r: str(r.get("db_pss_after_load_mb", "-"))),
+    ]
+
+
+def _cluster_stops(results: dict[str, Any]) -> list[str]:
+    layouts = ((results.get("cluster") or {}).get("layouts") or {}).values()
+    return [f"{r['layout']}: saturation search stopped at {r['saturation_stop']}"
+            for r in layouts if r.get("saturation_stop")]
+
+
 def _target_line(t: dict[str, Any]) -> str:
     return f"{LABELS.get(t.get('bot', ''), '')}: {t['target']}"
 
@@ -580,11 +667,14 @@ def render_text(results: dict[str, Any]) -> str:
         f"{m['kernel']}, Python {m['python']}, discord.py {m['discord.py']}",
         database_note(results),
         shared_note(results),
-        "",
-        _table(STEP_HEADER, step_rows(results), markdown=False),
-        "",
-        _table(summary_header(results), summary_rows(results), markdown=False),
     ]
+    if results["bots"]:
+        parts += ["", _table(STEP_HEADER, step_rows(results), markdown=False),
+                  "", _table(summary_header(results), summary_rows(results), markdown=False)]
+    if results.get("cluster"):
+        parts += ["", cluster_note(results),
+                  _table(cluster_header(results), cluster_rows(results), markdown=False),
+                  *_cluster_stops(results)]
     found = results.get("comparison", {}).get("targets") or []
     if found:
         parts += ["", "targets:"]
@@ -634,6 +724,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append("")
             lines.append(f"{LABELS[kind]}: saturation search stopped at "
                          f"{bot['saturation_stop']}.")
+    if results.get("cluster"):
+        lines += ["", cluster_note(results).capitalize() + ".", "",
+                  _table(cluster_header(results), cluster_rows(results), markdown=True)]
+        lines += ["", *(stop + "." for stop in _cluster_stops(results))]
     return "\n".join(lines)
 
 

@@ -4,6 +4,8 @@ on the same fake Discord.
     ./run bench                 # full run: 10,000 guilds, 1,000,000 members, both backends
     ./run bench --backend sqlite|postgres|both
     ./run bench --quick         # smoke run: 200 guilds, 10,000 members, short steps
+    ./run bench --cluster       # the cluster step alone (issue 12): guildbot on PostgreSQL
+                                # unsharded, as one process of 4 shards, as two of 2 each
     python -m tests.bench.run --help
 
 Prints a table (latency percentiles, achieved rate, errors, RSS, time to READY, each backend's
@@ -21,18 +23,28 @@ import json
 import shutil
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tests.bench import report
-from tests.bench.bots import BareBotProcess, BotUnderTest, GuildBotProcess, guildbot_intents
+from tests.bench.bots import (
+    BareBotProcess,
+    BotUnderTest,
+    Fleet,
+    GuildBotProcess,
+    guildbot_intents,
+)
 from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult, machine_busy
 from tests.bench.postgres import BenchPostgres, filesystem
 from tests.bench.seed import prepare, seed_postgres
 from tests.bench.world import Size, populate
 from tests.fake_discord import FakeDiscord
+from tests.fake_discord.gateway import IDENTIFY_WINDOW
 from tests.pgserver import BOT_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +54,47 @@ SATURATION_P99_LIMIT = 1.0  # seconds
 SATURATION_ACHIEVED = 0.9  # of the offered rate
 QUIET_PERCENT = 25.0  # other processes' CPU (% of one core) below which the machine is "quiet"
 BACKENDS = ("sqlite", "postgres")  # guildbot's subjects, one per storage backend
+CLUSTER_RATE = 200.0  # the cluster step's fixed rate (interactions/s)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way the cluster step runs guildbot on PostgreSQL: each process's shard ids out of
+    ``shard_count`` (0: one unsharded process, as the main steps run it)."""
+
+    key: str
+    shard_count: int
+    processes: tuple[tuple[int, ...], ...]
+
+    def describe(self) -> str:
+        if not self.shard_count:
+            return "1 process, unsharded"
+        shards = " + ".join(f"{ids[0]}-{ids[-1]}" for ids in self.processes)
+        count = len(self.processes)
+        return f"{count} process{'es' if count > 1 else ''}, shards {shards} of {self.shard_count}"
+
+    def settings(self, process: int) -> dict[str, str]:
+        """The GUILDBOT_* settings of the layout's ``process``-th process (guildbot@N)."""
+        if not self.shard_count:
+            return {}
+        return {"shard_count": str(self.shard_count), "instance": str(process),
+                "shard_ids": ",".join(map(str, self.processes[process]))}
+
+    def floor_seconds(self, max_concurrency: int) -> float:
+        """Discord's floor on start -> every shard READY: one IDENTIFY per bucket
+        (``shard % max_concurrency``) per window, so the fullest bucket's last shard waits
+        (its shards - 1) windows, whichever process runs it."""
+        if not self.shard_count:
+            return 0.0
+        buckets = Counter(s % max_concurrency for ids in self.processes for s in ids)
+        return (max(buckets.values()) - 1) * IDENTIFY_WINDOW
+
+
+CLUSTER_LAYOUTS = (
+    Layout("unsharded", 0, ((),)),
+    Layout("1x4", 4, ((0, 1, 2, 3),)),
+    Layout("2x2", 4, ((0, 1), (2, 3))),
+)
 
 
 @dataclass
@@ -133,19 +186,25 @@ def saturated(r: StepResult) -> str | None:
 class Subject:
     """One bot under test with its own fake Discord, load generator and figures: guildbot on one
     backend (``kind`` "sqlite" or "postgres": ``database`` is its file or URL, ``db`` the
-    PostgreSQL server measured apart) or the bare bot ("bare")."""
+    PostgreSQL server measured apart) or the bare bot ("bare"). With a ``layout`` (the cluster
+    step) guildbot is a :class:`Fleet` of that layout's processes on the one fake."""
 
     def __init__(self, kind: str, plan: Plan, workdir: Path, args: argparse.Namespace,
-                 database: Path | str | None = None, db: BenchPostgres | None = None) -> None:
+                 database: Path | str | None = None, db: BenchPostgres | None = None,
+                 layout: Layout | None = None) -> None:
         self.kind = kind
+        self.label = layout.key if layout else kind
         self.db = db
         self.plan = plan
         self.result: dict[str, Any] = {"bot": kind, "steps": {}}
         self.steps: dict[str, Any] = self.result["steps"]
         # One unsharded process holds all 10,000 guilds: the benchmark measures that process, so
-        # Discord's 2,500-guilds-per-session rule (4011 Sharding required) is off here.
-        self.fake = FakeDiscord(validate=False, max_interactions=400_000,
-                                max_guilds_per_session=None)
+        # Discord's 2,500-guilds-per-session rule (4011 Sharding required) is off here. Sharded
+        # layouts keep every rule: IDENTIFY per bucket per window, 2,500 guilds per session.
+        rules: dict[str, Any] = (
+            {"shard_count": layout.shard_count, "max_concurrency": args.max_concurrency}
+            if layout and layout.shard_count else {"max_guilds_per_session": None})
+        self.fake = FakeDiscord(validate=False, max_interactions=400_000, **rules)
         started = time.perf_counter()
         self.world = populate(self.fake, plan.size)
         self.result["fake_setup_seconds"] = round(time.perf_counter() - started, 2)
@@ -156,10 +215,19 @@ class Subject:
             if args.max_inflight:
                 settings["max_inflight"] = str(args.max_inflight)
             profile = (args.profile.with_name(f"{args.profile.stem}-{kind}{args.profile.suffix}")
-                       if args.profile else None)
-            self.bot = GuildBotProcess(workdir / f"guildbot-{kind}", self.fake, database,
+                       if args.profile and layout is None else None)
+
+            def guildbot(name: str, **shards: str) -> GuildBotProcess:
+                return GuildBotProcess(workdir / name, self.fake, database,
                                        password_file=db.password_file(workdir) if db else None,
-                                       profile=profile, source=args.bot_source, **settings)
+                                       profile=profile, source=args.bot_source,
+                                       **settings, **shards)
+            if layout is None:
+                self.bot = guildbot(f"guildbot-{kind}")
+            else:
+                self.bot = Fleet(workdir / f"cluster-{layout.key}", [
+                    guildbot(f"cluster-{layout.key}/{i}", **layout.settings(i))
+                    for i in range(len(layout.processes))])
             self.mix = OUR_MIX
         else:
             self.bot = BareBotProcess(workdir / "bare", self.fake, guildbot_intents(),
@@ -178,7 +246,7 @@ class Subject:
         result["rss_ready_mb"] = bot.rss_mb()
         result["intents"] = self.fake.intents
         result["guilds_sent"] = self.plan.size.guilds
-        say(f"{self.kind}: READY after {result['ready_seconds']} s, RSS "
+        say(f"{self.label}: READY after {result['ready_seconds']} s, RSS "
             f"{result['rss_ready_mb']} MB (pid {bot.proc.pid if bot.proc else '-'})")
         self.db_memory("ready")
         bot.start_sampling()
@@ -202,7 +270,7 @@ class Subject:
                                pid_cpu=self.bot.cpu_seconds,
                                db_cpu=self.db_cpu if self.db else None)
         self.steps[name] = r.to_json()
-        say(step_line(self.kind, r))
+        say(step_line(self.label, r))
         await asyncio.sleep(self.plan.pause_seconds)
         return r
 
@@ -238,7 +306,7 @@ class Subject:
                 drain=10.0, window=1.0, pid_cpu=bot.cpu_seconds,
                 db_cpu=self.db_cpu if self.db else None):
             self.steps[r.name] = r.to_json()
-            say(step_line(self.kind, r))
+            say(step_line(self.label, r))
         await asyncio.sleep(1.0)
         result["rss_max_overload_mb"] = bot.max_rss_mb(started)
         result["rss_after_recovery_mb"] = bot.rss_mb()
@@ -256,11 +324,26 @@ class Subject:
         await self.fake.stop()
 
 
+@contextmanager
+def frozen_gc() -> Iterator[None]:
+    """The fakes' guilds are permanent: keep the generator's garbage collections off them."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.collect()
+
+
 async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace) -> None:
     """Every step runs on each bot in turn, so all meet the same machine at about the same
     time (the machine may be shared); the bots idle while another one is under load."""
-    gc.collect()
-    gc.freeze()  # the fakes' guilds are permanent: keep the generator's GC off them
+    with frozen_gc():
+        await _measure(subjects, plan, args)
+
+
+async def _measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace) -> None:
     try:
         for subject in subjects:
             await subject.start()
@@ -287,8 +370,52 @@ async def measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace)
     finally:
         for subject in subjects:
             await subject.stop()
-        gc.unfreeze()
-        gc.collect()
+
+
+async def measure_cluster(postgres: BenchPostgres, plan: Plan, workdir: Path,
+                          args: argparse.Namespace) -> dict[str, Any]:
+    """The cluster step (issue 12): guildbot on the bench's PostgreSQL in each of
+    :data:`CLUSTER_LAYOUTS` in turn, each on a fresh fake Discord enforcing the shard rules: time
+    from the processes' start to every /readyz against Discord's IDENTIFY floor, p50/p99 at
+    :data:`CLUSTER_RATE`, the saturation search, and each process's RSS. The load picks guilds
+    over the whole world, so each process gets its shards' share."""
+    cluster: dict[str, Any] = {"max_concurrency": args.max_concurrency,
+                               "identify_window": IDENTIFY_WINDOW, "rate": CLUSTER_RATE,
+                               "layouts": {}}
+    for layout in CLUSTER_LAYOUTS:
+        subject = Subject("postgres", plan, workdir, args, database=postgres.url, db=postgres,
+                          layout=layout)
+        fleet = subject.bot
+        assert isinstance(fleet, Fleet)
+        result = subject.result
+        floor = layout.floor_seconds(args.max_concurrency)
+        result.update(layout=layout.describe(), shard_count=layout.shard_count,
+                      processes=[list(ids) for ids in layout.processes], floor_seconds=floor)
+        cluster["layouts"][layout.key] = result
+        with frozen_gc():
+            try:
+                await subject.start()
+                gateway = subject.fake.gateway
+                result.update(
+                    above_floor_seconds=round(result["ready_seconds"] - floor, 3),
+                    process_ready_seconds=fleet.process_ready_seconds,
+                    process_rss_ready_mb=fleet.process_rss_mb(),
+                    identifies=[{"shard": r.shard, "seconds": round(
+                        r.at - fleet.started_monotonic, 3)} for r in gateway.identify_log],
+                    identify_refusals=len(gateway.identify_refusals))
+                await subject.step("warmup", plan.warmup_rate, plan.warmup_seconds)
+                await subject.step(f"rate-{CLUSTER_RATE:g}", CLUSTER_RATE, plan.step_seconds)
+                result.update(rss_after_load_mb=fleet.rss_mb(),
+                              process_rss_after_load_mb=fleet.process_rss_mb(),
+                              saturation_stop="every rate sustained (raise --saturation-rates)")
+                subject.db_memory("after_load")
+                for rate in plan.saturation_rates:
+                    if subject.searching:
+                        await subject.saturation_step(rate)
+                result["process_rss_max_mb"] = [p.max_rss_mb(0) for p in fleet.processes]
+            finally:
+                await subject.stop()
+    return cluster
 
 
 async def seed_into(postgres: BenchPostgres, size: Size) -> dict[str, Any]:
@@ -314,7 +441,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("both", *BACKENDS), default="both",
                         help="guildbot's database: SQLite, PostgreSQL (a bench-owned server on "
                              "this machine) or both (default)")
-    parser.add_argument("--guilds", type=int, help="guilds (default 10,000)")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--cluster", action="store_true",
+                         help="run only the cluster step: guildbot on PostgreSQL unsharded, as "
+                              "one process with shards 0-3 of 4, and as two with 0-1 and 2-3")
+    cluster.add_argument("--no-cluster", action="store_true",
+                         help="leave the cluster step out of a full run with PostgreSQL")
+    parser.add_argument("--max-concurrency", type=int, default=1, metavar="N",
+                        help="the fake Discord's max_concurrency in the cluster step (IDENTIFY "
+                             "buckets; default 1, as Discord gives most bots)")
+    parser.add_argument("--guilds", type=int, help="guilds (default 10,000; the cluster step's "
+                                                   "shards take at most 2,500 each)")
     parser.add_argument("--members-per-guild", type=int, help="members per guild (default 100)")
     parser.add_argument("--rates", help="comma-separated fixed rates (default 50,200,500)")
     parser.add_argument("--step-seconds", type=float, help="seconds per fixed-rate step")
@@ -327,8 +464,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bot-source", type=Path,
                         help="run guildbot from this checkout instead (compare two versions)")
     parser.add_argument("--profile", type=Path,
-                        help="run guildbot under cProfile; stats to this path with the backend "
-                             "added to its name (prof.out -> prof-postgres.out)")
+                        help="run guildbot under cProfile (the main steps, not the cluster "
+                             "step's); stats to this path with the backend added to its name "
+                             "(prof.out -> prof-postgres.out)")
     parser.add_argument("--bare-gc-freeze", action="store_true",
                         help="let the bare bot gc.freeze() after READY (default: plain bot)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
@@ -343,11 +481,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the database copy, the PostgreSQL cluster (stopped, in the "
                              "temporary directory) and the bot logs of this run")
     args = parser.parse_args(argv)
+    if args.cluster and (args.backend == "sqlite" or args.only == "bare"):
+        parser.error("--cluster runs guildbot on PostgreSQL: not with --backend sqlite or "
+                     "--only bare")
+    if args.max_concurrency < 1:
+        parser.error("--max-concurrency must be at least 1")
     # The bots run in their own work directories: hand them absolute paths.
     for name in ("out_dir", "profile", "bot_source", "docs"):
         if getattr(args, name) is not None:
             setattr(args, name, getattr(args, name).resolve())
     return args
+
+
+def backends_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The backends guildbot runs on (the cluster step alone: PostgreSQL)."""
+    if args.cluster:
+        return ("postgres",)
+    return BACKENDS if args.backend == "both" else (args.backend,)
+
+
+def cluster_planned(args: argparse.Namespace) -> bool:
+    """Whether the run has the cluster step: alone (--cluster), or after the main steps of a
+    full run of guildbot on PostgreSQL (not --quick, not --no-cluster)."""
+    return args.cluster or (not args.quick and not args.no_cluster and args.only != "bare"
+                            and "postgres" in backends_of(args))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -373,27 +530,36 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say(f"before the run, other processes used {before['other_cpu_percent']}% of a core"
         + (" (the machine is shared: expect noisy figures)"
            if before["other_cpu_percent"] >= QUIET_PERCENT else ""))
-    backends = BACKENDS if args.backend == "both" else (args.backend,)
+    backends = backends_of(args)
+    ours = args.only in ("both", "ours")
     results["databases"] = {}
     postgres: BenchPostgres | None = None
     try:
         subjects = []
-        if args.only in ("both", "ours") and "sqlite" in backends:
+        if ours and "sqlite" in backends:
             database = workdir / "guildbot.db"
             results["databases"]["sqlite"] = {
                 **prepare(out_dir / "cache", plan.size, database, log=say),
                 "filesystem": filesystem(database)}
             subjects.append(Subject("sqlite", plan, workdir, args, database=database))
-        if args.only in ("both", "ours") and "postgres" in backends:
+        if ours and "postgres" in backends:
             postgres = BenchPostgres()
             results["databases"]["postgres"] = await seed_into(postgres, plan.size)
-            subjects.append(Subject("postgres", plan, workdir, args, database=postgres.url,
-                                    db=postgres))
-        if args.only in ("both", "bare"):
+            if not args.cluster:
+                subjects.append(Subject("postgres", plan, workdir, args, database=postgres.url,
+                                        db=postgres))
+        if not args.cluster and args.only in ("both", "bare"):
             subjects.append(Subject("bare", plan, workdir, args))
         for subject in subjects:
             results["bots"][subject.kind] = subject.result
-        await measure(subjects, plan, args)
+        if subjects:
+            await measure(subjects, plan, args)
+        subjects.clear()  # their fakes' worlds: not kept alive under the cluster step
+        if cluster_planned(args):
+            assert postgres is not None
+            step_started = time.perf_counter()
+            results["cluster"] = await measure_cluster(postgres, plan, workdir, args)
+            results["cluster"]["seconds"] = round(time.perf_counter() - step_started, 1)
     finally:
         if postgres is not None:
             if args.keep_workdir:
@@ -411,7 +577,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results["json_path"] = str(path)
     print(report.render_text(results))
     print(f"\nJSON: {path}")
-    if (not args.quick and not args.no_docs and args.only == "both"
+    if (not args.quick and not args.cluster and not args.no_docs and args.only == "both"
             and args.backend == "both"):
         report.write_docs(args.docs, results)
         print(f"docs: {args.docs}")

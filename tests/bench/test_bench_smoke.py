@@ -1,5 +1,6 @@
 """The benchmark harness runs end to end in --quick mode, guildbot on both backends (SQLite and
-the bench's own PostgreSQL) and the bare bot, and writes its JSON.
+the bench's own PostgreSQL) and the bare bot, and writes its JSON; so does its cluster step
+(``--cluster``, issue 12) in a tiny world.
 
 Only the shape of the output is checked: timing figures are never asserted in tests (they belong
 to ``./run bench`` and docs/benchmark.md).
@@ -59,5 +60,53 @@ def test_quick_run_writes_the_results_json(tmp_path):
     assert {t["bot"] for t in found} == {"sqlite", "postgres"}
     assert not docs.exists(), "a quick run must not write the docs"
     assert not list(tmp_path.glob("run-*/guildbot.db*")), "the database copy is removed"
+    assert not Path(results["databases"]["postgres"]["data_directory"]).exists(), \
+        "the PostgreSQL cluster is removed"
+
+
+CLUSTER_KEYS = {"layout", "ready_seconds", "process_ready_seconds", "floor_seconds",
+                "above_floor_seconds", "identifies", "identify_refusals", "rss_ready_mb",
+                "process_rss_ready_mb", "rss_after_load_mb", "process_rss_after_load_mb",
+                "saturation_rate", "steps", "exit_code"}
+
+
+def test_cluster_step_writes_its_table_and_json(tmp_path):
+    """Issue 12: ``--cluster`` runs guildbot on PostgreSQL in the three layouts (unsharded, one
+    process of shards 0-3 of 4, two of 0-1 and 2-3) against one fake Discord each, and reports
+    each: readiness against the IDENTIFY floor, the 200/s step, saturation, each process's RSS.
+    Tiny world, and max_concurrency 4 (every shard its own IDENTIFY bucket: no 5 s waits)."""
+    docs = tmp_path / "benchmark.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.run", "--cluster", "--quick", "--guilds", "40",
+         "--members-per-guild", "5", "--max-concurrency", "4", "--saturation-rates", "100",
+         "--out-dir", str(tmp_path), "--docs", str(docs)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 processes, shards 0-1 + 2-3 of 4" in proc.stdout
+    assert "RSS after READY (MB, each = sum)" in proc.stdout
+    results = json.loads((tmp_path / "results-latest.json").read_text())
+    assert results["bots"] == {}, "--cluster runs the cluster step alone"
+    cluster = results["cluster"]
+    assert (cluster["max_concurrency"], cluster["identify_window"], cluster["rate"]) == (
+        4, 5.0, 200.0)
+    processes = {"unsharded": 1, "1x4": 1, "2x2": 2}
+    for key, layout in cluster["layouts"].items():
+        assert set(layout) >= CLUSTER_KEYS, (key, sorted(layout))
+        assert layout["exit_code"] == 0, (key, layout.get("log_warnings"))
+        assert layout["fake_error_count"] == 0, (key, layout["fake_errors"])
+        assert len(layout["process_ready_seconds"]) == processes[key]
+        assert len(layout["process_rss_ready_mb"]) == processes[key]
+        assert layout["rss_ready_mb"] == pytest.approx(sum(layout["process_rss_ready_mb"]))
+        # Every shard identified once, none refused: the fake's rules held.
+        assert sorted(i["shard"] for i in layout["identifies"]) == list(
+            range(layout["shard_count"] or 1))
+        assert layout["identify_refusals"] == 0
+        assert layout["floor_seconds"] == 0.0  # four buckets of one shard each
+        step = layout["steps"]["rate-200"]
+        assert set(step) >= STEP_KEYS, key
+        assert step["answered"] > 0 and step["errors"] == 0, (key, step["error_samples"])
+        assert step["db_cpu_ms_per_interaction"] is not None
+    assert list(cluster["layouts"]) == ["unsharded", "1x4", "2x2"]
+    assert not docs.exists(), "the cluster step alone does not write the docs"
     assert not Path(results["databases"]["postgres"]["data_directory"]).exists(), \
         "the PostgreSQL cluster is removed"
