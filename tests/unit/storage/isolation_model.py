@@ -275,7 +275,7 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
         if kind == "dispute":
             return ("ok", (await repo.dispute_challenge(args[0], args[1], now)).status)
         if kind == "expire":
-            return ("ok", await repo.expire_challenges(now))
+            return ("ok", len(await repo.expire_challenges(now)))
         if kind == "reward":
             settings = await repo.update_settings(daily_reward=args[0])
             return ("ok", settings == base.GuildSettings(guild, daily_reward=args[0]))
