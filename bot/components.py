@@ -99,7 +99,8 @@ def check_guild(interaction: discord.Interaction, cid: ComponentId) -> None:
 
 def frozen(*items: discord.ui.Item[Any]) -> discord.ui.View:
     """A view holding ``items``, stopped before it is sent: discord.py then keeps nothing of it
-    in memory (clicks reach ``on_interaction`` by their ``custom_id`` instead)."""
+    in memory (clicks reach ``on_interaction`` by their ``custom_id`` instead). Made in the
+    event loop, as every handler is (a view made outside one cannot be stopped)."""
     view = discord.ui.View(timeout=None)
     for item in items:
         view.add_item(item)

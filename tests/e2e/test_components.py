@@ -83,8 +83,8 @@ async def test_challenge_buttons_accept_report_and_strangers(world, bot):
         await w.fake.click(w.bob, post, cid("accept", w.alpha, 1))  # no buttons any more
 
     stats = text(await answer(w.fake, w.alpha, w.ann, "stats"))
-    assert "`/button:challenge-accept` 3 calls, 0 failed" in stats, stats
-    assert "`/button:challenge-concede` 2 calls" in stats
+    assert "`button:challenge-accept` 3 calls, 0 failed" in stats, stats
+    assert "`button:challenge-concede` 2 calls" in stats
 
 
 async def test_decline_cancel_and_commands_edit_the_message(world, bot):

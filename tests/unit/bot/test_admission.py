@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import discord
 import pytest
 
 import bot.app
@@ -189,8 +190,11 @@ def answers(monkeypatch):
     return sent
 
 
-def interaction(guild_id: int | None, name: str = "register") -> SimpleNamespace:
-    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, data={"name": name})
+def interaction(guild_id: int | None, name: str = "register",
+                kind: discord.InteractionType = discord.InteractionType.application_command,
+                **data: object) -> SimpleNamespace:
+    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, type=kind,
+                           command_failed=False, data={"name": name, **data})
 
 
 async def test_every_interaction_passes_the_policy(storage, make_bot, answers):
