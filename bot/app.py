@@ -27,8 +27,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cogs, components
-from bot.cogs import challenges as challenge_posts
+from bot import cogs, components, posts
 from bot.config import Settings
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
@@ -445,7 +444,7 @@ class GuildBotMixin:
                 repo = self.storage.guild(guild_id)
                 resolved = await repo.expire_challenges(now)
                 for challenge in resolved:
-                    await challenge_posts.refresh(self, repo, challenge)  # type: ignore[arg-type]
+                    await posts.refresh(self, repo, challenge)  # type: ignore[arg-type]
                 total += len(resolved)
         return total
 

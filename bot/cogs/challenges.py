@@ -8,17 +8,16 @@ command, so two commands running at once can never spend the same points twice.
 
 ``/challenge create`` posts the challenge with buttons (accept, decline, cancel; once accepted:
 I won, I lost, dispute); its message is recorded with the challenge and edited by whichever
-process changes the challenge (a click, a command, the expiry job): :func:`refresh`. Clicks carry
+process changes the challenge (a click, a command, the expiry job): bot.posts. Clicks carry
 ``gb1:ch:<action>:<guild>:<number>`` (bot.components) and are decided by the same rules as the
 commands, for the member who clicks, in the guild the click comes from.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -28,33 +27,9 @@ from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import challenges as rules
 from bot.domain.errors import InvalidInput
+from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository
-
-if TYPE_CHECKING:
-    from bot.app import GuildBot
-
-log = logging.getLogger("guildbot")
-
-# action -> (label, style); the order is the buttons' order
-_BUTTONS = {"accept": ("Accept", discord.ButtonStyle.green),
-            "decline": ("Decline", discord.ButtonStyle.red),
-            "cancel": ("Cancel", discord.ButtonStyle.grey),
-            "claim": ("I won", discord.ButtonStyle.green),
-            "concede": ("I lost", discord.ButtonStyle.grey),
-            "dispute": ("Dispute", discord.ButtonStyle.red)}
-_PHASE_ACTIONS = {"open": ("accept", "decline", "cancel"), "playing": ("claim", "concede"),
-                  "claimed": ("concede", "dispute")}
-
-
-def challenge_view(c: Challenge, actions: tuple[str, ...] | None = None) -> discord.ui.View | None:
-    """The buttons of a challenge in its phase (``actions``: only these); None when closed."""
-    wanted = _PHASE_ACTIONS.get(rules.phase(c), ())
-    shown = [a for a in wanted if actions is None or a in actions]
-    if not shown:
-        return None
-    return ui.frozen(*(ui.button(_BUTTONS[a][0], ui.make_id("ch", a, c.guild_id, c.challenge_id),
-                                 style=_BUTTONS[a][1]) for a in shown))
 
 
 def my_actions(c: Challenge, user_id: int) -> tuple[str, ...]:
@@ -67,20 +42,6 @@ def my_actions(c: Challenge, user_id: int) -> tuple[str, ...]:
         return ("claim", "concede") if c.claimant_id is None else \
             (("dispute",) if user_id != c.claimant_id else ())
     return ()
-
-
-async def refresh(bot: GuildBot, repo: GuildRepository, c: Challenge) -> None:
-    """Edit the challenge's public message to its state now (its buttons go once it is closed).
-    No message recorded: nothing to do; a failed edit (the message was deleted) is logged."""
-    where = await repo.challenge_message(c.challenge_id)
-    if where is None:
-        return
-    message = bot.get_partial_messageable(where[0]).get_partial_message(where[1])
-    try:
-        await message.edit(content=rules.post_message(c), view=challenge_view(c))
-    except discord.HTTPException as exc:
-        log.warning("challenge #%s of guild %s: its message %s could not be edited: %s",
-                    c.challenge_id, c.guild_id, where[1], exc)
 
 
 @dataclass
@@ -134,7 +95,7 @@ async def send_and_show(interaction: discord.Interaction, repo: GuildRepository,
     """Answer a challenge command, then show the challenge's state on its public message."""
     reply = await send_reply(interaction, work)
     if reply.challenge is not None:
-        await refresh(interaction.client, repo, reply.challenge)  # type: ignore[arg-type]
+        await refresh(interaction.client, repo, reply.challenge)
 
 
 async def do_rules() -> Reply:
@@ -201,7 +162,7 @@ async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> No
                                                 view=challenge_view(c))
         return
     await interaction.response.edit_message(content=rules.post_message(c), view=None)
-    await refresh(interaction.client, repo, c)  # type: ignore[arg-type]
+    await refresh(interaction.client, repo, c)
 
 
 for _action in ACTIONS:

@@ -75,8 +75,8 @@ async def test_challenge_buttons_accept_report_and_strangers(world, bot):
     assert claimed.type == 7 and "claims to have won challenge #1" in post.content
     assert custom_ids(post) == [cid(a, w.alpha, 1) for a in ("concede", "dispute")]
     settled = await click(w.fake, w.ann, post, cid("concede", w.alpha, 1))
-    assert settled.type == 7 and "settled" in post.content and "<@%d> won 80" % w.bob.user.id \
-        in post.content
+    assert settled.type == 7 and "settled" in post.content
+    assert f"<@{w.bob.user.id}> won 80" in post.content
     assert post.components == []
     assert "Points: 140" in await points(w, w.bob)
     with pytest.raises((KeyError, ValueError)):
@@ -198,7 +198,8 @@ async def test_leaderboard_buttons_and_go_to_page(world, bot):
     message = board.message
     lb = f"gb1:lb:%s:{w.alpha.id}:0:%d"  # board 0: points
     assert "Page 1/4" in text(board)
-    assert custom_ids(message) == [lb % ("next", 2), lb % ("last", 4), f"gb1:lb:goto:{w.alpha.id}:0"]
+    assert custom_ids(message) == [lb % ("next", 2), lb % ("last", 4),
+                                   f"gb1:lb:goto:{w.alpha.id}:0"]
     await click(w.fake, w.bob, message, lb % ("last", 4))
     assert "Page 4/4" in message.embeds[0]["footer"]["text"]
     await click(w.fake, w.bob, message, lb % ("prev", 3))

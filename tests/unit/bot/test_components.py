@@ -9,6 +9,7 @@ import discord
 import pytest
 
 from bot import components as ui
+from bot import posts
 from bot.cogs import challenges, stats
 from bot.cogs._common import Person
 from bot.domain import challenges as rules
@@ -114,9 +115,9 @@ async def test_the_challenge_message_follows_its_phase():
     disputed or closed: no buttons, and the text says how it ended. The views are stopped, so
     discord.py keeps nothing of them in memory."""
     def actions(c):
-        return [i.rsplit(":", 3)[1] for i in ids(challenges.challenge_view(c))]
+        return [i.rsplit(":", 3)[1] for i in ids(posts.challenge_view(c))]
     assert actions(challenge()) == ["accept", "decline", "cancel"]
-    assert challenges.challenge_view(challenge()).is_finished()
+    assert posts.challenge_view(challenge()).is_finished()
     playing = challenge("accepted", accepted_at=NOW)
     assert actions(playing) == ["claim", "concede"]
     claimed = challenge("accepted", accepted_at=NOW, claimant_id=BOB.id, claimed_at=NOW)
@@ -125,7 +126,7 @@ async def test_the_challenge_message_follows_its_phase():
     for status, said in (("declined", "declined"), ("cancelled", "cancelled"),
                          ("expired", "expired"), ("completed", "settled")):
         closed = challenge(status, winner_id=BOB.id if status == "completed" else None)
-        assert challenges.challenge_view(closed) is None
+        assert posts.challenge_view(closed) is None
         assert said in rules.post_message(closed)
 
 
