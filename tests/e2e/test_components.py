@@ -85,6 +85,9 @@ async def test_challenge_buttons_accept_report_and_strangers(world, bot):
     stats = text(await answer(w.fake, w.alpha, w.ann, "stats"))
     assert "`button:challenge-accept` 3 calls, 0 failed" in stats, stats
     assert "`button:challenge-concede` 2 calls" in stats
+    status, data = await bot.get("/dashboard/data")  # the dashboard counts them too
+    calls = {c["command"]: c["calls"] for c in data["commands"]}
+    assert status == 200 and calls["button:challenge-accept"] == 3, calls
 
 
 async def test_decline_cancel_and_commands_edit_the_message(world, bot):
