@@ -91,7 +91,9 @@ async def test_challenge_buttons_accept_report_and_strangers(world, bot):
 
 
 async def test_decline_cancel_and_commands_edit_the_message(world, bot):
-    """Decline by button; cancel and accept by slash command edit the public message too."""
+    """Decline by button; cancel and accept by slash command edit the public message too; a
+    deleted post costs a warning in the log, never the command. Fails on the old code, which
+    posted no buttons and never edited a challenge's message."""
     w = world
     await players(w, w.ann, w.bob)
     first = (await answer(w.fake, w.alpha, w.ann, "challenge create",
@@ -111,9 +113,20 @@ async def test_decline_cancel_and_commands_edit_the_message(world, bot):
     await eventually(lambda: "accepted" in (third.content or ""))
     assert custom_ids(third) == [cid(a, w.alpha, 3) for a in ("claim", "concede")]
 
+    # A post someone deleted: the command still works, the failed edit is only logged.
+    fourth = (await answer(w.fake, w.alpha, w.ann, "challenge create",
+                           {"opponent": w.bob, "stake": 10})).message
+    fourth.deleted = True
+    gone = await answer(w.fake, w.alpha, w.ann, "challenge cancel", {"challenge": 4})
+    assert "cancelled" in gone.content and "10 points are back" in gone.content
+    await eventually(lambda: any("could not be edited" in r.get("msg", "")
+                                 for r in bot.log_records()))
+    assert "Points: 90" in await points(w, w.ann)  # 100, minus #3's stake, #4's back
+
 
 async def test_expiry_edits_the_message(world, make_bot):
-    """The expiry job resolves a due challenge and edits its message: buttons gone."""
+    """The expiry job resolves a due challenge and edits its message: buttons gone. Fails on
+    the old code, whose expiry never touched a message (none was recorded)."""
     w = world
     bot = await make_bot(expiry_interval_seconds="1")
     try:
@@ -160,7 +173,8 @@ async def test_replayed_and_forged_custom_ids_change_nothing(world, bot):
 
 
 async def test_a_click_after_a_restart_still_works(world, make_bot):
-    """Nothing of a button lives in the process: a new process acts on the old message."""
+    """Nothing of a button lives in the process: a new process acts on the old message. Fails
+    with discord.py's usual views, which live in the memory of the process that sent them."""
     w = world
     first = await make_bot()
     await players(w, w.ann, w.bob)
