@@ -155,9 +155,8 @@ async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> No
     repo = repo_for(interaction)
     number = _number(cid)
     c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
-    where = await repo.challenge_message(number)
-    if interaction.message is not None and where is not None \
-            and interaction.message.id == where[1]:
+    if interaction.message is not None and not interaction.message.flags.ephemeral:
+        # The public post itself (the list's detail is ephemeral): updated in the answer.
         await interaction.response.edit_message(content=rules.post_message(c),
                                                 view=challenge_view(c))
         return
