@@ -191,7 +191,7 @@ async def test_a_click_after_a_restart_still_works(world, make_bot):
 
 async def test_list_select_acts_on_a_challenge(world, bot):
     """/challenge list offers a select; the pick shows the member's own buttons, which act and
-    edit the public message."""
+    edit the public message; then a claim and a dispute by the post's buttons."""
     w = world
     await players(w, w.ann, w.bob)
     post = (await answer(w.fake, w.alpha, w.ann, "challenge create",
@@ -205,6 +205,11 @@ async def test_list_select_acts_on_a_challenge(world, bot):
     done = await click(w.fake, w.bob, picked.message, cid("accept", w.alpha, 1))
     assert done.type == 7 and "accepted" in done.content
     await eventually(lambda: "accepted" in (post.content or ""))
+    # The post got the report buttons: Bob claims, Ann disputes; a disputed game has none.
+    await eventually(lambda: cid("claim", w.alpha, 1) in custom_ids(post))
+    await click(w.fake, w.bob, post, cid("claim", w.alpha, 1))
+    disputed = await click(w.fake, w.ann, post, cid("dispute", w.alpha, 1))
+    assert disputed.type == 7 and "is disputed" in post.content and post.components == []
 
 
 async def test_leaderboard_buttons_and_go_to_page(world, bot):
