@@ -19,7 +19,7 @@ import logging
 import math
 import pkgutil
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -28,7 +28,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cogs
+from bot import cogs, components, posts
 from bot.config import Settings
 from bot.cooldowns import Cooldowns
 from bot.domain.errors import UserError
@@ -77,6 +77,9 @@ def command_tree_hash(tree: app_commands.CommandTree) -> str:
 
 
 def _command_name(interaction: discord.Interaction) -> str:
+    named = interaction.extras.get("usage_name")  # a component, a modal, an autocomplete
+    if named:
+        return str(named)
     if interaction.command is not None:
         return interaction.command.qualified_name
     data: Any = interaction.data or {}
@@ -91,6 +94,8 @@ class GuildBotTree(app_commands.CommandTree):
         if bot.draining:
             return await self._refuse(interaction, DRAINING_NOTICE, "busy")
         if bot.inflight > bot.settings.max_inflight:
+            if interaction.type is discord.InteractionType.autocomplete:
+                return False  # no suggestions while overloaded: the cheapest answer is none
             # The cheap answer: one small request, no message parsed back (bot/shedding.py).
             interaction.extras["outcome"] = "busy"
             bot.shedder.answer_busy(interaction.id, interaction.token, None, None)
@@ -101,6 +106,7 @@ class GuildBotTree(app_commands.CommandTree):
             if refusal is not None:
                 return await self._refuse(interaction, refusal, "refused")
         name = _command_name(interaction).split(" ", 1)[0]
+        name = name.split(":", 1)[-1].split("-", 1)[0]  # button:admin-purge -> admin
         if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
             return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
         # Last: an interaction refused above never ran, so it takes nothing from the member's
@@ -116,10 +122,16 @@ class GuildBotTree(app_commands.CommandTree):
     @staticmethod
     async def _refuse(interaction: discord.Interaction, text: str, outcome: str) -> bool:
         interaction.extras["outcome"] = outcome
-        await answer(interaction, text)
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])  # typing gets no message, no choices
+        else:
+            await answer(interaction, text)
         return False
 
-    async def _call(self, interaction: discord.Interaction) -> None:
+    @contextlib.asynccontextmanager
+    async def _tracked(self, interaction: discord.Interaction) -> AsyncIterator[None]:
+        """Count the interaction in flight (the drain waits for it) and record its outcome and
+        latency for monitoring when it ends."""
         bot: GuildBot = self.client  # type: ignore[assignment]
         started = time.perf_counter()
         task = asyncio.current_task()
@@ -127,10 +139,7 @@ class GuildBotTree(app_commands.CommandTree):
         if task is not None:
             bot.inflight_tasks.add(task)
         try:
-            await super()._call(interaction)
-        except app_commands.AppCommandError as exc:  # raised before invoking (unknown command)
-            interaction.command_failed = True
-            await self.on_error(interaction, exc)
+            yield
         finally:
             bot.inflight -= 1
             if task is not None:
@@ -142,8 +151,42 @@ class GuildBotTree(app_commands.CommandTree):
             bot.monitoring.observe_command(_command_name(interaction), guild_id, outcome,
                                            time.perf_counter() - started)
 
+    async def _call(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.autocomplete:
+            # Typing is not a command run: recorded apart, never admission-checked twice.
+            interaction.extras["usage_name"] = f"autocomplete:{_command_name(interaction)}"[:32]
+        async with self._tracked(interaction):
+            try:
+                await super()._call(interaction)
+            except app_commands.AppCommandError as exc:  # raised before invoking (unknown)
+                interaction.command_failed = True
+                await self.on_error(interaction, exc)
+
+    async def run_component(self, interaction: discord.Interaction) -> None:
+        """A click, a pick or a modal submit (see bot.components): parsed from its custom_id,
+        checked like a command (draining, load, admission, maintenance) and against the guild it
+        comes from, handled, its outcome recorded as ``button:challenge-accept`` etc."""
+        data: Any = interaction.data or {}
+        cid = components.parse_id(str(data.get("custom_id", "")))
+        found = components.find_handler(cid) if cid is not None else None
+        if cid is None or found is None:
+            return  # not ours (or from a release that knew other components): nothing to do
+        interaction.extras["usage_name"] = components.usage_name(interaction, cid)
+        async with self._tracked(interaction):
+            try:
+                if await self.interaction_check(interaction):
+                    components.check_guild(interaction, cid)
+                    await found(interaction, cid)
+            except Exception as exc:
+                interaction.command_failed = True
+                await self.answer_error(interaction, exc)
+
     async def on_error(self, interaction: discord.Interaction,
                        error: app_commands.AppCommandError) -> None:
+        await self.answer_error(interaction, error)
+
+    async def answer_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        """Turn a failure into a reply the member sees (never silence) and its outcome."""
         bot: GuildBot = self.client  # type: ignore[assignment]
         original = getattr(error, "original", error)
         if isinstance(original, UserError):
@@ -415,12 +458,17 @@ class GuildBotMixin:
 
     async def expire_challenges(self) -> int:
         """Resolve the due challenges of this process's guilds (those of its shards): each
-        guild's expiry runs in one process of the deployment, so a stake is refunded once."""
+        guild's expiry runs in one process of the deployment, so a stake is refunded once.
+        Each resolved challenge's public message is then edited to say so (buttons gone)."""
         now = self.clock()
         total = 0
         for guild_id in await self.storage.guilds_with_due_challenges(now):
             if self.settings.owns_guild(guild_id):
-                total += await self.storage.guild(guild_id).expire_challenges(now)
+                repo = self.storage.guild(guild_id)
+                resolved = await repo.expire_challenges(now)
+                for challenge in resolved:
+                    await posts.refresh(self, repo, challenge)  # type: ignore[arg-type]
+                total += len(resolved)
         return total
 
     async def purge_departed_guilds(self) -> int:
@@ -483,6 +531,14 @@ class GuildBotMixin:
 
     async def on_shard_disconnect(self, shard_id: int) -> None:
         self._shard_state(shard_id, False, "disconnect")
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Components and modal submits go to the tree's :meth:`GuildBotTree.run_component`
+        (slash commands and autocomplete reach the tree directly)."""
+        if interaction.type in (discord.InteractionType.component,
+                                discord.InteractionType.modal_submit):
+            tree: GuildBotTree = self.tree  # type: ignore[attr-defined]
+            await tree.run_component(interaction)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.admit_guild(guild, joined=True)

@@ -11,6 +11,7 @@ import io
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import discord
 
@@ -24,9 +25,13 @@ class Reply:
     embed: discord.Embed | None = None
     ephemeral: bool = False
     file: tuple[str, bytes] | None = None
+    view: discord.ui.View | None = None  # components (bot.components.frozen: nothing kept)
+    message_id: int | None = None  # the message it became, set by send_reply
 
     def kwargs(self) -> dict:
         out: dict = {}
+        if self.view is not None:
+            out["view"] = self.view
         if self.content is not None:
             out["content"] = self.content
         if self.embed is not None:
@@ -36,6 +41,9 @@ class Reply:
         return out
 
 
+R = TypeVar("R", bound=Reply)
+
+
 def time_left(interaction: discord.Interaction, budget: float = ANSWER_BUDGET) -> float:
     """Seconds until we must have answered, from the interaction's own creation time."""
     created = discord.utils.snowflake_time(interaction.id).timestamp()
@@ -43,18 +51,22 @@ def time_left(interaction: discord.Interaction, budget: float = ANSWER_BUDGET) -
     return min(max(left, 0.2), budget)  # tolerate clock skew between us and Discord
 
 
-async def send_reply(interaction: discord.Interaction, work: Awaitable[Reply], *,
-                     ephemeral_hint: bool = False) -> Reply:
+async def send_reply(interaction: discord.Interaction, work: Awaitable[R], *,
+                     ephemeral_hint: bool = False) -> R:
     """Run ``work`` and send its reply, deferring first if it is not done in time."""
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait({task}, timeout=time_left(interaction))
     if done:
         reply = task.result()
-        await interaction.response.send_message(ephemeral=reply.ephemeral, **reply.kwargs())
+        sent = await interaction.response.send_message(ephemeral=reply.ephemeral,
+                                                       **reply.kwargs())
+        reply.message_id = sent.message_id
         return reply
     await interaction.response.defer(ephemeral=ephemeral_hint, thinking=True)
     reply = await task
-    await interaction.followup.send(ephemeral=reply.ephemeral, **reply.kwargs())
+    message = await interaction.followup.send(ephemeral=reply.ephemeral, wait=True,
+                                              **reply.kwargs())
+    reply.message_id = message.id
     return reply
 
 

@@ -1,9 +1,11 @@
 """The local stage's scripted session, played against the fake Discord's control API.
 
 Runs inside the local-stage container (standard library only), so it reaches the fake on the
-container's loopback. Two guilds: in each, an admin resets the demo data, members register, check
-in, challenge each other and look at the leaderboard; then an admin command. Prints a transcript,
-one line per command, with mentions replaced by names; exits 1 if any command got no answer.
+container's loopback. Two guilds: in each, an admin resets the demo data (``/admin purge``,
+confirmed in its modal), members register, check in, challenge each other (the challenge is
+accepted with its button), the rest of the guild registers and the leaderboard is paged with its
+buttons; then an admin command. Prints a transcript, one line per command, click or modal, with
+mentions replaced by names; exits 1 if anything got no answer.
 
     python3 local_session.py [--url http://127.0.0.1:8765]
 """
@@ -50,35 +52,60 @@ def main() -> int:
     state = call(args.url, "/_fake/state")
     guilds = state["guilds"][:2]
     names = {str(m["id"]): m["name"] for g in guilds for m in g["members"]}
+    others = range(3, min(13, len(guilds[0]["members"])))  # enough for a second leaderboard page
     script = [
-        # (member index, command, options); member0 has Manage Server.
-        (0, "admin purge", {"confirm": "{guild}"}),
-        (1, "register", {}), (2, "register", {}),
-        (1, "login", {}), (2, "login", {}),
-        (1, "challenge create", {"opponent": {"member": 2}, "stake": 40}),
-        (2, "challenge accept", {"challenge": 1}),
-        (2, "challenge complete", {"challenge": 1, "winner": {"member": 1}}),
-        (1, "profile", {}),
-        (2, "leaderboard", {}),
-        (0, "admin settings", {"daily_reward": 150}),
-        (0, "stats", {}),
+        # (member index, action, what, data); member0 has Manage Server. Actions: invoke
+        # (command, options), modal (custom_id, fields), click (custom_id on the message the
+        # named earlier step answered with). custom_ids follow bot/components.py: "{g}" is the
+        # guild's id.
+        (0, "invoke", "admin purge", {}),
+        (0, "modal", "gb1:ad:purge:{g}", {"confirm": "{guild}"}),
+        (1, "invoke", "register", {}), (2, "invoke", "register", {}),
+        (1, "invoke", "login", {}), (2, "invoke", "login", {}),
+        (1, "invoke", "challenge create", {"opponent": {"member": 2}, "stake": 40}),
+        (2, "click", "gb1:ch:accept:{g}:1", {"on": "challenge create"}),
+        (2, "invoke", "challenge complete", {"challenge": 1, "winner": {"member": 1}}),
+        (1, "invoke", "profile", {}),
+        *((m, "invoke", "register", {}) for m in others),
+        (2, "invoke", "leaderboard", {}),
+        (2, "click", "gb1:lb:next:{g}:0:2", {"on": "leaderboard"}),
+        (2, "click", "gb1:lb:first:{g}:0:1", {"on": "leaderboard"}),
+        (0, "invoke", "admin settings", {"daily_reward": 150}),
+        (0, "invoke", "stats", {}),
     ]
     failures = 0
     for index, guild in enumerate(guilds):
         print(f"--- guild {guild['name']} ({guild['id']})")
-        for member, command, options in script:
-            options = {k: (v.format(guild=guild["name"]) if isinstance(v, str) else v)
-                       for k, v in options.items()}
-            result = call(args.url, "/_fake/invoke", {"guild": index, "member": member,
-                                                       "command": command, "options": options,
-                                                       "final": True, "timeout": 10})
+        messages: dict[str, str] = {}  # command -> the id of the message it answered with
+        for member, action, what, data in script:
+            what = what.format(g=guild["id"])
+            data = {k: (v.format(guild=guild["name"]) if isinstance(v, str) else v)
+                    for k, v in data.items()}
+            body: dict = {"guild": index, "member": member, "final": True, "timeout": 10}
+            if action == "invoke":
+                body |= {"command": what, "options": data}
+                label = f"/{what}"
+            elif action == "modal":
+                body |= {"modal": what, "fields": data}
+                label = f"submits {what.split(':')[2]} modal"
+            else:
+                body |= {"message": messages.get(data["on"], "0"), "custom_id": what}
+                label = f"clicks {what.split(':')[1]}:{what.split(':')[2]}"
+            result = call(args.url, f"/_fake/{action}", body)
             who = guild["members"][member]["name"]
             reply = result.get("final") or result.get("response")
             if reply is None:
                 failures += 1
-                print(f"[{guild['name']}] {who} /{command}: NO ANSWER ({result.get('error')})")
+                print(f"[{guild['name']}] {who} {label}: NO ANSWER "
+                      f"({result.get('error')})")
                 continue
-            print(f"[{guild['name']}] {who} /{command} -> {shown(reply, names)}")
+            if action == "invoke" and reply.get("message_id"):
+                messages[what] = reply["message_id"]
+            if action == "invoke" and what == "register" and member in others:
+                continue  # the rest of the guild registers quietly (one line below)
+            print(f"[{guild['name']}] {who} {label} -> {shown(reply, names) or '(a form)'}")
+            if action == "invoke" and what == "profile" and others:
+                print(f"[{guild['name']}] member{others[0]}-member{others[-1]} /register")
     return 1 if failures else 0
 
 

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import components as ui
 from bot.cogs._common import Person, actor, repo_for
 from bot.domain import settings as rules
 from bot.domain.errors import UserError
@@ -25,6 +26,7 @@ MIB = 1024 * 1024
 EXPORT_LIMIT_BYTES = 8 * MIB  # Discord's smallest attachment limit (a bot's default)
 # Whatever a guild's attachment limit (boosts raise it), an export is built in memory: cap it.
 EXPORT_MAX_BYTES = 25 * MIB
+PURGE_FIELD = "confirm"  # the purge modal's text input
 # One /admin export at a time in the process; a second one is answered "busy" at once.
 _export_running = asyncio.Lock()
 
@@ -97,6 +99,24 @@ async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm:
     return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
 
 
+@ui.handler("ad", "purge")
+async def on_purge(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """The purge modal submitted: the admin check again (the member submitting it, now), the
+    name typed against the server's, then the purge."""
+    name = interaction.guild.name if interaction.guild else ""
+    confirm = ui.modal_values(interaction).get(PURGE_FIELD, "")
+    await send_reply(interaction, do_purge(
+        repo_for(interaction), actor(interaction), name, confirm,
+        interaction.client.monitoring),  # type: ignore[attr-defined]
+        ephemeral_hint=True)
+
+
+async def time_zone_choices(interaction: discord.Interaction,
+                            current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete of the day boundary: IANA time zones containing what is typed (no query)."""
+    return [app_commands.Choice(name=z, value=z) for z in rules.time_zones_like(current)]
+
+
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Server administration"):
     @app_commands.command(name="maintenance", description="Turn maintenance mode on or off")
@@ -114,6 +134,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         challenge_expiry_hours="Hours before an unanswered challenge expires",
         day_boundary="Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin",
         announcement_channel="Where operator announcements are posted")
+    @app_commands.autocomplete(day_boundary=time_zone_choices)
     async def settings(
         self, interaction: discord.Interaction,
         daily_reward: app_commands.Range[int, 1, MAX_DAILY_REWARD] | None = None,
@@ -135,14 +156,13 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
                          ephemeral_hint=True)
 
     @app_commands.command(name="purge", description="Delete ALL of this server's data")
-    @app_commands.describe(confirm="Type the server's exact name to confirm")
-    async def purge(self, interaction: discord.Interaction,
-                    confirm: app_commands.Range[str, 1, 100]) -> None:
-        name = interaction.guild.name if interaction.guild else ""
-        await send_reply(interaction, do_purge(
-            repo_for(interaction), actor(interaction), name, confirm,
-            interaction.client.monitoring),  # type: ignore[attr-defined]
-            ephemeral_hint=True)
+    async def purge(self, interaction: discord.Interaction) -> None:
+        """Asks for the server's name in a modal (``gb1:ad:purge:<guild>``): see on_purge."""
+        require_admin(actor(interaction))
+        guild_id = repo_for(interaction).guild_id
+        await interaction.response.send_modal(ui.text_modal(
+            "Delete ALL of this server's data", ui.make_id("ad", "purge", guild_id),
+            PURGE_FIELD, "Type the server's exact name to confirm"))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,53 +1,101 @@
-"""/challenge create | accept | decline | complete | dispute | cancel | list | rules.
+"""/challenge create | accept | decline | complete | dispute | cancel | list | rules, and the
+challenge's buttons.
 
 A thin adapter: every rule (who may do what, deadlines, claims, disputes, escrow) and every reply
 that states one is bot.domain.challenges, applied by the repository in one write transaction per
 command, so two commands running at once can never spend the same points twice.
 ``/challenge rules`` shows the rules to the players.
+
+``/challenge create`` posts the challenge with buttons (accept, decline, cancel; once accepted:
+I won, I lost, dispute); its message is recorded with the challenge and edited by whichever
+process changes the challenge (a click, a command, the expiry job): bot.posts. Clicks carry
+``gb1:ch:<action>:<guild>:<number>`` (bot.components) and are decided by the same rules as the
+commands, for the member who clicks, in the guild the click comes from.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import challenges as rules
+from bot.domain.errors import InvalidInput
+from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
-from bot.storage.base import GuildRepository
+from bot.storage.base import Challenge, GuildRepository
+
+
+def my_actions(c: Challenge, user_id: int) -> tuple[str, ...]:
+    """The buttons worth showing ``user_id`` alone (the list's detail): what their role allows."""
+    if user_id == c.opponent_id and rules.phase(c) == "open":
+        return ("accept", "decline")
+    if user_id == c.challenger_id and rules.phase(c) == "open":
+        return ("cancel",)
+    if user_id in (c.challenger_id, c.opponent_id):
+        return ("claim", "concede") if c.claimant_id is None else \
+            (("dispute",) if user_id != c.claimant_id else ())
+    return ()
+
+
+@dataclass
+class ChallengeReply(Reply):
+    """A reply about one challenge, which the command then shows on its public message."""
+
+    challenge: Challenge | None = None
 
 
 async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake: int,
-                    now: float) -> Reply:
+                    now: float) -> ChallengeReply:
     rules.check_opponent(opponent.bot)
     settings = await repo.settings()
     expires = rules.deadline(now, settings.challenge_expiry_hours)
     c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
-    return Reply(rules.created_message(c))
+    return ChallengeReply(rules.created_message(c), view=challenge_view(c), challenge=c)
 
 
-async def do_accept(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    return Reply(rules.accepted_message(await repo.accept_challenge(number, who.id, now)))
+async def do_accept(repo: GuildRepository, who: Person, number: int,
+                    now: float) -> ChallengeReply:
+    c = await repo.accept_challenge(number, who.id, now)
+    return ChallengeReply(rules.accepted_message(c), challenge=c)
 
 
-async def do_decline(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    return Reply(rules.declined_message(await repo.decline_challenge(number, who.id, now)))
+async def do_decline(repo: GuildRepository, who: Person, number: int,
+                     now: float) -> ChallengeReply:
+    c = await repo.decline_challenge(number, who.id, now)
+    return ChallengeReply(rules.declined_message(c), challenge=c)
 
 
-async def do_cancel(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    return Reply(rules.cancelled_message(await repo.cancel_challenge(number, who.id, now)),
-                 ephemeral=True)
+async def do_cancel(repo: GuildRepository, who: Person, number: int,
+                    now: float) -> ChallengeReply:
+    c = await repo.cancel_challenge(number, who.id, now)
+    return ChallengeReply(rules.cancelled_message(c), ephemeral=True, challenge=c)
 
 
 async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
-                      now: float) -> Reply:
+                      now: float) -> ChallengeReply:
     c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
-    return Reply(rules.reported_message(c))
+    return ChallengeReply(rules.reported_message(c), challenge=c)
 
 
-async def do_dispute(repo: GuildRepository, who: Person, number: int, now: float) -> Reply:
-    return Reply(rules.disputed_message(await repo.dispute_challenge(number, who.id, now)))
+async def do_dispute(repo: GuildRepository, who: Person, number: int,
+                     now: float) -> ChallengeReply:
+    c = await repo.dispute_challenge(number, who.id, now)
+    return ChallengeReply(rules.disputed_message(c), challenge=c)
+
+
+async def send_and_show(interaction: discord.Interaction, repo: GuildRepository,
+                        work: Awaitable[ChallengeReply]) -> None:
+    """Answer a challenge command, then show the challenge's state on its public message."""
+    reply = await send_reply(interaction, work)
+    if reply.challenge is not None:
+        await refresh(interaction.client, repo, reply.challenge)
 
 
 async def do_rules() -> Reply:
@@ -63,7 +111,86 @@ async def do_list(repo: GuildRepository, who: Person, member: Person | None,
         return Reply(f"No {scope}challenges found.", ephemeral=True)
     embed = discord.Embed(title="Challenges",
                           description="\n".join(map(rules.describe, found)))
-    return Reply(embed=embed, ephemeral=True)
+    options = [discord.SelectOption(label=rules.choice_label(c, who.id),
+                                    value=str(c.challenge_id)) for c in found[:25]]
+    pick: discord.ui.Select[Any] = discord.ui.Select(
+        custom_id=ui.make_id("ch", "pick", repo.guild_id),
+        placeholder="Act on one of these challenges", options=options)
+    return Reply(embed=embed, ephemeral=True, view=ui.frozen(pick))
+
+
+# -- the buttons and the select -------------------------------------------------------------------
+Action = Callable[[GuildRepository, Person, int, float], Awaitable[Challenge]]
+
+
+async def _claim(repo: GuildRepository, who: Person, number: int, now: float) -> Challenge:
+    return await repo.complete_challenge(number, who.id, who.id, now, reporter_is_admin=who.admin)
+
+
+async def _concede(repo: GuildRepository, who: Person, number: int, now: float) -> Challenge:
+    winner = rules.conceded_to(await repo.challenge(number), who.id)
+    return await repo.complete_challenge(number, who.id, winner, now,
+                                         reporter_is_admin=who.admin)
+
+
+ACTIONS: dict[str, Action] = {
+    "accept": lambda repo, who, n, now: repo.accept_challenge(n, who.id, now),
+    "decline": lambda repo, who, n, now: repo.decline_challenge(n, who.id, now),
+    "cancel": lambda repo, who, n, now: repo.cancel_challenge(n, who.id, now),
+    "claim": _claim,
+    "concede": _concede,
+    "dispute": lambda repo, who, n, now: repo.dispute_challenge(n, who.id, now),
+}
+
+
+def _number(cid: ui.ComponentId) -> int:
+    if len(cid.args) != 1:
+        raise InvalidInput("This button is not one I know any more; use the slash commands.")
+    return cid.args[0]
+
+
+async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """A challenge's button, on its public message or on a list's detail: the action for the
+    member who clicked, by the rules; then the public message shows the new state."""
+    repo = repo_for(interaction)
+    number = _number(cid)
+    c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
+    if interaction.message is not None and not interaction.message.flags.ephemeral:
+        # The public post itself (the list's detail is ephemeral): updated in the answer.
+        await interaction.response.edit_message(content=rules.post_message(c),
+                                                view=challenge_view(c))
+        return
+    await interaction.response.edit_message(content=rules.post_message(c), view=None)
+    await refresh(interaction.client, repo, c)
+
+
+for _action in ACTIONS:
+    ui.handler("ch", _action)(on_button)
+
+
+@ui.handler("ch", "pick")
+async def on_pick(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """A challenge picked in ``/challenge list``: it, with the buttons the member may use."""
+    values = ui.selected(interaction)
+    if len(values) != 1 or not values[0].isdigit():
+        raise InvalidInput("Pick one challenge from the list.")
+    who = actor(interaction)
+    c = await repo_for(interaction).challenge(int(values[0]))
+    view = challenge_view(c, my_actions(c, who.id))
+    text = rules.describe(c) + ("" if view else "\nThere is nothing you can do with it now.")
+    await interaction.response.send_message(text, ephemeral=True,
+                                            view=view or discord.utils.MISSING)
+
+
+async def number_choices(interaction: discord.Interaction,
+                         current: Any) -> list[app_commands.Choice[int]]:
+    """Autocomplete of a challenge number: the member's own active challenges (one indexed
+    read of at most 25), those whose number starts with what is typed."""
+    typed = str(current or "").strip().lstrip("#")
+    who = interaction.user.id
+    found = await repo_for(interaction).challenges(who, active_only=True, limit=25)
+    return [app_commands.Choice(name=rules.choice_label(c, who), value=c.challenge_id)
+            for c in found if str(c.challenge_id).startswith(typed)][:25]
 
 
 Stake = app_commands.Range[int, 1, rules.MAX_STAKE]
@@ -80,40 +207,53 @@ class Challenges(commands.Cog):
     @app_commands.describe(opponent="Who you challenge", stake="Points each side puts in")
     async def create(self, interaction: discord.Interaction, opponent: discord.Member,
                      stake: Stake) -> None:
-        await send_reply(interaction, do_create(repo_for(interaction), actor(interaction),
-                                                Person.of(opponent), stake, now_of(interaction)))
+        repo = repo_for(interaction)
+        reply = await send_reply(interaction, do_create(repo, actor(interaction),
+                                                        Person.of(opponent), stake,
+                                                        now_of(interaction)))
+        if reply.challenge and reply.message_id is not None and interaction.channel_id:
+            await repo.set_challenge_message(reply.challenge.challenge_id,
+                                             interaction.channel_id, reply.message_id)
 
     @challenge.command(name="accept",
                        description="Accept a challenge made to you; the time to play starts now")
     @app_commands.describe(challenge="The challenge number")
+    @app_commands.autocomplete(challenge=number_choices)
     async def accept(self, interaction: discord.Interaction, challenge: Number) -> None:
-        await send_reply(interaction, do_accept(repo_for(interaction), actor(interaction),
-                                                challenge, now_of(interaction)))
+        repo = repo_for(interaction)
+        await send_and_show(interaction, repo, do_accept(repo, actor(interaction), challenge,
+            now_of(interaction)))
 
     @challenge.command(name="decline", description="Decline a challenge made to you")
     @app_commands.describe(challenge="The challenge number")
+    @app_commands.autocomplete(challenge=number_choices)
     async def decline(self, interaction: discord.Interaction, challenge: Number) -> None:
-        await send_reply(interaction, do_decline(repo_for(interaction), actor(interaction),
-                                                 challenge, now_of(interaction)))
+        repo = repo_for(interaction)
+        await send_and_show(interaction, repo, do_decline(repo, actor(interaction), challenge,
+            now_of(interaction)))
 
     @challenge.command(name="complete",
                        description="Report a result: name your opponent to concede, yourself "
                                    "to claim; admins settle others' games")
+    @app_commands.autocomplete(challenge=number_choices)
     @app_commands.describe(challenge="The challenge number",
                            winner="Who won (yourself: a claim your opponent may dispute)")
     async def complete(self, interaction: discord.Interaction, challenge: Number,
                        winner: discord.Member) -> None:
-        await send_reply(interaction, do_complete(repo_for(interaction), actor(interaction),
-                                                  challenge, Person.of(winner),
-                                                  now_of(interaction)))
+        repo = repo_for(interaction)
+        await send_and_show(interaction, repo, do_complete(repo, actor(interaction), challenge,
+                                                           Person.of(winner),
+                                                           now_of(interaction)))
 
     @challenge.command(name="dispute",
                        description="Dispute your opponent's claim; an admin who is not playing "
                                    "settles it")
     @app_commands.describe(challenge="The challenge number")
+    @app_commands.autocomplete(challenge=number_choices)
     async def dispute(self, interaction: discord.Interaction, challenge: Number) -> None:
-        await send_reply(interaction, do_dispute(repo_for(interaction), actor(interaction),
-                                                 challenge, now_of(interaction)))
+        repo = repo_for(interaction)
+        await send_and_show(interaction, repo, do_dispute(repo, actor(interaction), challenge,
+            now_of(interaction)))
 
     @challenge.command(name="rules", description="How challenges work: deadlines, claims, "
                                                  "disputes, who settles")
@@ -122,9 +262,11 @@ class Challenges(commands.Cog):
 
     @challenge.command(name="cancel", description="Cancel a challenge you made (until accepted)")
     @app_commands.describe(challenge="The challenge number")
+    @app_commands.autocomplete(challenge=number_choices)
     async def cancel(self, interaction: discord.Interaction, challenge: Number) -> None:
-        await send_reply(interaction, do_cancel(repo_for(interaction), actor(interaction),
-                                                challenge, now_of(interaction)))
+        repo = repo_for(interaction)
+        await send_and_show(interaction, repo, do_cancel(repo, actor(interaction), challenge,
+            now_of(interaction)))
 
     @challenge.command(name="list", description="List challenges")
     @app_commands.describe(member="Only this member's challenges",

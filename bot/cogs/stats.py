@@ -9,8 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
+from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
+from bot.domain.errors import InvalidInput
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
@@ -19,6 +21,12 @@ if TYPE_CHECKING:
     from bot.monitoring import Monitoring, NullMonitoring
 
 USAGE_WINDOW_DAYS = 7
+
+
+def shown_name(command: str) -> str:
+    """A usage row's name as members know it: ``/leaderboard``, or ``button:leaderboard-next``
+    for a component, ``modal:admin-purge`` for a modal (bot.components)."""
+    return command if ":" in command else f"/{command}"
 
 
 async def do_stats(repo: GuildRepository, who: Person, now: float,
@@ -36,11 +44,30 @@ async def do_stats(repo: GuildRepository, who: Person, now: float,
     if who.admin:
         # Through monitoring: the commands just run still wait in its analytics batch.
         usage = await monitoring.command_usage(repo, now - USAGE_WINDOW_DAYS * 86400)
-        lines = [f"`/{u.command}` {u.calls:,} calls, {u.failures} failed, "
+        lines = [f"`{shown_name(u.command)}` {u.calls:,} calls, {u.failures} failed, "
                  f"{u.avg_latency_ms:.0f} ms avg" for u in usage[:10]]
         embed.add_field(name=f"Command usage, last {USAGE_WINDOW_DAYS} days (admins only)",
                         value="\n".join(lines) or "No commands recorded yet.", inline=False)
     return Reply(embed=embed, ephemeral=who.admin)
+
+
+BOARD_POINTS = 0  # the leaderboard's sort key in its custom_ids (one board today: points)
+_NAV = (("first", "«"), ("prev", "‹"), ("next", "›"), ("last", "»"))
+
+
+def leaderboard_view(guild_id: int, page: int, pages: int) -> discord.ui.View | None:
+    """First / previous / next / last (disabled where they lead nowhere) and "go to page";
+    each custom_id carries the board and the page it shows (bot.components)."""
+    if pages <= 1:
+        return None
+    targets = {"first": 1, "prev": max(1, page - 1), "next": min(pages, page + 1),
+               "last": pages}
+    buttons = [ui.button(label, ui.make_id("lb", action, guild_id, BOARD_POINTS,
+                                           targets[action]),
+                         disabled=targets[action] == page) for action, label in _NAV]
+    buttons.append(ui.button("Go to page", ui.make_id("lb", "goto", guild_id, BOARD_POINTS),
+                             style=discord.ButtonStyle.blurple))
+    return ui.frozen(*buttons)
 
 
 async def do_leaderboard(repo: GuildRepository, page: int) -> Reply:
@@ -52,9 +79,45 @@ async def do_leaderboard(repo: GuildRepository, page: int) -> Reply:
     lines = [f"**{e.rank}.** {discord.utils.escape_markdown(e.display_name)}: {e.points:,} "
              f"points (streak {e.streak})" for e in entries]
     embed = discord.Embed(title="Leaderboard", description="\n".join(lines), colour=0xFEE75C)
-    hint = f" · /leaderboard page:{page + 1} for more" if page < pages else ""
-    embed.set_footer(text=f"Page {page}/{pages} · {total:,} members{hint}")
-    return Reply(embed=embed)
+    embed.set_footer(text=f"Page {page}/{pages} · {total:,} members")
+    return Reply(embed=embed, view=leaderboard_view(repo.guild_id, page, pages))
+
+
+def _board_arg(cid: ui.ComponentId, count: int) -> int:
+    """The last of the ``count`` numbers after the guild (board, then page when there is one);
+    a board this release does not know is refused."""
+    if len(cid.args) != count or cid.args[0] != BOARD_POINTS:
+        raise InvalidInput("This leaderboard is not one I know any more; run /leaderboard.")
+    return cid.args[-1]
+
+
+async def _show_page(interaction: discord.Interaction, page: int) -> None:
+    reply = await do_leaderboard(repo_for(interaction), page)
+    await interaction.response.edit_message(embed=reply.embed, view=reply.view)
+
+
+@ui.handler("lb", "first")
+@ui.handler("lb", "prev")
+@ui.handler("lb", "next")
+@ui.handler("lb", "last")
+async def on_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """A page button: the page its custom_id names, read now (the board may have changed)."""
+    await _show_page(interaction, _board_arg(cid, 2))
+
+
+@ui.handler("lb", "goto")
+async def on_goto(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    _board_arg(cid, 1)
+    await interaction.response.send_modal(ui.text_modal(
+        "Go to page", ui.make_id("lb", "jump", cid.guild_id, BOARD_POINTS), "page",
+        "Page number", placeholder="2", max_length=9))
+
+
+@ui.handler("lb", "jump")
+async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """The "go to page" modal, submitted from the leaderboard's message: that page there."""
+    _board_arg(cid, 1)
+    await _show_page(interaction, rules.parse_page(ui.modal_values(interaction).get("page", "")))
 
 
 def status_reply(bot: GuildBot) -> Reply:

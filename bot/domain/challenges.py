@@ -312,6 +312,47 @@ def disputed_message(c: Challenge) -> str:
             "both stakes go back.")
 
 
+def conceded_to(c: Challenge, user_id: int) -> int:
+    """Who wins when ``user_id`` concedes (the "I lost" button): the other player. Only the
+    players can concede; an admin who is not playing settles with ``/challenge complete``."""
+    if user_id not in (c.challenger_id, c.opponent_id):
+        raise InvalidInput("This is not your challenge: only its players can report a result "
+                           "here (an admin who is not playing settles with `/challenge "
+                           "complete`).")
+    return other_player(c, user_id)
+
+
+def post_message(c: Challenge) -> str:
+    """What the challenge's public message says (``/challenge create``'s post, edited at each
+    step): the invitation, the game, the claim or dispute, or how it ended."""
+    now_phase = phase(c)
+    if now_phase == "open":
+        return created_message(c)
+    if now_phase == "playing":
+        return accepted_message(c)
+    if now_phase == "claimed":
+        return reported_message(c)
+    if now_phase == "disputed":
+        return disputed_message(c)
+    if now_phase == "completed":
+        return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> won {pot(c):,} "
+                "points.")
+    if now_phase == "declined":
+        return declined_message(c)
+    if now_phase == "cancelled":
+        return (f"Challenge #{c.challenge_id} was cancelled by <@{c.challenger_id}>; the stake "
+                "went back.")
+    return f"Challenge #{c.challenge_id} has expired; the stakes went back."
+
+
+def choice_label(c: Challenge, user_id: int) -> str:
+    """A challenge of ``user_id`` as an autocomplete choice or a select option (<= 100)."""
+    role = "you challenged" if user_id == c.challenger_id else "challenges you"
+    if user_id not in (c.challenger_id, c.opponent_id):
+        role = "between others"
+    return f"#{c.challenge_id} · {role} · {c.stake:,} points · {phase(c)}"
+
+
 def _require_open(c: Challenge) -> None:
     if c.status != "open":
         raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}.")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import AlreadyRegistered, InvalidInput, NotAllowed, NotRegistered
 from bot.domain.settings import zone
+from bot.domain.text import clean_text
 from bot.storage.base import LoginResult, Member
 
 STREAK_BONUS_CAP = 6
@@ -96,6 +97,15 @@ def page_count(total_items: int) -> int:
 def page_offset(page: int) -> int:
     """How many members come before the first one of ``page`` (pages count from 1)."""
     return (page - 1) * LEADERBOARD_PAGE_SIZE
+
+
+def parse_page(typed: str) -> int:
+    """A page number typed into the leaderboard's "go to page" box."""
+    typed = typed.strip()
+    if not typed.isdigit() or len(typed) > 9:
+        raise InvalidInput(f"`{clean_text(typed, 20)}` is not a page number; type a number "
+                           "such as 2.")
+    return int(typed)
 
 
 def validate_page(page: int, total_items: int) -> int:

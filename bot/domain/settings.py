@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, timezone
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.domain.errors import InvalidInput, NotAllowed
 from bot.domain.text import clean_text
@@ -30,7 +31,7 @@ def confirm_purge(confirm: str, guild_name: str) -> None:
     """Deleting a server's data needs the server's exact name typed as confirmation."""
     if confirm.strip() != guild_name:
         raise InvalidInput("Nothing was deleted. To delete ALL of this server's guildbot data, "
-                           "run the command again with confirm set to the server's exact name: "
+                           "run the command again and type the server's exact name: "
                            f"`{clean_text(guild_name, 100)}`.")
 
 
@@ -56,6 +57,18 @@ def validate_time_zone(name: str) -> str:
             "`UTC`, `Europe/Berlin` or `America/New_York`."
         ) from None
     return name
+
+
+@functools.cache
+def _all_time_zones() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones() | {"UTC"}))
+
+
+def time_zones_like(typed: str, limit: int = 25) -> list[str]:
+    """The time zones whose name contains ``typed`` (case and ``_``/space blind), at most
+    ``limit``, for the day boundary's autocomplete."""
+    needle = typed.strip().lower().replace(" ", "_")
+    return [z for z in _all_time_zones() if needle in z.lower()][:limit]
 
 
 def validate_daily_reward(value: int) -> int:

@@ -166,9 +166,18 @@ class GuildRepository(Protocol):
                                  now: float, reporter_is_admin: bool = False) -> Challenge: ...
     async def dispute_challenge(self, challenge_id: int, user_id: int,
                                 now: float) -> Challenge: ...
+    async def challenge(self, challenge_id: int) -> Challenge:
+        """The challenge; ``ChallengeNotFound`` when this guild has no such number."""
+    async def set_challenge_message(self, challenge_id: int, channel_id: int,
+                                    message_id: int) -> None:
+        """Record where the challenge's public message is (see :meth:`challenge_message`)."""
+    async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
+        """(channel id, message id) of the challenge's public message; None when none was
+        recorded (or no such challenge in this guild)."""
     async def challenges(self, user_id: int | None = None, active_only: bool = True,
                          limit: int = 25) -> list[Challenge]: ...
-    async def expire_challenges(self, now: float) -> int: ...
+    async def expire_challenges(self, now: float) -> list[Challenge]:
+        """Resolve the challenges due at ``now``; returns them as they became."""
     async def stats(self, today: str) -> GuildStats: ...
     async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]: ...
     async def profile(self, user_id: int) -> tuple[Member, int] | None:

@@ -50,9 +50,10 @@ class SqliteDatabase:
         return {"database": str(self.path)}
 
     async def rows(self, sql: str, *args: Any) -> list[tuple]:
-        """``sql`` with ``?`` placeholders, beside the running bot (WAL)."""
+        """``sql`` with ``?`` placeholders, beside the running bot (WAL); committed, like
+        PostgreSQL's statements."""
         def query() -> list[tuple]:
-            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
                 return db.execute(sql, args).fetchall()
         return await asyncio.to_thread(query)
 

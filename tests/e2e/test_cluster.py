@@ -93,6 +93,7 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
 
         # Every guild's commands: answered once each, by the process that owns its shard.
         sent: defaultdict[str, int] = defaultdict(int)
+        posts = {}  # guild id -> its challenge's public message
         for guild in guilds:
             ann, bob = members[guild.id]
             for member in (ann, bob):
@@ -101,6 +102,7 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
             created = await answer(fake, guild, ann, "challenge create",
                                    {"opponent": bob, "stake": STAKE})
             assert "challenge:1`" in text(created), text(created)
+            posts[guild.id] = created.message
             sent[owner[guild.id]] += 5
         for name, bot in bots.items():
             _, slo = await bot.get("/slo")
@@ -119,6 +121,16 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
         await _eventually(all_expired, "the due challenges expired")
         assert await _total_points(db) == before
         assert await db.rows("SELECT sum(points) FROM members") == [(before,)]
+
+        # Each guild's owner edited its expired challenge's post (issue 14): buttons gone.
+        async def posts_closed() -> bool:
+            return all("expired" in p.content and p.components == [] for p in posts.values())
+        await _eventually(posts_closed, "the owners edited the expired challenges' posts")
+        # New posts, clicked after process b was killed and restarted (below).
+        for guild in guilds:
+            ann, bob = members[guild.id]
+            posts[guild.id] = (await answer(fake, guild, ann, "challenge create",
+                                            {"opponent": bob, "stake": STAKE})).message
 
         # A maintenance switch made through process a reaches process b within seconds.
         in_a = next(g for g in guilds if owner[g.id] == "a")
@@ -165,6 +177,16 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
         assert gateway.identify_refusals == []
         assert sorted(r.shard for r in gateway.identify_log) == [0, 1, 2, 2, 3, 3]
         _assert_rate_kept(gateway)
+
+        # A button posted before the kill works in whichever process owns its guild now: its
+        # custom_id carries the guild and the challenge, nothing was kept in memory (issue 14).
+        for guild in guilds:
+            _, bob = members[guild.id]
+            click = await fake.click(bob, posts[guild.id], f"gb1:ch:accept:{guild.id}:2")
+            accepted = await click.wait_response(timeout=10)
+            assert accepted.type == 7 and "Challenge #2 accepted" in posts[guild.id].content
+        assert await db.rows("SELECT count(*) FROM challenges WHERE status = 'accepted'") == \
+            [(len(guilds),)]
     finally:
         for bot in bots.values():
             if bot.proc is not None and bot.proc.returncode is None:

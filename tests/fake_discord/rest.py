@@ -174,6 +174,12 @@ class RestApi:
         r("PATCH", msg, msg_spec, self.edit_followup, auth=False)
         r("DELETE", msg, msg_spec, self.delete_followup, auth=False)
         r("POST", "/channels/{id}/messages", "/channels/{channel_id}/messages", self.create_message)
+        r(
+            "PATCH",
+            "/channels/{id}/messages/{message}",
+            "/channels/{channel_id}/messages/{message_id}",
+            self.edit_message,
+        )
         r("DELETE", "/users/@me/guilds/{guild}", "/users/@me/guilds/{guild_id}", self.leave_guild)
         r("GET", "/channels/{id}", "/channels/{channel_id}", self.get_channel)
         r("GET", "/guilds/{guild}", "/guilds/{guild_id}", self.get_guild)
@@ -758,6 +764,29 @@ class RestApi:
         state.messages[message.id] = message
         state.channel_messages[channel.id].append(message)
         self.fake.on_channel_message(message)
+        payload = self.message_payload(message)
+        payload["guild_id"] = str(channel.guild.id)
+        return 200, payload
+
+    async def edit_message(self, call: Call) -> tuple[int, Any]:
+        """PATCH of a message of the bot's by its channel (a channel message or a public
+        interaction response, as Discord allows long after the interaction's token expired);
+        ephemeral, deleted or another channel's messages are unknown, as on Discord."""
+        channel = self.fake.state.channels.get(int(call.params["id"]))
+        if channel is None or not channel.guild.joined:
+            raise RestError(404, UNKNOWN_CHANNEL, "Unknown Channel")
+        try:
+            message = self.fake.find_message(int(call.params["message"]))
+        except (KeyError, ValueError):
+            message = None
+        if (
+            message is None
+            or message.deleted
+            or message.channel_id != channel.id
+            or message.flags & EPHEMERAL
+        ):
+            raise RestError(404, UNKNOWN_MESSAGE, "Unknown Message", record=False)
+        self._edit(message, call.body.json or {}, call.body.files)
         payload = self.message_payload(message)
         payload["guild_id"] = str(channel.guild.id)
         return 200, payload

@@ -70,18 +70,26 @@ def test_local_stage_up_twice_then_down():
             expected = [
                 f"[{guild}] member1 /register -> Welcome, @member1!",
                 f"[{guild}] member1 /login -> Checked in: +100 points.",
-                f"[{guild}] member2 /challenge accept -> Challenge #1 accepted",
+                f"[{guild}] member0 submits purge modal -> All of this server's guildbot data "
+                "has been deleted.",
+                f"[{guild}] member2 clicks ch:accept -> Challenge #1 accepted",
                 f"[{guild}] member2 /challenge complete -> Challenge #1 is settled: @member1 "
                 "wins 80 points!",
                 f"[{guild}] member2 /leaderboard -> Leaderboard | **1.** member1: 140 points",
+                f"[{guild}] member2 clicks lb:next -> Leaderboard | **11.** member11: 0 points",
+                f"[{guild}] member2 clicks lb:first -> Leaderboard | **1.** member1: 140 points",
                 f"[{guild}] member0 /admin settings -> Settings updated.",
             ]
             for line in expected:
                 assert line in first, line
         # /stats right after the session counts it (issue 13, item 2): not "No commands
         # recorded yet" when the analytics batch has not been written yet.
-        usage = ("Command usage, last 7 days (admins only): `/login` 2 calls, 0 failed, <n> ms avg"
-                 " | `/register` 2 calls, 0 failed, <n> ms avg | `/admin purge` 1 calls")
+        # Components and modals are counted too (issue 14), under their own names.
+        usage = ("Command usage, last 7 days (admins only): `/register` 12 calls, 0 failed, "
+                 "<n> ms avg | `/login` 2 calls, 0 failed, <n> ms avg | `/admin settings` 1 calls, "
+                 "0 failed, <n> ms avg | `button:challenge-accept` 1 calls, 0 failed, <n> ms avg | "
+                 "`button:leaderboard-first` 1 calls, 0 failed, <n> ms avg | "
+                 "`button:leaderboard-next` 1 calls")
         stats_lines = [line for line in transcript(first) if "member0 /stats ->" in line]
         assert len(stats_lines) == 2 and all(usage in line for line in stats_lines), stats_lines
         assert "NO ANSWER" not in first
@@ -96,7 +104,7 @@ def test_local_stage_up_twice_then_down():
         base = dashboard_opens(second)  # the forwarder is restarted with the stage
         # The session starts with an admin purge, so a second run answers exactly as the first.
         assert transcript(second) == transcript(first)
-        assert len(transcript(first)) == 24
+        assert len(transcript(first)) == 32
     finally:
         down = run("down", log="local-stage-down.log")
     assert "removed container guildbot-local" in down

@@ -278,6 +278,23 @@ class PostgresGuildRepository:
         return await self._act(challenge_id, now,
                                lambda c: challenge_rules.dispute(c, user_id, now))
 
+    async def challenge(self, challenge_id: int) -> Challenge:
+        row = await self._fetchone("challenge", number=challenge_id)
+        if row is None:
+            raise challenge_rules.not_found(challenge_id)
+        return _challenge(row)
+
+    async def set_challenge_message(self, challenge_id: int, channel_id: int,
+                                    message_id: int) -> None:
+        async def work(conn: asyncpg.Connection) -> None:
+            await self._run(conn, "set_challenge_message", number=challenge_id,
+                            channel_id=channel_id, message_id=message_id)
+        await self._pool.transaction(work)
+
+    async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
+        row = await self._fetchone("challenge_message", number=challenge_id)
+        return (row[0], row[1]) if row else None
+
     async def challenges(self, user_id: int | None = None, active_only: bool = True,
                          limit: int = 25) -> list[Challenge]:
         suffix = "active" if active_only else "all"
@@ -288,13 +305,12 @@ class PostgresGuildRepository:
                                         limit=limit)
         return [_challenge(row) for row in rows]
 
-    async def expire_challenges(self, now: float) -> int:
-        async def work(conn: asyncpg.Connection) -> int:
+    async def expire_challenges(self, now: float) -> list[Challenge]:
+        async def work(conn: asyncpg.Connection) -> list[Challenge]:
             due = [_challenge(row) for row in
                    await self._all(conn, "due_challenges_for_update", now=now)]
-            for challenge in due:
-                await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
-            return len(due)
+            return [await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
+                    for challenge in due]
         return await self._pool.transaction(work)
 
     # -- statistics -------------------------------------------------------------------------

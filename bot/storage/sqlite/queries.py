@@ -72,6 +72,14 @@ GUILD: dict[str, str] = {
         f"SELECT {_CHALLENGE_COLUMNS} FROM challenges "
         "WHERE guild_id = :guild_id AND number = :number"
     ),
+    "set_challenge_message": (
+        "UPDATE challenges SET message_channel_id = :channel_id, message_id = :message_id "
+        "WHERE guild_id = :guild_id AND number = :number"
+    ),
+    "challenge_message": (
+        "SELECT message_channel_id, message_id FROM challenges "
+        "WHERE guild_id = :guild_id AND number = :number AND message_id IS NOT NULL"
+    ),
     "update_challenge": (
         "UPDATE challenges SET status = :status, expires_at = :expires_at, "
         "resolved_at = :resolved_at, winner_id = :winner_id, accepted_at = :accepted_at, "

@@ -261,6 +261,23 @@ class SQLiteGuildRepository:
         return await self._act(challenge_id, now,
                                lambda c: challenge_rules.dispute(c, user_id, now))
 
+    async def challenge(self, challenge_id: int) -> Challenge:
+        row = await self._fetchone("challenge", number=challenge_id)
+        if row is None:
+            raise challenge_rules.not_found(challenge_id)
+        return _challenge(row)
+
+    async def set_challenge_message(self, challenge_id: int, channel_id: int,
+                                    message_id: int) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._run(conn, "set_challenge_message", number=challenge_id, channel_id=channel_id,
+                      message_id=message_id)
+        await self._write(work)
+
+    async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
+        row = await self._fetchone("challenge_message", number=challenge_id)
+        return (row[0], row[1]) if row else None
+
     async def challenges(self, user_id: int | None = None, active_only: bool = True,
                          limit: int = 25) -> list[Challenge]:
         suffix = "active" if active_only else "all"
@@ -271,13 +288,12 @@ class SQLiteGuildRepository:
                                         limit=limit)
         return [_challenge(row) for row in rows]
 
-    async def expire_challenges(self, now: float) -> int:
-        def work(conn: sqlite3.Connection) -> int:
+    async def expire_challenges(self, now: float) -> list[Challenge]:
+        def work(conn: sqlite3.Connection) -> list[Challenge]:
             due = [_challenge(row) for row in
                    conn.execute(q.GUILD["due_challenges"], self._p(now=now)).fetchall()]
-            for challenge in due:
-                self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
-            return len(due)
+            return [self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
+                    for challenge in due]
         return await self._write(work)
 
     # -- statistics -------------------------------------------------------------------------

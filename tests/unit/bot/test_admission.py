@@ -190,9 +190,11 @@ def answers(monkeypatch):
     return sent
 
 
-def interaction(guild_id: int | None, name: str = "register") -> SimpleNamespace:
-    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, data={"name": name},
-                           type=discord.InteractionType.application_command,
+def interaction(guild_id: int | None, name: str = "register",
+                kind: discord.InteractionType = discord.InteractionType.application_command,
+                **data: object) -> SimpleNamespace:
+    return SimpleNamespace(guild_id=guild_id, extras={}, command=None, type=kind,
+                           command_failed=False, data={"name": name, **data},
                            user=SimpleNamespace(id=1))
 
 

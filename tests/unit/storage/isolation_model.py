@@ -45,6 +45,7 @@ class MChallenge:
     winner: int | None = None
     claimant: int | None = None
     disputed: bool = False
+    message: tuple[int, int] | None = None  # where its public message is (issue 14)
 
 
 @dataclass
@@ -209,6 +210,18 @@ class GuildModel:
                            key=lambda c: -c.number)
             return ("ok", [(c.number, c.status, c.stake, c.challenger, c.opponent, c.winner)
                            for c in found[:25]])
+        if kind == "post":
+            if args[0] in cs:
+                cs[args[0]].message = (args[1], args[2])
+            return ("ok", None)
+        if kind == "where":
+            c = cs.get(args[0])
+            return ("ok", None if c is None else c.message)
+        if kind == "get":
+            c = cs.get(args[0])
+            if c is None:
+                return ("err", "ChallengeNotFound")
+            return ("ok", (c.status, c.stake, c.challenger, c.opponent, c.winner))
         if kind == "stats":
             active = sum(c.status in ("open", "accepted") for c in cs.values())
             done = sum(c.status == "completed" for c in cs.values())
@@ -275,7 +288,14 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
         if kind == "dispute":
             return ("ok", (await repo.dispute_challenge(args[0], args[1], now)).status)
         if kind == "expire":
-            return ("ok", await repo.expire_challenges(now))
+            return ("ok", len(await repo.expire_challenges(now)))
+        if kind == "post":
+            return ("ok", await repo.set_challenge_message(args[0], args[1], args[2]))
+        if kind == "where":
+            return ("ok", await repo.challenge_message(args[0]))
+        if kind == "get":
+            c = await repo.challenge(args[0])
+            return ("ok", (c.status, c.stake, c.challenger_id, c.opponent_id, c.winner_id))
         if kind == "reward":
             settings = await repo.update_settings(daily_reward=args[0])
             return ("ok", settings == base.GuildSettings(guild, daily_reward=args[0]))
@@ -373,7 +393,8 @@ def resolve(op: tuple, model: GuildModel) -> tuple:
     reach accepts, claims, disputes and settlements often. Both the model and the storage then
     receive the same concrete operation.
     """
-    if op[0] not in ("accept", "decline", "cancel", "complete", "settle", "dispute"):
+    if op[0] not in ("accept", "decline", "cancel", "complete", "settle", "dispute", "post",
+                     "where", "get"):
         return op
     number = op[2]
     if isinstance(number, str):

@@ -57,6 +57,10 @@ ARGS = {
     "settle": (2, st.tuples(NUMBER, PLAYER, PLAYER)
                | st.tuples(st.just("claimed"), USERS, st.just("challenger"))),
     "expire": (2, st.tuples()),
+    # Where a challenge's message is (issue 14), and one challenge read by its number.
+    "post": (1, st.tuples(NUMBER, st.integers(1, 3), st.integers(1, 3))),
+    "where": (1, st.tuples(NUMBER)),
+    "get": (1, st.tuples(NUMBER)),
     "reward": (1, st.tuples(st.integers(1, 500))),
     "member": (2, st.tuples(USERS)),
     "rank": (1, st.tuples(USERS)),
@@ -139,6 +143,9 @@ SCENARIO = [
     ("create", 1, 1, 2, 50), ("create", 1, 2, 4, 40), ("create", 1, 4, 1, 30),
     ("accept", 1, 1, 2), ("complete", 1, 1, 1, 1), ("dispute", 1, 1, 2), ("settle", 1, 1, 4, 2),
     ("create", 0, 1, 2, 20),
+    # A message recorded in guild 1 is not guild 0's; guild 0 has no #3 (guild 1 has).
+    ("post", 1, 1, 11, 111), ("where", 0, 1), ("where", 1, 1), ("get", 0, 3), ("get", 0, 1),
+    ("get", 1, 1), ("post", 0, 1, 22, 222), ("where", 1, 1), ("where", 0, 1),
     ("member", 0, 4), ("member", 1, 3), ("rank", 0, 1), ("rank", 1, 1),
     ("leaderboard", 0), ("leaderboard", 1), ("challenges", 0, None), ("challenges", 0, 2),
     ("challenges", 1, 4), ("stats", 0), ("stats", 1),

@@ -166,7 +166,7 @@ async def test_decline_cancel_refund_and_expiry(storage):
     await repo.accept_challenge(4, ANN, NOW)
     assert await storage.guilds_with_due_challenges(NOW) == []
     assert await storage.guilds_with_due_challenges(NOW + HOUR) == [G]
-    assert await repo.expire_challenges(NOW + HOUR) == 2
+    assert len(await repo.expire_challenges(NOW + HOUR)) == 2
     assert (await repo.member(ANN)).points == 500
     assert (await repo.member(BOB)).points == 500
     statuses = {c.challenge_id: c.status for c in await repo.challenges(active_only=False)}
@@ -294,9 +294,9 @@ async def test_the_play_deadline_counts_from_acceptance(storage):
     c = (await repo.challenges())[0]
     assert (c.accepted_at, c.expires_at) == (accepted_at, accepted_at + HOUR)
     assert await storage.guilds_with_due_challenges(NOW + HOUR) == []
-    assert await repo.expire_challenges(NOW + HOUR) == 0
+    assert len(await repo.expire_challenges(NOW + HOUR)) == 0
     assert (await repo.challenges())[0].status == "accepted"
-    assert await repo.expire_challenges(accepted_at + HOUR) == 1  # no claim: both refunded
+    assert len(await repo.expire_challenges(accepted_at + HOUR)) == 1  # no claim: both refunded
     assert await _points(repo, ANN, BOB) == (500, 500)
     assert (await repo.challenges(active_only=False))[0].status == "expired"
 
@@ -315,8 +315,8 @@ async def test_an_undisputed_claim_pays_the_claimant_when_its_window_ends(storag
         await repo.complete_challenge(1, ANN, ANN, NOW + 3)
     with pytest.raises(InvalidInput, match="has claimed challenge #1"):
         await repo.complete_challenge(1, BOB, BOB, NOW + 3)  # a counter-claim is refused
-    assert await repo.expire_challenges(claimed.expires_at - 1) == 0
-    assert await repo.expire_challenges(claimed.expires_at) == 1
+    assert len(await repo.expire_challenges(claimed.expires_at - 1)) == 0
+    assert len(await repo.expire_challenges(claimed.expires_at)) == 1
     done = (await repo.challenges(active_only=False))[0]
     assert (done.status, done.winner_id) == ("completed", ANN)
     assert await _points(repo, ANN, BOB) == (600, 400)
@@ -363,7 +363,7 @@ async def test_a_dispute_nobody_settles_is_refunded(storage):
     repo = await _accepted(storage)
     await repo.complete_challenge(1, ANN, ANN, NOW + 2)
     disputed = await repo.dispute_challenge(1, BOB, NOW + 3)
-    assert await repo.expire_challenges(disputed.expires_at) == 1
+    assert len(await repo.expire_challenges(disputed.expires_at)) == 1
     assert (await repo.challenges(active_only=False))[0].status == "expired"
     assert await _points(repo, ANN, BOB) == (500, 500)
 
@@ -430,3 +430,25 @@ async def test_a_database_failure_is_not_a_user_error(sqlite_storage, monkeypatc
     monkeypatch.setattr(storage, "fetchall", locked)
     with pytest.raises(StorageUnavailable):
         await repo.member(ANN)
+
+
+async def test_challenge_message_is_recorded_per_guild_and_expiry_returns_the_resolved(storage):
+    """Issue 14 (components): where a challenge's public message is, recorded on the challenge
+    and read back only in its own guild; the expiry returns the challenges it resolved, so the
+    job can edit their messages. Fails on the old code, which had neither method and returned
+    a count."""
+    repo = await funded(storage)
+    other = await funded(storage, guild=OTHER)
+    made = await repo.create_challenge(ANN, BOB, 10, NOW, NOW + HOUR)
+    await other.create_challenge(ANN, BOB, 10, NOW, NOW + HOUR)
+    assert await repo.challenge_message(made.challenge_id) is None
+    await repo.set_challenge_message(made.challenge_id, 555, 777)
+    assert await repo.challenge_message(made.challenge_id) == (555, 777)
+    assert await other.challenge_message(made.challenge_id) is None  # same number, other guild
+    assert await repo.challenge(made.challenge_id) == made
+    with pytest.raises(ChallengeNotFound):
+        await repo.challenge(99)
+    expired = await repo.expire_challenges(NOW + HOUR)
+    assert [(c.challenge_id, c.status, c.guild_id) for c in expired] == [(1, "expired", G)]
+    assert await repo.challenge_message(1) == (555, 777)  # kept: the message still exists
+    assert (await repo.challenge(1)).status == "expired"
