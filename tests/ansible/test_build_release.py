@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDER = ROOT / "roles" / "guildbot_release" / "files" / "build_release.py"
@@ -44,15 +45,6 @@ def start(source: Path, build: Path, env: dict[str, str]) -> subprocess.Popen[st
          "--build-dir", str(build)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-
-
-def wait_until(condition, what: str) -> None:
-    """Poll a condition (a generous bound only so a broken test cannot hang the suite)."""
-    for _ in range(1200):
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting until {what}")
 
 
 def blocked_on_a_lock(pid: int) -> bool:

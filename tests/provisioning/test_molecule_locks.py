@@ -15,10 +15,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,14 +101,6 @@ def sandbox(tmp_path):
         yield box
     finally:
         box.stop()
-
-
-def wait_until(condition, what: str) -> None:
-    """Poll a condition (the bound is generous, only so a broken script cannot hang the suite)."""
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting until {what}"
-        time.sleep(0.05)
 
 
 def says_waiting_for(log: Path, lock: str) -> bool:
