@@ -16,6 +16,8 @@
 #   - guildbot-molecule-prepare.lock, exclusive, only around the host preparation and the image
 #     build, so two lanes never install packages or debootstrap the image at once.
 # Locks are always taken in that order (scenario, machine, prepare), so no two runs deadlock.
+# GUILDBOT_MOLECULE_TIMEOUT=SECONDS (the test suite sets it) stops molecule after that long: the
+# run itself, not the time spent waiting for other runs (a queue of them can last an hour).
 # A scenario run at the same time as another must not collide with it: see molecule/README.md.
 set -euo pipefail
 
@@ -33,11 +35,21 @@ command -v molecule >/dev/null || { echo "molecule-test: molecule not found (pip
 lock_dir="${GUILDBOT_MOLECULE_LOCK_DIR:-/run/lock}"
 mkdir -p "$lock_dir"
 
-# wait_for_lock MODE FD: flock (MODE -x or -s) the file open on FD, saying so if we must wait.
+limit=()
+if [ -n "${GUILDBOT_MOLECULE_TIMEOUT:-}" ]; then
+    [[ "$GUILDBOT_MOLECULE_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || {
+        echo "molecule-test: GUILDBOT_MOLECULE_TIMEOUT=$GUILDBOT_MOLECULE_TIMEOUT: give whole seconds" >&2; exit 2; }
+    limit=(timeout --kill-after=60 "$GUILDBOT_MOLECULE_TIMEOUT")
+fi
+
+# wait_for_lock MODE FD: flock (MODE -x or -s) the file open on FD, saying so if we must wait;
+# adds the time waited to $waited.
 wait_for_lock() {
     if ! flock -n "$1" "$2"; then
         echo "molecule-test: another Molecule run on this machine holds $(readlink "/proc/$$/fd/$2"); waiting for it"
+        local since=$SECONDS
         flock "$1" "$2"
+        waited=$((waited + SECONDS - since))
     fi
 }
 
@@ -45,7 +57,8 @@ export ANSIBLE_CONFIG="$repo_root/ansible.cfg"
 export MOLECULE_NO_LOG="${MOLECULE_NO_LOG:-false}"
 
 run() {
-    local name="$1" start=$SECONDS
+    local name="$1" start=$SECONDS rc=0
+    waited=0
     [ -f "molecule/$name/molecule.yml" ] || { echo "molecule-test: no scenario molecule/$name" >&2; exit 2; }
     exec 7>"$lock_dir/guildbot-molecule-$name.lock"
     wait_for_lock -x 7
@@ -73,8 +86,12 @@ run() {
     export GUILDBOT_RELEASE_SOURCE_DIR="$snapshot"
 
     echo "molecule-test: molecule ${command} -s $name"
-    molecule "$command" -s "$name" 7>&- 8>&-  # containers must not inherit the locks
-    echo "molecule-test: scenario $name (${command}) passed in $((SECONDS - start))s"
+    "${limit[@]}" molecule "$command" -s "$name" 7>&- 8>&- || rc=$?  # containers must not inherit the locks
+    if [ "$rc" -eq 124 ]; then
+        echo "molecule-test: scenario $name (${command}) stopped after GUILDBOT_MOLECULE_TIMEOUT=${GUILDBOT_MOLECULE_TIMEOUT}s" >&2
+    fi
+    [ "$rc" -eq 0 ] || exit "$rc"
+    echo "molecule-test: scenario $name (${command}) passed in $((SECONDS - start - waited))s (and ${waited}s waiting for other runs)"
     exec 7>&- 8>&-
 }
 

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +34,10 @@ SCENARIOS = ["default", "supervisor", "rollout", "cluster"]
 # them in (longest first); a scenario not in the table goes last.
 TYPICAL_SECONDS = {"rollout": 840, "cluster": 620, "default": 600, "supervisor": 240}
 LANES_VARIABLE = "GUILDBOT_MOLECULE_LANES"
-TIMEOUT_SECONDS = 1800  # one scenario's run, lock waits included (not its time in the queue)
+# One scenario's run, enforced by the script (GUILDBOT_MOLECULE_TIMEOUT) once it holds its locks:
+# the time waiting for other clones' runs does not count (a queue of them can last an hour).
+TIMEOUT_SECONDS = 1800
+WAIT_LIMIT_SECONDS = 4 * 3600  # lock waits included: only so a stuck run cannot hang the session
 
 
 def lane_count(environ: Mapping[str, str]) -> int:
@@ -56,6 +60,20 @@ def launch_order(scenarios: list[str]) -> list[str]:
 
 def molecule_test(scenario: str) -> list[str]:
     return [str(REPO / "scripts" / "molecule-test.sh"), scenario]
+
+
+def session_groups(session: int) -> set[int]:
+    """The process groups in SESSION (the script's own, and the one `timeout` makes for molecule);
+    in /proc/PID/stat the group and the session follow the state and the parent."""
+    groups = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[3]) == session:
+            groups.add(int(fields[2]))
+    return groups
 
 
 class Lanes:
@@ -81,13 +99,15 @@ class Lanes:
             with self._guard:
                 if self._stopping:
                     return -1
-                process = subprocess.Popen(self._command(scenario), cwd=REPO, stdout=out,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
+                process = subprocess.Popen(
+                    self._command(scenario), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                    env={**os.environ, "GUILDBOT_MOLECULE_TIMEOUT": str(TIMEOUT_SECONDS)},
+                    start_new_session=True)
                 self._running[scenario] = process
             try:
-                return process.wait(timeout=TIMEOUT_SECONDS)
+                return process.wait(timeout=WAIT_LIMIT_SECONDS)
             except subprocess.TimeoutExpired:
-                out.write(f"\ntest_molecule: gave up after {TIMEOUT_SECONDS}s; stopped\n")
+                out.write(f"\ntest_molecule: gave up after {WAIT_LIMIT_SECONDS}s; stopped\n")
                 self._kill(process)
                 return -1
             finally:
@@ -95,14 +115,19 @@ class Lanes:
 
     @staticmethod
     def _kill(process: subprocess.Popen[bytes]) -> None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        """SIGTERM every process group of the run's session, SIGKILL what is left after 60 s."""
+        for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 0)):
+            for group in session_groups(process.pid):
+                try:
+                    os.killpg(group, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace
+            while process.poll() is None or session_groups(process.pid):
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+        process.wait()
 
     def close(self) -> None:
         """Drop the scenarios not started yet and stop the running ones (only left when the
@@ -171,18 +196,22 @@ def test_molecule_scenario(scenario, lanes):
 
 
 def test_lanes_run_that_many_at_once_in_order_and_close_stops_the_rest(tmp_path):
-    """Stand-in scenarios (no containers) that record their start and wait for their go file."""
+    """Stand-in scenarios (no containers) that record their start and wait for their go file,
+    under timeout(1) as the script runs molecule: in a process group of their own."""
     marks = tmp_path / "marks"
     marks.mkdir()
-
-    def stand_in(scenario: str) -> list[str]:
-        return ["sh", "-c", 'touch "$0.started"; while [ ! -e "$0.go" ]; do sleep 0.05; done',
-                str(marks / scenario)]
+    stand_in = tmp_path / "stand-in.sh"
+    stand_in.write_text("""#!/bin/sh
+timeout 600 sh -c 'echo $$ >"$1.pid"; touch "$1.started"
+                   while [ ! -e "$1.go" ]; do sleep 0.05; done' sh "$1"
+""")
+    stand_in.chmod(0o755)
 
     def started(scenario: str) -> bool:
         return (marks / f"{scenario}.started").exists()
 
-    pool = Lanes(2, command=stand_in, artifacts=tmp_path / "logs")
+    pool = Lanes(2, command=lambda scenario: [str(stand_in), str(marks / scenario)],
+                 artifacts=tmp_path / "logs")
     try:
         pool.start(["one", "two", "three", "four"])
         wait_until(lambda: started("one") and started("two"), "two lanes run")
@@ -194,5 +223,7 @@ def test_lanes_run_that_many_at_once_in_order_and_close_stops_the_rest(tmp_path)
     finally:
         pool.close()
     assert pool.futures["two"].result() == pool.futures["three"].result() == -signal.SIGTERM
+    for scenario in ("two", "three"):  # the waits under timeout(1) were stopped too
+        assert not Path(f"/proc/{(marks / f'{scenario}.pid').read_text().strip()}").exists()
     assert pool.futures["four"].cancelled() and not started("four")
     assert (tmp_path / "logs" / "molecule-one.log").is_file()

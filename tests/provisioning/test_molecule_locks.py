@@ -5,16 +5,19 @@ temporary directory (GUILDBOT_MOLECULE_LOCK_DIR).
 
 Different scenarios run at once; the same scenario waits for itself; a run waits for an old-style
 (exclusive) holder of the machine-wide lock and keeps it from taking it; two host preparations
-(and image builds) never overlap; each scenario gets its own code snapshot.
+(and image builds) never overlap; each scenario gets its own code snapshot; the time limit
+(GUILDBOT_MOLECULE_TIMEOUT) counts the run, not the waits.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -62,12 +65,12 @@ class Sandbox:
             (self.root / name).write_text("")
         self.runs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, scenario: str) -> Path:
+    def start(self, scenario: str, **extra_env: str) -> Path:
         """Start `molecule-test.sh SCENARIO`; returns the file its output goes to."""
         log = self.marks / f"{scenario}.{len(self.runs)}.log"
         env = {"PATH": os.environ["PATH"], "MARKS": str(self.marks),
                "GUILDBOT_VENV": str(self.root / "venv"),
-               "GUILDBOT_MOLECULE_LOCK_DIR": str(self.locks)}
+               "GUILDBOT_MOLECULE_LOCK_DIR": str(self.locks), **extra_env}
         with open(log, "wb") as out:
             process = subprocess.Popen([str(self.root / "scripts" / "molecule-test.sh"), scenario],
                                        cwd=self.root, env=env, stdout=out,
@@ -83,9 +86,9 @@ class Sandbox:
         for scenario in scenarios:
             (self.marks / f"{scenario}.go").touch()
 
-    def wait_all(self) -> None:
+    def wait_all(self, expected: int = 0) -> None:
         for process, log in self.runs:
-            assert process.wait(timeout=60) == 0, log.read_text()
+            assert process.wait(timeout=60) == expected, log.read_text()
 
     def stop(self) -> None:
         for process, _ in self.runs:
@@ -160,3 +163,28 @@ def test_host_preparations_take_turns(sandbox):
     sandbox.wait_all()
     assert not (sandbox.marks / "prepare.overlap").exists()
     assert sandbox.starts("alpha") == sandbox.starts("beta") == 1
+
+
+def test_the_time_limit_stops_molecule_but_does_not_count_lock_waits(sandbox):
+    machine_lock = sandbox.locks / "guildbot-molecule.lock"
+    sandbox.finish("alpha")  # alpha's molecule ends at once
+    with open(machine_lock, "w") as old_style:
+        fcntl.flock(old_style, fcntl.LOCK_EX)
+        waiting = sandbox.start("alpha", GUILDBOT_MOLECULE_TIMEOUT="1")
+        wait_until(lambda: says_waiting_for(waiting, str(machine_lock)), "alpha waits")
+        time.sleep(2)  # waits longer than the limit
+    sandbox.wait_all()  # passed: the wait did not count
+    assert re.search(r"scenario alpha \(test\) passed in \d+s \(and \d+s waiting for other runs\)",
+                     waiting.read_text())
+
+    sandbox.runs.clear()
+    stuck = sandbox.start("beta", GUILDBOT_MOLECULE_TIMEOUT="1")  # beta's never ends by itself
+    sandbox.wait_all(expected=124)
+    assert "scenario beta (test) stopped after GUILDBOT_MOLECULE_TIMEOUT=1s" in stuck.read_text()
+
+
+def test_a_bad_time_limit_is_refused_before_anything_runs(sandbox):
+    log = sandbox.start("alpha", GUILDBOT_MOLECULE_TIMEOUT="30m")
+    sandbox.wait_all(expected=2)
+    assert "GUILDBOT_MOLECULE_TIMEOUT=30m: give whole seconds" in log.read_text()
+    assert sandbox.starts("alpha") == 0
