@@ -6,7 +6,8 @@
 # host (podman, cgroup fix; idempotent), builds or reuses the Debian 12 systemd image
 # (GUILDBOT_TEST_IMAGE=other/image to use another), then runs molecule.
 #
-# Locking (machine-wide, under /run/lock, because runs from other clones share podman):
+# Locking (machine-wide, under /run/lock -- GUILDBOT_MOLECULE_LOCK_DIR for this script's own tests --
+# because runs from other clones share podman):
 #   - guildbot-molecule-SCENARIO.lock, exclusive: the same scenario never runs twice at once (its
 #     containers have fixed names, its Molecule state one directory);
 #   - guildbot-molecule.lock, SHARED for a scenario run: different scenarios run at once (the
