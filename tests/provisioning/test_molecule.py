@@ -7,8 +7,9 @@ build/test-artifacts/molecule-SCENARIO.log; a failure shows the tail.
 The first scenario test to run starts every selected scenario through a pool of
 GUILDBOT_MOLECULE_LANES threads (default 2; 1 runs them one after another), longest first, so the
 lanes end close together; each test then waits for its own scenario. The machine mostly waits on
-containers during a scenario, so two lanes nearly halve the time on 2 cores. The script's locks keep
-a scenario from running twice at once and let other clones' runs take turns with these.
+containers during a scenario (user+sys CPU was 17 of a 43-minute ./run test), hence two lanes on 2
+cores. The script's locks keep a scenario from running twice at once and let other clones' runs
+take turns with these.
 """
 
 from __future__ import annotations
