@@ -6,12 +6,17 @@ twice gives the same id and the same tarball, and Ansible stays idempotent. The 
 under BUILD_DIR/wheelhouse/<key>/, keyed by the requirements file and this Python's version and
 platform (wheels with compiled parts only fit a host with the same Python minor version).
 
+Builds into one BUILD_DIR take turns (a lock file in it): the Molecule scenarios run in parallel
+lanes and build the same release at once; the second then reuses the first's wheelhouse and tarball
+instead of failing to rename its wheelhouse over it or replacing the tarball another run deploys.
+
 Prints one JSON object: id, tarball, python (major.minor), built (bool), revision.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import json
@@ -120,6 +125,42 @@ def wheelhouse(source: Path, build: Path, pip_args: list[str]) -> Path:
     return target
 
 
+def build_tarball(
+    source: Path,
+    build: Path,
+    tarball: Path,
+    files: list[Path],
+    release_id: str,
+    digest: str,
+    pip_args: list[str],
+) -> None:
+    """Write the release tarball (atomically) and prune the oldest ones."""
+    wheels = wheelhouse(source, build, pip_args)
+    revision = (
+        f"id={release_id}\ncontent_sha256={digest}\ngit={git_revision(source)}\n"
+        f"python={sys.version_info.major}.{sys.version_info.minor}\n"
+        f"built_at={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+    )
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f"{release_id}.", suffix=".partial", dir=tarball.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(partial, "w:gz") as tar:
+            for rel in files:
+                tar.add(source / rel, arcname=str(rel), recursive=False)
+            for wheel in sorted(wheels.iterdir()):
+                tar.add(wheel, arcname=f"wheelhouse/{wheel.name}")
+            data = revision.encode()
+            info = tarfile.TarInfo("REVISION")
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        os.replace(partial, tarball)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    prune_tarballs(tarball.parent, keep=KEEP_TARBALLS, current=tarball)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -154,34 +195,12 @@ def main() -> int:
 
     tarball = build / "releases" / f"{release_id}.tar.gz"
     built = False
-    if not tarball.is_file():
-        wheels = wheelhouse(source, build, args.pip_arg)
-        revision = (
-            f"id={release_id}\ncontent_sha256={digest}\ngit={git_revision(source)}\n"
-            f"python={sys.version_info.major}.{sys.version_info.minor}\n"
-            f"built_at={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
-        )
-        tarball.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(
-            prefix=f"{release_id}.", suffix=".partial", dir=tarball.parent
-        )
-        os.close(fd)
-        try:
-            with tarfile.open(partial, "w:gz") as tar:
-                for rel in files:
-                    tar.add(source / rel, arcname=str(rel), recursive=False)
-                for wheel in sorted(wheels.iterdir()):
-                    tar.add(wheel, arcname=f"wheelhouse/{wheel.name}")
-                data = revision.encode()
-                info = tarfile.TarInfo("REVISION")
-                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-                tar.addfile(info, io.BytesIO(data))
-            os.replace(partial, tarball)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-        built = True
-        prune_tarballs(tarball.parent, keep=KEEP_TARBALLS, current=tarball)
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not tarball.is_file():
+            build_tarball(source, build, tarball, files, release_id, digest, args.pip_arg)
+            built = True
 
     print(
         json.dumps(
