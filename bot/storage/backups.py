@@ -68,6 +68,18 @@ class BackupResult:
     pruned: list[str]
 
 
+@dataclass(frozen=True)
+class Verification:
+    path: str
+    integrity: str
+    schema_version: int
+    rows: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == "ok"
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

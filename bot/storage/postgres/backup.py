@@ -30,7 +30,7 @@ from pathlib import Path
 import asyncpg
 
 from bot.storage import backups
-from bot.storage.backups import BackupError, BackupResult
+from bot.storage.backups import BackupError, BackupResult, Verification
 from bot.storage.postgres import schema
 from bot.storage.postgres.database import connect
 
@@ -53,18 +53,6 @@ class Server:
     @property
     def name(self) -> str:
         return urllib.parse.urlsplit(self.url).path.lstrip("/")
-
-
-@dataclass(frozen=True)
-class Verification:
-    path: str
-    integrity: str
-    schema_version: int
-    rows: dict[str, int]
-
-    @property
-    def ok(self) -> bool:
-        return self.integrity == "ok"
 
 
 # -- the client tools -------------------------------------------------------------------------

@@ -15,16 +15,13 @@ its own version. The floor of the current version is its row's ``compatible_from
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from importlib import resources
+from functools import partial
 
 import asyncpg
 
 from bot.storage.base import SchemaError
+from bot.storage.migrations import Migration, check_compatible, load
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_EXPAND_ONLY = re.compile(r"^--\s*expand-only\s*$", re.MULTILINE)
 # pg_advisory_xact_lock key of the migrator: "guildbot" in ASCII, fits a signed BIGINT.
 MIGRATION_LOCK = 0x6775696C64626F74
 
@@ -40,31 +37,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 """
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str = field(repr=False)
-
-    @property
-    def expand_only(self) -> bool:
-        """Declared backward compatible: the release before it can run on the migrated schema."""
-        return bool(_EXPAND_ONLY.search(self.sql))
-
-
-def migrations() -> list[Migration]:
-    found = []
-    for entry in resources.files("bot.storage.postgres.migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migration numbers must run 1..n without gaps, found {found!r}")
-    return found
-
-
+migrations = partial(load, "bot.storage.postgres.migrations")
 LATEST_VERSION = len(migrations())
 
 
@@ -92,13 +65,7 @@ async def pending(conn: asyncpg.Connection) -> list[Migration]:
     """The migrations this release still has to apply; refuses a newer, incompatible database."""
     version = await current_version(conn)
     if version > LATEST_VERSION:
-        floor = await compatible_from(conn)
-        if floor > LATEST_VERSION:
-            raise SchemaError(
-                f"the database is at schema version {version}, newer than this release knows "
-                f"({LATEST_VERSION}) and not compatible with it (it needs a release that knows "
-                f"version {floor}); roll the code forward or restore the pre-deploy backup"
-            )
+        check_compatible(version, await compatible_from(conn), LATEST_VERSION)
         return []
     return [m for m in migrations() if m.version > version]
 

@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from bot.storage.backups import (
     TIERS,
     BackupError,
     BackupResult,
+    Verification,
     deadline,
     exclusive_lock,
     fsync_dir,
@@ -53,18 +54,6 @@ SUFFIX = ".db.gz"
 backup_name = partial(backups.backup_name, suffix=SUFFIX)
 list_backups = partial(backups.list_backups, suffix=SUFFIX)
 prune = partial(backups.prune, suffix=SUFFIX)
-
-
-@dataclass(frozen=True)
-class Verification:
-    path: str
-    integrity: str
-    schema_version: int
-    rows: dict[str, int]
-
-    @property
-    def ok(self) -> bool:
-        return self.integrity == "ok"
 
 
 def verify_database(path: Path) -> Verification:

@@ -34,6 +34,7 @@ from bot.storage.base import (
     Writable,
     leaderboard_page,
 )
+from bot.storage.challenge_verbs import ChallengeVerbs
 from bot.storage.export import exported, write_document
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
@@ -61,7 +62,7 @@ def _settings(row: Sequence[Any]) -> GuildSettings:
     return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
 
 
-class SQLiteGuildRepository:
+class SQLiteGuildRepository(ChallengeVerbs):
     __slots__ = ("_db", "guild_id")
 
     def __init__(self, db: Connections, guild_id: int) -> None:
@@ -239,28 +240,6 @@ class SQLiteGuildRepository:
             return challenge
         return await self._write(work)
 
-    async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        return await self._act(challenge_id, now,
-                               lambda c: challenge_rules.accept(c, user_id, now))
-
-    async def decline_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        return await self._act(challenge_id, now,
-                               lambda c: challenge_rules.decline(c, user_id, now))
-
-    async def cancel_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        return await self._act(challenge_id, now,
-                               lambda c: challenge_rules.cancel(c, user_id, now))
-
-    async def complete_challenge(self, challenge_id: int, reporter_id: int, winner_id: int,
-                                 now: float, reporter_is_admin: bool = False) -> Challenge:
-        """A result: settled at once, or a pending claim (see bot.domain.challenges)."""
-        return await self._act(challenge_id, now, lambda c: challenge_rules.report(
-            c, reporter_id, winner_id, reporter_is_admin, now))
-
-    async def dispute_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
-        return await self._act(challenge_id, now,
-                               lambda c: challenge_rules.dispute(c, user_id, now))
-
     async def challenge(self, challenge_id: int) -> Challenge:
         row = await self._fetchone("challenge", number=challenge_id)
         if row is None:
@@ -277,16 +256,6 @@ class SQLiteGuildRepository:
     async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
         row = await self._fetchone("challenge_message", number=challenge_id)
         return (row[0], row[1]) if row else None
-
-    async def challenges(self, user_id: int | None = None, active_only: bool = True,
-                         limit: int = 25) -> list[Challenge]:
-        suffix = "active" if active_only else "all"
-        if user_id is None:
-            rows = await self._fetchall(f"challenges_{suffix}", limit=limit)
-        else:
-            rows = await self._fetchall(f"challenges_of_user_{suffix}", user_id=user_id,
-                                        limit=limit)
-        return [_challenge(row) for row in rows]
 
     async def expire_challenges(self, now: float) -> list[Challenge]:
         def work(conn: sqlite3.Connection) -> list[Challenge]:

@@ -16,45 +16,18 @@ and the rollout's rescue restores the pre-deploy backup (docs/ARCHITECTURE.md, "
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass
-from importlib import resources
+from functools import partial
 from pathlib import Path
 
 from bot.storage.base import SchemaError
+from bot.storage.migrations import Migration, check_compatible, load
 
 __all__ = ["SchemaError"]  # re-exported: the SQLite callers' name for the shared error
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_EXPAND_ONLY = re.compile(r"^--\s*expand-only\s*$", re.MULTILINE)
 COMPATIBLE_FROM_KEY = "schema_compatible_from"
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def expand_only(self) -> bool:
-        """Declared backward compatible: the release before it can run on the migrated schema."""
-        return bool(_EXPAND_ONLY.search(self.sql))
-
-
-def migrations() -> list[Migration]:
-    found = []
-    for entry in resources.files("bot.storage.sqlite.migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    expected = list(range(1, len(found) + 1))
-    if [m.version for m in found] != expected:
-        raise RuntimeError(f"migration numbers must run 1..n without gaps, found {found!r}")
-    return found
-
+migrations = partial(load, "bot.storage.sqlite.migrations")
 
 LATEST_VERSION = len(migrations())
 # WAL + NORMAL: a commit is durable against a crash of the process, not of the machine; see
@@ -94,13 +67,7 @@ def pending(conn: sqlite3.Connection) -> list[Migration]:
     """The migrations this release still has to apply; refuses a newer, incompatible database."""
     version = current_version(conn)
     if version > LATEST_VERSION:
-        floor = compatible_from(conn)
-        if floor > LATEST_VERSION:
-            raise SchemaError(
-                f"the database is at schema version {version}, newer than this release knows "
-                f"({LATEST_VERSION}) and not compatible with it (it needs a release that knows "
-                f"version {floor}); roll the code forward or restore the pre-deploy backup"
-            )
+        check_compatible(version, compatible_from(conn), LATEST_VERSION)
         return []
     return [m for m in migrations() if m.version > version]
 

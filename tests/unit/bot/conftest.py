@@ -1,2 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.monitoring import NullMonitoring
+from bot.storage.base import Storage
 from tests.unit.storage.conftest import db_path  # noqa: F401 (fixture)
 from tests.unit.storage.conftest import sqlite_storage as storage  # noqa: F401 (SQLite: the cogs' suites)
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., Any]]:
+    """``make_client(bot_class, settings, storage, clock)``: the real bot class, never connected
+    to a gateway and without start-up side effects (gc.freeze, background tasks); each client
+    made is closed (its shedder and HTTP session) when the test ends."""
+    made: list[Any] = []
+
+    def make(bot_class: type, settings: Settings, store: Storage,
+             clock: Callable[[], float]) -> Any:
+        client = bot_class(settings, store, NullMonitoring(settings), clock=clock)
+        client._notified_ready = True
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.shedder.close()
+        await client.http.close()

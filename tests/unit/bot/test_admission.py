@@ -13,7 +13,6 @@ import pytest
 import bot.app
 from bot.app import GuildBot
 from bot.config import load_settings
-from bot.monitoring import NullMonitoring
 from bot.policy import Decision
 
 A, B, C = 111111111111111111, 222222222222222222, 333333333333333333
@@ -42,22 +41,14 @@ def gateway_guild(guild_id: int, name: str, joined: float) -> SimpleNamespace:
 
 
 @pytest.fixture
-async def make_bot(storage, tmp_path):
-    made: list[GuildBot] = []
-
+def make_bot(storage, tmp_path, make_client):
     async def make(*guilds: SimpleNamespace, clock: Clock | None = None, **env: str) -> GuildBot:
         settings = load_settings({"GUILDBOT_DATABASE": str(tmp_path / "guildbot.db"),
                                   **{f"GUILDBOT_{k.upper()}": v for k, v in env.items()}})
-        client = GuildBot(settings, storage, NullMonitoring(settings), clock=clock or Clock())
-        client._notified_ready = True  # no start-up side effects (gc.freeze, background tasks)
+        client = make_client(GuildBot, settings, storage, clock or Clock())
         client._connection._guilds = {g.id: g for g in guilds}  # what READY delivered
-        made.append(client)
         return client
-
-    yield make
-    for client in made:
-        await client.shedder.close()
-        await client.http.close()
+    return make
 
 
 async def test_a_guild_back_in_ready_has_left_at_cleared_and_survives_the_purge(storage, make_bot):

@@ -12,7 +12,6 @@ import pytest
 import bot.app
 from bot.app import IDENTIFY_MARGIN, ShardedGuildBot
 from bot.config import ConfigError, Settings, load_settings
-from bot.monitoring import NullMonitoring
 from bot.shards import IDENTIFY_INTERVAL, shard_of
 from bot.storage.base import StorageUnavailable
 from bot.storage.sqlite import SQLiteStorage
@@ -26,22 +25,12 @@ ANN, BOB = 10, 20
 
 
 @pytest.fixture
-async def make_process(storage):
-    made: list[ShardedGuildBot] = []
-
+def make_process(storage, make_client):
     def make(shard_ids: tuple[int, ...], shard_count: int = 2, store=None,
              clock=lambda: NOW) -> ShardedGuildBot:
         settings = Settings(shard_count=shard_count, shard_ids=shard_ids)
-        client = ShardedGuildBot(settings, store or storage, NullMonitoring(settings),
-                                 clock=clock)
-        client._notified_ready = True  # no start-up side effects (gc.freeze, background tasks)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.shedder.close()
-        await client.http.close()
+        return make_client(ShardedGuildBot, settings, store or storage, clock)
+    return make
 
 
 async def _due_challenge(storage, guild_id: int) -> None:
