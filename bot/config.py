@@ -7,6 +7,7 @@ Anything wrong raises :class:`ConfigError`, which the CLI turns into one line an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import urllib.parse
 from collections.abc import Mapping
@@ -90,6 +91,9 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     metrics_token: Secret | None = None
+    # The scrapers' addresses (GUILDBOT_METRICS_ALLOW); others get 403 even with the token.
+    # Empty: any address (the token still required).
+    metrics_allow: frozenset[str] = frozenset()
     log_file: Path | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -365,6 +369,18 @@ def _metrics_token(r: _Reader, port: int) -> Secret | None:
     return token
 
 
+def _addresses(r: _Reader, name: str) -> frozenset[str]:
+    """A comma-separated list of IP addresses, normalised (``10.0.0.5,fd00::5``)."""
+    out = set()
+    for part in filter(None, (r.raw(name) or "").replace(" ", ",").split(",")):
+        try:
+            out.add(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ConfigError(PREFIX + name, f"{part!r} is not an IP address",
+                              "list the Prometheus hosts' addresses, e.g. 10.0.0.5") from None
+    return frozenset(out)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -425,6 +441,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_host=r.string("METRICS_HOST", "127.0.0.1"),
         metrics_port=metrics_port,
         metrics_token=_metrics_token(r, metrics_port),
+        metrics_allow=_addresses(r, "METRICS_ALLOW"),
         log_file=Path(log_file) if log_file else None,
         log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

@@ -145,7 +145,7 @@ class Monitoring:
         self.server = HealthServer(self, settings.health_host, port) if enabled else None
         self.metrics_server = (
             MetricsServer(self, settings.metrics_host, settings.metrics_port,
-                          settings.metrics_token.reveal())
+                          settings.metrics_token.reveal(), settings.metrics_allow)
             if settings.metrics_port and settings.metrics_token is not None else None)
         self.metrics.start_time.set(self.started_at)
         self.metrics.process_info.labels(shard_label(settings.own_shards), str(settings.instance),

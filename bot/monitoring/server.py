@@ -7,7 +7,8 @@ authentication, but /metrics and /dashboard name guild ids, so keep it off publi
 ``MetricsServer`` (GUILDBOT_METRICS_HOST/PORT, off by default): /metrics alone, for a Prometheus
 on another host, on a private address; every request must carry ``Authorization: Bearer
 <metrics_token>`` (compared in constant time), else 401 and no data, on any path; with it,
-any path but /metrics is 404.
+any path but /metrics is 404. With GUILDBOT_METRICS_ALLOW, a peer not on that list (the
+Prometheus hosts) gets 403 before its token is looked at.
 
 Every request must name a loopback host in its ``Host`` header (``localhost``, ``127.0.0.1`` or
 ``[::1]``, with or without a port); any other answers 421. A web page a browser on the host
@@ -19,6 +20,7 @@ loopback address they connect to.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -96,9 +98,11 @@ class MetricsServer(_Listener):
 
     what = "metrics server"
 
-    def __init__(self, monitoring: Monitoring, host: str, port: int, token: str) -> None:
+    def __init__(self, monitoring: Monitoring, host: str, port: int, token: str,
+                 allow: frozenset[str] = frozenset()) -> None:
         super().__init__(monitoring, host, port)
         self._expected = f"Bearer {token}".encode()
+        self.allow = allow
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._bearer_only])
@@ -107,11 +111,25 @@ class MetricsServer(_Listener):
 
     @web.middleware
     async def _bearer_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.allow and _peer(request) not in self.allow:
+            return _json({"error": "forbidden: this address may not scrape"}, 403)
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, self._expected):
             return _json({"error": "unauthorized: send Authorization: Bearer <metrics token>"},
                          401)
         return await handler(request)
+
+
+def _peer(request: web.Request) -> str:
+    """The peer's address, normalised like GUILDBOT_METRICS_ALLOW (an IPv4-mapped IPv6 address
+    as IPv4)."""
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 class HealthServer(_Listener):

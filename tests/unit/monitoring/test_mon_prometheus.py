@@ -237,3 +237,29 @@ async def test_the_bots_alerts_page_nothing_where_prometheus_does(tmp_path, cloc
         assert await mon.alerts.run_once() == []
     finally:
         await mon.stop()
+
+
+async def test_an_address_not_allowed_gets_403_even_with_the_token(monitoring):
+    """Regression (issue 16, item 1): with GUILDBOT_METRICS_ALLOW, only the listed scrapers are
+    served; another host with the right token gets 403 and no metric. Fails on the old code
+    because there was no listener and no allowlist."""
+    for allow, expected in ((frozenset({"10.88.112.10"}), 403),
+                            (frozenset({"10.88.112.10", "127.0.0.1"}), 200)):
+        listener = MetricsServer(monitoring, "127.0.0.1", 0, TOKEN, allow)
+        port = await listener.start()
+        try:
+            status, body = await fetch(f"http://127.0.0.1:{port}/metrics",
+                                       {"Authorization": f"Bearer {TOKEN}"})
+        finally:
+            await listener.stop()
+        assert status == expected
+        assert ("guildbot_commands_all_total" in body) == (expected == 200)
+
+
+def test_the_allowlist_takes_ip_addresses_only():
+    """Regression (issue 16, item 1): GUILDBOT_METRICS_ALLOW is a list of IP addresses; a name
+    is a configuration error. Fails on the old code because the setting did not exist."""
+    settings = load_settings({"GUILDBOT_METRICS_ALLOW": "10.88.112.10, fd00::0:5"})
+    assert settings.metrics_allow == {"10.88.112.10", "fd00::5"}
+    with pytest.raises(ConfigError, match="not an IP address"):
+        load_settings({"GUILDBOT_METRICS_ALLOW": "prometheus.internal"})
