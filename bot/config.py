@@ -7,6 +7,7 @@ Anything wrong raises :class:`ConfigError`, which the CLI turns into one line an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import urllib.parse
@@ -68,6 +69,9 @@ class AlertThresholds:
     # then watched there, and this host's check-resources leaves it alone.
     backup_age_watched: bool = True
     webhook_max_per_hour: int = 20
+    # True where Prometheus and Alertmanager page for this stage (guildbot_prometheus): the bot's
+    # in-process rules and check-resources evaluate nothing, so no alert pages twice.
+    by_prometheus: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,13 @@ class Settings:
     closed_to_new_guilds: bool = False
     health_host: str = "127.0.0.1"
     health_port: int = 8710
+    # The private /metrics listener for a remote Prometheus (port 0: off), behind a bearer token.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    metrics_token: Secret | None = None
+    # The scrapers' addresses (GUILDBOT_METRICS_ALLOW); others get 403 even with the token.
+    # Empty: any address (the token still required).
+    metrics_allow: frozenset[str] = frozenset()
     log_file: Path | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -118,7 +129,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
-        return [s.reveal() for s in (self.token, self.alert_webhook_url, self.database_password)
+        return [s.reveal() for s in (self.token, self.alert_webhook_url, self.database_password,
+                                     self.metrics_token)
                 if s is not None]
 
     @property
@@ -382,6 +394,38 @@ def _cooldowns(r: _Reader) -> tuple[tuple[str, Rate], ...]:
     return tuple(rates.items())
 
 
+METRICS_TOKEN_MIN = 16
+
+
+def _metrics_token(r: _Reader, port: int) -> Secret | None:
+    """The bearer token of the private /metrics listener: required (16+ characters) when it is
+    on, so /metrics never answers another host without one."""
+    token = r.secret("METRICS_TOKEN", "metrics_token")
+    if port == 0:
+        return token
+    if token is None:
+        raise ConfigError(PREFIX + "METRICS_PORT", "the private metrics listener is on but has "
+                          "no bearer token", "put the token in $CREDENTIALS_DIRECTORY/"
+                          "metrics_token or the file named by GUILDBOT_METRICS_TOKEN_FILE, or "
+                          "set GUILDBOT_METRICS_PORT=0")
+    if len(token.reveal()) < METRICS_TOKEN_MIN:
+        raise ConfigError(PREFIX + "METRICS_TOKEN", "the metrics token is too short",
+                          f"use a random token of at least {METRICS_TOKEN_MIN} characters")
+    return token
+
+
+def _addresses(r: _Reader, name: str) -> frozenset[str]:
+    """A comma-separated list of IP addresses, normalised (``10.0.0.5,fd00::5``)."""
+    out = set()
+    for part in filter(None, (r.raw(name) or "").replace(" ", ",").split(",")):
+        try:
+            out.add(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ConfigError(PREFIX + name, f"{part!r} is not an IP address",
+                              "list the Prometheus hosts' addresses, e.g. 10.0.0.5") from None
+    return frozenset(out)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; raise ConfigError on the first bad one."""
     r = _Reader(os.environ if env is None else env)
@@ -422,7 +466,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backup_age_watched=r.boolean("ALERT_BACKUP_AGE", defaults.backup_age_watched),
         webhook_max_per_hour=r.integer("ALERT_WEBHOOK_MAX_PER_HOUR", defaults.webhook_max_per_hour,
                                        minimum=1, maximum=1000),
+        by_prometheus=r.boolean("ALERTS_BY_PROMETHEUS", defaults.by_prometheus),
     )
+    metrics_port = r.integer("METRICS_PORT", 0, maximum=65535)
     return Settings(
         token=r.secret("TOKEN", "discord_token"),
         alert_webhook_url=r.secret("ALERT_WEBHOOK_URL", "alert_webhook"),
@@ -437,6 +483,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         closed_to_new_guilds=r.boolean("CLOSED_TO_NEW_GUILDS", False),
         health_host=r.string("HEALTH_HOST", "127.0.0.1"),
         health_port=r.integer("HEALTH_PORT", 8710, maximum=65535),
+        metrics_host=r.string("METRICS_HOST", "127.0.0.1"),
+        metrics_port=metrics_port,
+        metrics_token=_metrics_token(r, metrics_port),
+        metrics_allow=_addresses(r, "METRICS_ALLOW"),
         log_file=Path(log_file) if log_file else None,
         log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

@@ -23,7 +23,9 @@ carry the role's name as prefix; `_role_*` ones are private. Project-wide invent
 `guildbot_gateway_url`, `guildbot_discord_token`, `guildbot_alert_webhook_url`,
 `guildbot_database_url`, `guildbot_database_password`) feed the role defaults. The shard plan reads
 `guildbot_shard_count`, `guildbot_cluster` and, per host, `guildbot_processes` and
-`guildbot_shard_ids` (docs/runbook.md, "Shards, processes and hosts").
+`guildbot_shard_ids` (docs/runbook.md, "Shards, processes and hosts"). Prometheus for the fleet
+reads `guildbot_prometheus_enabled`, `guildbot_metrics_token`, `guildbot_metrics_port` and, per
+host, `guildbot_metrics_address` (docs/runbook.md, "Prometheus for the fleet").
 """
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests and the local stage need on a Debian 12 machine, idempotently:
 # Debian packages (Python venv, SQLite CLI, PostgreSQL 15 for the second backend's tests, Chromium
-# for the dashboard test), then the project's virtualenv with the pinned dev requirements. Podman
+# for the dashboard test, Prometheus's promtool and Alertmanager's amtool for the alert rule and
+# Alertmanager config tests), then the project's virtualenv with the pinned dev requirements. Podman
 # and the test image are prepared by scripts/prepare-podman.sh and scripts/build-test-image.sh when
 # a Molecule step needs them.
 set -euo pipefail
@@ -10,7 +11,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${GUILDBOT_VENV:-$repo_root/.venv}"
 say() { printf 'setup: %s\n' "$*"; }
 
-packages=(python3 python3-venv python3-dev gcc sqlite3 postgresql chromium tzdata git curl)
+packages=(python3 python3-venv python3-dev gcc sqlite3 postgresql chromium tzdata git curl
+          prometheus prometheus-alertmanager)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.config import Settings
 from bot.monitoring.analytics import AnalyticsSink, UsageBuffer
@@ -32,7 +32,7 @@ from bot.monitoring.metrics import (
     ResourceSampler,
     apply_sample,
 )
-from bot.monitoring.server import HealthServer
+from bot.monitoring.server import HealthServer, MetricsServer
 from bot.monitoring.stats import GatewayRestarts, Readiness, StartsFile
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
 from bot.shards import label as shard_label
@@ -81,6 +81,22 @@ class Intervals:
     top_guilds: int = 20
 
 
+Listener = TypeVar("Listener", HealthServer, MetricsServer)
+
+
+async def _started(listener: Listener | None) -> Listener | None:
+    """The listener once it listens, or None when it cannot (the bot runs without it)."""
+    if listener is None:
+        return None
+    try:
+        await listener.start()
+    except OSError as exc:
+        log.error("%s could not listen on %s:%s: %s (the bot runs without it)", listener.what,
+                  listener.host, listener.port, exc)
+        return None
+    return listener
+
+
 class Monitoring:
     def __init__(self, settings: Settings, *, sink: AnalyticsSink | None = None,
                  clock: Callable[[], float] = time.time, health_port: int | None = None,
@@ -127,6 +143,10 @@ class Monitoring:
         port = settings.health_port if health_port is None else health_port
         enabled = health_port is not None or settings.health_port != 0
         self.server = HealthServer(self, settings.health_host, port) if enabled else None
+        self.metrics_server = (
+            MetricsServer(self, settings.metrics_host, settings.metrics_port,
+                          settings.metrics_token.reveal(), settings.metrics_allow)
+            if settings.metrics_port and settings.metrics_token is not None else None)
         self.metrics.start_time.set(self.started_at)
         self.metrics.process_info.labels(shard_label(settings.own_shards), str(settings.instance),
                                          str(settings.shard_count)).set(1)
@@ -150,7 +170,9 @@ class Monitoring:
             m.shard_ready.labels(str(shard)).set_function(functools.partial(
                 _shard_up, probe, shard))
         m.maintenance_guilds.set_function(probe.maintenance_guild_count)
-        restarts = self.starts.record(self.clock())
+        now = self.clock()
+        restarts = self.starts.record(now)
+        m.start_after_crash.set(1 if now in self.starts.crashes else 0)
         if restarts:
             log.info("process start %d within 24 h", restarts + 1)
         base = self._gateway_grace()
@@ -160,14 +182,9 @@ class Monitoring:
                         "process waits %.0f s (not %.0f s) of gateway trouble before it stops "
                         "pinging", grace, base)
         self.watchdog.gateway_grace = grace
-        self._sampler = ResourceSampler(self.settings.database)
-        if self.server is not None:
-            try:
-                await self.server.start()
-            except OSError as exc:
-                log.error("health server could not listen on %s:%s: %s (the bot runs without "
-                          "it)", self.settings.health_host, self.server.port, exc)
-                self.server = None
+        self._sampler = ResourceSampler(self.settings.database, self.settings.backup_dir)
+        self.server = await _started(self.server)
+        self.metrics_server = await _started(self.metrics_server)
         iv = self.intervals
         self._spawn(self._loop_lag_probe(iv.loop_lag), "loop-lag")
         self._spawn(self._every(iv.sample, self.sample_now), "sampler")
@@ -213,8 +230,9 @@ class Monitoring:
             await self.usage.stop()
         if self.alerts is not None:
             await self.alerts.close()
-        if self.server is not None:
-            await self.server.stop()
+        for listener in (self.server, self.metrics_server):
+            if listener is not None:
+                await listener.stop()
         self.notifier.close()
 
     def notify_ready(self) -> None:
@@ -401,7 +419,7 @@ class Monitoring:
         if self.usage is not None:
             m.usage_buffered.set(len(self.usage.rows))
         if self._sampler is None:
-            self._sampler = ResourceSampler(self.settings.database)
+            self._sampler = ResourceSampler(self.settings.database, self.settings.backup_dir)
         sample = await asyncio.to_thread(self._sampler.sample)
         if probe is not None:
             size = await self._database_size(probe)

@@ -58,6 +58,9 @@ BACKUP_STATUS_FILE = "backup-status.json"
 
 BOT_RULES = ("error_rate", "latency", "gateway_down")
 CRON_RULES = ("cpu", "memory", "disk", "backup_age", "service_down", "service_restarting")
+# The rules Prometheus owns where it pages (GUILDBOT_ALERTS_BY_PROMETHEUS; the alerting rules in
+# roles/guildbot_prometheus/files/rules/, each labelled with the rule it replaces): all of them.
+PROMETHEUS_RULES = frozenset(BOT_RULES + CRON_RULES)
 MIN_COMMANDS = 20          # error rate / latency are judged only with this many commands in 5 min
 MESSAGE_LIMIT = 1900       # Discord allows 2000 characters of content
 MAX_PENDING = 100
@@ -107,6 +110,13 @@ def default_rules(t: AlertThresholds) -> dict[str, Rule]:
              0.5, clear_after=2, unit=" restarts", digits=0),
     ]
     return {r.name: r for r in rules}
+
+
+def local_rules(names: tuple[str, ...], t: AlertThresholds) -> dict[str, Rule]:
+    """The rules of ``names`` this process evaluates: none that Prometheus owns where it pages
+    (one source per alert, no double pages)."""
+    owned = PROMETHEUS_RULES if t.by_prometheus else frozenset()
+    return {n: r for n, r in default_rules(t).items() if n in names and n not in owned}
 
 
 @dataclass(frozen=True)
@@ -514,7 +524,7 @@ class BotAlerts:
         self.settings = settings
         self.monitoring = monitoring
         self.clock = clock
-        rules = {n: r for n, r in default_rules(settings.alerts).items() if n in BOT_RULES}
+        rules = local_rules(BOT_RULES, settings.alerts)
         self.state_path = settings.state_dir / BOT_STATE_FILE
         saved = load_json(self.state_path)
         self.engine = AlertEngine(rules, saved.get("rules"), clock)

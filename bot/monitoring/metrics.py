@@ -36,6 +36,7 @@ from bot.monitoring.stats import (
     bucket_index,
     top_counts,
 )
+from bot.storage.backups import list_backups, taken_at
 
 log = logging.getLogger("guildbot.monitoring")
 
@@ -119,6 +120,13 @@ class Metrics:
                                      ["result"], registry=r)
         self.start_time = Gauge("guildbot_start_time_seconds", "Process start (unix time)",
                                 registry=r)
+        self.start_after_crash = Gauge("guildbot_start_after_crash",
+                                       "1 when this process started after the previous one "
+                                       "crashed (no clean stop recorded in starts.json)",
+                                       registry=r)
+        self.backup_time = Gauge("guildbot_backup_last_success_timestamp_seconds",
+                                 "Time of the newest backup in GUILDBOT_BACKUP_DIR, any kind "
+                                 "(from its name; 0: none on this host)", registry=r)
         r.register(_LiveCollector(self))
 
     # --- hot path -----------------------------------------------------------------------------
@@ -234,6 +242,7 @@ class ResourceSample:
     host_disk: float | None = None
     db_bytes: int | None = None
     wal_bytes: int | None = None
+    backup_time: float | None = None
 
 
 def existing_dir(path: Path) -> Path:
@@ -245,12 +254,25 @@ def existing_dir(path: Path) -> Path:
     return p
 
 
-class ResourceSampler:
-    """Reads process and host figures (run it in a thread: it does file I/O). The database's
-    own size comes from the storage backend (``Storage.size``), not from here."""
+def newest_backup_time(backup_dir: Path) -> float:
+    """When the newest backup under ``backup_dir`` was taken (any kind and backend: the time in
+    its name; published backups only, partial ones have hidden names), 0 when there is none."""
+    try:
+        found = list_backups(backup_dir, suffix="")
+    except OSError:
+        return 0.0
+    when = next((t for t in map(taken_at, found) if t is not None), None)
+    return when.timestamp() if when is not None else 0.0
 
-    def __init__(self, database: Path) -> None:
+
+class ResourceSampler:
+    """Reads process and host figures and the newest backup's time (run it in a thread: it does
+    file I/O). The database's own size comes from the storage backend (``Storage.size``), not
+    from here."""
+
+    def __init__(self, database: Path, backup_dir: Path) -> None:
         self.database = database
+        self.backup_dir = backup_dir
         self._proc = psutil.Process()
         try:  # the first calls prime the counters
             self._proc.cpu_percent(None)
@@ -278,6 +300,7 @@ class ResourceSampler:
                 setattr(s, attr, read())
             except (psutil.Error, OSError, ValueError) as exc:
                 log.debug("host sample %s failed: %s", attr, exc)
+        s.backup_time = newest_backup_time(self.backup_dir)
         return s
 
 
@@ -297,7 +320,7 @@ def apply_sample(m: Metrics, s: ResourceSample, growth: GrowthRate) -> None:
         (m.process_rss, s.process_rss), (m.process_cpu, s.process_cpu),
         (m.process_fds, s.process_fds), (m.host_cpu, s.host_cpu),
         (m.host_memory, s.host_memory), (m.host_disk, s.host_disk),
-        (m.db_bytes, s.db_bytes), (m.wal_bytes, s.wal_bytes),
+        (m.db_bytes, s.db_bytes), (m.wal_bytes, s.wal_bytes), (m.backup_time, s.backup_time),
     ]
     for gauge, value in pairs:
         if value is not None:
@@ -309,4 +332,4 @@ def apply_sample(m: Metrics, s: ResourceSample, growth: GrowthRate) -> None:
 
 
 __all__ = ["Metrics", "ResourceSample", "ResourceSampler", "GrowthRate", "apply_sample",
-           "NBUCKETS", "existing_dir"]
+           "NBUCKETS", "existing_dir", "newest_backup_time"]

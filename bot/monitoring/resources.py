@@ -38,8 +38,8 @@ from bot.monitoring.alerting import (
     AlertDelivery,
     AlertEngine,
     backup_age_hours,
-    default_rules,
     load_json,
+    local_rules,
     make_limiter,
     read_backup_status,
 )
@@ -276,7 +276,7 @@ def _run(settings: Settings, state_path: Path, dry_run: bool, clock: Callable[[]
     host_state = dict(saved.get("host") or {})
     host_state.setdefault("last_check", saved.get("last_check"))
     values, details = measure(settings, host_state, now)
-    rules = {n: r for n, r in default_rules(settings.alerts).items() if n in CRON_RULES}
+    rules = local_rules(CRON_RULES, settings.alerts)
     engine = AlertEngine(rules, saved.get("rules"), clock)
     transitions = engine.evaluate(values, details)
     if dry_run:

@@ -23,9 +23,10 @@ PASSWORD = "pg-Secret-5f1c0e"  # noqa: S105 (a test value that must never be pri
 URL = "postgresql://guildbot@db.example.internal:5432/guildbot"
 
 
-def converge(base: Path, processes: int = 2, **extra: object) -> subprocess.CompletedProcess[str]:
+def converge(base: Path, processes: int = 2, *, host_vars: dict | None = None,
+             groups: dict | None = None, **extra: object) -> subprocess.CompletedProcess[str]:
     """guildbot_config on bot-a of a two-host cluster (4 shards, `processes` per host), its paths
-    under base."""
+    under base; ``host_vars`` are added to both bot hosts, ``groups`` to the inventory."""
     group = grp.getgrgid(os.getgid()).gr_name
     inventory = {"all": {
         "vars": {
@@ -38,8 +39,9 @@ def converge(base: Path, processes: int = 2, **extra: object) -> subprocess.Comp
             "guildbot_host_credentials_dir": f"{base}/etc/credentials",
             "guildbot_host_state_dir": f"{base}/lib", "guildbot_host_log_dir": f"{base}/log",
             "guildbot_host_backup_dir": f"{base}/backups", **extra},
-        "children": {"guildbot": {"hosts": {"bot-a": {"guildbot_processes": processes},
-                                            "bot-b": {"guildbot_processes": processes}}}}}}
+        "children": {"guildbot": {"hosts": {
+            name: {"guildbot_processes": processes, **(host_vars or {}).get(name, {})}
+            for name in ("bot-a", "bot-b")}}, **(groups or {})}}}
     (base / "inventory.yml").write_text(yaml.safe_dump(inventory))
     (base / "etc").mkdir(exist_ok=True)
     (base / "play.yml").write_text(yaml.safe_dump([{

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from tests.fake.conftest import TOKEN, Running
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, cli
 from tests.fake_discord.openapi import (
     OpenAPIValidator,
     SpecUnavailable,
@@ -246,3 +246,27 @@ async def test_incoming_webhook_for_alerts(fake: FakeDiscord) -> None:
     assert [m.content for m in fake.webhook_messages[webhook.id]] == ["disk almost full", "second"]
     assert fake.webhook_messages[webhook.id][0].embeds[0]["title"] == "disk"
     assert fake.request_counts[("POST", "/webhooks/{app}/{token}")] == 3
+
+
+async def test_a_webhook_with_a_fixed_url_takes_alertmanagers_discord_post(
+    fake: FakeDiscord,
+) -> None:
+    """Regression (issue 16, item 7): a webhook made with a known id and token (serve
+    --webhook ID:TOKEN, so Alertmanager's configuration can name it before the fake starts) takes
+    an embeds-only POST as Alertmanager 0.25's Discord receiver sends it, and the control API lists
+    its messages; fails on the old code because add_webhook had no id or token to take and
+    /_fake/messages no webhook filter."""
+    webhook = fake.add_webhook(webhook_id=4242, token="alerts-token")
+    assert webhook.url == f"{fake.base_url}/api/webhooks/4242/alerts-token"
+    body = {"embeds": [{"title": "[FIRING:1]  (GuildbotCrashRestart cluster-b 1 page)",
+                        "description": "\n\nAlerts Firing:\nLabels:\n - alertname = x\n",
+                        "color": 10038562}]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(webhook.url, json=body) as resp:
+            assert resp.status == 204
+        async with http.get(f"{fake.base_url}/_fake/messages", params={"webhook": "4242"}) as r:
+            [message] = await r.json()
+    assert message["embeds"][0]["title"].startswith("[FIRING:1]")
+    assert fake.errors == []
+    assert cli.build_parser().parse_args(
+        ["serve", "--webhook", "4242:alerts-token"]).webhook == ["4242:alerts-token"]

@@ -2,7 +2,8 @@
 
     python -m tests.fake_discord serve --port 8765 --guilds 2 --members 3 \\
         [--token-file F] [--state-file F] [--shards N] [--validate] \\
-        [--max-concurrency N] [--identify-window S] [--max-guilds-per-session N]
+        [--max-concurrency N] [--identify-window S] [--max-guilds-per-session N] \\
+        [--webhook ID:TOKEN ...]
     python -m tests.fake_discord invoke --url http://127.0.0.1:8765 --guild 0 --member 1 \\
         [--channel 0] [--opt name=value ...] [--final] "challenge create"
     python -m tests.fake_discord state --url http://127.0.0.1:8765
@@ -64,6 +65,9 @@ async def _serve(args: argparse.Namespace) -> int:
         guild = fake.add_guild(f"guild-{i}")
         for j in range(args.members):
             guild.add_member(f"member{j}", permissions="manage_guild" if j == 0 else None)
+    for spec in args.webhook:
+        webhook_id, _, token = spec.partition(":")
+        fake.add_webhook(webhook_id=int(webhook_id), token=token)
     await fake.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,6 +100,13 @@ def _call(url: str, method: str = "GET", body: Any = None, timeout: float = 30) 
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def _webhook_spec(text: str) -> str:
+    webhook_id, sep, token = text.partition(":")
+    if not (webhook_id.isdigit() and sep and token):
+        raise argparse.ArgumentTypeError(f"{text!r} is not ID:TOKEN (a numeric id)")
+    return text
 
 
 def _parse_opt(text: str) -> tuple[str, Any]:
@@ -164,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-guilds-per-session", type=int, default=2500,
         help="more guilds in one session closes 4011 Sharding required (0: no limit)",
     )  # fmt: skip
+    serve.add_argument(
+        "--webhook", action="append", default=[], type=_webhook_spec, metavar="ID:TOKEN",
+        help="an incoming webhook at /api/webhooks/ID/TOKEN (e.g. Alertmanager's); its messages: "
+        "GET /_fake/messages?webhook=ID",
+    )
     serve.add_argument("-v", "--verbose", action="store_true")
 
     invoke = sub.add_parser(

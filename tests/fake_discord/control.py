@@ -133,11 +133,13 @@ def add_control_routes(app: web.Application, fake: FakeDiscord) -> None:
 
     async def messages(request: web.Request) -> web.Response:
         channel = request.query.get("channel")
-        selected = (
-            fake.channel_messages.get(int(channel), [])
-            if channel
-            else list(fake.state.messages.values())
-        )
+        webhook = request.query.get("webhook")
+        if webhook:
+            selected = list(fake.webhook_messages.get(int(webhook), []))
+        elif channel:
+            selected = fake.channel_messages.get(int(channel), [])
+        else:
+            selected = list(fake.state.messages.values())
         return json_response(
             200,
             [

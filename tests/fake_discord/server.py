@@ -230,14 +230,22 @@ class FakeDiscord:
             guild.add_member(f"member{i}")
         return guild
 
-    def add_webhook(self, channel: Channel | None = None, name: str = "alerts") -> IncomingWebhook:
+    def add_webhook(
+        self,
+        channel: Channel | None = None,
+        name: str = "alerts",
+        *,
+        webhook_id: int | None = None,
+        token: str | None = None,
+    ) -> IncomingWebhook:
         """An incoming webhook; its ``url`` works only once the fake is started. Messages posted
-        to it land in ``fake.webhook_messages[webhook.id]``."""
+        to it land in ``fake.webhook_messages[webhook.id]``. ``webhook_id`` and ``token`` fix its
+        URL in advance (the serve command's --webhook); by default both are new."""
         if channel is None:
             guild = next(iter(self.state.guilds.values()), None) or self.add_guild("webhooks")
             channel = guild.channel(None)
-        webhook_id = self.state.snowflake()
-        token = secrets.token_urlsafe(51)
+        webhook_id = self.state.snowflake() if webhook_id is None else webhook_id
+        token = secrets.token_urlsafe(51) if token is None else token
         webhook = IncomingWebhook(
             id=webhook_id,
             token=token,
