@@ -12,8 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
 from bot.domain import challenges as rules
+from bot.domain.audit import AuditEntry
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
@@ -41,8 +42,12 @@ async def do_cancel(repo: GuildRepository, who: Person, number: int, now: float)
 
 
 async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
-                      now: float) -> Reply:
+                      now: float, audit: Auditor | None = None) -> Reply:
     c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
+    if who.id not in (c.challenger_id, c.opponent_id):  # an admin settled it: audit trail
+        await (audit or repo.record_audit)(AuditEntry(
+            repo.guild_id, who.id, "settle",
+            {"challenge": c.challenge_id, "winner_id": str(c.winner_id)}, now))
     return Reply(rules.reported_message(c))
 
 
@@ -105,7 +110,7 @@ class Challenges(commands.Cog):
                        winner: discord.Member) -> None:
         await send_reply(interaction, do_complete(repo_for(interaction), actor(interaction),
                                                   challenge, Person.of(winner),
-                                                  now_of(interaction)))
+                                                  now_of(interaction), auditor_of(interaction)))
 
     @challenge.command(name="dispute",
                        description="Dispute your opponent's claim; an admin who is not playing "

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 OPERATOR = 0  # actor_id of an entry made by the operator's CLI (a deletion request by mail)
 ACTIONS = ("settings", "maintenance", "export", "purge", "settle", "forget")
 AUDIT_PAGE_SIZE = 10
-MAX_AUDIT_RETENTION_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,13 @@ held (:func:`held`: their balance and their own stakes still in escrow).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.domain import challenges as challenge_rules
+from bot.domain.errors import InvalidInput
 from bot.storage.base import Challenge, Member
 
 
@@ -101,3 +104,32 @@ DELETE_WARNING = ("This deletes your guildbot data in this server for good: your
                   "streaks and challenge history. Your open challenges are cancelled and your "
                   "opponents get their stakes back; your own stakes are lost. Confirm with the "
                   "button (only you can).")
+
+
+_USER = re.compile(r"<@!?([0-9]{1,20})>|([0-9]{1,20})")
+
+
+def parse_user_id(text: str) -> int:
+    """A user id from a mention (``<@123>``) or the id itself, as an admin types it for a
+    member who may have left the server (and so cannot be picked from a list)."""
+    match = _USER.fullmatch(text.strip())
+    if match is None:
+        raise InvalidInput("Give the member as a mention or a user id (digits only).")
+    user_id = int(match[1] or match[2])
+    if user_id <= 0:
+        raise InvalidInput("A user id is a positive number.")
+    return user_id
+
+
+def audit_details(forgotten: Forgotten) -> dict[str, Any]:
+    """What the audit trail keeps of a deletion made on someone's behalf: whose data it was
+    (the user id: the subject of the request, kept so the request can be shown to be done) and
+    how many challenges were refunded; none of the deleted data."""
+    return {"user_id": str(forgotten.user_id), "refunds": len(forgotten.refunds)}
+
+
+def forgotten_message(forgotten: Forgotten) -> str:
+    refunded = sum(amount for _, amount in forgotten.refunds)
+    return (f"Deleted the guildbot data of user {forgotten.user_id} in this server: "
+            f"{forgotten.challenges} challenge(s) removed, {refunded:,} points refunded to "
+            f"other players in {len(forgotten.refunds)} open challenge(s).")
