@@ -1,36 +1,25 @@
 """The audit trail of admin actions: what an entry is, what it records and how it is shown.
 
-An :class:`AuditEntry` is one admin action in one guild: who acted (``actor_id``; 0 is the bot's
-operator through ``guildbot-cli``), which action (:data:`ACTIONS`), its details (a settings
-change as ``{name: [old, new]}``; a forgotten member's id; counts) and when. Entries never carry
+An :class:`AuditEntry` (a value type of ``bot.storage.base``, as ``Member`` is) is one admin
+action in one guild: who acted (``actor_id``; 0 is the bot's operator through ``guildbot-cli``),
+which action (:data:`ACTIONS`), its details (a settings change as ``{name: [old, new]}``; a
+forgotten member's id; counts) and when. Entries never carry
 deleted data: a deletion on someone's behalf records who asked, when, and whose data it was.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot.storage.base import GuildSettings
+from bot.storage.base import AUDIT_ACTIONS as ACTIONS
+from bot.storage.base import AuditEntry, GuildSettings
+
+__all__ = ["ACTIONS", "AUDIT_PAGE_SIZE", "OPERATOR", "AuditEntry", "clamp_page", "describe",
+           "page_count", "settings_changes"]
 
 OPERATOR = 0  # actor_id of an entry made by the operator's CLI (a deletion request by mail)
-ACTIONS = ("settings", "maintenance", "export", "purge", "settle", "forget")
 AUDIT_PAGE_SIZE = 10
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    guild_id: int
-    actor_id: int
-    action: str
-    details: dict[str, Any] = field(default_factory=dict)
-    at: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"unknown audit action {self.action!r}")
 
 
 def settings_changes(old: GuildSettings, new: GuildSettings) -> dict[str, list[Any]]:
@@ -74,6 +63,3 @@ def clamp_page(page: int, total: int, size: int = AUDIT_PAGE_SIZE) -> int:
     """A page number (0-based) within the pages that exist."""
     return min(max(page, 0), page_count(total, size) - 1)
 
-
-def utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()

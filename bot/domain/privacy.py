@@ -22,24 +22,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bot.domain import challenges as challenge_rules
 from bot.domain.errors import InvalidInput
-from bot.storage.base import Challenge, Member
+from bot.storage.base import Challenge, Forgotten, Member
 
-
-@dataclass(frozen=True, slots=True)
-class Forgotten:
-    """What a deletion did in one guild: the refunds paid to the other players
-    ``((user_id, points), ...)``, the challenges deleted and the points that left with the
-    member (balance plus own escrowed stakes)."""
-
-    user_id: int
-    refunds: tuple[tuple[int, int], ...]
-    challenges: int
-    points: int
+__all__ = ["DELETE_WARNING", "Forgotten", "audit_details", "forget", "forgotten_message", "held",
+           "own_stakes", "parse_user_id", "plays_in", "refunds", "show"]
 
 
 def plays_in(c: Challenge, user_id: int) -> bool:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-from bot.domain.audit import AuditEntry
-
-if TYPE_CHECKING:
-    from bot.domain.privacy import Forgotten
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 class StorageUnavailable(Exception):
@@ -80,6 +75,38 @@ class Challenge:
     claimant_id: int | None = None  # a player who claims to have won, pending confirmation
     claimed_at: float | None = None
     disputed_at: float | None = None  # the other player disputed the claim
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What deleting a member did in one guild (bot.domain.privacy): the refunds paid to the
+    other players ``((user_id, points), ...)``, the challenges deleted and the points that left
+    with the member (balance plus own escrowed stakes)."""
+
+    user_id: int
+    refunds: tuple[tuple[int, int], ...]
+    challenges: int
+    points: int
+
+
+AUDIT_ACTIONS = ("settings", "maintenance", "export", "purge", "settle", "forget")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action in one guild's audit trail (bot.domain.audit): who acted
+    (``actor_id``; 0 is the operator's CLI), the action (:data:`AUDIT_ACTIONS`), its details
+    (JSON-able) and when."""
+
+    guild_id: int
+    actor_id: int
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in AUDIT_ACTIONS:
+            raise ValueError(f"unknown audit action {self.action!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,13 +123,12 @@ async def copy(source: sqlite3.Connection, target: asyncpg.Connection) -> None:
         async with target.transaction():
             for table in TABLES:
                 columns, booleans = await _columns(target, table)
-                if table == "guilds":  # PostgreSQL's own counter, set below
-                    columns.remove("last_challenge_number")
                 await target.copy_records_to_table(
                     table, columns=columns,
                     records=_sqlite_rows(source, table, columns, booleans))
             await target.execute(
-                "UPDATE guilds g SET last_challenge_number = c.top FROM (SELECT guild_id, "
+                "UPDATE guilds g SET last_challenge_number = "
+                "GREATEST(g.last_challenge_number, c.top) FROM (SELECT guild_id, "
                 "max(number) AS top FROM challenges GROUP BY guild_id) c "
                 "WHERE c.guild_id = g.guild_id")
             for table in IDENTITY_TABLES:

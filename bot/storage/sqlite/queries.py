@@ -61,8 +61,14 @@ GUILD: dict[str, str] = {
         "UPDATE members SET wins = wins + :won, losses = losses + :lost "
         "WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
+    # Never a number handed out before, even if its challenge was deleted with a member
+    # (guilds.last_challenge_number), nor one below a challenge an older release made (MAX).
     "next_challenge_number": (
-        "SELECT COALESCE(MAX(number), 0) + 1 FROM challenges WHERE guild_id = :guild_id"
+        "SELECT MAX(COALESCE((SELECT MAX(number) FROM challenges WHERE guild_id = :guild_id), 0), "
+        "COALESCE((SELECT last_challenge_number FROM guilds WHERE guild_id = :guild_id), 0)) + 1"
+    ),
+    "took_challenge_number": (
+        "UPDATE guilds SET last_challenge_number = :number WHERE guild_id = :guild_id"
     ),
     "insert_challenge": (
         f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "

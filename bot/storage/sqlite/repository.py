@@ -238,6 +238,7 @@ class SQLiteGuildRepository:
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
             self._move(conn, challenge_rules.escrow(None, challenge))
+            self._run(conn, "took_challenge_number", number=number)
             self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                       opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
             return challenge

@@ -46,6 +46,17 @@ async def test_forget_refunds_the_other_side_once_and_keeps_the_totals_coherent(
     assert (await repo.member(BOB)).points == bob.points + 70
 
 
+async def test_a_deleted_challenge_number_is_never_handed_out_again(storage):
+    """Deleting a member deletes their challenges, the newest included: the next challenge
+    takes a new number, so a number in an old message or audit entry never names another
+    challenge (SQLite numbered MAX(number) + 1 before this change)."""
+    repo = await funded(storage, users=(ANN, BOB, CID))
+    await repo.create_challenge(BOB, CID, 5, NOW, NOW + HOUR)
+    await repo.create_challenge(ANN, BOB, 5, NOW, NOW + HOUR)
+    await repo.forget_member(ANN)
+    assert (await repo.create_challenge(BOB, CID, 5, NOW, NOW + HOUR)).challenge_id == 3
+
+
 async def test_forget_is_per_guild(storage):
     repo = await funded(storage)
     other = await funded(storage, guild=OTHER)

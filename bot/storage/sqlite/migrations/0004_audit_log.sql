@@ -14,5 +14,9 @@ CREATE INDEX audit_log_by_time ON audit_log (at);
 
 -- The optional channel that receives each audit entry as it is recorded.
 ALTER TABLE guilds ADD COLUMN audit_channel_id INTEGER;
--- A release from before this migration ignores the new table and column.
+-- The guild's highest challenge number handed out (as on PostgreSQL): deleting a member deletes
+-- their challenges, and numbers must not be handed out again. A new number is the greater of it
+-- and MAX(number), so challenges made by a release from before this migration count too.
+ALTER TABLE guilds ADD COLUMN last_challenge_number INTEGER NOT NULL DEFAULT 0;
+-- A release from before this migration ignores the new table and columns.
 -- expand-only
