@@ -64,7 +64,7 @@ async def _change_settings(repo: GuildRepository, who: Person, action: str, now:
     return new
 
 
-async def do_maintenance(repo: GuildRepository, who: Person, on: bool, now: float = 0.0,
+async def do_maintenance(repo: GuildRepository, who: Person, on: bool, now: float,
                          audit: Auditor | None = None) -> Reply:
     require_admin(who)
     await _change_settings(repo, who, "maintenance", now, audit, maintenance=on)
@@ -72,10 +72,11 @@ async def do_maintenance(repo: GuildRepository, who: Person, on: bool, now: floa
     return Reply(f"Maintenance is {state}.", ephemeral=True)
 
 
-async def do_settings(repo: GuildRepository, who: Person, *, daily_reward: int | None = None,
+async def do_settings(repo: GuildRepository, who: Person, *, now: float,
+                      daily_reward: int | None = None,
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
                       announcement_channel_id: int | None = None,
-                      audit_channel_id: int | None = None, now: float = 0.0,
+                      audit_channel_id: int | None = None,
                       audit: Auditor | None = None) -> Reply:
     require_admin(who)
     given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
@@ -118,7 +119,7 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
 
 
 async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str,
-                   monitoring: Monitoring | NullMonitoring, now: float = 0.0,
+                   monitoring: Monitoring | NullMonitoring, now: float,
                    audit: Auditor | None = None) -> Reply:
     require_admin(who)
     rules.confirm_purge(confirm, guild_name)

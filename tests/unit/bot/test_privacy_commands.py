@@ -69,8 +69,8 @@ async def test_admin_forget_records_the_subject_not_the_data(repo):
 
 async def test_each_admin_action_is_recorded_with_who_and_when(repo):
     await registered(repo, ANN, BOB, CID)
-    await admin.do_settings(repo, ANN, daily_reward=20, now=NOW)
-    await admin.do_settings(repo, ANN, daily_reward=20, now=NOW + 1)  # no change: no entry
+    await admin.do_settings(repo, ANN, now=NOW, daily_reward=20)
+    await admin.do_settings(repo, ANN, now=NOW + 1, daily_reward=20)  # no change: no entry
     await admin.do_maintenance(repo, ANN, True, NOW + 2)
     await admin.do_export(repo, ANN, NOW + 3)
     await challenges.do_create(repo, BOB, CID, 10, NOW)
@@ -102,7 +102,7 @@ async def test_an_auditor_given_receives_the_entries(repo):
 
 async def test_audit_pages_carry_their_page_and_recheck_the_admin(repo):
     for i in range(12):
-        await admin.do_settings(repo, ANN, daily_reward=i + 1, now=NOW + i)
+        await admin.do_settings(repo, ANN, now=NOW + i, daily_reward=i + 1)
     embed, view = await admin.do_audit(repo, ANN)
     assert embed.title == "Audit trail (page 1 of 2)"
     assert [(b.custom_id, b.disabled) for b in view.children] == [
