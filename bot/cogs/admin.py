@@ -14,7 +14,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
+from bot.cogs._common import (
+    Auditor,
+    Person,
+    actor,
+    auditor_of,
+    click_admitted,
+    now_of,
+    repo_for,
+    run_click,
+)
 from bot.domain import audit as audit_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as rules
@@ -182,12 +191,14 @@ class AuditPage(discord.ui.DynamicItem[discord.ui.Button],
                              item: discord.ui.Item[Any], match: re.Match[str]) -> AuditPage:
         return cls(int(match["page"]))
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await click_admitted(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            embed, view = await do_audit(repo_for(interaction), actor(interaction), self.page)
-        except UserError as exc:
-            await interaction.response.send_message(str(exc), ephemeral=True)
-            return
+        await run_click(interaction, self._show(interaction))
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        embed, view = await do_audit(repo_for(interaction), actor(interaction), self.page)
         await interaction.response.edit_message(embed=embed, view=view)
 
 

@@ -20,9 +20,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Person, actor, click_admitted, now_of, repo_for, run_click
 from bot.domain import privacy as rules
-from bot.domain.errors import NotAllowed, UserError
+from bot.domain.errors import NotAllowed
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository, Member
 from bot.storage.export import exported
@@ -92,13 +92,15 @@ class ConfirmDelete(discord.ui.DynamicItem[discord.ui.Button],
                              item: discord.ui.Item[Any], match: re.Match[str]) -> ConfirmDelete:
         return cls(int(match["guild"]), int(match["member"]))
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await click_admitted(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            reply = await do_confirm_delete(repo_for(interaction), actor(interaction),
-                                            self.guild_id, self.member_id)
-        except UserError as exc:
-            await interaction.response.send_message(str(exc), ephemeral=True)
-            return
+        await run_click(interaction, self._confirm(interaction))
+
+    async def _confirm(self, interaction: discord.Interaction) -> None:
+        reply = await do_confirm_delete(repo_for(interaction), actor(interaction),
+                                        self.guild_id, self.member_id)
         await interaction.response.edit_message(content=reply.content, view=None)
 
 

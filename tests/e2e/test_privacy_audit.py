@@ -50,6 +50,13 @@ async def test_privacy_show_export_and_delete_with_a_refund(world, bot):
     assert [b["custom_id"] for row in asked.components for b in row["components"]] == [custom_id]
     assert "Points: 70" in (await answer(w.fake, w.alpha, w.bob, "privacy show")).content
 
+    # A click passes the commands' admission: in maintenance it deletes nothing.
+    await answer(w.fake, w.alpha, w.ann, "admin maintenance", {"state": "on"})
+    paused = await click(w.fake, w.bob, asked.message, custom_id)
+    assert paused.ephemeral and "maintenance" in paused.content.lower()
+    await answer(w.fake, w.alpha, w.ann, "admin maintenance", {"state": "off"})
+    assert "Points: 70" in (await answer(w.fake, w.alpha, w.bob, "privacy show")).content
+
     done = await click(w.fake, w.bob, asked.message, custom_id)
     assert "is deleted" in done.content and "25 points refunded" in done.content
     assert asked.message.components == []
@@ -60,8 +67,9 @@ async def test_privacy_show_export_and_delete_with_a_refund(world, bot):
     assert "Points in play: 200" in text(await answer(w.fake, w.alpha, w.ann, "stats"))
     assert await bot.db.rows(f"SELECT COUNT(*) FROM challenges WHERE guild_id = {w.alpha.id}") \
         == [(0,)]
-    # A member's own deletion is not an admin action: no audit entry keeps their id.
-    assert await bot.db.rows("SELECT COUNT(*) FROM audit_log") == [(0,)]
+    # A member's own deletion is not an admin action: no audit entry keeps their id (the two
+    # entries are the maintenance switches).
+    assert await bot.db.rows("SELECT action FROM audit_log") == [("maintenance",)] * 2
 
 
 async def test_admin_actions_are_audited_paged_posted_and_exported(world, bot):
