@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -12,7 +13,12 @@ from bot.domain.text import display_name
 
 if TYPE_CHECKING:
     from bot.app import GuildBot
+    from bot.domain.audit import AuditEntry
     from bot.storage.base import GuildRepository
+
+# Records an audit entry (bot.domain.audit). The cogs pass the bot's (GuildBot.audit: stored,
+# then posted to the guild's audit channel); without one, a do_* function stores it in its repo.
+Auditor = Callable[["AuditEntry"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,3 +56,25 @@ def repo_for(interaction: discord.Interaction) -> GuildRepository:
 def now_of(interaction: discord.Interaction) -> float:
     bot: GuildBot = interaction.client  # type: ignore[assignment]
     return bot.clock()
+
+
+def auditor_of(interaction: discord.Interaction) -> Auditor:
+    bot: GuildBot = interaction.client  # type: ignore[assignment]
+    return bot.audit
+
+
+async def click_admitted(interaction: discord.Interaction) -> bool:
+    """A component click passes the same admission as a command (draining, overload, a guild
+    not admitted, maintenance): the tree's check, which answers a refused click itself."""
+    bot: Any = interaction.client
+    return bool(await bot.tree.interaction_check(interaction))
+
+
+async def run_click(interaction: discord.Interaction, work: Awaitable[None]) -> None:
+    """A component's callback with a command's error answers (the tree's ``on_error``: a
+    UserError's message, "temporarily unavailable", or a logged error with its id)."""
+    try:
+        await work
+    except Exception as exc:
+        bot: Any = interaction.client
+        await bot.tree.on_error(interaction, exc)

@@ -24,8 +24,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
 from bot.domain import challenges as rules
+from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
 from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
@@ -79,8 +80,12 @@ async def do_cancel(repo: GuildRepository, who: Person, number: int,
 
 
 async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
-                      now: float) -> ChallengeReply:
+                      now: float, audit: Auditor | None = None) -> ChallengeReply:
     c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
+    if who.id not in (c.challenger_id, c.opponent_id):  # an admin settled it: audit trail
+        await (audit or repo.record_audit)(AuditEntry(
+            repo.guild_id, who.id, "settle",
+            {"challenge": c.challenge_id, "winner_id": str(c.winner_id)}, now))
     return ChallengeReply(rules.reported_message(c), challenge=c)
 
 
@@ -243,7 +248,8 @@ class Challenges(commands.Cog):
         repo = repo_for(interaction)
         await send_and_show(interaction, repo, do_complete(repo, actor(interaction), challenge,
                                                            Person.of(winner),
-                                                           now_of(interaction)))
+                                                           now_of(interaction),
+                                                           auditor_of(interaction)))
 
     @challenge.command(name="dispute",
                        description="Dispute your opponent's claim; an admin who is not playing "
