@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -61,20 +61,3 @@ def now_of(interaction: discord.Interaction) -> float:
 def auditor_of(interaction: discord.Interaction) -> Auditor:
     bot: GuildBot = interaction.client  # type: ignore[assignment]
     return bot.audit
-
-
-async def click_admitted(interaction: discord.Interaction) -> bool:
-    """A component click passes the same admission as a command (draining, overload, a guild
-    not admitted, maintenance): the tree's check, which answers a refused click itself."""
-    bot: Any = interaction.client
-    return bool(await bot.tree.interaction_check(interaction))
-
-
-async def run_click(interaction: discord.Interaction, work: Awaitable[None]) -> None:
-    """A component's callback with a command's error answers (the tree's ``on_error``: a
-    UserError's message, "temporarily unavailable", or a logged error with its id)."""
-    try:
-        await work
-    except Exception as exc:
-        bot: Any = interaction.client
-        await bot.tree.on_error(interaction, exc)

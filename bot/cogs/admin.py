@@ -6,9 +6,8 @@ Every admin action is recorded in the guild's audit trail (bot/domain/audit.py) 
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -20,10 +19,8 @@ from bot.cogs._common import (
     Person,
     actor,
     auditor_of,
-    click_admitted,
     now_of,
     repo_for,
-    run_click,
 )
 from bot.domain import audit as audit_rules
 from bot.domain import privacy as privacy_rules
@@ -159,9 +156,6 @@ async def time_zone_choices(interaction: discord.Interaction,
     return [app_commands.Choice(name=z, value=z) for z in rules.time_zones_like(current)]
 
 
-AUDIT_PAGE = "admin:audit:"  # + page (0-based); the guild is the interaction's
-
-
 async def do_forget(repo: GuildRepository, who: Person, member: str, now: float,
                     audit: Auditor | None = None) -> Reply:
     """An admin deletes a member's data (one who left, usually): bot.domain.privacy. The audit
@@ -180,7 +174,9 @@ async def do_forget(repo: GuildRepository, who: Person, member: str, now: float,
 async def do_audit(repo: GuildRepository, who: Person,
                    page: int = 0) -> tuple[discord.Embed, discord.ui.View]:
     """One page of the audit trail, newest first, with Newer/Older buttons carrying the
-    page to show (the admin check runs again on every click)."""
+    page to show (``gb1:ad:audit:<guild>:<page>``; the admin check runs again on every click,
+    see on_audit_page). A disabled Newer on the first page carries page 0: Discord wants the
+    custom_ids of a message distinct, and Older carries 1 there."""
     require_admin(who)
     size = audit_rules.AUDIT_PAGE_SIZE
     _, total = await repo.audit(0, 0)
@@ -190,37 +186,18 @@ async def do_audit(repo: GuildRepository, who: Person,
     lines = [audit_rules.describe(e) for e in entries] or ["No admin action recorded yet."]
     embed = discord.Embed(title=f"Audit trail (page {page + 1} of {pages})",
                           description="\n".join(lines))
-    view = discord.ui.View(timeout=None)
-    if pages > 1:
-        for label, target in (("Newer", page - 1), ("Older", page + 1)):
-            view.add_item(discord.ui.Button(label=label, custom_id=f"{AUDIT_PAGE}{target}",
-                                            disabled=not 0 <= target < pages))
-    return embed, view
+    buttons = [ui.button(label, ui.make_id("ad", "audit", repo.guild_id, max(target, 0)),
+                         disabled=not 0 <= target < pages)
+               for label, target in (("Newer", page - 1), ("Older", page + 1))]
+    return embed, ui.frozen(*(buttons if pages > 1 else []))
 
 
-class AuditPage(discord.ui.DynamicItem[discord.ui.Button],
-                template=AUDIT_PAGE + r"(?P<page>-?[0-9]{1,9})"):
-    """A Newer/Older button of /admin audit, whatever message it is on (also after a
-    restart): shows its page in place, for an admin only."""
-
-    def __init__(self, page: int) -> None:
-        super().__init__(discord.ui.Button(label="page", custom_id=f"{AUDIT_PAGE}{page}"))
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction,
-                             item: discord.ui.Item[Any], match: re.Match[str]) -> AuditPage:
-        return cls(int(match["page"]))
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return await click_admitted(interaction)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await run_click(interaction, self._show(interaction))
-
-    async def _show(self, interaction: discord.Interaction) -> None:
-        embed, view = await do_audit(repo_for(interaction), actor(interaction), self.page)
-        await interaction.response.edit_message(embed=embed, view=view)
+@ui.handler("ad", "audit")
+async def on_audit_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """A Newer/Older click of /admin audit, on any message, also after a restart: its page in
+    place, for an admin only (maintenance does not stop it: the admin family is exempt)."""
+    embed, view = await do_audit(repo_for(interaction), actor(interaction), ui.number(cid))
+    await interaction.response.edit_message(embed=embed, view=view)
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -292,5 +269,4 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
 
 
 async def setup(bot: commands.Bot) -> None:
-    bot.add_dynamic_items(AuditPage)
     await bot.add_cog(Admin())

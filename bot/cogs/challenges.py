@@ -148,17 +148,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def _number(cid: ui.ComponentId) -> int:
-    if len(cid.args) != 1:
-        raise InvalidInput("This button is not one I know any more; use the slash commands.")
-    return cid.args[0]
-
-
 async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
     """A challenge's button, on its public message or on a list's detail: the action for the
     member who clicked, by the rules; then the public message shows the new state."""
     repo = repo_for(interaction)
-    number = _number(cid)
+    number = ui.number(cid)
     c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
     if interaction.message is not None and not interaction.message.flags.ephemeral:
         # The public post itself (the list's detail is ephemeral): updated in the answer.

@@ -1,8 +1,9 @@
 """/privacy show | export | delete: a member's rights over their data in this server.
 
 ``delete`` answers with a button whose custom_id carries the guild and the member
-(``privacy:delete:<guild>:<member>``); the click is checked again (:func:`do_confirm_delete`):
-only that member, in that guild, deletes; anything else does nothing. A member deleting their
+(``gb1:pv:delete:<guild>:<member>``, bot.components); the click goes through the tree's
+``run_component`` (admission, maintenance, the guild check: a replay in another guild does
+nothing) and :func:`do_confirm_delete` (only that member deletes). A member deleting their
 own data is not an admin action and leaves no audit entry (it would keep the id they asked to
 be forgotten); an admin's ``/admin forget`` and the operator's ``forget`` do (bot.cogs.admin,
 bot.cli).
@@ -11,16 +12,15 @@ bot.cli).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import Person, actor, click_admitted, now_of, repo_for, run_click
+from bot import components as ui
+from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import privacy as rules
 from bot.domain.errors import NotAllowed
 from bot.responses import Reply, send_reply
@@ -28,7 +28,6 @@ from bot.storage.base import Challenge, GuildRepository, Member
 from bot.storage.export import exported
 
 NOTHING_STORED = "guildbot stores nothing about you in this server."
-DELETE_PREFIX = "privacy:delete:"  # + guild id + ":" + member id
 
 
 async def do_show(repo: GuildRepository, who: Person) -> Reply:
@@ -59,16 +58,13 @@ def _values(row: Member | Challenge) -> list[object]:
 
 
 def confirm_view(guild_id: int, member_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(ConfirmDelete(guild_id, member_id))
-    return view
+    return ui.frozen(ui.button("Delete my data", ui.make_id("pv", "delete", guild_id, member_id),
+                               style=discord.ButtonStyle.danger))
 
 
-async def do_confirm_delete(repo: GuildRepository, who: Person, guild_id: int,
-                            member_id: int) -> Reply:
-    """The click on a delete button: only the member it was made for, in its guild, deletes."""
-    if repo.guild_id != guild_id:
-        raise NotAllowed("This button belongs to another server; nothing was deleted.")
+async def do_confirm_delete(repo: GuildRepository, who: Person, member_id: int) -> Reply:
+    """The click on a delete button (its guild already checked): only the member it was made
+    for deletes."""
     if who.id != member_id:
         raise NotAllowed("Only the member who asked can confirm this; nothing was deleted.")
     forgotten = await repo.forget_member(member_id)
@@ -78,30 +74,10 @@ async def do_confirm_delete(repo: GuildRepository, who: Person, guild_id: int,
                  + rules.forgotten_message(forgotten).split(": ", 1)[1], ephemeral=True)
 
 
-class ConfirmDelete(discord.ui.DynamicItem[discord.ui.Button],
-                    template=DELETE_PREFIX + r"(?P<guild>[0-9]{1,20}):(?P<member>[0-9]{1,20})"):
-    def __init__(self, guild_id: int, member_id: int) -> None:
-        super().__init__(discord.ui.Button(
-            label="Delete my data", style=discord.ButtonStyle.danger,
-            custom_id=f"{DELETE_PREFIX}{guild_id}:{member_id}"))
-        self.guild_id = guild_id
-        self.member_id = member_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction,
-                             item: discord.ui.Item[Any], match: re.Match[str]) -> ConfirmDelete:
-        return cls(int(match["guild"]), int(match["member"]))
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return await click_admitted(interaction)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await run_click(interaction, self._confirm(interaction))
-
-    async def _confirm(self, interaction: discord.Interaction) -> None:
-        reply = await do_confirm_delete(repo_for(interaction), actor(interaction),
-                                        self.guild_id, self.member_id)
-        await interaction.response.edit_message(content=reply.content, view=None)
+@ui.handler("pv", "delete")
+async def on_confirm_delete(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    reply = await do_confirm_delete(repo_for(interaction), actor(interaction), ui.number(cid))
+    await interaction.response.edit_message(content=reply.content, view=None)
 
 
 class Privacy(commands.Cog):
@@ -128,5 +104,4 @@ class Privacy(commands.Cog):
 
 
 async def setup(bot: commands.Bot) -> None:
-    bot.add_dynamic_items(ConfirmDelete)
     await bot.add_cog(Privacy())

@@ -46,8 +46,17 @@ async def test_privacy_show_export_and_delete_with_a_refund(world, bot):
 
     asked = await answer(w.fake, w.alpha, w.bob, "privacy delete")
     assert asked.ephemeral and "Confirm with the button" in asked.content
-    custom_id = f"privacy:delete:{w.alpha.id}:{w.bob.user.id}"
+    custom_id = f"gb1:pv:delete:{w.alpha.id}:{w.bob.user.id}"
     assert [b["custom_id"] for row in asked.components for b in row["components"]] == [custom_id]
+    assert "Points: 70" in (await answer(w.fake, w.alpha, w.bob, "privacy show")).content
+
+    # The same custom_id replayed in another guild (the component checks' guild) deletes
+    # nothing: Bob's prompt in Beta made to carry Alpha's button.
+    await answer(w.fake, w.beta, w.bob_b, "register")
+    elsewhere = await answer(w.fake, w.beta, w.bob_b, "privacy delete")
+    elsewhere.message.components[0]["components"][0]["custom_id"] = custom_id
+    replay = await click(w.fake, w.bob_b, elsewhere.message, custom_id)
+    assert replay.ephemeral and "another server" in replay.content
     assert "Points: 70" in (await answer(w.fake, w.alpha, w.bob, "privacy show")).content
 
     # A click passes the commands' admission: in maintenance it deletes nothing.
@@ -124,9 +133,9 @@ async def test_admin_actions_are_audited_paged_posted_and_exported(world, bot):
     first = await answer(w.fake, w.alpha, w.ann, "admin audit")
     assert first.ephemeral and "page 1 of 2" in text(first)
     assert "exported the server's data" in text(first)
-    older = await click(w.fake, w.ann, first.message, "admin:audit:1")
+    older = await click(w.fake, w.ann, first.message, f"gb1:ad:audit:{w.alpha.id}:1")
     assert "page 2 of 2" in text(older) and "audit_channel_id" in text(older)
-    newer = await click(w.fake, w.ann, first.message, "admin:audit:0")
+    newer = await click(w.fake, w.ann, first.message, f"gb1:ad:audit:{w.alpha.id}:0")
     assert "page 1 of 2" in text(newer)
 
 
