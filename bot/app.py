@@ -31,6 +31,7 @@ from discord.ext import commands
 from bot import cogs, components, posts
 from bot.config import Settings
 from bot.cooldowns import Cooldowns
+from bot.domain import audit as audit_rules
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
 from bot.policy import AdmissionPolicy, Decision
@@ -349,6 +350,25 @@ class GuildBotMixin:
         known = {command.qualified_name for command in tree.walk_commands()}
         return sorted(set(self.cooldowns.rates) - known)
 
+    # -- audit trail (bot/domain/audit.py) ----------------------------------------------------
+    async def audit(self, entry: audit_rules.AuditEntry) -> None:
+        """Record ``entry`` in its guild's audit trail, then post it to the guild's audit
+        channel when one is set. The post never fails the action: a channel that is gone or
+        refuses the bot is logged (the entry is stored either way)."""
+        repo = self.storage.guild(entry.guild_id)
+        await repo.record_audit(entry)
+        channel_id = (await repo.settings()).audit_channel_id
+        if channel_id is None:
+            return
+        client: Any = self
+        try:
+            channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+            await channel.send(audit_rules.describe(entry),
+                               allowed_mentions=discord.AllowedMentions.none())
+        except Exception as exc:  # never fatal: the action is done and recorded
+            log.warning("audit entry of guild %s not posted to channel %s: %s",
+                        entry.guild_id, channel_id, exc)
+
     # -- maintenance ------------------------------------------------------------------------
     def in_maintenance(self, guild_id: int | None) -> bool:
         return self.global_maintenance or guild_id in self.maintenance_guilds
@@ -488,6 +508,11 @@ class GuildBotMixin:
                 purged += 1
                 log.info("purged data of guild %s (left more than %d days ago)", guild_id,
                          self.settings.data_retention_days)
+        pruned = await self.storage.prune_audit(
+            self.clock() - self.settings.audit_retention_days * 86400)
+        if pruned:
+            log.info("pruned %d audit entries older than %d days", pruned,
+                     self.settings.audit_retention_days)
         return purged
 
     # -- gateway events -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The operator CLI: one entry point for people, cron, systemd and Ansible.
 
     python -m bot [--user NAME] {run,migrate,migrate-to-postgres,backup,restore,verify,drill,
-                                 health,sync-commands,export,report,check-resources,
+                                 health,sync-commands,export,forget,report,check-resources,
                                  announce} ...
 
 Configuration errors and a schema this release cannot run on (behind: run `migrate`; newer and
@@ -418,6 +418,36 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
+    """A deletion request by mail: delete the user's data in every guild (bot.domain.privacy),
+    each deletion recorded in that guild's audit trail as the operator's (the user id and the
+    refund count, none of the deleted data). Prints the guilds it deleted from, as JSON."""
+    from bot.domain import privacy
+    from bot.domain.audit import OPERATOR, AuditEntry
+
+    async def forget() -> dict:
+        await ensure_schema(settings, quiet=True)
+        storage = await open_storage(settings, 1)
+        try:
+            guilds: list[str] = []
+            refunds = 0
+            for guild_id in sorted(await storage.known_guilds()):
+                repo = storage.guild(guild_id)
+                forgotten = await repo.forget_member(args.user_id)
+                if forgotten is None:
+                    continue
+                await repo.record_audit(AuditEntry(guild_id, OPERATOR, "forget",
+                                                   privacy.audit_details(forgotten), time.time()))
+                guilds.append(str(guild_id))
+                refunds += len(forgotten.refunds)
+            return {"user_id": str(args.user_id), "guilds": guilds, "refunds": refunds}
+        finally:
+            await storage.close()
+
+    _print_json(asyncio.run(forget()))
+    return 0
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from bot.monitoring.report import format_report
 
@@ -508,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "export one guild's data as JSON")
     p.add_argument("--guild-id", type=int, required=True)
     p.add_argument("--out", help="write to this file instead of stdout")
+    p = add("forget", cmd_forget, "delete one user's data in every guild (a deletion request)")
+    p.add_argument("--user-id", type=int, required=True)
     p = add("report", cmd_report, "command usage analytics")
     p.add_argument("--days", type=float, default=7)
     p = add("check-resources", cmd_check_resources, "cron resource checks and alerts")

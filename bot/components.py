@@ -26,7 +26,7 @@ from bot.domain.errors import InvalidInput
 
 VERSION = "gb1"
 # custom_id family -> the command group its usage is recorded (and maintenance decided) under
-FAMILIES = {"ch": "challenge", "lb": "leaderboard", "ad": "admin"}
+FAMILIES = {"ch": "challenge", "lb": "leaderboard", "ad": "admin", "pv": "privacy"}
 KINDS = {discord.ComponentType.button.value: "button",
          discord.ComponentType.string_select.value: "select"}
 FOREIGN = "This button belongs to another server; nothing was changed."
@@ -72,6 +72,14 @@ def handler(family: str, action: str) -> Callable[[Handler], Handler]:
         _HANDLERS[(family, action)] = fn
         return fn
     return register
+
+
+def number(cid: ComponentId) -> int:
+    """The one number after the guild (a challenge, a page, a member); anything else is a
+    component this release does not know."""
+    if len(cid.args) != 1:
+        raise InvalidInput("This button is not one I know any more; use the slash commands.")
+    return cid.args[0]
 
 
 def find_handler(cid: ComponentId) -> Handler | None:

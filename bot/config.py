@@ -101,6 +101,7 @@ class Settings:
     log_level: str = "INFO"
     data_retention_days: int = 30
     analytics_retention_days: int = 90
+    audit_retention_days: int = 365  # audit trail entries kept (bot/domain/audit.py)
     # How often the expiry job resolves this process's due challenges (seconds).
     expiry_interval: float = 60.0
     db_readers: int = 2
@@ -492,6 +493,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         data_retention_days=r.integer("DATA_RETENTION_DAYS", 30, maximum=3650),
         analytics_retention_days=r.integer("ANALYTICS_RETENTION_DAYS", 90, minimum=1, maximum=3650),
+        audit_retention_days=r.integer("AUDIT_RETENTION_DAYS", 365, minimum=1, maximum=3650),
         expiry_interval=r.number("EXPIRY_INTERVAL_SECONDS", 60.0, minimum=1.0),
         db_readers=r.integer("DB_READERS", 2, minimum=1, maximum=32),
         database_url=database_url,

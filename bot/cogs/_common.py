@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,12 @@ from bot.domain.text import display_name
 
 if TYPE_CHECKING:
     from bot.app import GuildBot
+    from bot.domain.audit import AuditEntry
     from bot.storage.base import GuildRepository
+
+# Records an audit entry (bot.domain.audit). The cogs pass the bot's (GuildBot.audit: stored,
+# then posted to the guild's audit channel); without one, a do_* function stores it in its repo.
+Auditor = Callable[["AuditEntry"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,3 +56,8 @@ def repo_for(interaction: discord.Interaction) -> GuildRepository:
 def now_of(interaction: discord.Interaction) -> float:
     bot: GuildBot = interaction.client  # type: ignore[assignment]
     return bot.clock()
+
+
+def auditor_of(interaction: discord.Interaction) -> Auditor:
+    bot: GuildBot = interaction.client  # type: ignore[assignment]
+    return bot.audit

@@ -1,4 +1,7 @@
-"""/admin: maintenance, settings, export and purge (Manage Server permission)."""
+"""/admin: maintenance, settings, export, purge, forget and audit (Manage Server permission).
+
+Every admin action is recorded in the guild's audit trail (bot/domain/audit.py) through an
+``Auditor``: the cogs pass the bot's (stored, then posted to the audit channel)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
-from bot.cogs._common import Person, actor, repo_for
+from bot.cogs._common import (
+    Auditor,
+    Person,
+    actor,
+    auditor_of,
+    now_of,
+    repo_for,
+)
+from bot.domain import audit as audit_rules
+from bot.domain import privacy as privacy_rules
 from bot.domain import settings as rules
+from bot.domain.audit import AuditEntry
 from bot.domain.errors import UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
 from bot.responses import Reply, send_reply
@@ -35,37 +48,58 @@ def require_admin(who: Person) -> None:
     rules.require_admin(who.admin)
 
 
+def _channel(channel_id: int | None) -> str:
+    return f"<#{channel_id}>" if channel_id else "not set"
+
+
 def describe_settings(s: GuildSettings) -> str:
-    channel = f"<#{s.announcement_channel_id}>" if s.announcement_channel_id else "not set"
     return (f"Maintenance: {'on' if s.maintenance else 'off'}\n"
             f"Daily reward: {s.daily_reward:,} points\n"
             f"Challenge expiry: {s.challenge_expiry_hours} hours\n"
             f"Day boundary: midnight {s.day_boundary}\n"
-            f"Announcement channel: {channel}")
+            f"Announcement channel: {_channel(s.announcement_channel_id)}\n"
+            f"Audit channel: {_channel(s.audit_channel_id)}")
 
 
-async def do_maintenance(repo: GuildRepository, who: Person, on: bool) -> Reply:
+async def _change_settings(repo: GuildRepository, who: Person, action: str, now: float,
+                           audit: Auditor | None, **changes: object) -> GuildSettings:
+    """Apply ``changes`` and record them (old -> new) in the audit trail when any changed."""
+    old = await repo.settings()
+    new = await repo.update_settings(**changes)
+    diff = audit_rules.settings_changes(old, new)
+    if diff:
+        await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, action, diff, now))
+    return new
+
+
+async def do_maintenance(repo: GuildRepository, who: Person, on: bool, now: float,
+                         audit: Auditor | None = None) -> Reply:
     require_admin(who)
-    await repo.update_settings(maintenance=on)
+    await _change_settings(repo, who, "maintenance", now, audit, maintenance=on)
     state = "on: members get a maintenance notice" if on else "off: commands are open again"
     return Reply(f"Maintenance is {state}.", ephemeral=True)
 
 
-async def do_settings(repo: GuildRepository, who: Person, *, daily_reward: int | None = None,
+async def do_settings(repo: GuildRepository, who: Person, *, now: float,
+                      daily_reward: int | None = None,
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
-                      announcement_channel_id: int | None = None) -> Reply:
+                      announcement_channel_id: int | None = None,
+                      audit_channel_id: int | None = None,
+                      audit: Auditor | None = None) -> Reply:
     require_admin(who)
     given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
-             "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id}
+             "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id,
+             "audit_channel_id": audit_channel_id}
     changes = {name: value for name, value in given.items() if value is not None}
     if changes:  # validated by the repository (bot.domain.settings)
-        settings = await repo.update_settings(**changes)
+        settings = await _change_settings(repo, who, "settings", now, audit, **changes)
         return Reply("Settings updated.\n" + describe_settings(settings), ephemeral=True)
     return Reply("Current settings:\n" + describe_settings(await repo.settings()), ephemeral=True)
 
 
 async def do_export(repo: GuildRepository, who: Person, now: float,
-                    attachment_limit: int = EXPORT_LIMIT_BYTES) -> Reply:
+                    attachment_limit: int = EXPORT_LIMIT_BYTES,
+                    audit: Auditor | None = None) -> Reply:
     """The guild's data as a JSON attachment, one export at a time in the whole process.
 
     A guild whose row counts alone show it cannot fit is refused before a row is read; any other
@@ -86,16 +120,20 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
             counts = await repo.export_to(buffer, datetime.fromtimestamp(now, UTC).isoformat())
         except ExportTooLarge:
             raise too_large from None
+    await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, "export", counts, now))
     return Reply(f"Export of {counts['members']:,} members and {counts['challenges']:,} "
                  "challenges.", file=(f"guildbot-export-{repo.guild_id}.json", buffer.getvalue()),
                  ephemeral=True)
 
 
 async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str,
-                   monitoring: Monitoring | NullMonitoring) -> Reply:
+                   monitoring: Monitoring | NullMonitoring, now: float,
+                   audit: Auditor | None = None) -> Reply:
     require_admin(who)
     rules.confirm_purge(confirm, guild_name)
     await monitoring.purge_guild(repo)  # the usage rows not yet written go too
+    # After the purge (which deletes the trail too): the first entry of the new trail.
+    await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, "purge", {}, now))
     return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
 
 
@@ -107,7 +145,8 @@ async def on_purge(interaction: discord.Interaction, cid: ui.ComponentId) -> Non
     confirm = ui.modal_values(interaction).get(PURGE_FIELD, "")
     await send_reply(interaction, do_purge(
         repo_for(interaction), actor(interaction), name, confirm,
-        interaction.client.monitoring),  # type: ignore[attr-defined]
+        interaction.client.monitoring,  # type: ignore[attr-defined]
+        now_of(interaction), auditor_of(interaction)),
         ephemeral_hint=True)
 
 
@@ -117,13 +156,58 @@ async def time_zone_choices(interaction: discord.Interaction,
     return [app_commands.Choice(name=z, value=z) for z in rules.time_zones_like(current)]
 
 
+async def do_forget(repo: GuildRepository, who: Person, member: str, now: float,
+                    audit: Auditor | None = None) -> Reply:
+    """An admin deletes a member's data (one who left, usually): bot.domain.privacy. The audit
+    entry keeps who asked, when, and the forgotten user id (the request's subject), nothing
+    of the deleted data."""
+    require_admin(who)
+    user_id = privacy_rules.parse_user_id(member)
+    forgotten = await repo.forget_member(user_id)
+    if forgotten is None:
+        raise UserError(f"guildbot has no data of user {user_id} in this server.")
+    await (audit or repo.record_audit)(AuditEntry(
+        repo.guild_id, who.id, "forget", privacy_rules.audit_details(forgotten), now))
+    return Reply(privacy_rules.forgotten_message(forgotten), ephemeral=True)
+
+
+async def do_audit(repo: GuildRepository, who: Person,
+                   page: int = 0) -> tuple[discord.Embed, discord.ui.View]:
+    """One page of the audit trail, newest first, with Newer/Older buttons carrying the
+    page to show (``gb1:ad:audit:<guild>:<page>``; the admin check runs again on every click,
+    see on_audit_page). A disabled Newer on the first page carries page 0: Discord wants the
+    custom_ids of a message distinct, and Older carries 1 there."""
+    require_admin(who)
+    size = audit_rules.AUDIT_PAGE_SIZE
+    _, total = await repo.audit(0, 0)
+    page = audit_rules.clamp_page(page, total)
+    entries, total = await repo.audit(page * size, size)
+    pages = audit_rules.page_count(total)
+    lines = [audit_rules.describe(e) for e in entries] or ["No admin action recorded yet."]
+    embed = discord.Embed(title=f"Audit trail (page {page + 1} of {pages})",
+                          description="\n".join(lines))
+    buttons = [ui.button(label, ui.make_id("ad", "audit", repo.guild_id, max(target, 0)),
+                         disabled=not 0 <= target < pages)
+               for label, target in (("Newer", page - 1), ("Older", page + 1))]
+    return embed, ui.frozen(*(buttons if pages > 1 else []))
+
+
+@ui.handler("ad", "audit")
+async def on_audit_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+    """A Newer/Older click of /admin audit, on any message, also after a restart: its page in
+    place, for an admin only (maintenance does not stop it: the admin family is exempt)."""
+    embed, view = await do_audit(repo_for(interaction), actor(interaction), ui.number(cid))
+    await interaction.response.edit_message(embed=embed, view=view)
+
+
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Server administration"):
     @app_commands.command(name="maintenance", description="Turn maintenance mode on or off")
     async def maintenance(self, interaction: discord.Interaction,
                           state: Literal["on", "off"]) -> None:
-        reply = await send_reply(interaction, do_maintenance(repo_for(interaction),
-                                                             actor(interaction), state == "on"))
+        reply = await send_reply(interaction, do_maintenance(
+            repo_for(interaction), actor(interaction), state == "on", now_of(interaction),
+            auditor_of(interaction)))
         if reply is not None and interaction.guild_id is not None:
             interaction.client.set_guild_maintenance(  # type: ignore[attr-defined]
                 interaction.guild_id, state == "on")
@@ -133,7 +217,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         daily_reward="Points per daily check-in",
         challenge_expiry_hours="Hours before an unanswered challenge expires",
         day_boundary="Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin",
-        announcement_channel="Where operator announcements are posted")
+        announcement_channel="Where operator announcements are posted",
+        audit_channel="Where each admin action of the audit trail is posted")
     @app_commands.autocomplete(day_boundary=time_zone_choices)
     async def settings(
         self, interaction: discord.Interaction,
@@ -141,18 +226,22 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         challenge_expiry_hours: app_commands.Range[int, 1, MAX_EXPIRY_HOURS] | None = None,
         day_boundary: app_commands.Range[str, 1, 64] | None = None,
         announcement_channel: discord.TextChannel | None = None,
+        audit_channel: discord.TextChannel | None = None,
     ) -> None:
         channel_id = announcement_channel.id if announcement_channel is not None else None
         await send_reply(interaction, do_settings(
             repo_for(interaction), actor(interaction), daily_reward=daily_reward,
             challenge_expiry_hours=challenge_expiry_hours, day_boundary=day_boundary,
-            announcement_channel_id=channel_id), ephemeral_hint=True)
+            announcement_channel_id=channel_id,
+            audit_channel_id=audit_channel.id if audit_channel is not None else None,
+            now=now_of(interaction), audit=auditor_of(interaction)), ephemeral_hint=True)
 
     @app_commands.command(name="export", description="Download this server's data as JSON")
     async def export(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
                                                 interaction.client.clock(),  # type: ignore[attr-defined]
-                                                interaction.filesize_limit),
+                                                interaction.filesize_limit,
+                                                auditor_of(interaction)),
                          ephemeral_hint=True)
 
     @app_commands.command(name="purge", description="Delete ALL of this server's data")
@@ -163,6 +252,20 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         await interaction.response.send_modal(ui.text_modal(
             "Delete ALL of this server's data", ui.make_id("ad", "purge", guild_id),
             PURGE_FIELD, "Type the server's exact name to confirm"))
+
+    @app_commands.command(name="forget",
+                          description="Delete a member's guildbot data (e.g. one who left)")
+    @app_commands.describe(member="The member: a mention or a user id")
+    async def forget(self, interaction: discord.Interaction,
+                     member: app_commands.Range[str, 1, 40]) -> None:
+        await send_reply(interaction, do_forget(repo_for(interaction), actor(interaction),
+                                                member, now_of(interaction),
+                                                auditor_of(interaction)), ephemeral_hint=True)
+
+    @app_commands.command(name="audit", description="The latest admin actions in this server")
+    async def audit(self, interaction: discord.Interaction) -> None:
+        embed, view = await do_audit(repo_for(interaction), actor(interaction))
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

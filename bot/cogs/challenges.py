@@ -24,8 +24,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
 from bot.domain import challenges as rules
+from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
 from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
@@ -79,8 +80,12 @@ async def do_cancel(repo: GuildRepository, who: Person, number: int,
 
 
 async def do_complete(repo: GuildRepository, who: Person, number: int, winner: Person,
-                      now: float) -> ChallengeReply:
+                      now: float, audit: Auditor | None = None) -> ChallengeReply:
     c = await repo.complete_challenge(number, who.id, winner.id, now, reporter_is_admin=who.admin)
+    if who.id not in (c.challenger_id, c.opponent_id):  # an admin settled it: audit trail
+        await (audit or repo.record_audit)(AuditEntry(
+            repo.guild_id, who.id, "settle",
+            {"challenge": c.challenge_id, "winner_id": str(c.winner_id)}, now))
     return ChallengeReply(rules.reported_message(c), challenge=c)
 
 
@@ -143,17 +148,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def _number(cid: ui.ComponentId) -> int:
-    if len(cid.args) != 1:
-        raise InvalidInput("This button is not one I know any more; use the slash commands.")
-    return cid.args[0]
-
-
 async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
     """A challenge's button, on its public message or on a list's detail: the action for the
     member who clicked, by the rules; then the public message shows the new state."""
     repo = repo_for(interaction)
-    number = _number(cid)
+    number = ui.number(cid)
     c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
     if interaction.message is not None and not interaction.message.flags.ephemeral:
         # The public post itself (the list's detail is ephemeral): updated in the answer.
@@ -243,7 +242,8 @@ class Challenges(commands.Cog):
         repo = repo_for(interaction)
         await send_and_show(interaction, repo, do_complete(repo, actor(interaction), challenge,
                                                            Person.of(winner),
-                                                           now_of(interaction)))
+                                                           now_of(interaction),
+                                                           auditor_of(interaction)))
 
     @challenge.command(name="dispute",
                        description="Dispute your opponent's claim; an admin who is not playing "

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 MAX_DAILY_REWARD = 10_000
 MAX_EXPIRY_HOURS = 24 * 14
 NAMES = frozenset({"maintenance", "daily_reward", "challenge_expiry_hours", "day_boundary",
-                   "announcement_channel_id"})
+                   "announcement_channel_id", "audit_channel_id"})
 
 
 def require_admin(is_admin: bool) -> None:

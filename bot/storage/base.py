@@ -8,8 +8,9 @@ is created: there is no call that reaches guild data without naming the guild it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -32,6 +33,7 @@ class GuildSettings:
     challenge_expiry_hours: int = 24
     day_boundary: str = "UTC"  # IANA time zone whose midnight starts a new day
     announcement_channel_id: int | None = None
+    audit_channel_id: int | None = None  # receives each audit entry (bot/domain/audit.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,38 @@ class Challenge:
     claimant_id: int | None = None  # a player who claims to have won, pending confirmation
     claimed_at: float | None = None
     disputed_at: float | None = None  # the other player disputed the claim
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What deleting a member did in one guild (bot.domain.privacy): the refunds paid to the
+    other players ``((user_id, points), ...)``, the challenges deleted and the points that left
+    with the member (balance plus own escrowed stakes)."""
+
+    user_id: int
+    refunds: tuple[tuple[int, int], ...]
+    challenges: int
+    points: int
+
+
+AUDIT_ACTIONS = ("settings", "maintenance", "export", "purge", "settle", "forget")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action in one guild's audit trail (bot.domain.audit): who acted
+    (``actor_id``; 0 is the operator's CLI), the action (:data:`AUDIT_ACTIONS`), its details
+    (JSON-able) and when."""
+
+    guild_id: int
+    actor_id: int
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in AUDIT_ACTIONS:
+            raise ValueError(f"unknown audit action {self.action!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +170,18 @@ class UsageSummary:
     avg_latency_ms: float
 
 
+def audit_row(row: Sequence[Any]) -> AuditEntry:
+    """An audit entry from its stored columns ``(guild_id, actor_id, action, details, at)``,
+    ``details`` being JSON text (both backends store it so)."""
+    return AuditEntry(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    """The statement values of ``record_audit`` for ``entry``."""
+    return {"at": entry.at, "actor_id": entry.actor_id, "action": entry.action,
+            "details": json.dumps(entry.details, sort_keys=True)}
+
+
 class Writable(Protocol):
     """Where a guild's export is written (a file, a :class:`bot.storage.export.BoundedBuffer`)."""
 
@@ -189,6 +235,15 @@ class GuildRepository(Protocol):
     async def purge(self, left_before: float | None = None) -> bool:
         """Delete the guild's data; with ``left_before``, only if it still left before then
         (checked in the deleting transaction). True when deleted."""
+    async def forget_member(self, user_id: int) -> Forgotten | None:
+        """Delete one member's data in this guild (bot.domain.privacy), refunding the other
+        players' stakes in their active challenges, in one transaction; None when the guild
+        has no data of that member."""
+    async def member_challenges(self, user_id: int) -> list[Challenge]:
+        """Every challenge the member played in, oldest first (for /privacy)."""
+    async def record_audit(self, entry: AuditEntry) -> None: ...
+    async def audit(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        """The audit entries, newest first, from ``offset``; and how many there are."""
 
 
 class Storage(Protocol):
@@ -208,6 +263,8 @@ class Storage(Protocol):
     async def announcement_channels(self) -> list[tuple[int, int]]: ...
     async def write_usage(self, rows: Sequence[UsageRow]) -> None: ...
     async def prune_usage(self, before: float) -> int: ...
+    async def prune_audit(self, before: float) -> int:
+        """Delete every guild's audit entries older than ``before``; how many."""
     async def usage_summary(self, since: float) -> list[UsageSummary]: ...
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...

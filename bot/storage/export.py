@@ -1,7 +1,8 @@
 """A guild's export: one JSON document written row by row, and the bound on its size.
 
 The document is an object with ``guild_id``, ``exported_at`` and ``settings``, then one array
-per section (``members``, ``challenges``) holding one object per row, one row per line. It is
+per section (``members``, ``challenges``, ``audit``: the audit trail, oldest first) holding one
+object per row, one row per line. It is
 written as the rows are read, so an export of any size costs memory for one row at a time (plus
 whatever ``out`` keeps: a file keeps nothing, a :class:`BoundedBuffer` at most its limit).
 """
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from bot.storage.base import Challenge, Member, Writable
+from bot.storage.base import AuditEntry, Challenge, Member, Writable, audit_row
 
 
 class ExportTooLarge(Exception):
@@ -54,7 +55,8 @@ def _row_floor(row_type: type) -> int:
     return len(_dump(dict.fromkeys(keys, 0))) + len(ROW_SEPARATOR) - 1
 
 
-SECTION_FLOORS = {"members": _row_floor(Member), "challenges": _row_floor(Challenge)}
+SECTION_FLOORS = {"members": _row_floor(Member), "challenges": _row_floor(Challenge),
+                  "audit": _row_floor(AuditEntry)}
 
 
 def size_floor(counts: Mapping[str, int]) -> int:
@@ -111,6 +113,14 @@ def exported(row_type: type, row: Sequence[Any]) -> dict[str, Any]:
 @functools.cache
 def _keys(row_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row_type))
+
+
+def exported_audit(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored audit row ``(guild_id, actor_id, action, details, at)`` as the export's object
+    (``details`` as JSON, not as its stored text)."""
+    entry = audit_row(row)
+    return exported(AuditEntry, (entry.guild_id, entry.actor_id, entry.action, entry.details,
+                                 entry.at))
 
 
 def write_document(out: Writable, header: Mapping[str, Any],

@@ -35,7 +35,8 @@ from bot.storage.sqlite import schema as sqlite_schema
 DONE_KEY = "migrated_from_sqlite"
 SQLITE_ONLY_META = (sqlite_schema.COMPATIBLE_FROM_KEY,)
 # Copied in this order (foreign keys: guilds, then members, then challenges).
-TABLES = ("guilds", "members", "challenges", "command_usage", "meta")
+TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log", "meta")
+IDENTITY_TABLES = ("command_usage", "audit_log")  # their id identity is set past the copied ids
 EXPORTED_AT = "1970-01-01T00:00:00+00:00"  # the same header on both sides of the proof
 
 
@@ -122,18 +123,18 @@ async def copy(source: sqlite3.Connection, target: asyncpg.Connection) -> None:
         async with target.transaction():
             for table in TABLES:
                 columns, booleans = await _columns(target, table)
-                if table == "guilds":  # PostgreSQL's own counter, set below
-                    columns.remove("last_challenge_number")
                 await target.copy_records_to_table(
                     table, columns=columns,
                     records=_sqlite_rows(source, table, columns, booleans))
             await target.execute(
-                "UPDATE guilds g SET last_challenge_number = c.top FROM (SELECT guild_id, "
+                "UPDATE guilds g SET last_challenge_number = "
+                "GREATEST(g.last_challenge_number, c.top) FROM (SELECT guild_id, "
                 "max(number) AS top FROM challenges GROUP BY guild_id) c "
                 "WHERE c.guild_id = g.guild_id")
-            await target.execute(
-                "SELECT setval(pg_get_serial_sequence('command_usage', 'id'), "
-                "coalesce(max(id), 0) + 1, false) FROM command_usage")
+            for table in IDENTITY_TABLES:
+                await target.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"coalesce(max(id), 0) + 1, false) FROM {table}")
     finally:
         source.execute("ROLLBACK")
 

@@ -245,7 +245,9 @@ async def test_leaderboard_buttons_and_go_to_page(world, bot):
 
 
 async def test_purge_is_confirmed_in_a_modal(world, bot):
-    """/admin purge asks for the server's name in a modal; a wrong name deletes nothing."""
+    """/admin purge asks for the server's name in a modal; a wrong name deletes nothing. The
+    submit that purges records the new trail's first audit entry (merge of privacy-audit:
+    fails on the components branch's modal, which recorded nothing)."""
     w = world
     await players(w, w.bob)
     denied = await answer(w.fake, w.alpha, w.bob, "admin purge")
@@ -260,6 +262,8 @@ async def test_purge_is_confirmed_in_a_modal(world, bot):
     purged = await (await w.fake.submit_modal(w.ann, opened, {"confirm": "Alpha"})).wait_response()
     assert purged.ephemeral and "has been deleted" in purged.content
     assert "not registered" in (await answer(w.fake, w.alpha, w.bob, "profile")).content
+    assert await bot.db.rows(f"SELECT action, actor_id FROM audit_log WHERE guild_id = "
+                             f"{w.alpha.id}") == [("purge", w.ann.user.id)]
 
 
 async def test_autocomplete_challenge_numbers_and_time_zones(world, bot):

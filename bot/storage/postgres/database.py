@@ -129,6 +129,11 @@ class PostgresStorage:
                 *_args(q.OPERATOR["prune_usage"][0], before=before)))
         return await self._pool.transaction(prune)
 
+    async def prune_audit(self, before: float) -> int:
+        """Delete audit entries older than ``before`` (idempotent: processes of a cluster that
+        prune at once delete each row once between them)."""
+        return await self._pool.execute(*q.bind(q.OPERATOR["prune_audit"][0], {"before": before}))
+
     async def take_identify_turn(self, bucket: int, interval: float) -> None:
         """Return when a shard of ``bucket`` may IDENTIFY: under the bucket's advisory lock,
         wait until ``interval`` seconds after the bucket's last IDENTIFY by any process (the

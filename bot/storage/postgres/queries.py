@@ -30,7 +30,7 @@ _CHALLENGE_COLUMNS = (
 )
 _SETTINGS_COLUMNS = (
     "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
-    "announcement_channel_id"
+    "announcement_channel_id, audit_channel_id"
 )
 
 
@@ -77,7 +77,8 @@ GUILD: dict[str, str] = {
     "update_settings": (
         "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
         "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
-        "announcement_channel_id = :announcement_channel_id WHERE guild_id = :guild_id"
+        "announcement_channel_id = :announcement_channel_id, "
+        "audit_channel_id = :audit_channel_id WHERE guild_id = :guild_id"
     ),
     "mark_left": "UPDATE guilds SET left_at = :now WHERE guild_id = :guild_id",
     "register": (
@@ -221,6 +222,40 @@ GUILD: dict[str, str] = {
     "purge_challenges": "DELETE FROM challenges WHERE guild_id = :guild_id",
     "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
     "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
+    "purge_audit": "DELETE FROM audit_log WHERE guild_id = :guild_id",
+    # Deleting one member (bot/domain/privacy.py): their active challenges (locked), then
+    # their challenges and their row.
+    "active_challenges_of": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number FOR UPDATE"
+    ),
+    "member_for_forget": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members "
+        "WHERE guild_id = :guild_id AND user_id = :user_id FOR UPDATE"
+    ),
+    "forget_challenges": (
+        "DELETE FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id)"
+    ),
+    "member_challenges": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number"
+    ),
+    "forget_member": "DELETE FROM members WHERE guild_id = :guild_id AND user_id = :user_id",
+    "record_audit": (
+        "INSERT INTO audit_log (guild_id, at, actor_id, action, details) "
+        "VALUES (:guild_id, :at, :actor_id, :action, :details)"
+    ),
+    "audit_count": "SELECT COUNT(*) FROM audit_log WHERE guild_id = :guild_id",
+    "audit_page": (
+        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
+        "WHERE guild_id = :guild_id ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
+    ),
+    "export_audit": (
+        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
+        "WHERE guild_id = :guild_id ORDER BY at, id"
+    ),
 }
 
 # name -> (statement, why it may span guilds)
@@ -251,6 +286,10 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "INSERT INTO command_usage (guild_id, ts, command, outcome, latency_ms) "
         "VALUES (:guild_id, :ts, :command, :outcome, :latency_ms)",
         "monitoring writes a batch of rows, each carrying its own guild id",
+    ),
+    "prune_audit": (
+        "DELETE FROM audit_log WHERE at < :before",
+        "the audit trail's retention applies to every guild alike",
     ),
     "prune_usage": (
         "DELETE FROM command_usage WHERE ts < :before",

@@ -46,7 +46,9 @@ import asyncpg
 
 from bot.domain import challenges as challenge_rules
 from bot.domain import members as member_rules
+from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
+from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
@@ -57,10 +59,12 @@ from bot.storage.base import (
     Member,
     StorageUnavailable,
     UsageSummary,
+    audit_row,
+    audit_values,
     leaderboard_page,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
-from bot.storage.export import Document, Writable, exported
+from bot.storage.export import Document, Writable, exported, exported_audit
 from bot.storage.postgres import queries as q
 from bot.storage.postgres.pool import Pool, rowcount
 
@@ -304,7 +308,8 @@ class PostgresGuildRepository(ChallengeVerbs):
     async def export_counts(self) -> dict[str, int]:
         members = (await self._fetchonly("member_count"))[0]
         challenges = (await self._fetchonly("challenge_count"))[0]
-        return {"members": members, "challenges": challenges}
+        audit = (await self._fetchonly("audit_count"))[0]
+        return {"members": members, "challenges": challenges, "audit": audit}
 
     async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
         """Write the guild's export document (bot.storage.export) to ``out`` as the rows are
@@ -317,12 +322,14 @@ class PostgresGuildRepository(ChallengeVerbs):
             document = Document(out, {
                 "guild_id": str(self.guild_id), "exported_at": exported_at,
                 "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}})
-            for section, query, row_type in (("members", "export_members", Member),
-                                             ("challenges", "export_challenges", Challenge)):
+            for section, query, export_row in (
+                    ("members", "export_members", lambda r: exported(Member, r)),
+                    ("challenges", "export_challenges", lambda r: exported(Challenge, r)),
+                    ("audit", "export_audit", exported_audit)):
                 document.section(section)
                 sql, args = self._bind(query, {})
                 async for found in conn.cursor(sql, *args):
-                    document.add(exported(row_type, found))
+                    document.add(export_row(found))
             return document.finish()
 
     async def purge(self, left_before: float | None = None) -> bool:
@@ -335,7 +342,40 @@ class PostgresGuildRepository(ChallengeVerbs):
             if left_before is not None and \
                     await self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
-            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild"):
+            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
+                         "purge_audit"):
                 await self._run(conn, name)
             return True
         return await self._pool.transaction(work)
+
+    # -- members' data and the audit trail --------------------------------------------------
+    async def forget_member(self, user_id: int) -> privacy_rules.Forgotten | None:
+        """Delete the member's data (bot.domain.privacy) in one transaction. The member's row
+        is locked first (a challenge created against them waits on its foreign key), then
+        their active challenges ``FOR UPDATE``: a concurrent accept, decline or expiry either
+        committed before (its result is what is refunded) or waits and finds no challenge."""
+        async def work(conn: asyncpg.Connection) -> privacy_rules.Forgotten | None:
+            row = await self._one(conn, "member_for_forget", user_id=user_id)
+            if row is None:
+                return None
+            active = [_challenge(r) for r in
+                      await self._all(conn, "active_challenges_of", user_id=user_id)]
+            refunds = privacy_rules.refunds(user_id, active)
+            for who, amount in refunds:
+                await self._run(conn, "add_points", user_id=who, amount=amount)
+            played = await self._run(conn, "forget_challenges", user_id=user_id)
+            await self._run(conn, "forget_member", user_id=user_id)
+            return privacy_rules.forget(_member(row), active, played)
+        return await self._pool.transaction(work)
+
+    async def member_challenges(self, user_id: int) -> list[Challenge]:
+        return [_challenge(row) for row in
+                await self._fetchall("member_challenges", user_id=user_id)]
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await self._execute("record_audit", **audit_values(entry))
+
+    async def audit(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        total = (await self._fetchonly("audit_count"))[0]
+        rows = await self._fetchall("audit_page", offset=offset, limit=limit)
+        return [audit_row(row) for row in rows], total

@@ -89,6 +89,11 @@ class SQLiteStorage(Connections):
             return conn.execute(q.OPERATOR["prune_usage"][0], {"before": before}).rowcount
         return await self.write(prune)
 
+    async def prune_audit(self, before: float) -> int:
+        def prune(conn: sqlite3.Connection) -> int:
+            return conn.execute(q.OPERATOR["prune_audit"][0], {"before": before}).rowcount
+        return await self.write(prune)
+
     async def usage_summary(self, since: float) -> list[UsageSummary]:
         rows = await self.fetchall(q.OPERATOR["usage_summary"][0], {"since": since})
         return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]

@@ -8,7 +8,7 @@ guild's data to a guild. ``tests/unit/storage/test_guild_scope.py`` checks both 
 
 from __future__ import annotations
 
-GUILD_TABLES = ("guilds", "members", "challenges", "command_usage")
+GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log")
 
 _MEMBER_COLUMNS = (
     "guild_id, user_id, display_name, registered_at, points, streak, best_streak, "
@@ -20,7 +20,7 @@ _CHALLENGE_COLUMNS = (
 )
 _SETTINGS_COLUMNS = (
     "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
-    "announcement_channel_id"
+    "announcement_channel_id, audit_channel_id"
 )
 
 GUILD: dict[str, str] = {
@@ -33,7 +33,8 @@ GUILD: dict[str, str] = {
     "update_settings": (
         "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
         "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
-        "announcement_channel_id = :announcement_channel_id WHERE guild_id = :guild_id"
+        "announcement_channel_id = :announcement_channel_id, "
+        "audit_channel_id = :audit_channel_id WHERE guild_id = :guild_id"
     ),
     "mark_left": "UPDATE guilds SET left_at = :now WHERE guild_id = :guild_id",
     "register": (
@@ -60,8 +61,14 @@ GUILD: dict[str, str] = {
         "UPDATE members SET wins = wins + :won, losses = losses + :lost "
         "WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
+    # Never a number handed out before, even if its challenge was deleted with a member
+    # (guilds.last_challenge_number), nor one below a challenge an older release made (MAX).
     "next_challenge_number": (
-        "SELECT COALESCE(MAX(number), 0) + 1 FROM challenges WHERE guild_id = :guild_id"
+        "SELECT MAX(COALESCE((SELECT MAX(number) FROM challenges WHERE guild_id = :guild_id), 0), "
+        "COALESCE((SELECT last_challenge_number FROM guilds WHERE guild_id = :guild_id), 0)) + 1"
+    ),
+    "took_challenge_number": (
+        "UPDATE guilds SET last_challenge_number = :number WHERE guild_id = :guild_id"
     ),
     "insert_challenge": (
         f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
@@ -155,6 +162,40 @@ GUILD: dict[str, str] = {
     "purge_challenges": "DELETE FROM challenges WHERE guild_id = :guild_id",
     "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
     "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
+    "purge_audit": "DELETE FROM audit_log WHERE guild_id = :guild_id",
+    # Deleting one member (bot/domain/privacy.py): their active challenges (locked), then
+    # their challenges and their row.
+    "active_challenges_of": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND status IN ('open', 'accepted') "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number"
+    ),
+    "member_for_forget": (
+        f"SELECT {_MEMBER_COLUMNS} FROM members "
+        "WHERE guild_id = :guild_id AND user_id = :user_id"
+    ),
+    "forget_challenges": (
+        "DELETE FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id)"
+    ),
+    "member_challenges": (
+        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number"
+    ),
+    "forget_member": "DELETE FROM members WHERE guild_id = :guild_id AND user_id = :user_id",
+    "record_audit": (
+        "INSERT INTO audit_log (guild_id, at, actor_id, action, details) "
+        "VALUES (:guild_id, :at, :actor_id, :action, :details)"
+    ),
+    "audit_count": "SELECT COUNT(*) FROM audit_log WHERE guild_id = :guild_id",
+    "audit_page": (
+        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
+        "WHERE guild_id = :guild_id ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
+    ),
+    "export_audit": (
+        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
+        "WHERE guild_id = :guild_id ORDER BY at, id"
+    ),
 }
 
 # name -> (statement, why it may span guilds)
@@ -185,6 +226,10 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "INSERT INTO command_usage (guild_id, ts, command, outcome, latency_ms) "
         "VALUES (?, ?, ?, ?, ?)",
         "monitoring writes a batch of rows, each carrying its own guild id",
+    ),
+    "prune_audit": (
+        "DELETE FROM audit_log WHERE at < :before",
+        "the audit trail's retention applies to every guild alike",
     ),
     "prune_usage": (
         "DELETE FROM command_usage WHERE ts < :before",

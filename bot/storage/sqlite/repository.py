@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 
 from bot.domain import challenges as challenge_rules
 from bot.domain import members as member_rules
+from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
+from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
@@ -32,10 +34,12 @@ from bot.storage.base import (
     StorageUnavailable,
     UsageSummary,
     Writable,
+    audit_row,
+    audit_values,
     leaderboard_page,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
-from bot.storage.export import exported, write_document
+from bot.storage.export import exported, exported_audit, write_document
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
 
@@ -59,7 +63,7 @@ def _present(row: Sequence[Any] | None, query: str) -> Sequence[Any]:
 
 
 def _settings(row: Sequence[Any]) -> GuildSettings:
-    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
+    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5], row[6])
 
 
 class SQLiteGuildRepository(ChallengeVerbs):
@@ -235,6 +239,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
             self._move(conn, challenge_rules.escrow(None, challenge))
+            self._run(conn, "took_challenge_number", number=number)
             self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                       opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
             return challenge
@@ -288,7 +293,8 @@ class SQLiteGuildRepository(ChallengeVerbs):
         """The row count of each section of the export (cheap: no row is read)."""
         members = (await self._fetchonly("member_count"))[0]
         challenges = (await self._fetchonly("challenge_count"))[0]
-        return {"members": members, "challenges": challenges}
+        audit = (await self._fetchonly("audit_count"))[0]
+        return {"members": members, "challenges": challenges, "audit": audit}
 
     async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
         """Write the guild's export document (bot.storage.export) to ``out`` as the rows are
@@ -307,8 +313,10 @@ class SQLiteGuildRepository(ChallengeVerbs):
                       "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}}
             members = conn.execute(q.GUILD["export_members"], self._p())
             challenges = conn.execute(q.GUILD["export_challenges"], self._p())
+            audit = conn.execute(q.GUILD["export_audit"], self._p())
             return write_document(out, header, {"members": _exported(Member, members),
-                                                "challenges": _exported(Challenge, challenges)})
+                                                "challenges": _exported(Challenge, challenges),
+                                                "audit": map(exported_audit, audit)})
         finally:
             conn.close()
 
@@ -322,10 +330,43 @@ class SQLiteGuildRepository(ChallengeVerbs):
             if left_before is not None and \
                     self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
-            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild"):
+            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
+                         "purge_audit"):
                 self._run(conn, name)
             return True
         return await self._write(work)
+
+    # -- members' data and the audit trail --------------------------------------------------
+    async def forget_member(self, user_id: int) -> privacy_rules.Forgotten | None:
+        """Delete the member's data (bot.domain.privacy) in one write transaction: the other
+        players' stakes go back, then the member's challenges and row go."""
+        def work(conn: sqlite3.Connection) -> privacy_rules.Forgotten | None:
+            row = self._one(conn, "member_for_forget", user_id=user_id)
+            if row is None:
+                return None
+            active = [_challenge(r) for r in conn.execute(
+                q.GUILD["active_challenges_of"], self._p(user_id=user_id)).fetchall()]
+            refunds = privacy_rules.refunds(user_id, active)
+            for who, amount in refunds:
+                self._run(conn, "add_points", user_id=who, amount=amount)
+            played = self._run(conn, "forget_challenges", user_id=user_id)
+            self._run(conn, "forget_member", user_id=user_id)
+            return privacy_rules.forget(_member(row), active, played)
+        return await self._write(work)
+
+    async def member_challenges(self, user_id: int) -> list[Challenge]:
+        return [_challenge(row) for row in
+                await self._fetchall("member_challenges", user_id=user_id)]
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._run(conn, "record_audit", **audit_values(entry))
+        await self._write(work)
+
+    async def audit(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        total = (await self._fetchonly("audit_count"))[0]
+        rows = await self._fetchall("audit_page", offset=offset, limit=limit)
+        return [audit_row(row) for row in rows], total
 
 
 def _exported(row_type: type, rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:

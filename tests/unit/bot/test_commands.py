@@ -162,7 +162,7 @@ async def test_purge_drops_the_usage_rows_still_in_the_batch(repo, storage, moni
     the waiting ones were written back by the next flush (and /stats would show them)."""
     monitoring.observe_command("login", G, "success", 0.010)
     monitoring.observe_command("login", G + 1, "success", 0.010)  # another guild: kept
-    await admin.do_purge(repo, ANN, "Guild", "Guild", monitoring)
+    await admin.do_purge(repo, ANN, "Guild", "Guild", monitoring, NOW)
     assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
         "No commands recorded yet.")
     assert await monitoring.usage.flush() == 1
@@ -178,13 +178,14 @@ async def test_leaderboard_of_an_empty_guild(storage):
 async def test_admin_commands(repo):
     await registered(repo, BOB)
     with pytest.raises(UserError, match="Manage Server"):
-        await admin.do_settings(repo, BOB, daily_reward=5)
-    for command in (admin.do_maintenance(repo, BOB, True), admin.do_export(repo, BOB, NOW),
-                    admin.do_purge(repo, BOB, "Guild", "Guild", NullMonitoring())):
+        await admin.do_settings(repo, BOB, now=NOW, daily_reward=5)
+    for command in (admin.do_maintenance(repo, BOB, True, NOW), admin.do_export(repo, BOB, NOW),
+                    admin.do_purge(repo, BOB, "Guild", "Guild", NullMonitoring(), NOW)):
         with pytest.raises(UserError, match="Manage Server"):
             await command
-    changed = await admin.do_settings(repo, ANN, daily_reward=20, challenge_expiry_hours=2,
-                                      day_boundary="utc", announcement_channel_id=5)
+    changed = await admin.do_settings(repo, ANN, now=NOW, daily_reward=20,
+                                      challenge_expiry_hours=2, day_boundary="utc",
+                                      announcement_channel_id=5)
     assert "Daily reward: 20 points" in changed.content
     assert "Challenge expiry: 2 hours" in changed.content
     assert "<#5>" in changed.content
@@ -192,8 +193,8 @@ async def test_admin_commands(repo):
                           ({"challenge_expiry_hours": 10_000}, "expiry"),
                           ({"day_boundary": "Nowhere/Land"}, "not a time zone")]:
         with pytest.raises(InvalidInput, match=error):
-            await admin.do_settings(repo, ANN, **kwargs)
-    assert "Maintenance is on" in (await admin.do_maintenance(repo, ANN, True)).content
+            await admin.do_settings(repo, ANN, now=NOW, **kwargs)
+    assert "Maintenance is on" in (await admin.do_maintenance(repo, ANN, True, NOW)).content
     assert (await repo.settings()).maintenance
 
     export = await admin.do_export(repo, ANN, NOW)
@@ -204,7 +205,7 @@ async def test_admin_commands(repo):
     assert [m["display_name"] for m in data["members"]] == ["bob"]
 
     with pytest.raises(UserError, match="Nothing was deleted"):
-        await admin.do_purge(repo, ANN, "Guild", "guild", NullMonitoring())
+        await admin.do_purge(repo, ANN, "Guild", "guild", NullMonitoring(), NOW)
     assert await repo.member(BOB.id) is not None
-    await admin.do_purge(repo, ANN, "Guild", "Guild", NullMonitoring())
+    await admin.do_purge(repo, ANN, "Guild", "Guild", NullMonitoring(), NOW)
     assert await repo.member(BOB.id) is None

@@ -10,7 +10,7 @@ import pytest
 
 from bot import components as ui
 from bot import posts
-from bot.cogs import challenges, stats
+from bot.cogs import admin, challenges, privacy, stats
 from bot.cogs._common import Person
 from bot.domain import challenges as rules
 from bot.domain.errors import InvalidInput
@@ -19,6 +19,7 @@ from bot.domain.settings import time_zones_like
 from bot.storage.base import Challenge
 from tests.unit.bot import test_admission as admission
 from tests.unit.bot.test_admission import NOW, A, B, gateway_guild, interaction
+from tests.unit.bot.test_commands import registered
 
 make_bot, answers = admission.make_bot, admission.answers  # the same fixtures
 ANN, BOB = Person(1, "ann"), Person(2, "bob")
@@ -191,3 +192,50 @@ async def test_number_choices_are_the_members_own_active_challenges(storage):
     assert [c.value for c in await challenges.number_choices(inter, "#1")] == [1]
     other = SimpleNamespace(guild_id=B, client=client, user=SimpleNamespace(id=ANN.id))
     assert await challenges.number_choices(other, "") == []
+
+
+async def test_privacy_and_audit_buttons_are_components_with_their_checks(storage, make_bot,
+                                                                          answers):
+    """Regression (merge of privacy-audit into components, issue 14): the privacy delete and
+    audit page buttons are ``gb1:`` components routed through ``run_component``. A delete
+    button replayed in another guild, or clicked by another member, deletes nothing; an audit
+    page click is re-checked for the admin, and passes maintenance as /admin does. Fails on the
+    old code because those buttons were discord.py DynamicItems (``privacy:delete:...``,
+    ``admin:audit:...``) that ``run_component`` did not know: no handler ran for them."""
+    client = await make_bot(gateway_guild(A, "Alpha", NOW), gateway_guild(B, "Beta", NOW))
+    await client.on_ready()
+    alpha = storage.guild(A)
+    await alpha.ensure("Alpha", NOW)
+    await storage.guild(B).ensure("Beta", NOW)
+    await registered(alpha, ANN, BOB)
+    edits: list[dict] = []
+
+    def click(guild_id, custom_id, who, admin=False):
+        inter = component(guild_id, custom_id)
+        inter.client, inter.message = client, None
+        inter.user = SimpleNamespace(id=who.id, name=who.name, display_name=who.name, bot=False)
+        inter.permissions = SimpleNamespace(manage_guild=admin)
+
+        async def edit_message(**changes) -> None:
+            edits.append(changes)
+        inter.response = SimpleNamespace(edit_message=edit_message)
+        return client.tree.run_component(inter)
+
+    delete = ui.make_id("pv", "delete", A, BOB.id)
+    assert ids(privacy.confirm_view(A, BOB.id)) == [delete] == [f"gb1:pv:delete:{A}:{BOB.id}"]
+    await click(B, delete, BOB)
+    assert "another server" in answers[-1]
+    await click(A, delete, ANN)
+    assert "Only the member who asked" in answers[-1]
+    assert await alpha.member(BOB.id) is not None and edits == []
+    await click(A, delete, BOB)
+    assert "is deleted" in edits[-1]["content"] and await alpha.member(BOB.id) is None
+
+    for i in range(12):
+        await admin.do_settings(alpha, Person(ANN.id, ANN.name, admin=True), now=NOW + i,
+                                daily_reward=i + 1)
+    await click(A, ui.make_id("ad", "audit", A, 1), BOB)
+    assert "Manage Server" in answers[-1] and len(edits) == 1
+    client.set_guild_maintenance(A, True)
+    await click(A, ui.make_id("ad", "audit", A, 1), ANN, admin=True)
+    assert edits[-1]["embed"].title == "Audit trail (page 2 of 2)"

@@ -56,6 +56,8 @@ class GuildModel:
     known: bool = False
     left: bool = False
     usage: dict[str, int] = field(default_factory=dict)
+    last_number: int = 0  # numbers are never handed out twice, even after a deletion
+    audit: int = 0  # audit entries recorded
 
     def _settle(self, c: MChallenge, status: str, winner: int | None = None) -> None:
         if winner is not None:
@@ -109,7 +111,7 @@ class GuildModel:
             if m[a].points < stake:
                 return ("err", "InsufficientPoints")
             m[a].points -= stake
-            number = max(cs, default=0) + 1
+            self.last_number = number = self.last_number + 1
             cs[number] = MChallenge(number, a, b, stake, "open", now + EXPIRY)
             return ("ok", number)
         if kind in ("accept", "decline", "cancel", "complete", "settle", "dispute"):
@@ -164,11 +166,31 @@ class GuildModel:
             self.reward = args[0]
             self.known = True
             return ("ok", True)
+        if kind == "forget":  # the member's data; the other side's stakes back
+            (u,) = args
+            if u not in m:
+                return ("ok", None)
+            mine = [c for c in cs.values() if u in (c.challenger, c.opponent)]
+            held = m.pop(u).points
+            for c in mine:
+                other = c.opponent if u == c.challenger else c.challenger
+                if c.status == "accepted" or (c.status == "open" and other == c.challenger):
+                    m[other].points += c.stake
+                if c.status == "accepted" or (c.status == "open" and u == c.challenger):
+                    held += c.stake
+                del cs[c.number]
+            return ("ok", (len(mine), held))
+        if kind == "audit":  # record one entry; the answer: the first page's size and the total
+            self.audit += 1
+            return ("ok", (min(self.audit, 10), self.audit))
+        if kind == "mine":
+            return ("ok", sorted(n for n, c in cs.items() if args[0] in (c.challenger, c.opponent)))
         if kind == "purge" or (kind == "retire" and self.left):
             m.clear()
             cs.clear()
             self.usage.clear()
             self.reward, self.known, self.left = 100, False, False
+            self.last_number = self.audit = 0
             return ("ok", None if kind == "purge" else True)
         if kind == "retire":  # the retention purge of a guild that has not left: nothing
             return ("ok", False)
@@ -243,7 +265,9 @@ class GuildModel:
             "known": self.known,
             "left": self.left,
             "usage": sorted(self.usage.items()),
-            "export_counts": {"members": len(self.members), "challenges": len(self.challenges)},
+            "export_counts": {"members": len(self.members), "challenges": len(self.challenges),
+                              "audit": self.audit},
+            "audit_rows": self.audit,
         }
 
 
@@ -304,6 +328,15 @@ async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yes
             return ("ok", None)
         if kind == "retire":
             return ("ok", await repo.purge(left_before=now + 1))
+        if kind == "forget":
+            gone = await repo.forget_member(args[0])
+            return ("ok", None if gone is None else (gone.challenges, gone.points))
+        if kind == "audit":
+            await repo.record_audit(base.AuditEntry(guild, 1, "export", {}, now))
+            page, total = await repo.audit(0, 10)
+            return ("ok", (len(page), total))
+        if kind == "mine":
+            return ("ok", [c.challenge_id for c in await repo.member_challenges(args[0])])
         if kind == "member":
             x = await repo.member(args[0])
             return ("ok", None if x is None else (x.points, x.streak, x.best_streak,
@@ -346,6 +379,7 @@ async def real_view(storage, guild: int) -> dict:
         "left": guild in await storage.guilds_left_before(float("inf")),
         "usage": sorted((u.command, u.calls) for u in await repo.usage(0)),
         "export_counts": await repo.export_counts(),
+        "audit_rows": len(data["audit"]),
     }
 
 

@@ -72,6 +72,9 @@ ARGS = {
     "leave": (1, st.tuples()),
     "use": (2, st.tuples(st.sampled_from(["profile", "login", "challenge create"]))),
     "usage": (1, st.tuples()),
+    "forget": (1, st.tuples(USERS)),
+    "audit": (1, st.tuples()),
+    "mine": (1, st.tuples(USERS)),
     "tick": (3, st.tuples(st.integers(60, 1800) | st.integers(3600, 30 * 3600))),
     "purge": (1, st.tuples()),
     "retire": (1, st.tuples()),  # the retention purge: only a guild that left
@@ -161,6 +164,14 @@ SCENARIO = [
     ("history", 0, None), ("history", 1, 4), ("history", 0, 2), ("known", 0), ("known", 1),
     ("purge", 0), ("usage", 1), ("known", 0), ("register", 0, 1), ("leave", 1), ("known", 1),
     ("retire", 0), ("member", 0, 1),
+    # Deleting one member (the same user ids in both guilds) and the audit trail: numbers are
+    # never handed out again, in the guild that deleted and only there.
+    ("register", 0, 2), ("register", 0, 3), ("login", 0, 1), ("login", 0, 2), ("login", 0, 3),
+    ("create", 0, 1, 2, 30), ("create", 0, 2, 1, 20), ("audit", 1), ("audit", 0), ("audit", 1),
+    ("mine", 0, 2), ("mine", 1, 2), ("forget", 1, 2), ("forget", 0, 1), ("member", 0, 2),
+    ("mine", 0, 2), ("create", 0, 2, 3, 5), ("create", 0, 3, 2, 5), ("create", 1, 1, 4, 5),
+    ("create", 0, 2, 3, 5), ("forget", 0, 9), ("stats", 0), ("stats", 1), ("audit", 0),
+    ("purge", 0),
 ]
 # One guild filter, with its table's alias if it has one (a statement that reads a guild table
 # twice, e.g. a member and its rank, has one filter per reference).

@@ -115,7 +115,7 @@ def test_the_move_copies_every_table_proves_it_and_prints_the_counts(move_env, c
     result = json.loads(out)
     expected = {"guilds": 22, "members": 22 * 12, "challenges": sum(7 + i % 5 for i in
                                                                      range(22)),
-                "command_usage": 500, "meta": 1}
+                "command_usage": 500, "audit_log": 0, "meta": 1}
     assert result["rows"] == expected
     assert result["guilds_proven"] == 22
     assert result["already_done"] is False
@@ -191,7 +191,7 @@ def test_a_target_with_data_is_refused_and_left_as_it_was(move_env, capsys, tmp_
     assert sql(move_env, "SELECT guild_id, name FROM guilds") == [(1, "already here")]
     assert not list((tmp_path / "backups").rglob("*.db.gz")), "a refused move took a backup"
 
-    sql(move_env, "DROP TABLE challenges, members, guilds, command_usage, meta, "
+    sql(move_env, "DROP TABLE challenges, members, guilds, command_usage, meta, audit_log, "
                   "identify_buckets, schema_migrations", "CREATE TABLE other_app (x int)")
     code, _, err = move(capsys, move_env)
     assert code == 1 and "not empty (1 tables, schema version 0)" in err
