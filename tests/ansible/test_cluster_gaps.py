@@ -1,0 +1,151 @@
+"""Issue 12 (cluster-gaps): restarts process by process, diagnose on PostgreSQL, host-wide alerts
+once per host, the emergency stop out of the bot user's reach. Run here, as the current user,
+against stand-ins (supervisorctl, loopback /readyz servers); the units on a real host are the
+Molecule scenarios' business (scripts/molecule-test.sh cluster, supervisor)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.ansible.test_cluster_ops import (
+    RUNUSER,
+    URL,
+    JsonHandler,
+    jobs,
+    render_cron,
+    serve,
+    stop,
+    write_inventory,
+)
+from tests.ansible.test_provisioning import ROOT, tool
+
+WRAPPER = "/usr/local/sbin/guildbot-cron"
+
+# Stand-in for supervisorctl: the group guildbot of N programs, their states in a JSON file; every
+# restart (and start) is recorded in the events file, and bumps the program's generation so its
+# /readyz stand-in answers 503 again until it has "connected".
+SUPERVISORCTL = """#!/usr/bin/env python3
+import json, pathlib, sys
+here = pathlib.Path(sys.argv[0]).parent
+states = json.loads((here / "states.json").read_text())
+def record(event, name):
+    states[name]["generation"] += 1
+    states[name]["state"] = "RUNNING"
+    (here / "states.json").write_text(json.dumps(states))
+    with open(here / "events", "a") as events:
+        events.write(f"{event} {name}\\n")
+verb, args = sys.argv[1], sys.argv[2:]
+if verb == "status":
+    for name, state in states.items():
+        print(f"{name} {state['state']}")
+elif verb == "avail":
+    for name in states:
+        print(f"{name}                    in use    auto      999:999")
+elif verb in ("reread", "update"):
+    pass
+elif verb in ("start", "restart"):
+    targets = list(states) if args[0].endswith(":*") else args
+    for name in targets:
+        record(verb, name)
+        if verb == "restart":
+            print(f"{name}: stopped")
+        print(f"{name}: started")
+else:
+    sys.exit(f"unexpected supervisorctl {sys.argv[1:]}")
+"""
+
+
+def supervisor_stand_in(base: Path, processes: int) -> Path:
+    bin_dir = base / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "supervisorctl").write_text(SUPERVISORCTL)
+    (bin_dir / "supervisorctl").chmod(0o755)
+    (bin_dir / "states.json").write_text(json.dumps(
+        {f"guildbot:guildbot-{n}": {"state": "RUNNING", "generation": 0}
+         for n in range(processes)}))
+    return bin_dir
+
+
+def readyz_after_restart(bin_dir: Path, process: int) -> type[JsonHandler]:
+    """Process N's /readyz: after each (re)start recorded by the stand-in, 503 twice
+    (connecting), then 200, the first 200 of each generation recorded in the events file."""
+    seen = {"generation": 0, "polls": 0}
+
+    class Readyz(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+            state = json.loads((bin_dir / "states.json").read_text())[
+                f"guildbot:guildbot-{process}"]
+            if state["generation"] != seen["generation"]:
+                seen.update(generation=state["generation"], polls=0)
+                with open(bin_dir / "events", "a") as events:
+                    events.write(f"down {process}\n")
+            seen["polls"] += 1
+            ready = seen["polls"] > 2
+            if seen["polls"] == 3:
+                with open(bin_dir / "events", "a") as events:
+                    events.write(f"ready {process}\n")
+            self.answer(200 if ready else 503, {"reasons": [] if ready else ["connecting"]})
+    return Readyz
+
+
+def run_play(base: Path, bin_dir: Path, tasks: list[dict], **extra: object
+             ) -> subprocess.CompletedProcess[str]:
+    inventory = write_inventory(base, {"bot-a": {"guildbot_processes": 2}},
+                                guildbot_service_process_manager="supervisor",
+                                guildbot_rollout_ready_delay=1, **extra)
+    (base / "play.yml").write_text(yaml.safe_dump([{
+        "name": "Play", "hosts": "guildbot", "gather_facts": False, "tasks": tasks}]))
+    return subprocess.run(
+        [tool("ansible-playbook"), str(base / "play.yml"), "-i", str(inventory)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+
+
+def restarted_in_turn(bin_dir: Path, result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return [line for line in (bin_dir / "events").read_text().splitlines()
+            if not line.startswith("down")]
+
+
+def test_rollback_restart_goes_process_by_process_each_gated_on_its_readyz(tmp_path: Path):
+    """Regression (issue 12, cluster-gaps item 2): the rollout's restart.yml (rollback.yml, the
+    rescue) restarts process 0, waits for its /readyz, then process 1. Fails on the old code
+    because it restarted the whole group at once (`guildbot:`): both restarts recorded before
+    either process was ready."""
+    bin_dir = supervisor_stand_in(tmp_path, 2)
+    base, servers = serve([readyz_after_restart(bin_dir, 0), readyz_after_restart(bin_dir, 1)])
+    try:
+        result = run_play(tmp_path, bin_dir, [{
+            "name": "Restart", "ansible.builtin.import_role": {
+                "name": "guildbot_rollout", "tasks_from": "restart.yml"}}],
+            guildbot_config_health_port=base)
+    finally:
+        stop(servers)
+    assert restarted_in_turn(bin_dir, result) == [
+        "restart guildbot:guildbot-0", "ready 0", "restart guildbot:guildbot-1", "ready 1"]
+
+
+def test_supervisor_handler_restarts_program_by_program(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-gaps item 3): guildbot_service's restart handler under
+    supervisor, on a host with two programs, restarts guildbot-0, waits for its /readyz, then
+    guildbot-1. Fails on the old code because it ran `supervisorctl restart guildbot:*` (the
+    whole group at once)."""
+    bin_dir = supervisor_stand_in(tmp_path, 2)
+    base, servers = serve([readyz_after_restart(bin_dir, 0), readyz_after_restart(bin_dir, 1)])
+    try:
+        result = run_play(tmp_path, bin_dir, [
+            {"name": "Load the role and its handlers", "ansible.builtin.include_role": {
+                "name": "guildbot_service", "tasks_from": "assert.yml", "public": True}},
+            {"name": "Notify", "ansible.builtin.command": "true", "changed_when": True,
+             "notify": "guildbot restart"}],
+            guildbot_config_health_port=base)
+    finally:
+        stop(servers)
+    assert restarted_in_turn(bin_dir, result) == [
+        "restart guildbot:guildbot-0", "ready 0", "restart guildbot:guildbot-1", "ready 1"]
