@@ -149,3 +149,46 @@ def test_supervisor_handler_restarts_program_by_program(tmp_path: Path) -> None:
         stop(servers)
     assert restarted_in_turn(bin_dir, result) == [
         "restart guildbot:guildbot-0", "ready 0", "restart guildbot:guildbot-1", "ready 1"]
+
+
+# --- emergency stop: the drop-in's condition out of the bot user's reach -------------------------
+def emergency_stop_files(base: Path, processes: int) -> dict[str, str]:
+    """The drop-in emergency-stop.yml installs and every file it writes as root (dest -> owner),
+    rendered from the playbook's own tasks with the role's variables."""
+    tasks = yaml.safe_load((ROOT / "ansible/emergency-stop.yml").read_text())[0]["tasks"]
+    copies = [t["ansible.builtin.copy"] for t in tasks if "ansible.builtin.copy" in t]
+    (base / "play.yml").write_text(yaml.safe_dump([{
+        "name": "Render", "hosts": "guildbot", "gather_facts": False,
+        "vars": {"reason": "test"},
+        "tasks": [
+            {"name": "Load the role", "ansible.builtin.import_role": {
+                "name": "guildbot_rollout", "tasks_from": "assert.yml"}},
+            {"name": "Render", "ansible.builtin.copy": {
+                "dest": str(base / "files.json"), "mode": "0644",
+                "content": "{{ files | to_json }}"},
+             "vars": {"files": [[c["dest"], {"content": c["content"], "owner": c.get("owner")}]
+                                for c in copies]}}]}]))
+    inventory = write_inventory(base, {"bot-a": {"guildbot_processes": processes}},
+                                guildbot_database_url=URL)
+    result = subprocess.run(
+        [tool("ansible-playbook"), str(base / "play.yml"), "-i", str(inventory)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return dict(json.loads((base / "files.json").read_text()))
+
+
+def test_emergency_stop_condition_names_a_root_owned_file(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-gaps item 6): the drop-in's ConditionPathExists=! names a
+    file root writes in /etc/guildbot (root:guildbot 0750), on one process and on several, so the
+    bot's user cannot lift the stop by deleting it. Fails on the old code because the condition
+    named the marker in the bot's own state directory (/var/lib/guildbot[/guildbot@%i])."""
+    for processes in (1, 2):
+        base = tmp_path / str(processes)
+        base.mkdir()
+        files = emergency_stop_files(base, processes)
+        dropin = next(v["content"] for k, v in files.items() if k.endswith("90-emergency-stop.conf"))
+        conditions = [line.split("=!", 1)[1] for line in dropin.splitlines()
+                      if line.startswith("ConditionPathExists=!")]
+        assert conditions == ["/etc/guildbot/emergency-stop"], dropin
+        assert files["/etc/guildbot/emergency-stop"] == {"content": "test\n", "owner": "root"}
