@@ -192,3 +192,34 @@ def test_emergency_stop_condition_names_a_root_owned_file(tmp_path: Path) -> Non
                       if line.startswith("ConditionPathExists=!")]
         assert conditions == ["/etc/guildbot/emergency-stop"], dropin
         assert files["/etc/guildbot/emergency-stop"] == {"content": "test\n", "owner": "root"}
+
+
+# --- diagnose on PostgreSQL ----------------------------------------------------------------------
+def test_diagnose_finds_postgresql_backups_where_they_are_taken(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-gaps item 4): on PostgreSQL, diagnose finds the newest
+    `.pgdump` on the host that takes the backups (the first bot host) and, on the other bot host,
+    names that host instead of reporting a problem. Fails on the old code because it looked for
+    `*.db.gz` only: both hosts reported "no backup" (a PROBLEM)."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/runuser").write_text(RUNUSER)
+    (tmp_path / "bin/runuser").chmod(0o755)
+    backups = tmp_path / "backups"
+    (backups / "daily").mkdir(parents=True)
+    (backups / "daily/guildbot-20261130T031700Z.pgdump").write_bytes(b"PGDMP")
+    inventory = write_inventory(tmp_path, {"bot-a": {}, "bot-b": {}},
+                                guildbot_database_url=URL,
+                                guildbot_host_state_dir=str(tmp_path / "lib"),
+                                guildbot_host_log_dir=str(tmp_path / "log"),
+                                guildbot_host_backup_dir=str(backups))
+    result = subprocess.run(
+        [tool("ansible-playbook"), str(ROOT / "ansible/diagnose.yml"), "-i", str(inventory),
+         "-e", f"guildbot_rollout_diagnose_dir={tmp_path / 'out'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+             "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    verdicts = {host: [line for line in (tmp_path / f"out/{host}.txt").read_text().splitlines()
+                       if line.startswith("backups ")] for host in ("bot-a", "bot-b")}
+    assert verdicts == {
+        "bot-a": ["backups OK newest 0 h old"],
+        "bot-b": ["backups OK taken on bot-a (diagnose that host for their age)"]}
