@@ -50,6 +50,7 @@ from bot.monitoring.systemd import child_env
 log = logging.getLogger("guildbot.alerts.cron")
 
 SERVICE_ENV = "GUILDBOT_SERVICE_NAME"
+HOST_CHECKED_ELSEWHERE = "host-wide, checked by process 0 (GUILDBOT_ALERT_HOST_RESOURCES=false)"
 EMERGENCY_STOP = "emergency-stop"
 
 
@@ -222,9 +223,13 @@ def collect(settings: Settings, state: dict[str, Any], now: float
             ) -> tuple[dict[str, float | None], dict[str, str]]:
     values: dict[str, float | None] = {}
     details: dict[str, str] = {}
-    values["cpu"], details["cpu"] = cpu_percent(state, now)
-    values["memory"] = memory_percent()
-    values["disk"], details["disk"] = disk_percent(settings.database)
+    if settings.alerts.host_resources_watched:
+        values["cpu"], details["cpu"] = cpu_percent(state, now)
+        values["memory"] = memory_percent()
+        values["disk"], details["disk"] = disk_percent(settings.database)
+    else:
+        values["cpu"] = values["memory"] = values["disk"] = None
+        details["cpu"] = details["disk"] = HOST_CHECKED_ELSEWHERE
     if settings.alerts.backup_age_watched:
         values["backup_age"], details["backup_age"] = backup_age_hours(
             read_backup_status(settings.state_dir), now)
@@ -234,6 +239,8 @@ def collect(settings: Settings, state: dict[str, Any], now: float
     svc_values, svc_details = service_values(settings, state, now)
     values["memory"], details["memory"] = combine_memory(
         values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None))
+    if values["memory"] is None and not settings.alerts.host_resources_watched:
+        details["memory"] = HOST_CHECKED_ELSEWHERE
     values.update(svc_values)
     details.update(svc_details)
     return values, details

@@ -187,7 +187,8 @@ def test_emergency_stop_condition_names_a_root_owned_file(tmp_path: Path) -> Non
         base = tmp_path / str(processes)
         base.mkdir()
         files = emergency_stop_files(base, processes)
-        dropin = next(v["content"] for k, v in files.items() if k.endswith("90-emergency-stop.conf"))
+        dropin = next(v["content"] for k, v in files.items()
+                      if k.endswith("90-emergency-stop.conf"))
         conditions = [line.split("=!", 1)[1] for line in dropin.splitlines()
                       if line.startswith("ConditionPathExists=!")]
         assert conditions == ["/etc/guildbot/emergency-stop"], dropin
@@ -223,3 +224,18 @@ def test_diagnose_finds_postgresql_backups_where_they_are_taken(tmp_path: Path) 
     assert verdicts == {
         "bot-a": ["backups OK newest 0 h old"],
         "bot-b": ["backups OK taken on bot-a (diagnose that host for their age)"]}
+
+
+# --- host-wide alerts once per host --------------------------------------------------------------
+def test_host_wide_resources_are_checked_by_one_process_per_host(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-gaps item 5): of a host's check-resources@N, only process
+    0's measures the host's CPU, memory and disk; the others carry
+    GUILDBOT_ALERT_HOST_RESOURCES=false (their service, restarts and unit memory stay theirs).
+    A one-process host is unchanged. Fails on the old code because every process's check
+    measured the host: one page per process for one problem."""
+    cron = render_cron(tmp_path, {"bot-a": {"guildbot_processes": 3}, "bot-b": {}},
+                       guildbot_database_url=URL)
+    checks = [line for line in jobs(cron["bot-a"]) if "check-resources" in line]
+    assert ["GUILDBOT_ALERT_HOST_RESOURCES=false" in line for line in checks] == [
+        False, True, True]
+    assert not any("GUILDBOT_ALERT_HOST_RESOURCES" in line for line in jobs(cron["bot-b"]))
