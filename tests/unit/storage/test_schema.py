@@ -201,8 +201,9 @@ async def test_postgres_records_each_migration_with_its_name_and_floor(backend, 
     await migrator.call("apply_pending")
     rows = await migrator.conn.fetch("SELECT version, name, compatible_from, applied_at "
                                      "FROM schema_migrations ORDER BY version")
-    # 0002 is expand-only: it keeps the floor 0001 set.
-    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "initial", 1), (2, "identify_buckets", 1)]
+    # 0002 and 0003 are expand-only: they keep the floor 0001 set.
+    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "initial", 1), (2, "identify_buckets", 1),
+                                                 (3, "announcements", 1)]
     assert rows[0][3] is not None
     counts = await pg_schema.table_counts(migrator.conn)
     assert set(pg_schema.GUILD_TABLES) <= set(counts)
