@@ -5,6 +5,7 @@ Molecule scenarios' business (scripts/molecule-test.sh cluster, supervisor)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -239,3 +240,45 @@ def test_host_wide_resources_are_checked_by_one_process_per_host(tmp_path: Path)
     assert ["GUILDBOT_ALERT_HOST_RESOURCES=false" in line for line in checks] == [
         False, True, True]
     assert not any("GUILDBOT_ALERT_HOST_RESOURCES" in line for line in jobs(cron["bot-b"]))
+
+
+# --- announce.yml: record once per database, wait for the fleet ---------------------------------
+ANNOUNCE_CLI = """#!/usr/bin/env python3
+# Stand-in for guildbot-cli: records its arguments; `announce --status` answers one pending guild
+# until it has been asked twice (the processes sending meanwhile), then none.
+import json, pathlib, sys
+here = pathlib.Path(sys.argv[0]).parent
+with open(here / "calls", "a") as calls:
+    calls.write(" ".join(sys.argv[1:]) + "\\n")
+asked = sum(1 for line in (here / "calls").read_text().splitlines() if "--status" in line)
+if "--status" in sys.argv:
+    pending = 1 if asked < 2 else 0
+    print(json.dumps({"announcements": [{"announcement_id": 7, "created_at": 1.0, "sent": 3,
+                                         "failed": 0, "sending": 0, "pending": pending}]}))
+else:
+    print(json.dumps({"channels": 4, "dry_run": False, "announcement_id": 7}))
+"""
+
+
+def test_announce_records_once_per_database_and_waits_for_the_fleet(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-gaps item 1): on a PostgreSQL cluster of two hosts the play
+    records the announcement once (on the host of the database jobs) and polls `announce --status`
+    until no guild is pending. Fails on the old code because the play ran the CLI that sent every
+    message itself and never asked for progress."""
+    cli = tmp_path / "guildbot-cli"
+    cli.write_text(ANNOUNCE_CLI)
+    cli.chmod(0o755)
+    inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}, "bot-b": {}},
+                                guildbot_database_url=URL)
+    result = subprocess.run(
+        [tool("ansible-playbook"), str(ROOT / "ansible/announce.yml"), "-i", str(inventory),
+         "-e", "message=hello", "-e", f"_guildbot_rollout_cli={cli}",
+         "-e", "announce_wait_delay=1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    user = getpass.getuser()
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        f"--user {user} announce hello",
+        f"--user {user} announce --status", f"--user {user} announce --status"]
+    assert "'pending': 0" in result.stdout
