@@ -587,6 +587,8 @@ class GuildBotMixin:
         self.draining = True
         pending = set(self.inflight_tasks)
         log.info("shutting down: %d interaction(s) in flight", len(pending))
+        if self._announcing is not None:  # it stops before its next guild: no send cut short
+            pending.add(self._announcing)
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         for task in [*self._background, self._announcing]:
