@@ -6,8 +6,11 @@ and interactions routed to the owning shard's session only).
 One world for every check (starting two processes costs one IDENTIFY window): both start
 together without a refused IDENTIFY; every guild's commands are answered once, by the process
 owning its shard; both run their expiry job over due challenges and the points are conserved;
-a maintenance switch made through one process reaches the other; `health --all` lists both; a
-`kill -9` of one process drops only its shards' guilds, which come back when it restarts.
+a maintenance switch made through one process reaches the other; an operator announcement
+reaches every guild once, from the process owning its shard (issue 12, cluster-gaps item 1:
+regression, fails on the old code because the CLI sent every message itself); `health --all`
+lists both; a `kill -9` of one process drops only its shards' guilds, which come back when it
+restarts (and sends no announcement twice).
 """
 
 from __future__ import annotations
