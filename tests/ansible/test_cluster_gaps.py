@@ -37,7 +37,8 @@ states = json.loads((here / "states.json").read_text())
 def record(event, name):
     states[name]["generation"] += 1
     states[name]["state"] = "RUNNING"
-    (here / "states.json").write_text(json.dumps(states))
+    (here / "states.json.tmp").write_text(json.dumps(states))
+    (here / "states.json.tmp").replace(here / "states.json")  # the /readyz stand-ins read it
     with open(here / "events", "a") as events:
         events.write(f"{event} {name}\\n")
 verb, args = sys.argv[1], sys.argv[2:]
