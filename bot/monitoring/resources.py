@@ -209,11 +209,12 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
     return values, details
 
 
-def combine_memory(host: float | None, unit: float | None, unit_detail: str | None
-                   ) -> tuple[float | None, str]:
+def combine_memory(host: float | None, unit: float | None, unit_detail: str | None,
+                   host_text: str | None = None) -> tuple[float | None, str]:
     """The memory figure alerted on: the host's, or the bot unit's share of its MemoryMax when
-    that is higher (the kernel kills the unit at its MemoryMax whatever the host has left)."""
-    host_text = "host unavailable" if host is None else f"host {host:.1f} %"
+    that is higher (the kernel kills the unit at its MemoryMax whatever the host has left).
+    ``host_text`` says why the host's figure is missing when it was not measured."""
+    host_text = host_text or ("host unavailable" if host is None else f"host {host:.1f} %")
     if unit is not None and (host is None or unit > host):
         return unit, f"{unit_detail} ({host_text})"
     return host, host_text + (f"; {unit_detail} ({unit:.1f} %)" if unit is not None else "")
@@ -238,9 +239,8 @@ def collect(settings: Settings, state: dict[str, Any], now: float
         details["backup_age"] = "not watched here (GUILDBOT_ALERT_BACKUP_AGE=false)"
     svc_values, svc_details = service_values(settings, state, now)
     values["memory"], details["memory"] = combine_memory(
-        values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None))
-    if values["memory"] is None and not settings.alerts.host_resources_watched:
-        details["memory"] = HOST_CHECKED_ELSEWHERE
+        values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None),
+        None if settings.alerts.host_resources_watched else HOST_CHECKED_ELSEWHERE)
     values.update(svc_values)
     details.update(svc_details)
     return values, details

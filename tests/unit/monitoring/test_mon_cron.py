@@ -315,4 +315,9 @@ def test_only_one_process_per_host_checks_the_hosts_resources(tmp_path, capsys):
         "cpu": None, "memory": None, "disk": None}
     assert "disk" not in out["firing"]
     assert "checked by process 0" in out["details"]["disk"]
+    assert "checked by process 0" in out["details"]["memory"]
+    # Its own unit's share of its MemoryMax is still its own to alert on.
+    assert resources.combine_memory(None, 91.0, "guildbot@1.service: 466 MiB",
+                                    resources.HOST_CHECKED_ELSEWHERE) == (
+        91.0, f"guildbot@1.service: 466 MiB ({resources.HOST_CHECKED_ELSEWHERE})")
     assert "service_down" in out["values"]
