@@ -1,51 +1,41 @@
-"""Operator announcements: one message to every guild's configured announcement channel.
+"""Operator announcements, the CLI's half: record one, report progress.
 
-Messages go out one at a time with a pause between them, well inside Discord's global limit of
-50 requests/s; discord.py's HTTP client also honours every 429 it receives. A channel that fails
-(deleted, no permission) is reported and skipped, never retried in a loop: 401/403 answers count
-toward Discord's invalid-request ban.
+``guildbot-cli announce MESSAGE`` records the announcement in the database; the running bot
+processes send it, each to the guilds of its own shards, each guild once, paced within the fleet's
+share of Discord's global rate limit (bot/app.py, rules in bot/domain/announcements.py). The CLI
+neither needs the token nor talks to Discord. ``--dry-run`` counts the guilds with an announcement
+channel and records nothing; ``--status`` reports every recent announcement's sent, failed,
+sending (claimed by a process that stopped before Discord answered) and pending guilds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import time
 
-import discord
-
-from bot.app import configure_endpoints
 from bot.config import Settings
+from bot.domain.announcements import MAX_AGE_SECONDS
 from bot.storage.backends import open_storage
 
-log = logging.getLogger("guildbot.announce")
-PAUSE_SECONDS = 0.25
 
-
-async def announce(settings: Settings, token: str, message: str, *, dry_run: bool = False,
-                   pause: float = PAUSE_SECONDS) -> dict:
+async def announce(settings: Settings, message: str, *, dry_run: bool = False) -> dict:
+    """Record ``message`` (already validated) for every guild; what it was addressed to."""
     storage = await open_storage(settings, 1)
     try:
-        targets = await storage.announcement_channels()
+        channels = len(await storage.announcement_channels())
+        result: dict = {"channels": channels, "dry_run": dry_run}
+        if not dry_run:
+            result["announcement_id"] = await storage.create_announcement(message, time.time())
     finally:
         await storage.close()
-    result: dict = {"channels": len(targets), "sent": 0, "failed": [], "dry_run": dry_run}
-    if dry_run or not targets:
-        return result
-    configure_endpoints(settings)
-    client = discord.Client(intents=discord.Intents.none())
-    try:
-        await client.login(token)
-        for guild_id, channel_id in targets:
-            try:
-                await client.get_partial_messageable(channel_id, guild_id=guild_id).send(
-                    message, allowed_mentions=discord.AllowedMentions.none())
-                result["sent"] += 1
-            except discord.HTTPException as exc:
-                log.warning("announcement to guild %s channel %s failed: %s", guild_id,
-                            channel_id, exc)
-                result["failed"].append({"guild_id": str(guild_id), "channel_id": str(channel_id),
-                                         "status": exc.status})
-            await asyncio.sleep(pause)
-    finally:
-        await client.close()
     return result
+
+
+async def progress(settings: Settings) -> dict:
+    """Where each announcement of the last MAX_AGE_SECONDS stands (older ones are no longer
+    sent)."""
+    storage = await open_storage(settings, 1)
+    try:
+        found = await storage.announcement_progress(time.time() - MAX_AGE_SECONDS)
+    finally:
+        await storage.close()
+    return {"announcements": [p.as_dict() for p in found]}

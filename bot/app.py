@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import pkgutil
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -31,12 +32,14 @@ from discord.ext import commands
 from bot import cogs, components, posts
 from bot.config import Settings
 from bot.cooldowns import Cooldowns
+from bot.domain import announcements
 from bot.domain import audit as audit_rules
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
 from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
+from bot.shards import label as shard_label
 from bot.shedding import LoadShedder
 from bot.storage.base import Storage, StorageSize, StorageUnavailable
 
@@ -250,6 +253,10 @@ class GuildBotMixin:
         self._notified_ready = False
         self._background: list[asyncio.Task] = []
         self._shutdown_task: asyncio.Task | None = None
+        # Operator announcements this process has taken up (sent to each of its guilds that had
+        # a channel then), and the task sending them (one at a time).
+        self._announced: set[int] = set()
+        self._announcing: asyncio.Task | None = None
         # Answers "busy" cheaply once commands arrive late (overload); see bot/shedding.py.
         self.shedder = LoadShedder(settings.api_base, BUSY_NOTICE, monitoring.observe_command,
                                    user_agent=self.http.user_agent)  # type: ignore[attr-defined]
@@ -382,7 +389,8 @@ class GuildBotMixin:
     async def _watch_control(self) -> None:
         """Every CONTROL_POLL_INTERVAL: global maintenance follows the file
         $STATE_DIR/maintenance, and the guilds in maintenance are read again from the database,
-        so a switch made through another process (or the database) holds here within seconds."""
+        so a switch made through another process (or the database) holds here within seconds;
+        a new operator announcement is taken up the same way."""
         flag = self.settings.state_dir / "maintenance"
         while True:
             on = flag.exists()
@@ -390,6 +398,7 @@ class GuildBotMixin:
                 log.warning("global maintenance %s (%s)", "ON" if on else "OFF", flag)
                 self.global_maintenance = on
             await self.refresh_maintenance()
+            await self.poll_announcements()
             await asyncio.sleep(CONTROL_POLL_INTERVAL)
 
     async def refresh_maintenance(self) -> None:
@@ -401,6 +410,83 @@ class GuildBotMixin:
             log.debug("guilds in maintenance not refreshed: %s", exc)
         except Exception as exc:  # a bug here must not end the watch of the maintenance file
             self.monitoring.record_error(exc, command="task:refresh_maintenance")
+
+    # -- announcements (bot/domain/announcements.py) ------------------------------------------
+    async def poll_announcements(self) -> None:
+        """From the control poll: take up the recent announcements this process has not sent
+        yet, in a task of their own (one at a time: the poll never waits for the sending)."""
+        if self.draining or (self._announcing is not None and not self._announcing.done()):
+            return
+        try:
+            recent = await self.storage.announcements_since(
+                self.clock() - announcements.MAX_AGE_SECONDS)
+        except StorageUnavailable as exc:
+            log.debug("announcements not polled: %s", exc)
+            return
+        except Exception as exc:  # a bug here must not end the watch of the maintenance file
+            self.monitoring.record_error(exc, command="task:poll_announcements")
+            return
+        todo = [a for a in recent if a.announcement_id not in self._announced]
+        if todo:
+            self._announcing = asyncio.create_task(self._announce_all(todo), name="announce")
+
+    async def _announce_all(self, todo: list[announcements.Announcement]) -> None:
+        try:
+            await self.send_announcements(todo)
+        except StorageUnavailable as exc:  # the next poll takes them up again
+            log.warning("announcements paused: %s", exc)
+        except Exception as exc:
+            self.monitoring.record_error(exc, command="task:send_announcements")
+
+    async def send_announcements(self, todo: list[announcements.Announcement]) -> int:
+        """Send each announcement to this process's guilds (those of its shards) that have a
+        channel and no delivery row yet: claim the guild's row, then send, then record sent or
+        failed (never retried). Paced to this process's share of the fleet's announcement rate.
+        Returns the messages sent."""
+        interval = announcements.send_interval(self.settings.shard_count,
+                                               self.settings.own_shards)
+        process = (f"{socket.gethostname()} process {self.settings.instance} "
+                   f"(shards {shard_label(self.settings.own_shards)})")
+        sent = 0
+        for item in todo:
+            targets = [(guild_id, channel_id) for guild_id, channel_id
+                       in await self.storage.announcement_targets(item.announcement_id)
+                       if self.settings.owns_guild(guild_id)]
+            for guild_id, channel_id in targets:
+                if self.draining:
+                    return sent
+                if not await self.storage.claim_announcement(
+                        item.announcement_id, guild_id, channel_id, self.clock(), process):
+                    continue  # another process (or an earlier run of this one) has it
+                refused = await self._send_announcement(item, guild_id, channel_id)
+                await self.storage.finish_announcement(
+                    item.announcement_id, guild_id,
+                    announcements.SENT if refused is None else announcements.FAILED,
+                    None if refused is None else f"{refused.status} {refused.text}"[:200])
+                sent += refused is None
+                if refused is not None and refused.status in announcements.STOPS_THE_ROUND:
+                    # The token is refused: every further send would fail the same way.
+                    log.error("announcements stopped: Discord refused the token (%s)", refused)
+                    self._announced.update(a.announcement_id for a in todo)
+                    return sent
+                await asyncio.sleep(interval)
+            self._announced.add(item.announcement_id)
+            log.info("announcement %s: sent to this process's %d guild(s) with a channel",
+                     item.announcement_id, len(targets))
+        return sent
+
+    async def _send_announcement(self, item: announcements.Announcement, guild_id: int,
+                                 channel_id: int) -> discord.HTTPException | None:
+        """One message, mentions stripped; Discord's refusal, or None when it was sent."""
+        try:
+            await self.get_partial_messageable(  # type: ignore[attr-defined]
+                channel_id, guild_id=guild_id).send(
+                item.message, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.warning("announcement %s to guild %s channel %s failed: %s",
+                        item.announcement_id, guild_id, channel_id, exc)
+            return exc
+        return None
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -605,10 +691,13 @@ class GuildBotMixin:
         self.draining = True
         pending = set(self.inflight_tasks)
         log.info("shutting down: %d interaction(s) in flight", len(pending))
+        if self._announcing is not None:  # it stops before its next guild: no send cut short
+            pending.add(self._announcing)
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
-        for task in self._background:
-            task.cancel()
+        for task in [*self._background, self._announcing]:
+            if task is not None:
+                task.cancel()
         await self.shedder.close()
         await self.close()  # type: ignore[attr-defined]
 

@@ -470,18 +470,21 @@ def cmd_check_resources(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.announce import announce
+    from bot.announce import announce, progress
+    from bot.domain.announcements import validate_announcement
     from bot.domain.errors import UserError
-    from bot.domain.text import validate_announcement
 
+    if args.status:
+        _print_json(asyncio.run(progress(settings)))
+        return 0
+    if args.message is None:
+        raise CommandFailed("announce: give the MESSAGE (or --status)")
     try:
         message = validate_announcement(args.message)
     except UserError as exc:
         raise CommandFailed(str(exc)) from None
-    token = settings.require_token().reveal()
-    result = asyncio.run(announce(settings, token, message, dry_run=args.dry_run))
-    _print_json(result)
-    return 0 if not result["failed"] else 1
+    _print_json(asyncio.run(announce(settings, message, dry_run=args.dry_run)))
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -544,9 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, default=7)
     p = add("check-resources", cmd_check_resources, "cron resource checks and alerts")
     p.add_argument("--dry-run", action="store_true", help="evaluate and print, deliver nothing")
-    p = add("announce", cmd_announce, "post a message to every guild's announcement channel")
-    p.add_argument("message")
-    p.add_argument("--dry-run", action="store_true", help="list the channels, post nothing")
+    p = add("announce", cmd_announce, "record a message for every guild's announcement "
+            "channel; the running bot processes send it, each to its own shards' guilds")
+    p.add_argument("message", nargs="?")
+    p.add_argument("--dry-run", action="store_true",
+                   help="count the guilds with a channel, record nothing")
+    p.add_argument("--status", action="store_true",
+                   help="each recent announcement's sent, failed, sending and pending guilds")
     return parser
 
 

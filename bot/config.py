@@ -68,6 +68,10 @@ class AlertThresholds:
     # False where another host runs the backups (one per PostgreSQL deployment): the backup age is
     # then watched there, and this host's check-resources leaves it alone.
     backup_age_watched: bool = True
+    # False for every process of a host but one (cron: check-resources@N, N > 0): the host's CPU,
+    # memory and disk are then checked once per host, by process 0's check (one page per
+    # problem); each process still checks its own unit (service, restarts, its MemoryMax).
+    host_resources_watched: bool = True
     webhook_max_per_hour: int = 20
     # True where Prometheus and Alertmanager page for this stage (guildbot_prometheus): the bot's
     # in-process rules and check-resources evaluate nothing, so no alert pages twice.
@@ -465,6 +469,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway_down_minutes=r.number("ALERT_GATEWAY_DOWN_MINUTES", defaults.gateway_down_minutes),
         backup_max_age_hours=r.number("BACKUP_MAX_AGE_HOURS", defaults.backup_max_age_hours),
         backup_age_watched=r.boolean("ALERT_BACKUP_AGE", defaults.backup_age_watched),
+        host_resources_watched=r.boolean("ALERT_HOST_RESOURCES", defaults.host_resources_watched),
         webhook_max_per_hour=r.integer("ALERT_WEBHOOK_MAX_PER_HOUR", defaults.webhook_max_per_hour,
                                        minimum=1, maximum=1000),
         by_prometheus=r.boolean("ALERTS_BY_PROMETHEUS", defaults.by_prometheus),

@@ -50,6 +50,7 @@ from bot.monitoring.systemd import child_env
 log = logging.getLogger("guildbot.alerts.cron")
 
 SERVICE_ENV = "GUILDBOT_SERVICE_NAME"
+HOST_CHECKED_ELSEWHERE = "host-wide, checked by process 0 (GUILDBOT_ALERT_HOST_RESOURCES=false)"
 EMERGENCY_STOP = "emergency-stop"
 
 
@@ -208,11 +209,12 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
     return values, details
 
 
-def combine_memory(host: float | None, unit: float | None, unit_detail: str | None
-                   ) -> tuple[float | None, str]:
+def combine_memory(host: float | None, unit: float | None, unit_detail: str | None,
+                   host_text: str | None = None) -> tuple[float | None, str]:
     """The memory figure alerted on: the host's, or the bot unit's share of its MemoryMax when
-    that is higher (the kernel kills the unit at its MemoryMax whatever the host has left)."""
-    host_text = "host unavailable" if host is None else f"host {host:.1f} %"
+    that is higher (the kernel kills the unit at its MemoryMax whatever the host has left).
+    ``host_text`` says why the host's figure is missing when it was not measured."""
+    host_text = host_text or ("host unavailable" if host is None else f"host {host:.1f} %")
     if unit is not None and (host is None or unit > host):
         return unit, f"{unit_detail} ({host_text})"
     return host, host_text + (f"; {unit_detail} ({unit:.1f} %)" if unit is not None else "")
@@ -222,9 +224,13 @@ def collect(settings: Settings, state: dict[str, Any], now: float
             ) -> tuple[dict[str, float | None], dict[str, str]]:
     values: dict[str, float | None] = {}
     details: dict[str, str] = {}
-    values["cpu"], details["cpu"] = cpu_percent(state, now)
-    values["memory"] = memory_percent()
-    values["disk"], details["disk"] = disk_percent(settings.database)
+    if settings.alerts.host_resources_watched:
+        values["cpu"], details["cpu"] = cpu_percent(state, now)
+        values["memory"] = memory_percent()
+        values["disk"], details["disk"] = disk_percent(settings.database)
+    else:
+        values["cpu"] = values["memory"] = values["disk"] = None
+        details["cpu"] = details["disk"] = HOST_CHECKED_ELSEWHERE
     if settings.alerts.backup_age_watched:
         values["backup_age"], details["backup_age"] = backup_age_hours(
             read_backup_status(settings.state_dir), now)
@@ -233,7 +239,8 @@ def collect(settings: Settings, state: dict[str, Any], now: float
         details["backup_age"] = "not watched here (GUILDBOT_ALERT_BACKUP_AGE=false)"
     svc_values, svc_details = service_values(settings, state, now)
     values["memory"], details["memory"] = combine_memory(
-        values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None))
+        values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None),
+        None if settings.alerts.host_resources_watched else HOST_CHECKED_ELSEWHERE)
     values.update(svc_values)
     details.update(svc_details)
     return values, details

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.domain.announcements import Announcement, Progress
+
 
 class StorageUnavailable(Exception):
     """The database failed for a technical reason (locked past its busy timeout, I/O error,
@@ -261,6 +263,20 @@ class Storage(Protocol):
     async def guilds_with_due_challenges(self, now: float) -> list[int]: ...
     async def guilds_in_maintenance(self) -> list[int]: ...
     async def announcement_channels(self) -> list[tuple[int, int]]: ...
+    # Operator announcements (bot/domain/announcements.py), sent by the fleet.
+    async def create_announcement(self, message: str, now: float) -> int:
+        """Record an announcement for every guild; its id."""
+    async def announcements_since(self, since: float) -> list[Announcement]: ...
+    async def announcement_targets(self, announcement_id: int) -> list[tuple[int, int]]:
+        """(guild id, channel id) of every present guild with an announcement channel that has
+        no delivery row for the announcement yet."""
+    async def claim_announcement(self, announcement_id: int, guild_id: int, channel_id: int,
+                                 now: float, process: str) -> bool:
+        """Take the guild's delivery (status ``sending``) for this process; False when any
+        process (this one included) took it before: then it must not be sent."""
+    async def finish_announcement(self, announcement_id: int, guild_id: int, status: str,
+                                  detail: str | None) -> None: ...
+    async def announcement_progress(self, since: float) -> list[Progress]: ...
     async def write_usage(self, rows: Sequence[UsageRow]) -> None: ...
     async def prune_usage(self, before: float) -> int: ...
     async def prune_audit(self, before: float) -> int:

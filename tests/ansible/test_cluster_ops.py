@@ -79,11 +79,13 @@ def test_postgres_cluster_backs_up_once_and_checks_every_process(tmp_path: Path)
         f"root GUILDBOT_INSTANCE=0 GUILDBOT_SERVICE_NAME=guildbot@0.service {WRAPPER} "
         "check-resources@0 check-resources",
         f"root GUILDBOT_INSTANCE=1 GUILDBOT_SERVICE_NAME=guildbot@1.service "
-        f"GUILDBOT_ALERT_BACKUP_AGE=false {WRAPPER} check-resources@1 check-resources",
+        f"GUILDBOT_ALERT_BACKUP_AGE=false GUILDBOT_ALERT_HOST_RESOURCES=false {WRAPPER} "
+        "check-resources@1 check-resources",
     ]
     assert jobs(cron["bot-b"]) == [
         f"root GUILDBOT_INSTANCE={n} GUILDBOT_SERVICE_NAME=guildbot@{n}.service "
-        f"GUILDBOT_ALERT_BACKUP_AGE=false {WRAPPER} check-resources@{n} check-resources"
+        f"GUILDBOT_ALERT_BACKUP_AGE=false {'GUILDBOT_ALERT_HOST_RESOURCES=false ' if n else ''}"
+        f"{WRAPPER} check-resources@{n} check-resources"
         for n in (0, 1)]
     assert "# backup: runs on bot-a" in cron["bot-b"]
     assert "# drill: runs on bot-a" in cron["bot-b"]

@@ -6,8 +6,11 @@ and interactions routed to the owning shard's session only).
 One world for every check (starting two processes costs one IDENTIFY window): both start
 together without a refused IDENTIFY; every guild's commands are answered once, by the process
 owning its shard; both run their expiry job over due challenges and the points are conserved;
-a maintenance switch made through one process reaches the other; `health --all` lists both; a
-`kill -9` of one process drops only its shards' guilds, which come back when it restarts.
+a maintenance switch made through one process reaches the other; an operator announcement
+reaches every guild once, from the process owning its shard (issue 12, cluster-gaps item 1:
+regression, fails on the old code because the CLI sent every message itself); `health --all`
+lists both; a `kill -9` of one process drops only its shards' guilds, which come back when it
+restarts (and sends no announcement twice).
 """
 
 from __future__ import annotations
@@ -147,6 +150,37 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
         await answer(fake, in_a, ann, "admin maintenance", {"state": "off"})
         await _eventually(await b_sees(0), "process b saw the switch back", 10)
 
+        # An operator announcement: the CLI records it, each process sends it to the guilds of
+        # its own shards, each guild once (one send refused with 403: recorded, not retried).
+        for guild in guilds:
+            ann, _ = members[guild.id]
+            await answer(fake, guild, ann, "admin settings",
+                         {"announcement_channel": guild.channel("general")})
+        fake.fail_next("POST", "/channels/{id}/messages", 403)
+        recorded = await asyncio.to_thread(_cli, bots["a"].env, "announce", "Upgrade at 22:00")
+        assert recorded.returncode == 0, recorded.stderr
+        announcement = json.loads(recorded.stdout)["announcement_id"]
+
+        async def delivered() -> bool:
+            status = json.loads((await asyncio.to_thread(
+                _cli, bots["b"].env, "announce", "--status")).stdout)["announcements"]
+            return [(p["sent"], p["failed"], p["sending"], p["pending"]) for p in status] == \
+                [(len(guilds) - 1, 1, 0, 0)]
+        await _eventually(delivered, "the announcement reached every guild", 30)
+        by_process = dict(await db.rows(
+            "SELECT guild_id, process FROM announcement_deliveries WHERE announcement_id = ?",
+            announcement))
+        for guild in guilds:
+            instance = PROCESSES[owner[guild.id]][0]
+            assert f"process {instance} (shards " in by_process[guild.id], by_process
+        [(failed_guild, detail)] = await db.rows(
+            "SELECT guild_id, detail FROM announcement_deliveries WHERE status = 'failed'")
+        assert detail.startswith("403")
+        announced = {g.id: [m.content for m in fake.channel_messages.get(
+            g.channel("general").id, [])] for g in guilds}
+        assert announced == {g.id: [] if g.id == failed_guild else ["Upgrade at 22:00"]
+                             for g in guilds}
+
         # health --all lists both processes of the host, with their shards.
         health = await asyncio.to_thread(_cli, bots["a"].env, "health", "--all")
         report = json.loads(health.stdout)
@@ -176,6 +210,13 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
             assert "Profile of ann" in text(await answer(fake, guild, ann, "profile"))
         assert gateway.identify_refusals == []
         assert sorted(r.shard for r in gateway.identify_log) == [0, 1, 2, 2, 3, 3]
+        # The restarted process took the announcement up again and sent it to nobody twice.
+        async def b_took_it_up() -> bool:
+            return (f"announcement {announcement}: sent to this process's 0 guild(s)"
+                    in bots["b"].log_path.read_text())
+        await _eventually(b_took_it_up, "the restarted process looked at the announcement", 10)
+        assert {g.id: len(fake.channel_messages.get(g.channel("general").id, []))
+                for g in guilds} == {g.id: 0 if g.id == failed_guild else 1 for g in guilds}
         _assert_rate_kept(gateway)
 
         # A button posted before the kill works in whichever process owns its guild now: its

@@ -157,19 +157,41 @@ async def test_operator_cli_on_a_live_database(world, bot):
 
 
 async def test_announce_posts_to_each_configured_channel_only(world, bot):
+    """Regression (issue 12, cluster-gaps item 1), SQLite: the CLI records the announcement and
+    the running bot (one process, every shard) sends it, mentions stripped, once to each guild
+    with a channel; a second process start finds nothing left to send. Fails on the old code
+    because the CLI sent the messages itself and printed no announcement id."""
     w = world
     general = w.alpha.channel("general")
     await answer(w.fake, w.alpha, w.ann, "admin settings", {"announcement_channel": general})
     dry = await _cli(bot.env, "announce", "Maintenance tonight at 22:00 UTC", "--dry-run")
-    assert json.loads(dry.stdout)["channels"] == 1
-    assert not w.fake.channel_messages.get(general.id)
+    assert json.loads(dry.stdout) == {"channels": 1, "dry_run": True}
+    assert json.loads((await _cli(bot.env, "announce", "--status")).stdout) == {
+        "announcements": []}
     sent = await _cli(bot.env, "announce", "Maintenance tonight at 22:00 UTC @everyone")
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout) == {"channels": 1, "sent": 1, "failed": [], "dry_run": False}
-    message = await w.fake.wait_channel_message(general, timeout=5)
+    recorded = json.loads(sent.stdout)
+    assert recorded["channels"] == 1 and not recorded["dry_run"]
+    message = await w.fake.wait_channel_message(general, timeout=10)
     assert message.content.startswith("Maintenance tonight")
+    assert not w.fake.requests or all(  # mentions stripped: nobody pinged
+        body.get("allowed_mentions") == {"parse": []} for method, route, _, body
+        in w.fake.requests if route == "/channels/{id}/messages")
     beta_channel = w.beta.channel("general")
     assert not w.fake.channel_messages.get(beta_channel.id)
+    status = json.loads((await _cli(bot.env, "announce", "--status")).stdout)["announcements"]
+    assert [(p["announcement_id"], p["sent"], p["failed"], p["sending"], p["pending"])
+            for p in status] == [(recorded["announcement_id"], 1, 0, 0, 0)]
+    # A restart takes the announcement up again and sends it to nobody twice.
+    assert await bot.stop() == 0
+    await bot.start()
+    await bot.wait_ready()
+    for _ in range(100):
+        if "sent to this process's 0 guild(s)" in bot.log_path.read_text():
+            break
+        await asyncio.sleep(0.1)
+    assert "sent to this process's 0 guild(s)" in bot.log_path.read_text()
+    assert len(w.fake.channel_messages[general.id]) == 1
 
 
 async def test_a_drained_stop_is_a_restart_and_a_kill_is_a_crash_restart(world, make_bot):

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.domain.announcements import Announcement, Progress
 from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
 from bot.storage.postgres import queries as q
 from bot.storage.postgres import schema
@@ -109,6 +110,39 @@ class PostgresStorage:
 
     async def announcement_channels(self) -> list[tuple[int, int]]:
         return [(row[0], row[1]) for row in await self._rows("announcement_channels")]
+
+    async def create_announcement(self, message: str, now: float) -> int:
+        row = await self._pool.fetchrow(*q.bind(q.META["create_announcement"],
+                                                {"message": message, "now": now}))
+        assert row is not None  # INSERT ... RETURNING returns its row
+        return int(row[0])
+
+    async def announcements_since(self, since: float) -> list[Announcement]:
+        return [Announcement(*row) for row in await self._pool.fetch(
+            *q.bind(q.META["announcements_since"], {"since": since}))]
+
+    async def announcement_targets(self, announcement_id: int) -> list[tuple[int, int]]:
+        return [(row[0], row[1]) for row in await self._rows("announcement_targets",
+                                                             announcement_id=announcement_id)]
+
+    async def claim_announcement(self, announcement_id: int, guild_id: int, channel_id: int,
+                                 now: float, process: str) -> bool:
+        """One INSERT ... ON CONFLICT DO NOTHING: of processes claiming at once, the key lets
+        exactly one insert the row."""
+        return await self._pool.execute(*q.bind(q.META["claim_announcement"], {
+            "announcement_id": announcement_id, "guild_id": guild_id, "channel_id": channel_id,
+            "now": now, "process": process})) == 1
+
+    async def finish_announcement(self, announcement_id: int, guild_id: int, status: str,
+                                  detail: str | None) -> None:
+        await self._pool.execute(*q.bind(q.META["finish_announcement"], {
+            "announcement_id": announcement_id, "guild_id": guild_id, "status": status,
+            "detail": detail}))
+
+    async def announcement_progress(self, since: float) -> list[Progress]:
+        rows = await self._pool.fetch(*q.bind(q.META["announcement_counts"], {"since": since}))
+        return [Progress(row[0], row[1], row[2], row[3], row[4],
+                         len(await self.announcement_targets(row[0]))) for row in rows]
 
     async def write_usage(self, rows: Sequence[UsageRow]) -> None:
         if not rows:

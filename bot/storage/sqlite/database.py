@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.domain.announcements import Announcement, Progress
 from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
@@ -74,6 +75,45 @@ class SQLiteStorage(Connections):
     async def announcement_channels(self) -> list[tuple[int, int]]:
         rows = await self.fetchall(q.OPERATOR["announcement_channels"][0], {})
         return [(row[0], row[1]) for row in rows]
+
+    async def create_announcement(self, message: str, now: float) -> int:
+        def insert(conn: sqlite3.Connection) -> int:
+            row = conn.execute(q.META["create_announcement"],
+                               {"message": message, "now": now}).fetchone()
+            return int(row[0])
+        return await self.write(insert)
+
+    async def announcements_since(self, since: float) -> list[Announcement]:
+        rows = await self.fetchall(q.META["announcements_since"], {"since": since})
+        return [Announcement(*row) for row in rows]
+
+    async def announcement_targets(self, announcement_id: int) -> list[tuple[int, int]]:
+        rows = await self.fetchall(q.OPERATOR["announcement_targets"][0],
+                                   {"announcement_id": announcement_id})
+        return [(row[0], row[1]) for row in rows]
+
+    async def claim_announcement(self, announcement_id: int, guild_id: int, channel_id: int,
+                                 now: float, process: str) -> bool:
+        params = {"announcement_id": announcement_id, "guild_id": guild_id,
+                  "channel_id": channel_id, "now": now, "process": process}
+
+        def claim(conn: sqlite3.Connection) -> bool:
+            return conn.execute(q.META["claim_announcement"], params).rowcount == 1
+        return await self.write(claim)
+
+    async def finish_announcement(self, announcement_id: int, guild_id: int, status: str,
+                                  detail: str | None) -> None:
+        params = {"announcement_id": announcement_id, "guild_id": guild_id, "status": status,
+                  "detail": detail}
+
+        def finish(conn: sqlite3.Connection) -> None:
+            conn.execute(q.META["finish_announcement"], params)
+        await self.write(finish)
+
+    async def announcement_progress(self, since: float) -> list[Progress]:
+        rows = await self.fetchall(q.META["announcement_counts"], {"since": since})
+        return [Progress(row[0], row[1], row[2], row[3], row[4],
+                         len(await self.announcement_targets(row[0]))) for row in rows]
 
     async def write_usage(self, rows: Sequence[UsageRow]) -> None:
         if not rows:

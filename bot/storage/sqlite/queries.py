@@ -218,6 +218,17 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL",
         "operator announcements go to every guild's own configured channel",
     ),
+    # Operator announcements (bot/domain/announcements.py): the guilds one has not reached yet;
+    # each process then claims and sends to its own (the other statements are in META).
+    "announcement_targets": (
+        "SELECT guild_id, announcement_channel_id FROM guilds "
+        "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM announcement_deliveries AS d "
+        "WHERE d.announcement_id = :announcement_id AND d.guild_id = guilds.guild_id) "
+        "ORDER BY guild_id",
+        "lists guild and channel ids an announcement has not reached yet; each process then "
+        "claims and sends to its own",
+    ),
     "guilds_in_maintenance": (
         "SELECT guild_id FROM guilds WHERE maintenance = 1",
         "lists guild ids only, so the bot can answer maintenance without a query per command",
@@ -245,6 +256,35 @@ OPERATOR: dict[str, tuple[str, str]] = {
 
 META: dict[str, str] = {
     "get_meta": "SELECT value FROM meta WHERE key = :key",
+    # Operator announcements (bot/domain/announcements.py): recorded by the CLI; each guild's
+    # delivery row claimed (its key taken once) before the owning process sends.
+    "create_announcement": (
+        "INSERT INTO announcements (message, created_at) VALUES (:message, :now) "
+        "RETURNING announcement_id"
+    ),
+    "announcements_since": (
+        "SELECT announcement_id, message, created_at FROM announcements "
+        "WHERE created_at >= :since ORDER BY announcement_id"
+    ),
+    "claim_announcement": (
+        "INSERT OR IGNORE INTO announcement_deliveries "
+        "(announcement_id, guild_id, channel_id, status, claimed_at, process) "
+        "VALUES (:announcement_id, :guild_id, :channel_id, 'sending', :now, :process)"
+    ),
+    "finish_announcement": (
+        "UPDATE announcement_deliveries SET status = :status, detail = :detail "
+        "WHERE announcement_id = :announcement_id AND guild_id = :guild_id"
+    ),
+    "announcement_counts": (
+        "SELECT a.announcement_id, a.created_at, "
+        "(SELECT COUNT(*) FROM announcement_deliveries AS d "
+        "WHERE d.announcement_id = a.announcement_id AND d.status = 'sent'), "
+        "(SELECT COUNT(*) FROM announcement_deliveries AS d "
+        "WHERE d.announcement_id = a.announcement_id AND d.status = 'failed'), "
+        "(SELECT COUNT(*) FROM announcement_deliveries AS d "
+        "WHERE d.announcement_id = a.announcement_id AND d.status = 'sending') "
+        "FROM announcements AS a WHERE a.created_at >= :since ORDER BY a.announcement_id"
+    ),
     "set_meta": (
         "INSERT INTO meta (key, value) VALUES (:key, :value) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"

@@ -294,3 +294,30 @@ def test_a_host_that_does_not_run_the_backups_leaves_the_backup_age_alone(tmp_pa
     assert out["values"]["backup_age"] is None
     assert "backup_age" not in out["firing"]
     assert "not watched here" in out["details"]["backup_age"]
+
+
+def test_only_one_process_per_host_checks_the_hosts_resources(tmp_path, capsys):
+    """Regression (issue 12, cluster-gaps item 5): on a host with several processes, cron runs
+    check-resources@N per process; all but process 0 get GUILDBOT_ALERT_HOST_RESOURCES=false and
+    leave the host's CPU, memory and disk alone (one page per host-wide problem, not one per
+    process), while their own service checks stay. Fails on the old code because the setting did
+    not exist: every process measured the host and, over its threshold, fired."""
+    from bot.config import load_settings
+
+    settings = load_settings({"GUILDBOT_STATE_DIR": str(tmp_path),
+                              "GUILDBOT_DATABASE": str(tmp_path / "g.db"),
+                              "GUILDBOT_HEALTH_PORT": "0", "GUILDBOT_ALERT_BACKUP_AGE": "false",
+                              "GUILDBOT_ALERT_DISK_PCT": "0.001",
+                              "GUILDBOT_ALERT_HOST_RESOURCES": "false"})
+    assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {k: out["values"][k] for k in ("cpu", "memory", "disk")} == {
+        "cpu": None, "memory": None, "disk": None}
+    assert "disk" not in out["firing"]
+    assert "checked by process 0" in out["details"]["disk"]
+    assert "checked by process 0" in out["details"]["memory"]
+    # Its own unit's share of its MemoryMax is still its own to alert on.
+    assert resources.combine_memory(None, 91.0, "guildbot@1.service: 466 MiB",
+                                    resources.HOST_CHECKED_ELSEWHERE) == (
+        91.0, f"guildbot@1.service: 466 MiB ({resources.HOST_CHECKED_ELSEWHERE})")
+    assert "service_down" in out["values"]

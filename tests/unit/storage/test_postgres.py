@@ -115,6 +115,7 @@ async def test_table_counts_name_every_table(backend, storage, database):
         await conn.close()
     assert counts == {"guilds": 1, "members": 1, "challenges": 0, "command_usage": 0,
                       "meta": 0, "identify_buckets": 0, "audit_log": 0,
+                      "announcements": 0, "announcement_deliveries": 0,
                       "schema_migrations": schema.LATEST_VERSION}
 
 

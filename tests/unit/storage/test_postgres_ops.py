@@ -169,6 +169,7 @@ def test_backup_verify_and_drill(pg_env, capsys, tmp_path):
     assert path.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
     assert result["rows"] == {"guilds": 2, "members": 60, "challenges": 2, "command_usage": 1,
                               "meta": 0, "identify_buckets": 0, "audit_log": 0,
+                              "announcements": 0, "announcement_deliveries": 0,
                               "schema_migrations": pg_schema.LATEST_VERSION}
     assert {p.parent.name for p in list_backups(tmp_path / "backups",
                                                 suffix=pg_backup.SUFFIX)} == \
@@ -253,6 +254,7 @@ def test_restore_brings_back_data_deleted_after_the_backup(pg_env, capsys, tmp_p
     assert report["previous_rows"]["members"] == 30
     assert report["rows"] == {"guilds": 2, "members": 60, "challenges": 2, "command_usage": 1,
                               "meta": 0, "identify_buckets": 0, "audit_log": 0,
+                              "announcements": 0, "announcement_deliveries": 0,
                               "schema_migrations": pg_schema.LATEST_VERSION}
     assert sql(pg_env, "SELECT sum(points) FROM members") == [(6000,)]
     assert sql(pg_env, "SELECT count(*) FROM challenges WHERE status = 'accepted'") == [(1,)]

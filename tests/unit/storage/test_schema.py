@@ -201,14 +201,15 @@ async def test_postgres_records_each_migration_with_its_name_and_floor(backend, 
     await migrator.call("apply_pending")
     rows = await migrator.conn.fetch("SELECT version, name, compatible_from, applied_at "
                                      "FROM schema_migrations ORDER BY version")
-    # 0002, challenge_messages (issue 14) and audit_log are expand-only: they keep the floor 0001
-    # set (the later migrations looked up by name: several branches add one at once and the
-    # numbers change at merge).
+    # 0002, challenge_messages (issue 14), audit_log and announcements are expand-only: they
+    # keep the floor 0001 set (the later migrations looked up by name: several branches add one
+    # at once and the numbers change at merge).
     assert [(r[0], r[1], r[2]) for r in rows[:2]] == [(1, "initial", 1),
                                                       (2, "identify_buckets", 1)]
     names = {r[1]: r[2] for r in rows}
     assert names["challenge_messages"] == 1
     assert names["audit_log"] == 1
+    assert names["announcements"] == 1
     assert [r[0] for r in rows] == list(range(1, pg_schema.LATEST_VERSION + 1))
     assert rows[0][3] is not None
     counts = await pg_schema.table_counts(migrator.conn)

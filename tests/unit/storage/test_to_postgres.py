@@ -192,7 +192,8 @@ def test_a_target_with_data_is_refused_and_left_as_it_was(move_env, capsys, tmp_
     assert not list((tmp_path / "backups").rglob("*.db.gz")), "a refused move took a backup"
 
     sql(move_env, "DROP TABLE challenges, members, guilds, command_usage, meta, audit_log, "
-                  "identify_buckets, schema_migrations", "CREATE TABLE other_app (x int)")
+                  "identify_buckets, announcement_deliveries, announcements, schema_migrations",
+        "CREATE TABLE other_app (x int)")
     code, _, err = move(capsys, move_env)
     assert code == 1 and "not empty (1 tables, schema version 0)" in err
 
