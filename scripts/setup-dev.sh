@@ -10,7 +10,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${GUILDBOT_VENV:-$repo_root/.venv}"
 say() { printf 'setup: %s\n' "$*"; }
 
-packages=(python3 python3-venv python3-dev gcc sqlite3 postgresql chromium tzdata git curl)
+packages=(python3 python3-venv python3-dev gcc sqlite3 postgresql chromium tzdata git curl restic)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
