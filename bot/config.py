@@ -73,7 +73,7 @@ class OffsiteSettings:
     """GUILDBOT_OFFSITE_*: the restic repository every verified backup is pushed to."""
 
     repository: str
-    password: Secret
+    password: Secret | None       # None in the bot's own process: only the CLI's jobs need it
     host: str
     ssh_key: Secret | None = None
     known_hosts: Path | None = None
@@ -336,10 +336,6 @@ def _offsite(r: _Reader) -> OffsiteSettings | None:
                               "environment", f"unset it; use {PREFIX}{name}_FILE or the "
                               f"credential {name.lower()}")
     password = r.secret("OFFSITE_PASSWORD", "offsite_password")
-    if password is None:
-        raise ConfigError(PREFIX + "OFFSITE_PASSWORD_FILE", "an off-host repository needs its "
-                          "password", "put it in $CREDENTIALS_DIRECTORY/offsite_password or the "
-                          "file named by GUILDBOT_OFFSITE_PASSWORD_FILE")
     known_hosts = r.raw("OFFSITE_KNOWN_HOSTS")
     return OffsiteSettings(
         repository=repository, password=password,

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bot.config import OffsiteSettings, Settings
+from bot.config import ConfigError, OffsiteSettings, Settings
 from bot.storage.backups import KEEP_NEWEST, SCHEDULED, TIERS, BackupError, tiers_for
 
 STATUS_FILE = "offsite-status.json"
@@ -71,9 +71,14 @@ class Repository:
 
 def repository(settings: Settings) -> Repository | None:
     """The configured repository (None when off-host backups are off). restic's cache is in
-    the state directory, the bot's user's."""
+    the state directory, the bot's user's. The password is required here, not by the settings:
+    the bot's own process (which only shows the status) never gets it."""
     if settings.offsite is None:
         return None
+    if settings.offsite.password is None:
+        raise ConfigError("GUILDBOT_OFFSITE_PASSWORD_FILE", "an off-host repository needs its "
+                          "password", "put it in $CREDENTIALS_DIRECTORY/offsite_password or the "
+                          "file named by GUILDBOT_OFFSITE_PASSWORD_FILE")
     return Repository(settings.offsite, settings.stage, settings.backend,
                       settings.state_dir / "restic-cache")
 
@@ -107,12 +112,13 @@ def _restic(repo: Repository) -> Iterator[tuple[list[str], dict[str, str]]]:
     private temporary directory (removed afterwards), never in argv or the environment."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TZ": "UTC",
            "HOME": os.environ.get("HOME", "/")}
+    conf = repo.settings
     with tempfile.TemporaryDirectory(prefix="guildbot-restic-") as private:
         directory = Path(private)
-        password = _write_private(directory, "password", repo.settings.password.reveal())
+        assert conf.password is not None  # repository() requires it
+        password = _write_private(directory, "password", conf.password.reveal())
         args = [RESTIC, "--repo", repo.url, "--quiet", "--password-file", str(password)]
         args += ["--cache-dir", str(repo.cache_dir)] if repo.cache_dir else ["--no-cache"]
-        conf = repo.settings
         if repo.url.startswith("sftp:"):
             target, port = sftp_target(repo.url)
             ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]

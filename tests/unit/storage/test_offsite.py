@@ -198,7 +198,6 @@ def test_secrets_reach_restic_only_through_private_files(tmp_path):
 
 @pytest.mark.parametrize(("env", "setting"), [
     ({"GUILDBOT_OFFSITE_REPOSITORY": "ftp://x/y"}, "GUILDBOT_OFFSITE_REPOSITORY"),
-    ({"GUILDBOT_OFFSITE_REPOSITORY": "/srv/r"}, "GUILDBOT_OFFSITE_PASSWORD_FILE"),
     ({"GUILDBOT_OFFSITE_REPOSITORY": "/srv/r", "GUILDBOT_OFFSITE_PASSWORD": "pw"},
      "GUILDBOT_OFFSITE_PASSWORD"),
 ])
@@ -207,3 +206,14 @@ def test_bad_offsite_settings_are_one_clear_error(env, setting):
         load_settings(env)
     assert caught.value.setting == setting
     assert "pw" not in str(caught.value).replace("PASSWORD", "")
+
+
+def test_the_password_is_required_by_the_jobs_not_by_the_bot(tmp_path, capsys):
+    """The bot's own process loads settings without the offsite password (it only shows the
+    status); every offsite job refuses without it, exit 78 naming the credential."""
+    env = {"GUILDBOT_OFFSITE_REPOSITORY": "/srv/r", "GUILDBOT_STATE_DIR": str(tmp_path)}
+    settings = load_settings(env)
+    assert settings.offsite is not None and settings.offsite.password is None
+    with pytest.raises(ConfigError) as caught:
+        offsite.repository(settings)
+    assert caught.value.setting == "GUILDBOT_OFFSITE_PASSWORD_FILE"
