@@ -101,8 +101,12 @@ def test_retention_mirrors_the_local_tiers(env):
     daily, 4 weekly, 12 monthly) and each other kind's newest N. Fails on the old code because
     there was no off-host retention (nor any push)."""
     repo, db = _repo(), env / "g.db"
-    start = datetime(2026, 9, 1, 3, 17, tzinfo=UTC)
-    days = [start + timedelta(days=n * 5) for n in range(18)]   # 85 days, every fifth
+    start = datetime(2025, 6, 15, 3, 17, tzinfo=UTC)
+    # 14 months with one backup each, 6 weekly ones, then 10 days in a row: each tier's count
+    # (7 days, 4 weeks, 12 months) decides what goes.
+    days = [start.replace(year=2025 + (5 + n) // 12, month=(5 + n) % 12 + 1) for n in range(14)]
+    days += [datetime(2026, 8, 3, 3, 17, tzinfo=UTC) + timedelta(weeks=n) for n in range(6)]
+    days += [datetime(2026, 10, 1, 3, 17, tzinfo=UTC) + timedelta(days=n) for n in range(10)]
     for day in days:
         offsite.snapshot(repo, db, backups.SCHEDULED, day)
     for n in range(11):
@@ -117,7 +121,7 @@ def test_retention_mirrors_the_local_tiers(env):
                 for periods, period_of in backups.TIERS.values()
                 for p in backups.retained(names, periods, period_of)}
     assert kept == expected
-    assert 7 < len(kept) < len(days)
+    assert 7 + 4 < len(kept) < len(days)
     deploys = [s for s in offsite.snapshots(repo) if "kind=pre-deploy" in s["tags"]]
     assert len(deploys) == backups.KEEP_NEWEST["pre-deploy"]
 
