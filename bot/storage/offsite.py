@@ -44,7 +44,7 @@ RESTIC = "restic"
 
 
 class OffsiteError(BackupError):
-    """restic failed; the message is its last line of error output (it carries no secret)."""
+    """restic failed; the message is its last lines of error output (they carry no secret)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def _run(repo: Repository, *args: str, stdin: BinaryIO | None = None,
     if done.returncode != 0:
         lines = [line for line in done.stderr.decode(errors="replace").splitlines()
                  if line.strip()]
-        why = lines[-1] if lines else f"exit status {done.returncode}"
+        # The last lines: restic's own, after what ssh said (e.g. a host key mismatch).
+        why = "; ".join(lines[-3:]) if lines else f"exit status {done.returncode}"
         raise OffsiteError(f"restic {args[0]} failed: {why}")
     return "" if stdout else done.stdout.decode(errors="replace")
 
