@@ -41,6 +41,9 @@ log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
 # `run` gave up on an unreachable database: sysexits' EX_TEMPFAIL, restarted after RestartSec.
 EX_TEMPFAIL = 75
+# `backup`: the local backup is good and recorded, its off-host push failed (alerted). Not 1, so a
+# deploy's pre-deploy backup can go on without the off-host copy (roles/guildbot_rollout).
+EX_OFFSITE_FAILED = 3
 # When `run` gave up on an unreachable database; each give-up in the last 2 h triples the next
 # start's retry window (60 s, 3 min, 9 min, 27 min, then an hour), so the unit's StartLimitBurst
 # (5 starts in 30 min) is not reached however long the outage.
@@ -203,6 +206,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.monitoring.logs import one_line
     from bot.storage import offsite
     from bot.storage.backups import BackupError, taken_at, write_status
 
@@ -238,7 +242,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     if error is not None:
         _alert(settings, "offsite_failed", f"guildbot off-host backup push failed (the local "
                f"backup {result.path} is good): {error}")
-        raise CommandFailed(f"off-host push failed: {error}")
+        print(f"guildbot: off-host push failed: {one_line(error)}", file=sys.stderr)
+        return EX_OFFSITE_FAILED
     return 0
 
 

@@ -154,11 +154,12 @@ def test_restore_brings_back_the_newest_pushed_backup(env, capsys, alerts):
 def test_a_failed_push_alerts_records_and_keeps_the_local_backup(env, capsys, alerts):
     """Regression (issue 16, item 1): a push that fails (here: the repository's password
     changed) writes offsite-status.json's error and failure count, alerts like a failed
-    backup and exits 1, while the local backup stays published and recorded as a success.
+    backup and exits 3 (not 1: the local backup stays published and recorded as a success, so a
+    deploy's pre-deploy backup goes on).
     Fails on the old code because nothing was pushed, so nothing could fail or alert."""
     (env / "offsite_password").write_text("not the repository's password\n")
     capsys.readouterr()
-    assert cli.main(["backup", "--kind", "scheduled"]) == 1
+    assert cli.main(["backup", "--kind", "scheduled"]) == cli.EX_OFFSITE_FAILED == 3
     err = capsys.readouterr().err
     assert "off-host push failed" in err
     status = offsite.read_status(env)
