@@ -222,3 +222,19 @@ def test_the_password_is_required_by_the_jobs_not_by_the_bot(tmp_path, capsys):
     with pytest.raises(ConfigError) as caught:
         offsite.repository(settings)
     assert caught.value.setting == "GUILDBOT_OFFSITE_PASSWORD_FILE"
+
+
+def test_the_weekly_check_reads_data_and_alerts_on_damage(env, capsys, alerts):
+    """Regression (issue 16, item 1): `offsite check` (cron, weekly) runs restic check with a
+    read-data subset; a damaged pack makes it exit 1 and alert `offsite_check_failed`. Fails on
+    the old code because there was no off-host repository to check."""
+    assert cli.main(["backup"]) == 0
+    capsys.readouterr()
+    assert cli.main(["offsite", "check", "--subset", "100%"]) == 0
+    assert json.loads(capsys.readouterr().out)["read_data_subset"] == "100%"
+    pack = max((p for p in (env / "repo" / "data").rglob("*") if p.is_file()),
+               key=lambda p: p.stat().st_size)
+    pack.chmod(0o600)  # restic writes its files read-only
+    pack.write_bytes(pack.read_bytes()[:-64] + bytes(64))
+    assert cli.main(["offsite", "check", "--subset", "100%"]) == 1
+    assert [key for key, _ in alerts] == ["offsite_check_failed"]
