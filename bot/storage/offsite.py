@@ -85,16 +85,17 @@ def repository(settings: Settings) -> Repository | None:
 
 def sftp_target(url: str) -> tuple[str, int | None]:
     """``USER@HOST`` and the port of an sftp repository URL (restic's two forms)."""
+    problem = ConfigError("GUILDBOT_OFFSITE_REPOSITORY", "the sftp repository names no host "
+                          "and path", "give sftp:USER@HOST:/PATH or sftp://USER@HOST:PORT//PATH")
     if url.startswith("sftp://"):
         parts = urllib.parse.urlsplit(url)
-        if not parts.hostname:
-            raise ValueError("names no host")
+        if not parts.hostname or not parts.path.strip("/"):
+            raise problem
         user = f"{parts.username}@" if parts.username else ""
         return user + parts.hostname, parts.port
-    rest = url.removeprefix("sftp:")
-    target, colon, path = rest.partition(":")
+    target, colon, path = url.removeprefix("sftp:").partition(":")
     if not colon or not target or not path:
-        raise ValueError("is not sftp:USER@HOST:/PATH")
+        raise problem
     return target, None
 
 

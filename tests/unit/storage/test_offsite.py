@@ -213,6 +213,20 @@ def test_bad_offsite_settings_are_one_clear_error(env, setting):
     assert "pw" not in str(caught.value).replace("PASSWORD", "")
 
 
+@pytest.mark.parametrize("url", ["sftp:backup.example", "sftp://backup.example", "sftp::/x"])
+def test_a_malformed_sftp_repository_is_a_configuration_error(tmp_path, capsys, monkeypatch,
+                                                               url):
+    for key in list(__import__("os").environ):
+        if key.startswith("GUILDBOT_"):
+            monkeypatch.delenv(key)
+    (tmp_path / "p").write_text("pw")
+    monkeypatch.setenv("GUILDBOT_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("GUILDBOT_OFFSITE_REPOSITORY", url)
+    monkeypatch.setenv("GUILDBOT_OFFSITE_PASSWORD_FILE", str(tmp_path / "p"))
+    assert cli.main(["offsite", "init"]) == 78
+    assert "GUILDBOT_OFFSITE_REPOSITORY: the sftp repository" in capsys.readouterr().err
+
+
 def test_the_password_is_required_by_the_jobs_not_by_the_bot(tmp_path, capsys):
     """The bot's own process loads settings without the offsite password (it only shows the
     status); every offsite job refuses without it, exit 78 naming the credential."""
