@@ -9,8 +9,9 @@ it with ``playbook.yml -e guildbot_offsite_restore=true`` and requires every gui
 equal the pushed one. Its verify fails when the restore is skipped or restores other data:
 ``DISASTER_REBUILD_ARGS='-e guildbot_offsite_restore=false' scripts/molecule-test.sh disaster``
 rebuilds without the restore, and verify fails at "Each guild's export equals the pushed one"
-(the rebuilt bot's guilds come back from READY with no members). Its green run took 419 s
-(RTO 154 s, RPO 9.1 s; docs/runbook.md, "Host lost").
+(run once, 30 Nov 2026: "after the rebuild: {...'members': [], 'challenges': []} ...", each of the
+3 guilds back from READY with no members; molecule exit 2). Its green run took 419 s (RTO 154 s,
+RPO 9.1 s; docs/runbook.md, "Host lost").
 """
 
 from __future__ import annotations
