@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +41,9 @@ log = logging.getLogger("guildbot.cli")
 RUN_LOCK = "guildbot.lock"
 # `run` gave up on an unreachable database: sysexits' EX_TEMPFAIL, restarted after RestartSec.
 EX_TEMPFAIL = 75
+# `backup`: the local backup is good and recorded, its off-host push failed (alerted). Not 1, so a
+# deploy's pre-deploy backup can go on without the off-host copy (roles/guildbot_rollout).
+EX_OFFSITE_FAILED = 3
 # When `run` gave up on an unreachable database; each give-up in the last 2 h triples the next
 # start's retry window (60 s, 3 min, 9 min, 27 min, then an hour), so the unit's StartLimitBurst
 # (5 starts in 30 min) is not reached however long the outage.
@@ -202,26 +206,102 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.backups import BackupError, write_status
+    from bot.monitoring.logs import one_line
+    from bot.storage import offsite
+    from bot.storage.backups import BackupError, taken_at, write_status
+
+    repo = offsite.repository(settings)
+    pushed: dict[str, object] = {}
+
+    def push(verified: Path, published: Path) -> None:
+        """The off-host copy; its failure (or time limit) leaves the local backup standing."""
+        assert repo is not None
+        try:
+            pushed["result"] = offsite.push(repo, verified, args.kind,
+                                            taken_at(published) or datetime.now(UTC))
+        except BackupError as exc:
+            pushed["error"] = str(exc)
 
     try:
-        result = backends.backup(settings, kind=args.kind, timeout=args.timeout)
+        result = backends.backup(settings, kind=args.kind, timeout=args.timeout,
+                                 push=push if repo else None)
     except (BackupError, StorageUnavailable, OSError) as exc:
         write_status(settings.state_dir, result=None, error=str(exc))
-        _alert_backup_failure(settings, str(exc))
+        _alert(settings, "backup_failed", f"guildbot backup failed: {exc}")
         raise CommandFailed(f"backup failed: {exc}") from None
     write_status(settings.state_dir, result=result, error=None)
-    _print_json(result.__dict__)
+    report: dict[str, object] = dict(result.__dict__)
+    if repo is None:
+        _print_json(report)
+        return 0
+    error = None if "result" in pushed else str(pushed.get("error", "the push did not run"))
+    offsite.write_status(settings.state_dir, pushed=pushed.get("result"),  # type: ignore[arg-type]
+                         error=error)
+    report["offsite"] = pushed.get("result") or {"error": error}
+    _print_json(report)
+    if error is not None:
+        _alert(settings, "offsite_failed", f"guildbot off-host backup push failed (the local "
+               f"backup {result.path} is good): {error}")
+        print(f"guildbot: off-host push failed: {one_line(error)}", file=sys.stderr)
+        return EX_OFFSITE_FAILED
     return 0
 
 
-def _alert_backup_failure(settings: Settings, error: str) -> None:
+def _alert(settings: Settings, key: str, text: str) -> None:
+    """A one-off alert from a CLI job (logged, and posted to the webhook when there is one)."""
     try:
         from bot.monitoring.alerting import send_one_off
     except ImportError:
         return
     with contextlib.suppress(Exception):
-        send_one_off(settings, "backup_failed", f"guildbot backup failed: {error}")
+        send_one_off(settings, key, text)
+
+
+def cmd_offsite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage import offsite
+    from bot.storage.backups import BackupError
+
+    repo = offsite.repository(settings)
+    if repo is None:
+        raise ConfigError("GUILDBOT_OFFSITE_REPOSITORY", "off-host backups are off",
+                          "set it (and the offsite_password credential) to use them")
+    try:
+        if args.action == "init":
+            _print_json({"repository": repo.url, "created": offsite.initialise(repo)})
+        elif args.action == "snapshots":
+            _print_json(offsite.snapshots(repo))
+        elif args.action == "check":
+            try:
+                _print_json(offsite.check(repo, args.subset or offsite.CHECK_SUBSET))
+            except BackupError as exc:
+                _alert(settings, "offsite_check_failed",
+                       f"guildbot off-host repository check failed: {exc}")
+                raise
+        else:
+            _print_json(_offsite_restore(settings, repo, args.yes))
+    except (BackupError, StorageUnavailable, OSError) as exc:
+        raise CommandFailed(f"offsite {args.action} failed: {exc}") from None
+    return 0
+
+
+def _offsite_restore(settings: Settings, repo: object, yes: bool) -> dict[str, object]:
+    """The newest off-host snapshot of this host, fetched into a scratch directory beside the
+    backups and restored through the verified restore path (the bot must be stopped)."""
+    from bot.storage import offsite
+
+    assert isinstance(repo, offsite.Repository)
+    if not yes:
+        raise CommandFailed("offsite restore replaces the live database with the newest "
+                            "off-host backup; pass --yes to go ahead")
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(settings), tempfile.TemporaryDirectory(prefix=".offsite-",
+                                                         dir=settings.backup_dir) as scratch:
+        fetched, snapshot = offsite.fetch_newest(repo, Path(scratch))
+        result = backends.restore(settings, fetched)
+    taken = datetime.fromisoformat(snapshot["time"].replace("Z", "+00:00"))
+    return {**result, "restored": f"{repo.url} snapshot {snapshot['short_id']}",
+            "snapshot": snapshot["id"], "snapshot_time": taken.isoformat(),
+            "snapshot_age_seconds": round(time.time() - taken.timestamp(), 1)}
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
@@ -389,8 +469,6 @@ def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """Stream the guild's export to FILE (written beside it, then renamed: a failed export
     leaves FILE as it was; mode 0600) or to stdout; memory stays bounded whatever the size."""
-    from datetime import UTC, datetime
-
     async def export(out: BinaryIO) -> dict[str, int]:
         storage = await open_storage(settings, 1)
         try:
@@ -521,6 +599,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scheduled (cron only) feeds the daily/weekly/monthly tiers; the others "
                    "go to a directory of their own (default: on-demand)")
     p.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    p = add("offsite", cmd_offsite, "off-host backups (restic): init the repository, list "
+            "this host's snapshots, check it, or restore the newest snapshot")
+    p.add_argument("action", choices=("init", "snapshots", "check", "restore"))
+    p.add_argument("--subset", help="check: the share of the data to read (restic "
+                   "--read-data-subset; default 10%%)")
+    p.add_argument("--yes", action="store_true", help="restore: really replace the live "
+                   "database (the bot must be stopped; the current one is kept as in restore)")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
     p.add_argument("backup", help="path of a backup (.db.gz on SQLite, .pgdump on PostgreSQL)")
     p.add_argument("--yes", action="store_true", help="really replace the live database")

@@ -79,6 +79,22 @@ class AlertThresholds:
 
 
 @dataclass(frozen=True)
+class OffsiteSettings:
+    """GUILDBOT_OFFSITE_*: the restic repository every verified backup is pushed to."""
+
+    repository: str
+    password: Secret | None       # None in the bot's own process: only the CLI's jobs need it
+    host: str
+    ssh_key: Secret | None = None
+    known_hosts: Path | None = None
+    s3_access_key_id: Secret | None = None
+    s3_secret_access_key: Secret | None = None
+
+    def secrets(self) -> tuple[Secret | None, ...]:
+        return (self.password, self.ssh_key, self.s3_access_key_id, self.s3_secret_access_key)
+
+
+@dataclass(frozen=True)
 class Settings:
     token: Secret | None = None
     alert_webhook_url: Secret | None = None
@@ -131,12 +147,14 @@ class Settings:
     # defaults (pairs, not a dict: Settings stays hashable).
     cooldowns: tuple[tuple[str, Rate], ...] = tuple(DEFAULT_COOLDOWNS.items())
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
+    # Off-host backups (bot.storage.offsite): None = off.
+    offsite: OffsiteSettings | None = None
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
+        offsite = self.offsite.secrets() if self.offsite else ()
         return [s.reveal() for s in (self.token, self.alert_webhook_url, self.database_password,
-                                     self.metrics_token)
-                if s is not None]
+                                     self.metrics_token, *offsite) if s is not None]
 
     @property
     def backend(self) -> str:
@@ -317,6 +335,37 @@ def _database_password(r: _Reader) -> Secret | None:
                           "database_password or the file named by "
                           "GUILDBOT_DATABASE_PASSWORD_FILE")
     return r.secret("DATABASE_PASSWORD", "database_password")
+
+
+OFFSITE_SCHEMES = ("sftp:", "s3:", "local:", "/")
+
+
+def _offsite(r: _Reader) -> OffsiteSettings | None:
+    """GUILDBOT_OFFSITE_REPOSITORY and its credentials (files only, like the database's)."""
+    repository = r.raw("OFFSITE_REPOSITORY")
+    if repository is None:
+        return None
+    setting = PREFIX + "OFFSITE_REPOSITORY"
+    if not repository.startswith(OFFSITE_SCHEMES):
+        raise ConfigError(setting, "the repository is not an sftp:, s3: or local path",
+                          "give sftp:USER@HOST:/PATH, s3:https://HOST/BUCKET/PATH or an "
+                          "absolute path")
+    for name in ("OFFSITE_PASSWORD", "OFFSITE_SSH_KEY", "OFFSITE_S3_ACCESS_KEY_ID",
+                 "OFFSITE_S3_SECRET_ACCESS_KEY"):
+        if r.raw(name) is not None:
+            raise ConfigError(PREFIX + name, "an off-host secret is not read from the "
+                              "environment", f"unset it; use {PREFIX}{name}_FILE or the "
+                              f"credential {name.lower()}")
+    password = r.secret("OFFSITE_PASSWORD", "offsite_password")
+    known_hosts = r.raw("OFFSITE_KNOWN_HOSTS")
+    return OffsiteSettings(
+        repository=repository, password=password,
+        host=r.string("OFFSITE_HOST", os.uname().nodename),
+        ssh_key=r.secret("OFFSITE_SSH_KEY", "offsite_ssh_key"),
+        known_hosts=Path(known_hosts) if known_hosts else None,
+        s3_access_key_id=r.secret("OFFSITE_S3_ACCESS_KEY_ID", "offsite_s3_access_key_id"),
+        s3_secret_access_key=r.secret("OFFSITE_S3_SECRET_ACCESS_KEY",
+                                      "offsite_s3_secret_access_key"))
 
 
 def _shard_ids(r: _Reader, shard_count: int, backend: str) -> tuple[int, ...] | None:
@@ -513,4 +562,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sync_commands=r.boolean("SYNC_COMMANDS", True),
         cooldowns=_cooldowns(r),
         alerts=alerts,
+        offsite=_offsite(r),
     )

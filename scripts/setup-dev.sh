@@ -12,7 +12,7 @@ venv="${GUILDBOT_VENV:-$repo_root/.venv}"
 say() { printf 'setup: %s\n' "$*"; }
 
 packages=(python3 python3-venv python3-dev gcc sqlite3 postgresql chromium tzdata git curl
-          prometheus prometheus-alertmanager)
+          prometheus prometheus-alertmanager restic)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -28,6 +28,7 @@ from bot.monitoring.logs import Redactor, configure_logging
 from bot.monitoring.metrics import (
     GrowthRate,
     Metrics,
+    OffsiteCollector,
     ResourceSample,
     ResourceSampler,
     apply_sample,
@@ -148,6 +149,8 @@ class Monitoring:
                           settings.metrics_token.reveal(), settings.metrics_allow)
             if settings.metrics_port and settings.metrics_token is not None else None)
         self.metrics.start_time.set(self.started_at)
+        if settings.offsite is not None:
+            self.metrics.registry.register(OffsiteCollector(settings.state_dir, clock))
         self.metrics.process_info.labels(shard_label(settings.own_shards), str(settings.instance),
                                          str(settings.shard_count)).set(1)
 
@@ -359,7 +362,17 @@ class Monitoring:
             "errors_recorded": self.errors.total,
             "loop_lag_seconds": round(self.loop_lag, 6),
             "process": self.process_view(),
+            "offsite": self.offsite_view(now),
         }
+
+    def offsite_view(self, now: float) -> dict[str, Any]:
+        """The off-host backups (bot.storage.offsite): off, or the newest pushed backup's age,
+        the pushes' outcomes and the last error."""
+        if self.settings.offsite is None:
+            return {"enabled": False}
+        from bot.storage import offsite
+
+        return {"enabled": True, **offsite.summary(self.settings.state_dir, now)}
 
     def process_view(self) -> dict[str, Any]:
         """This process in the fleet: its number on the host, its shards, each shard's
@@ -388,6 +401,8 @@ class Monitoring:
             "commands_5m": s["window"]["commands"], "error_rate_5m": s["window"]["error_rate"],
             "p95_ms_5m": s["window"]["p95_latency_ms"], "uptime_seconds": s["uptime_seconds"],
             "database_bytes": None if self.last_sample is None else self.last_sample.db_bytes,
+            "offsite_age_seconds": s["offsite"].get("age_seconds"),
+            "offsite_enabled": s["offsite"]["enabled"],
         }
         return self.dashboard.data(summary)
 

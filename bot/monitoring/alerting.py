@@ -57,7 +57,8 @@ BOT_STATE_FILE = "alerts-state-bot.json"
 BACKUP_STATUS_FILE = "backup-status.json"
 
 BOT_RULES = ("error_rate", "latency", "gateway_down")
-CRON_RULES = ("cpu", "memory", "disk", "backup_age", "service_down", "service_restarting")
+CRON_RULES = ("cpu", "memory", "disk", "backup_age", "offsite_age", "service_down",
+              "service_restarting")
 # The rules Prometheus owns where it pages (GUILDBOT_ALERTS_BY_PROMETHEUS; the alerting rules in
 # roles/guildbot_prometheus/files/rules/, each labelled with the rule it replaces): all of them.
 PROMETHEUS_RULES = frozenset(BOT_RULES + CRON_RULES)
@@ -85,7 +86,7 @@ class Rule:
         if value is None:
             return "unknown"
         if math.isinf(value):
-            return "never" if self.name == "backup_age" else "infinite"
+            return "never" if self.name in ("backup_age", "offsite_age") else "infinite"
         return f"{value * self.scale:.{self.digits}f}{self.unit}"
 
 
@@ -104,6 +105,8 @@ def default_rules(t: AlertThresholds) -> dict[str, Rule]:
         Rule("disk", "disk of the database", t.disk_percent, max(0.0, t.disk_percent - 5),
              unit=" %"),
         Rule("backup_age", "age of the newest backup", t.backup_max_age_hours,
+             t.backup_max_age_hours, unit=" h"),
+        Rule("offsite_age", "age of the newest off-host backup", t.backup_max_age_hours,
              t.backup_max_age_hours, unit=" h"),
         Rule("service_down", "bot service down", 0.5, 0.5, unit="", digits=0),
         Rule("service_restarting", "bot service restarted (crash) since the last check", 0.5,
@@ -508,6 +511,18 @@ def backup_age_hours(status: Mapping[str, Any] | None, now: float) -> tuple[floa
     if last <= 0:
         return math.inf, detail or "no successful backup recorded"
     return max(0.0, (now - last) / 3600), detail
+
+
+def offsite_age_hours(state_dir: Path, now: float) -> tuple[float, str]:
+    """Hours since the newest backup pushed off-host was taken (inf when none was) and the
+    last push error, from offsite-status.json."""
+    from bot.storage import offsite
+
+    status = offsite.summary(state_dir, now)
+    detail = f"last error: {str(status['last_error'])[:200]}" if status["last_error"] else ""
+    if status["age_seconds"] is None:
+        return math.inf, detail or "nothing pushed off-host yet"
+    return max(0.0, status["age_seconds"] / 3600), detail
 
 
 def make_limiter(settings: Settings, clock: Callable[[], float] = time.time) -> WebhookLimiter:

@@ -259,6 +259,10 @@ function summary(s) {
     ["uptime", s.uptime_seconds == null ? "-" : Math.round(s.uptime_seconds) + " s"],
     ["database", fmtBytes(s.database_bytes)],
   ];
+  if (s.offsite_enabled) {
+    items.push(["off-host backup age", s.offsite_age_seconds == null ? "none yet"
+                : (s.offsite_age_seconds / 3600).toFixed(1) + " h"]);
+  }
   for (const [k, v] of items) {
     const span = document.createElement("span");
     span.textContent = k + ": " + (v == null ? "-" : v);

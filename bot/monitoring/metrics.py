@@ -231,6 +231,33 @@ class _LiveCollector:
                                   "Commands that failed or were refused as busy", value=life.errors)
 
 
+class OffsiteCollector:
+    """The off-host backups' figures at scrape time, from ``offsite-status.json`` (written by
+    the backup job): the newest pushed backup's age and the pushes by outcome."""
+
+    def __init__(self, state_dir: Path, clock: Any = time.time) -> None:
+        self.state_dir = state_dir
+        self.clock = clock
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        from bot.storage import offsite
+
+        status = offsite.summary(self.state_dir, self.clock())
+        age = GaugeMetricFamily("guildbot_offsite_backup_age_seconds",
+                                "Age of the newest backup pushed off-host (absent: none yet)")
+        if status["age_seconds"] is not None:
+            age.add_metric([], status["age_seconds"])
+        yield age
+        pushes = CounterMetricFamily("guildbot_offsite_pushes", "Off-host pushes by outcome",
+                                     labels=["outcome"])
+        pushes.add_metric(["success"], status["successes"])
+        pushes.add_metric(["failure"], status["failures"])
+        yield pushes
+
+
 @dataclass
 class ResourceSample:
     ts: float
@@ -331,5 +358,5 @@ def apply_sample(m: Metrics, s: ResourceSample, growth: GrowthRate) -> None:
             m.db_growth.set(rate)
 
 
-__all__ = ["Metrics", "ResourceSample", "ResourceSampler", "GrowthRate", "apply_sample",
-           "NBUCKETS", "existing_dir", "newest_backup_time"]
+__all__ = ["Metrics", "OffsiteCollector", "ResourceSample", "ResourceSampler", "GrowthRate",
+           "apply_sample", "NBUCKETS", "existing_dir", "newest_backup_time"]

@@ -41,6 +41,7 @@ from bot.monitoring.alerting import (
     load_json,
     local_rules,
     make_limiter,
+    offsite_age_hours,
     read_backup_status,
 )
 from bot.monitoring.metrics import existing_dir
@@ -237,6 +238,11 @@ def collect(settings: Settings, state: dict[str, Any], now: float
     else:
         values["backup_age"] = None
         details["backup_age"] = "not watched here (GUILDBOT_ALERT_BACKUP_AGE=false)"
+    if settings.offsite is not None and settings.alerts.backup_age_watched:
+        values["offsite_age"], details["offsite_age"] = offsite_age_hours(settings.state_dir, now)
+    else:
+        values["offsite_age"] = None
+        details["offsite_age"] = "off-host backups are off or not watched here"
     svc_values, svc_details = service_values(settings, state, now)
     values["memory"], details["memory"] = combine_memory(
         values["memory"], svc_values.pop("unit_memory", None), svc_details.pop("unit_memory", None),

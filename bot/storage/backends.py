@@ -191,18 +191,19 @@ def _server(settings: Settings):  # -> bot.storage.postgres.backup.Server
     return Server(settings.database_url, _password(settings))
 
 
-def backup(settings: Settings, *, kind: str = "on-demand",
-           timeout: float | None = None) -> BackupResult:
-    """A verified backup of ``kind`` with that kind's retention (bot.storage.backups)."""
+def backup(settings: Settings, *, kind: str = "on-demand", timeout: float | None = None,
+           push: Callable[[Path, Path], None] | None = None) -> BackupResult:
+    """A verified backup of ``kind`` with that kind's retention (bot.storage.backups); then
+    ``push(verified file, published backup)`` for the off-host copy (bot.storage.offsite)."""
     if settings.backend == "postgres":
         from bot.storage.postgres import backup as pg_backup
 
         return pg_backup.create_backup(_server(settings), settings.backup_dir, kind=kind,
-                                       timeout=timeout)
+                                       timeout=timeout, push=push)
     from bot.storage.sqlite import backup as sqlite_backup
 
     return sqlite_backup.create_backup(settings.database, settings.backup_dir, kind=kind,
-                                       timeout=timeout)
+                                       timeout=timeout, push=push)
 
 
 def restore(settings: Settings, path: Path) -> dict:

@@ -10,6 +10,15 @@ lanes end close together; each test then waits for its own scenario. The machine
 containers during a scenario (user+sys CPU was 17 of a 43-minute ./run test), hence two lanes on 2
 cores. The script's locks keep a scenario from running twice at once and let other clones' runs
 take turns with these.
+
+``disaster`` (issue 16) loses the bot host after an off-host push and one more write, rebuilds
+it with ``playbook.yml -e guildbot_offsite_restore=true`` and requires every guild's export to
+equal the pushed one. Its verify fails when the restore is skipped or restores other data:
+``DISASTER_REBUILD_ARGS='-e guildbot_offsite_restore=false' scripts/molecule-test.sh disaster``
+rebuilds without the restore, and verify fails at "Each guild's export equals the pushed one"
+(run once, 30 Nov 2026: "after the rebuild: {...'members': [], 'challenges': []} ...", each of the
+3 guilds back from READY with no members; molecule exit 2). Its green run took 419 s (RTO 154 s,
+RPO 9.1 s; docs/runbook.md, "Host lost").
 """
 
 from __future__ import annotations
@@ -30,10 +39,11 @@ from tests.polling import wait_until
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts"
 # Listed, not discovered: a scenario joins the test command once it is green on its own.
-SCENARIOS = ["default", "supervisor", "rollout", "cluster"]
+SCENARIOS = ["default", "supervisor", "rollout", "cluster", "disaster"]
 # Typical `molecule test` times in seconds on the 2-core machine: only the order the lanes take
 # them in (longest first); a scenario not in the table goes last.
-TYPICAL_SECONDS = {"rollout": 840, "cluster": 620, "default": 600, "supervisor": 240}
+TYPICAL_SECONDS = {"rollout": 840, "cluster": 620, "default": 600, "disaster": 420,
+                   "supervisor": 240}
 LANES_VARIABLE = "GUILDBOT_MOLECULE_LANES"
 # One scenario's run, enforced by the script (GUILDBOT_MOLECULE_TIMEOUT) once it holds its locks:
 # the time waiting for other clones' runs does not count (a queue of them can last an hour).

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,8 +158,10 @@ def verify(server: Server, dump: Path | None = None) -> Verification:
 
 # -- the verbs --------------------------------------------------------------------------------
 def create_backup(server: Server, backup_dir: Path, *, kind: str = "on-demand",
-                  now: float | None = None, timeout: float | None = None) -> BackupResult:
-    """Take a verified backup of ``kind`` and apply that kind's retention."""
+                  now: float | None = None, timeout: float | None = None,
+                  push: Callable[[Path, Path], None] | None = None) -> BackupResult:
+    """Take a verified backup of ``kind`` and apply that kind's retention; then
+    ``push(verified, published)`` (the published ``.pgdump`` both times), under the lock."""
     started = time.monotonic()
     now = time.time() if now is None else now
     tiers = backups.tiers_for(kind)
@@ -175,8 +177,11 @@ def create_backup(server: Server, backup_dir: Path, *, kind: str = "on-demand",
         finally:
             partial.unlink(missing_ok=True)
         pruned = backups.prune(backup_dir, kind, suffix=SUFFIX)
-    return BackupResult(str(first), kind, tiers, first.stat().st_size,
-                        round(time.monotonic() - started, 3), rows, [str(p) for p in pruned])
+        seconds = round(time.monotonic() - started, 3)  # the local backup's time, without the push
+        if push is not None:
+            push(first, first)
+    return BackupResult(str(first), kind, tiers, first.stat().st_size, seconds, rows,
+                        [str(p) for p in pruned])
 
 
 async def _dump_verified(server: Server, partial: Path) -> dict[str, int]:

@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -101,8 +101,9 @@ def verify(path: Path) -> Verification:
     return Verification(str(path), result.integrity, result.schema_version, result.rows)
 
 
-def online_copy(source: Path, target: Path) -> None:
-    """Copy a live database with the backup API, in one step, then check the copy."""
+def online_copy(source: Path, target: Path) -> Verification:
+    """Copy a live database with the backup API, in one step, then check the copy (its
+    verification, counts included, is returned: the one check a backup makes)."""
     if not source.exists():
         raise BackupError(f"the database {source} does not exist")
     src = sqlite3.connect(source, timeout=30)
@@ -119,6 +120,7 @@ def online_copy(source: Path, target: Path) -> None:
     result = verify_database(target)
     if not result.ok:
         raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
+    return result
 
 
 def _compress_into(plain: Path, partial_file: Path, name: str) -> None:
@@ -129,24 +131,31 @@ def _compress_into(plain: Path, partial_file: Path, name: str) -> None:
 
 
 def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
-                  now: float | None = None, timeout: float | None = None) -> BackupResult:
-    """Take a verified, compressed backup of ``kind`` and apply that kind's retention."""
+                  now: float | None = None, timeout: float | None = None,
+                  push: Callable[[Path, Path], None] | None = None) -> BackupResult:
+    """Take a verified, compressed backup of ``kind`` and apply that kind's retention.
+
+    ``push(plain, published)``, when given, is called once the backup is published and pruned,
+    with the verified uncompressed copy (what off-host backups push: it deduplicates, a gzip
+    stream does not) while that copy still exists, under the backup lock and time limit."""
     started = time.monotonic()
     now = time.time() if now is None else now
     tiers = tiers_for(kind)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(backup_dir / backups.LOCK_FILE, "another backup"), deadline(timeout):
-        with tempfile.TemporaryDirectory(prefix=".tmp-", dir=backup_dir) as scratch:
-            plain = Path(scratch) / "copy.db"
-            online_copy(database, plain)
-            rows = verify_database(plain).rows
-            name = backup_name(now)
-            partial_file = backups.partial_path(backup_dir, kind, name)
-            _compress_into(plain, partial_file, name)
-            first = backups.publish(partial_file, backup_dir, kind, name)
+    with exclusive_lock(backup_dir / backups.LOCK_FILE, "another backup"), deadline(timeout), \
+            tempfile.TemporaryDirectory(prefix=".tmp-", dir=backup_dir) as scratch:
+        plain = Path(scratch) / "copy.db"
+        rows = online_copy(database, plain).rows
+        name = backup_name(now)
+        partial_file = backups.partial_path(backup_dir, kind, name)
+        _compress_into(plain, partial_file, name)
+        first = backups.publish(partial_file, backup_dir, kind, name)
         pruned = prune(backup_dir, kind)
-    return BackupResult(str(first), kind, tiers, first.stat().st_size,
-                        round(time.monotonic() - started, 3), rows, [str(p) for p in pruned])
+        seconds = round(time.monotonic() - started, 3)  # the local backup's time, without the push
+        if push is not None:
+            push(plain, first)
+    return BackupResult(str(first), kind, tiers, first.stat().st_size, seconds, rows,
+                        [str(p) for p in pruned])
 
 
 def _database_files(database: Path) -> list[Path]:

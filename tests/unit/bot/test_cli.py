@@ -15,7 +15,8 @@ from bot.storage.sqlite import backup, schema
 from tests.fixtures.legacy import make_legacy_db
 
 SUBCOMMANDS = ["run", "migrate", "migrate-to-postgres", "backup", "restore", "verify", "drill",
-               "health", "sync-commands", "export", "report", "check-resources", "announce"]
+               "health", "sync-commands", "export", "report", "check-resources", "announce",
+               "offsite"]
 
 
 @pytest.fixture

@@ -321,3 +321,31 @@ def test_only_one_process_per_host_checks_the_hosts_resources(tmp_path, capsys):
                                     resources.HOST_CHECKED_ELSEWHERE) == (
         91.0, f"guildbot@1.service: 466 MiB ({resources.HOST_CHECKED_ELSEWHERE})")
     assert "service_down" in out["values"]
+
+
+def test_the_off_host_backup_age_alerts_like_the_local_one(tmp_path, capsys):
+    """Regression (issue 16, item 1): with off-host backups on, check-resources fires when the
+    newest pushed backup is older than GUILDBOT_BACKUP_MAX_AGE_HOURS (or none was pushed),
+    naming the last push error, and clears on a fresh push. Fails on the old code because
+    there was no off-host age to watch (no offsite_age value)."""
+    import time
+
+    from bot.config import load_settings
+    from bot.storage import offsite
+
+    settings = load_settings({"GUILDBOT_STATE_DIR": str(tmp_path),
+                              "GUILDBOT_DATABASE": str(tmp_path / "g.db"),
+                              "GUILDBOT_HEALTH_PORT": "0",
+                              "GUILDBOT_OFFSITE_REPOSITORY": "/srv/restic"})
+    offsite.write_status(tmp_path, pushed=None, error="restic backup failed: no route")
+    assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["values"]["offsite_age"] == "inf"
+    assert "offsite_age" in out["firing"]
+    assert "no route" in out["details"]["offsite_age"]
+    offsite.write_status(tmp_path, pushed={"time": time.time() - 3600, "snapshot": "ab",
+                                           "kind": "scheduled", "seconds": 1.0}, error=None)
+    assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.9 < out["values"]["offsite_age"] < 1.1
+    assert "offsite_age" not in out["firing"]

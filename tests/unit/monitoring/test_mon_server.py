@@ -431,3 +431,44 @@ async def test_null_monitoring_has_the_facade_and_no_side_effects(settings, prob
               "guild_joined", "guild_left", "guild_rejected", "registration", "gateway_event"}
     assert facade <= public
     assert facade <= {n for n in dir(NullMonitoring) if not n.startswith("_")}
+
+
+async def test_offsite_backup_age_on_metrics_slo_and_dashboard(settings, clock, probe, tmp_path):
+    """Regression (issue 16, item 1): the age of the newest off-host backup and the pushes'
+    outcomes, from offsite-status.json (the backup job's), are on /metrics, in /slo and on the
+    dashboard; without off-host backups /slo says so and /metrics has none. Fails on the old
+    code because none of them existed."""
+    from bot.config import OffsiteSettings
+    from bot.storage import offsite
+
+    off = Monitoring(settings, clock=clock, health_port=0, intervals=QUIET, environ={})
+    assert off.slo()["offsite"] == {"enabled": False}
+    assert b"guildbot_offsite" not in off.metrics.render()
+
+    on = replace(settings, offsite=OffsiteSettings("/srv/restic", None, "bot-a"))
+    mon = Monitoring(on, clock=clock, health_port=0, intervals=QUIET, environ={})
+    await mon.start(probe)
+    try:
+        async with aiohttp.ClientSession() as session:
+            http = (session, f"http://127.0.0.1:{mon.health_port}")
+            _, text = await get_text(http, "/metrics")
+            assert metric_value(text, "guildbot_offsite_backup_age_seconds") is None
+            offsite.write_status(on.state_dir, pushed={"time": clock() - 7200, "snapshot": "ab",
+                                                       "kind": "scheduled", "seconds": 1.5},
+                                 error=None, now=clock() - 7000)
+            offsite.write_status(on.state_dir, pushed=None, error="restic backup failed: x",
+                                 now=clock() - 60)
+            _, text = await get_text(http, "/metrics")
+            assert metric_value(text, "guildbot_offsite_backup_age_seconds") == 7200
+            assert metric_value(text, "guildbot_offsite_pushes_total", outcome="success") == 1
+            assert metric_value(text, "guildbot_offsite_pushes_total", outcome="failure") == 1
+            _, slo = await get_json(http, "/slo")
+            assert slo["offsite"] == {"enabled": True, "age_seconds": 7200.0, "successes": 1,
+                                      "failures": 1, "last_error": "restic backup failed: x",
+                                      "snapshot": "ab"}
+            _, data = await get_json(http, "/dashboard/data")
+            assert data["summary"]["offsite_age_seconds"] == 7200.0
+            _, page = await get_text(http, "/dashboard")
+            assert "off-host backup age" in page
+    finally:
+        await mon.stop()

@@ -362,3 +362,32 @@ def test_a_backup_that_hangs_times_out_and_leaves_nothing_behind(pg_env, capsys,
                 and p.name != ".backup.lock"]
     status = json.loads((tmp_path / "state" / "backup-status.json").read_text())
     assert status["last_error"] == "timed out after 0.5 s"
+
+
+@pytest.mark.skipif(__import__("shutil").which("restic") is None, reason="restic not installed")
+def test_offsite_push_and_restore_on_postgres(pg_env, tmp_path, monkeypatch, capsys):
+    """Regression (issue 16, item 1): on PostgreSQL the verified .pgdump is pushed off-host as
+    guildbot.pgdump (tag backend=postgres), and `offsite restore --yes` brings it back through
+    the verified restore path: a change made after the push is undone. Fails on the old code
+    because there was no push and no `offsite` command."""
+    from bot.config import load_settings
+    from bot.storage import offsite
+
+    (tmp_path / "offsite_password").write_text("pg-offsite\n")
+    monkeypatch.setenv("GUILDBOT_OFFSITE_REPOSITORY", str(tmp_path / "repo"))
+    monkeypatch.setenv("GUILDBOT_OFFSITE_PASSWORD_FILE", str(tmp_path / "offsite_password"))
+    monkeypatch.setenv("GUILDBOT_OFFSITE_HOST", "pg-host")
+    migrated(capsys, pg_env)
+    seed(pg_env)
+    assert run_cli(capsys, "offsite", "init")[0] == 0
+    code, out, _ = run_cli(capsys, "backup")
+    assert code == 0, out
+    assert json.loads(out)["offsite"]["snapshot"]
+    repo = offsite.repository(load_settings())
+    assert repo is not None
+    [snap] = offsite.snapshots(repo)
+    assert snap["paths"] == ["/guildbot.pgdump"] and "backend=postgres" in snap["tags"]
+    sql(pg_env, "DELETE FROM members WHERE guild_id = 2")
+    code, out, _ = run_cli(capsys, "offsite", "restore", "--yes")
+    assert code == 0, out
+    assert sql(pg_env, "SELECT COUNT(*) FROM members") == [(60,)]
