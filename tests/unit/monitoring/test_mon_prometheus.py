@@ -221,6 +221,24 @@ def test_check_resources_pages_nothing_where_prometheus_does(hook, tmp_path, clo
     assert json.loads(capsys.readouterr().out)["firing"] == []
 
 
+def test_the_off_host_age_is_prometheus_s_where_it_pages(tmp_path, capsys):
+    """Regression (issue 16, merge of offsite into main): check-resources leaves the off-host
+    backup age (nothing pushed, a push error: its "never") to Prometheus's
+    GuildbotOffsiteBackupTooOld where Prometheus pages, and still fires it where it does not.
+    Fails with offsite_age left out of PROMETHEUS_RULES (both would page: seen by taking it out
+    of the set)."""
+    from bot.storage import offsite
+
+    env = {"GUILDBOT_STATE_DIR": str(tmp_path), "GUILDBOT_DATABASE": str(tmp_path / "g.db"),
+           "GUILDBOT_HEALTH_PORT": "0", "GUILDBOT_OFFSITE_REPOSITORY": "/srv/restic"}
+    offsite.write_status(tmp_path, pushed=None, error="restic backup failed: no route")
+    for by_prometheus, firing in (("true", False), ("false", True)):
+        settings = load_settings({**env, "GUILDBOT_ALERTS_BY_PROMETHEUS": by_prometheus})
+        assert resources.main(settings, argparse.Namespace(dry_run=True)) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert ("offsite_age" in out["firing"]) is firing, out["firing"]
+
+
 async def test_the_bots_alerts_page_nothing_where_prometheus_does(tmp_path, clock, probe):
     """Regression (issue 16, item 4): the in-process error-rate rule stays quiet when Prometheus
     pages; fails on the old code because it fired."""
