@@ -109,8 +109,14 @@ def _flatten(bursts: list) -> list[tuple]:
 # stranger everywhere), so the random part reaches deep states (accepted, settled) quickly.
 SETUP = [op for g in range(len(GUILDS)) for u in (1, 2, 3, 4)
          for op in (("register", g, u), ("login", g, u))]
-program = st.lists(st.one_of(burst, burst, burst, game), min_size=15, max_size=25).map(
-    lambda bursts: SETUP + _flatten(bursts))
+# A challenge withdrawn before it is answered (by a registered member, most of the time). Since
+# deletions (forget) joined the mix, random bursts rarely left an open challenge for its own
+# challenger to cancel: "cancel ok" fell to a handful per run and was sometimes absent, failing
+# the coverage check below (seen once in a full run on PostgreSQL).
+withdrawn = st.tuples(GUILD, st.tuples(USERS, st.integers(1, 60)).map(
+    lambda w: [("create", w[0], w[0] % 4 + 1, w[1]), ("cancel", -1, "challenger")]))
+program = st.lists(st.one_of(burst, burst, burst, game, withdrawn), min_size=15,
+                   max_size=25).map(lambda bursts: SETUP + _flatten(bursts))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
