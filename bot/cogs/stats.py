@@ -18,7 +18,7 @@ from bot.storage.base import GuildRepository
 
 if TYPE_CHECKING:
     from bot.app import GuildBot
-    from bot.monitoring import Monitoring, NullMonitoring
+    from bot.monitoring.hooks import MonitoringHooks
 
 USAGE_WINDOW_DAYS = 7
 
@@ -30,7 +30,7 @@ def shown_name(command: str) -> str:
 
 
 async def do_stats(repo: GuildRepository, who: Person, now: float,
-                   monitoring: Monitoring | NullMonitoring) -> Reply:
+                   monitoring: MonitoringHooks) -> Reply:
     settings = await repo.settings()
     today, _ = rules.local_days(now, settings.day_boundary)
     s = await repo.stats(today)

@@ -32,7 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from bot.monitoring.dashboard import CSP, render_page
 
 if TYPE_CHECKING:
-    from bot.monitoring import Monitoring
+    from bot.monitoring.facade import Monitoring
 
 log = logging.getLogger("guildbot.monitoring.server")
 
