@@ -13,6 +13,7 @@ from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
+from bot.monitoring.stats import latency_text
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
@@ -121,8 +122,7 @@ async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 
 
 def status_reply(bot: GuildBot) -> Reply:
-    latencies = [lat for _, lat in bot.shard_latencies()]
-    latency = f"{max(latencies) * 1000:.0f} ms" if latencies else "n/a"
+    latency = latency_text(lat for _, lat in bot.shard_latencies())
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
     embed = discord.Embed(title="guildbot status", colour=0x5865F2)

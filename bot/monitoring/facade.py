@@ -37,7 +37,7 @@ from bot.monitoring.metrics import (
     apply_sample,
 )
 from bot.monitoring.server import HealthServer, MetricsServer
-from bot.monitoring.stats import Readiness
+from bot.monitoring.stats import Readiness, latency_text, ms
 from bot.monitoring.systemd import Notifier, Watchdog, gateway_healthy
 from bot.periodic import every
 from bot.shards import label as shard_label
@@ -376,7 +376,7 @@ class Monitoring:
             "shard_count": settings.shard_count,
             "shard_states": [
                 {"shard": shard, "ready": ready.get(shard, False),
-                 "latency_ms": round(latency[shard] * 1000, 1) if shard in latency else None}
+                 "latency_ms": ms(latency.get(shard), 1)}
                 for shard in settings.own_shards],
         }
 
@@ -398,10 +398,9 @@ class Monitoring:
             return "starting"
         try:
             guilds = probe.guild_count()
-            lats = [lat for _, lat in probe.shard_latencies() if lat == lat and lat != float("inf")]
+            latency = latency_text(lat for _, lat in probe.shard_latencies())
         except Exception:
             return "running"
-        latency = f"{max(lats) * 1000:.0f} ms" if lats else "n/a"
         return f"guilds {guilds}, latency {latency}"
 
     # --- periodic work --------------------------------------------------------------------------

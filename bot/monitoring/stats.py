@@ -8,6 +8,7 @@ fixed time slots (10 s each), so memory does not grow with traffic.
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
@@ -110,9 +111,9 @@ class Totals:
             "commands": self.count,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 6),
-            "avg_latency_ms": round(self.avg_latency * 1000, 3),
-            "p50_latency_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p95_latency_ms": None if p95 is None else round(p95 * 1000, 3),
+            "avg_latency_ms": ms(self.avg_latency),
+            "p50_latency_ms": ms(p50),
+            "p95_latency_ms": ms(p95),
         }
 
 
@@ -211,6 +212,18 @@ def top_counts(counts: dict[int | None, int], n: int) -> tuple[list[tuple[int | 
     top = heapq.nlargest(n, counts.items(), key=lambda item: item[1])
     rest = sum(counts.values()) - sum(c for _, c in top)
     return top, rest
+
+
+def ms(seconds: float | None, digits: int = 3) -> float | None:
+    """Seconds as milliseconds rounded to ``digits``; None stays None (no figure yet)."""
+    return None if seconds is None else round(seconds * 1000, digits)
+
+
+def latency_text(latencies: Iterable[float]) -> str:
+    """The worst heartbeat latency as "N ms" (what /status and the sd_notify STATUS show), or
+    "n/a" while no shard has a finite one (discord.py reports inf before the first heartbeat)."""
+    finite = [lat for lat in latencies if math.isfinite(lat)]
+    return f"{max(finite) * 1000:.0f} ms" if finite else "n/a"
 
 
 def merge_hists(hists: Iterable[list[int]]) -> list[int]:
