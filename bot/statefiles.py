@@ -43,7 +43,7 @@ def read(path: Path, what: str = "state file") -> dict[str, Any]:
         log.warning("ignoring unreadable %s %s: %s", what, path, exc)
         return {}
     if not isinstance(data, dict):
-        log.warning("ignoring %s %s: not a JSON object", what, path)
+        log.warning("ignoring unreadable %s %s: not a JSON object", what, path)
         return {}
     return data
 

@@ -287,7 +287,7 @@ class WebhookLimiter:
             return sum(1 for t in st.get("calls", []) if now - 3600 < float(t) <= now)
 
 
-def retry_after(status_body: Any, headers: Mapping[str, str], now: float) -> float:
+def retry_after(status_body: object, headers: Mapping[str, str], now: float) -> float:
     """Seconds to wait after a 429: JSON ``retry_after``, else Retry-After (seconds or a date)."""
     if isinstance(status_body, dict):
         try:
