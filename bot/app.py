@@ -20,7 +20,7 @@ import math
 import pkgutil
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -36,6 +36,8 @@ from bot.domain import announcements
 from bot.domain import audit as audit_rules
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
+from bot.monitoring.hooks import MonitoringHooks
+from bot.periodic import every
 from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
@@ -228,7 +230,7 @@ class GuildBotMixin:
     storage: Storage
     _sharded = False  # an AutoShardedBot: its gateway events name their shard
 
-    def _init_guildbot(self, settings: Settings, storage: Storage, monitoring: Any,
+    def _init_guildbot(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
                        clock: Callable[[], float]) -> None:
         self.settings = settings
         self.storage = storage
@@ -551,16 +553,12 @@ class GuildBotMixin:
         log.info("synced %d commands (tree %s)", len(synced), digest[:12])
         return True
 
-    async def _every(self, seconds: float, job: Callable[[], Any], *,
-                     at_once: bool = False) -> None:
-        if not at_once:
-            await asyncio.sleep(seconds)
-        while True:
-            try:
-                await job()
-            except Exception as exc:  # a background failure must not kill the loop
-                self.monitoring.record_error(exc, command=f"task:{job.__name__}")
-            await asyncio.sleep(seconds)
+    def _every(self, seconds: float, job: Callable[[], Awaitable[object]], *,
+               at_once: bool = False) -> Coroutine[None, None, None]:
+        """``job`` every ``seconds`` (bot.periodic); a failure is recorded as ``task:<name>``."""
+        def failed(exc: Exception) -> None:
+            self.monitoring.record_error(exc, command=f"task:{job.__name__}")
+        return every(seconds, job, first=0 if at_once else None, on_error=failed)
 
     async def expire_challenges(self) -> int:
         """Resolve the due challenges of this process's guilds (those of its shards): each
@@ -667,7 +665,7 @@ class GuildBotMixin:
         log.info("removed from guild %s; its data is kept for %d days", guild.id,
                  self.settings.data_retention_days)
 
-    async def _turn_away(self, guild: discord.Guild, decision: Any) -> None:
+    async def _turn_away(self, guild: discord.Guild, decision: Decision) -> None:
         log.warning("leaving guild %s: %s", guild.id, decision.reason)
         self.monitoring.guild_rejected(guild.id, decision.reason)
         channels = [guild.system_channel] if guild.system_channel else []
@@ -703,7 +701,7 @@ class GuildBotMixin:
 
 
 class GuildBot(GuildBotMixin, commands.Bot):
-    def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
+    def __init__(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
                  clock: Callable[[], float] = time.time, **options: Any) -> None:
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
                          **_client_options(settings), **options)
@@ -713,7 +711,7 @@ class GuildBot(GuildBotMixin, commands.Bot):
 class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
     _sharded = True
 
-    def __init__(self, settings: Settings, storage: Storage, monitoring: Any,
+    def __init__(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
                  clock: Callable[[], float] = time.time, **options: Any) -> None:
         if settings.shard_ids is not None:  # this process runs only these shards
             options["shard_ids"] = list(settings.shard_ids)
@@ -742,7 +740,7 @@ def _client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_bot(settings: Settings, storage: Storage, monitoring: Any,
+def create_bot(settings: Settings, storage: Storage, monitoring: MonitoringHooks,
                clock: Callable[[], float] = time.time) -> GuildBot | ShardedGuildBot:
     configure_endpoints(settings)
     cls = ShardedGuildBot if settings.shard_count else GuildBot

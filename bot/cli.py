@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -28,9 +27,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from bot import __version__
+from bot import __version__, statefiles
 from bot.config import EX_CONFIG, ConfigError, Settings, load_settings
 from bot.storage import backends
 from bot.storage.backends import DatabaseUnreachable, ensure_schema, open_storage
@@ -92,18 +91,15 @@ def refuse_root_in_foreign_directories(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(settings: Settings, *, wait: bool = False) -> Iterator[None]:
+def run_lock(settings: Settings) -> Iterator[None]:
     """Held by a running bot, so restore refuses to swap the database under it. It lives in the
     state directory, so on PostgreSQL it guards this host only: restore also refuses while any
     other session of the bot's role is connected to the database."""
     path = settings.state_dir / RUN_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
+    with statefiles.exclusive(path) as held:
+        if not held:
             raise CommandFailed(f"the bot is running on {settings.database_name} (lock {path} is "
-                                "held); stop it first, e.g. systemctl stop guildbot") from None
+                                "held); stop it first, e.g. systemctl stop guildbot")
         yield
 
 
@@ -121,8 +117,8 @@ async def start_storage(settings: Settings) -> Storage:
     """The schema checked (a new database gets it) and the storage opened. PostgreSQL that does
     not answer is retried for GUILDBOT_DB_START_RETRY_SECONDS, longer after recent give-ups,
     while systemd is told to keep waiting for the start; then DatabaseUnreachable (exit 75)."""
-    from bot.monitoring.stats import GatewayRestarts
     from bot.monitoring.systemd import Notifier
+    from bot.statefiles import GatewayRestarts
 
     give_ups = GatewayRestarts(settings.state_dir / DB_GIVE_UPS_FILE, "database give-ups file",
                                factor=DB_GIVE_UP_FACTOR)
@@ -153,10 +149,11 @@ async def _run_bot(settings: Settings, token: str) -> int:
     import discord
 
     from bot.app import create_bot
-    from bot.monitoring import Monitoring
+    from bot.monitoring.facade import Monitoring
+    from bot.monitoring.hooks import MonitoringHooks
 
     storage = await start_storage(settings)
-    monitoring = Monitoring(settings, sink=storage)
+    monitoring: MonitoringHooks = Monitoring(settings, sink=storage)
     bot = create_bot(settings, storage, monitoring)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -211,16 +208,19 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     from bot.storage.backups import BackupError, taken_at, write_status
 
     repo = offsite.repository(settings)
-    pushed: dict[str, object] = {}
+    pushed: dict[str, Any] | None = None
+    error: str | None = "the push did not run"
 
     def push(verified: Path, published: Path) -> None:
         """The off-host copy; its failure (or time limit) leaves the local backup standing."""
+        nonlocal pushed, error
         assert repo is not None
         try:
-            pushed["result"] = offsite.push(repo, verified, args.kind,
-                                            taken_at(published) or datetime.now(UTC))
+            pushed = offsite.push(repo, verified, args.kind,
+                                  taken_at(published) or datetime.now(UTC))
+            error = None
         except BackupError as exc:
-            pushed["error"] = str(exc)
+            error = str(exc)
 
     try:
         result = backends.backup(settings, kind=args.kind, timeout=args.timeout,
@@ -234,10 +234,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     if repo is None:
         _print_json(report)
         return 0
-    error = None if "result" in pushed else str(pushed.get("error", "the push did not run"))
-    offsite.write_status(settings.state_dir, pushed=pushed.get("result"),  # type: ignore[arg-type]
-                         error=error)
-    report["offsite"] = pushed.get("result") or {"error": error}
+    offsite.write_status(settings.state_dir, pushed=pushed, error=error)
+    report["offsite"] = pushed or {"error": error}
     _print_json(report)
     if error is not None:
         _alert(settings, "offsite_failed", f"guildbot off-host backup push failed (the local "
@@ -249,10 +247,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 def _alert(settings: Settings, key: str, text: str) -> None:
     """A one-off alert from a CLI job (logged, and posted to the webhook when there is one)."""
-    try:
-        from bot.monitoring.alerting import send_one_off
-    except ImportError:
-        return
+    from bot.monitoring.alerting import send_one_off
+
     with contextlib.suppress(Exception):
         send_one_off(settings, key, text)
 
@@ -446,7 +442,7 @@ def cmd_sync_commands(settings: Settings, args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         from bot.app import create_bot
-        from bot.monitoring import NullMonitoring
+        from bot.monitoring.facade import NullMonitoring
 
         await ensure_schema(settings, quiet=True)
         storage = await open_storage(settings, 1)

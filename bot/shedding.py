@@ -105,12 +105,11 @@ class _Connection(asyncio.Protocol):
             elif name == b"transfer-encoding" or (
                     name == b"connection" and value.strip().lower() == b"close"):
                 reusable = False  # a chunked body or a closing server: do not reuse
-        if length is None:
-            reusable = False  # the body runs until the server closes
-        if reusable:
-            if len(self._buffer) < end + 4 + length:  # type: ignore[operator]
+        # Without a length the body runs until the server closes: not reusable either.
+        if reusable and length is not None:
+            if len(self._buffer) < end + 4 + length:
                 return  # wait for the rest of the body
-            del self._buffer[:end + 4 + length]  # type: ignore[operator]
+            del self._buffer[:end + 4 + length]
             self._finish(status)
             self.client._ready(self)
         else:

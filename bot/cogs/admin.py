@@ -33,7 +33,7 @@ from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
 
 if TYPE_CHECKING:
-    from bot.monitoring import Monitoring, NullMonitoring
+    from bot.monitoring.hooks import MonitoringHooks
 
 MIB = 1024 * 1024
 EXPORT_LIMIT_BYTES = 8 * MIB  # Discord's smallest attachment limit (a bot's default)
@@ -127,7 +127,7 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
 
 
 async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm: str,
-                   monitoring: Monitoring | NullMonitoring, now: float,
+                   monitoring: MonitoringHooks, now: float,
                    audit: Auditor | None = None) -> Reply:
     require_admin(who)
     rules.confirm_purge(confirm, guild_name)

@@ -13,12 +13,13 @@ from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
+from bot.monitoring.stats import latency_text
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
 if TYPE_CHECKING:
     from bot.app import GuildBot
-    from bot.monitoring import Monitoring, NullMonitoring
+    from bot.monitoring.hooks import MonitoringHooks
 
 USAGE_WINDOW_DAYS = 7
 
@@ -30,7 +31,7 @@ def shown_name(command: str) -> str:
 
 
 async def do_stats(repo: GuildRepository, who: Person, now: float,
-                   monitoring: Monitoring | NullMonitoring) -> Reply:
+                   monitoring: MonitoringHooks) -> Reply:
     settings = await repo.settings()
     today, _ = rules.local_days(now, settings.day_boundary)
     s = await repo.stats(today)
@@ -121,8 +122,7 @@ async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 
 
 def status_reply(bot: GuildBot) -> Reply:
-    latencies = [lat for _, lat in bot.shard_latencies()]
-    latency = f"{max(latencies) * 1000:.0f} ms" if latencies else "n/a"
+    latency = latency_text(lat for _, lat in bot.shard_latencies())
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
     embed = discord.Embed(title="guildbot status", colour=0x5865F2)

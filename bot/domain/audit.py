@@ -29,7 +29,7 @@ def settings_changes(old: GuildSettings, new: GuildSettings) -> dict[str, list[A
             if name != "guild_id" and before[name] != after[name]}
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     return "not set" if value is None else str(value)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import fcntl
 import hashlib
 import json
 import logging
@@ -42,19 +41,19 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bot import statefiles
 from bot.config import AlertThresholds, Secret, Settings
 from bot.monitoring.logs import Redactor, one_line
-from bot.monitoring.stats import atomic_write_json
+from bot.statefiles import BACKUP_STATUS_FILE
 
 if TYPE_CHECKING:
-    from bot.monitoring import Monitoring
+    from bot.monitoring.facade import Monitoring
 
 log = logging.getLogger("guildbot.alerts")
 
 WEBHOOK_STATE_FILE = "alerts-webhook.json"
 CRON_STATE_FILE = "alerts-state.json"
 BOT_STATE_FILE = "alerts-state-bot.json"
-BACKUP_STATUS_FILE = "backup-status.json"
 
 BOT_RULES = ("error_rate", "latency", "gateway_down")
 CRON_RULES = ("cpu", "memory", "disk", "backup_age", "offsite_age", "service_down",
@@ -234,28 +233,22 @@ class WebhookLimiter:
         if not self._file_ok or self.path is None:
             yield self._memory
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
-        except OSError as exc:
-            log.warning("alert webhook state %s unusable (%s); limiting in memory only",
-                        self.path, exc)
-            self._file_ok = False
-            yield self._memory
-            return
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.ExitStack() as stack:
             try:
-                state = json.loads(self.path.read_text(encoding="utf-8"))
-                if not isinstance(state, dict):
-                    state = {}
-            except (OSError, ValueError):
-                state = {}
+                stack.enter_context(statefiles.exclusive(
+                    self.path.with_name(self.path.name + ".lock"), wait=True))
+            except OSError as exc:
+                log.warning("alert webhook state %s unusable (%s); limiting in memory only",
+                            self.path, exc)
+                self._file_ok = False
+                yield self._memory
+                return
+            state = statefiles.read(self.path, "alert webhook state")
             before = json.dumps(state, sort_keys=True)
             yield state
             if json.dumps(state, sort_keys=True) != before:
                 try:
-                    atomic_write_json(self.path, state)
+                    statefiles.write(self.path, state)
                 except OSError as exc:
                     log.warning("cannot save alert webhook state %s: %s", self.path, exc)
             self._memory = state
@@ -294,7 +287,7 @@ class WebhookLimiter:
             return sum(1 for t in st.get("calls", []) if now - 3600 < float(t) <= now)
 
 
-def retry_after(status_body: Any, headers: Mapping[str, str], now: float) -> float:
+def retry_after(status_body: object, headers: Mapping[str, str], now: float) -> float:
     """Seconds to wait after a 429: JSON ``retry_after``, else Retry-After (seconds or a date)."""
     if isinstance(status_body, dict):
         try:
@@ -480,20 +473,9 @@ class AlertDelivery:
 
 
 # --- state files ----------------------------------------------------------------------------------
-def load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable state file %s: %s", path, exc)
-        return {}
-
-
 def read_backup_status(state_dir: Path) -> dict[str, Any] | None:
     """``$STATE_DIR/backup-status.json`` as written by ``python -m bot backup``, or None."""
-    data = load_json(Path(state_dir) / BACKUP_STATUS_FILE)
+    data = statefiles.read(Path(state_dir) / BACKUP_STATUS_FILE, "backup status file")
     return data or None
 
 
@@ -541,7 +523,7 @@ class BotAlerts:
         self.clock = clock
         rules = local_rules(BOT_RULES, settings.alerts)
         self.state_path = settings.state_dir / BOT_STATE_FILE
-        saved = load_json(self.state_path)
+        saved = statefiles.read(self.state_path, "alert state")
         self.engine = AlertEngine(rules, saved.get("rules"), clock)
         metrics = monitoring.metrics
         self.delivery = AlertDelivery(
@@ -581,7 +563,7 @@ class BotAlerts:
 
     def save(self, snapshot: dict[str, Any] | None = None) -> None:
         try:
-            atomic_write_json(self.state_path, snapshot or self._snapshot())
+            statefiles.write(self.state_path, snapshot or self._snapshot())
         except OSError as exc:
             log.warning("cannot save alert state %s: %s", self.state_path, exc)
 

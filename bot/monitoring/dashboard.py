@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.monitoring.stats import NBUCKETS, quantile
+from bot.monitoring.stats import NBUCKETS, ms, quantile
 
 if TYPE_CHECKING:
     from bot.monitoring.metrics import Metrics
@@ -53,8 +53,8 @@ class DashboardSeries:
             guilds = None
         point = {
             "t": round(self.clock(), 3),
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p95_ms": None if p95 is None else round(p95 * 1000, 3),
+            "p50_ms": ms(p50),
+            "p95_ms": ms(p95),
             "commands": life.count - self._count,
             "failed": life.errors - self._failed,
             "errors": errors_total - self._errors,

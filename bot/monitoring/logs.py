@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -193,7 +193,7 @@ def _text_value(value: Any) -> str:
 _HANDLER_MARK = "_guildbot_handler"
 
 
-def build_handler(settings: Settings, stream: Any = None) -> logging.Handler:
+def build_handler(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
     """The handler configure_logging installs (exposed for tests and the CLI)."""
     handler: logging.Handler
     if settings.log_file is not None:
@@ -211,15 +211,15 @@ class _StderrHandler(logging.StreamHandler):
     so a handler left behind by an in-process call never writes to a closed stream."""
 
     @property
-    def stream(self) -> Any:
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: Any) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 
-def configure_cli_logging(stream: Any = None) -> RedactingFilter:
+def configure_cli_logging(stream: TextIO | None = None) -> RedactingFilter:
     """The CLI's handler (every subcommand but ``run``): one line per record on stderr, which cron
     appends to its log, redacted like the bot's own. It is installed before the settings are read
     (their errors are logged too), so the caller hands it the secrets once they are known:

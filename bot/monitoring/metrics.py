@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,7 @@ class OffsiteCollector:
     """The off-host backups' figures at scrape time, from ``offsite-status.json`` (written by
     the backup job): the newest pushed backup's age and the pushes by outcome."""
 
-    def __init__(self, state_dir: Path, clock: Any = time.time) -> None:
+    def __init__(self, state_dir: Path, clock: Callable[[], float] = time.time) -> None:
         self.state_dir = state_dir
         self.clock = clock
 

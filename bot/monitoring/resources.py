@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
+import contextlib
 import json
 import logging
 import math
@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from bot import statefiles
 from bot.config import Settings
 from bot.monitoring.alerting import (
     CRON_RULES,
@@ -38,27 +39,20 @@ from bot.monitoring.alerting import (
     AlertDelivery,
     AlertEngine,
     backup_age_hours,
-    load_json,
     local_rules,
     make_limiter,
     offsite_age_hours,
     read_backup_status,
 )
 from bot.monitoring.metrics import existing_dir
-from bot.monitoring.stats import StartsFile, atomic_write_json
 from bot.monitoring.systemd import child_env
+from bot.statefiles import STARTS_FILE, StartsFile
 
 log = logging.getLogger("guildbot.alerts.cron")
 
 SERVICE_ENV = "GUILDBOT_SERVICE_NAME"
 HOST_CHECKED_ELSEWHERE = "host-wide, checked by process 0 (GUILDBOT_ALERT_HOST_RESOURCES=false)"
 EMERGENCY_STOP = "emergency-stop"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options main() understands (the CLI may declare them itself)."""
-    parser.add_argument("--dry-run", action="store_true",
-                        help="evaluate and print, deliver nothing, keep no state")
 
 
 # --- measurements ---------------------------------------------------------------------------------
@@ -192,7 +186,7 @@ def service_values(settings: Settings, state: dict[str, Any], now: float,
     if answer is not None:
         values["service_down"] = 0.0 if answer or stopped_on_purpose else 1.0
         details["service_down"] = "/healthz " + ("answers" if answer else "does not answer")
-    record = StartsFile(settings.state_dir / "starts.json").read()
+    record = StartsFile(settings.state_dir / STARTS_FILE).read()
     last_check = state.get("last_check")
     if isinstance(last_check, (int, float)):
         new = sum(1 for t in record["starts"] if last_check < t <= now)
@@ -262,17 +256,15 @@ def main(settings: Settings, args: argparse.Namespace | None = None, *,
         from bot.monitoring.logs import configure_logging
         configure_logging(settings)
     state_path = settings.state_dir / CRON_STATE_FILE
-    try:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(state_path.with_name(state_path.name + ".lock"), "a+")  # noqa: SIM115
-    except OSError as exc:
-        log.error("check-resources: cannot use the state directory %s: %s",
-                  settings.state_dir, exc)
-        return 1
-    with lock:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            held = stack.enter_context(statefiles.exclusive(
+                state_path.with_name(state_path.name + ".lock")))
+        except OSError as exc:
+            log.error("check-resources: cannot use the state directory %s: %s",
+                      settings.state_dir, exc)
+            return 1
+        if not held:
             log.warning("check-resources: another check is still running; skipped")
             return 0
         try:
@@ -285,7 +277,7 @@ def main(settings: Settings, args: argparse.Namespace | None = None, *,
 def _run(settings: Settings, state_path: Path, dry_run: bool, clock: Callable[[], float],
          measure: Callable[..., tuple[dict[str, float | None], dict[str, str]]]) -> int:
     now = clock()
-    saved = load_json(state_path)
+    saved = statefiles.read(state_path, "alert state")
     host_state = dict(saved.get("host") or {})
     host_state.setdefault("last_check", saved.get("last_check"))
     values, details = measure(settings, host_state, now)
@@ -315,7 +307,7 @@ def _run(settings: Settings, state_path: Path, dry_run: bool, clock: Callable[[]
 
     asyncio.run(deliver())
     host_state["last_check"] = now
-    atomic_write_json(state_path, {"rules": engine.state, "host": host_state,
+    statefiles.write(state_path, {"rules": engine.state, "host": host_state,
                                    "last_check": now, **delivery.dump_state()})
     if engine.firing():
         log.info("check-resources: firing: %s", ", ".join(engine.firing()))

@@ -24,20 +24,21 @@ import ipaddress
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.monitoring.dashboard import CSP, render_page
 
 if TYPE_CHECKING:
-    from bot.monitoring import Monitoring
+    from bot.monitoring.facade import Monitoring
 
 log = logging.getLogger("guildbot.monitoring.server")
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json(data: object, status: int = 200) -> web.Response:
     # Exactly application/json (no charset parameter): some clients are strict about it.
     return web.Response(body=json.dumps(data, separators=(",", ":"), allow_nan=False).encode(),
                         status=status, content_type="application/json",
@@ -49,7 +50,7 @@ LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
 @web.middleware
-async def _loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer 421 to a request whose Host header is not a loopback name (DNS rebinding)."""
     if not LOOPBACK_HOST.fullmatch(request.headers.get("Host", "").lower()):
         return _json({"error": "misdirected request: the Host header must be localhost, "
@@ -110,7 +111,7 @@ class MetricsServer(_Listener):
         return app
 
     @web.middleware
-    async def _bearer_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _bearer_only(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.allow and _peer(request) not in self.allow:
             return _json({"error": "forbidden: this address may not scrape"}, 403)
         given = request.headers.get("Authorization", "").encode()

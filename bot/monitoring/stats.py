@@ -8,16 +8,10 @@ fixed time slots (10 s each), so memory does not grow with traffic.
 from __future__ import annotations
 
 import heapq
-import json
-import logging
-import os
-import tempfile
+import math
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
-from pathlib import Path
-
-log = logging.getLogger("guildbot.monitoring")
 
 # Upper bounds (seconds) of the latency buckets; one more bucket holds everything above.
 LATENCY_BOUNDS: tuple[float, ...] = (
@@ -117,9 +111,9 @@ class Totals:
             "commands": self.count,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 6),
-            "avg_latency_ms": round(self.avg_latency * 1000, 3),
-            "p50_latency_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p95_latency_ms": None if p95 is None else round(p95 * 1000, 3),
+            "avg_latency_ms": ms(self.avg_latency),
+            "p50_latency_ms": ms(p50),
+            "p95_latency_ms": ms(p95),
         }
 
 
@@ -220,143 +214,16 @@ def top_counts(counts: dict[int | None, int], n: int) -> tuple[list[tuple[int | 
     return top, rest
 
 
-class StartsFile:
-    """Process starts of the last 24 h in a small JSON file: restarts = starts - 1.
-
-    A process that stops cleanly (SIGTERM, drained) marks the file; a start that finds the
-    previous start unmarked follows a crash (killed, aborted by the watchdog, out of memory).
-    ``crash_restarts`` counts only those, so a deploy's or an operator's restart is not held
-    against a release. A file from before the mark existed counts no crash."""
-
-    DAY = 86400.0
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.starts: list[float] = []
-        self.crashes: list[float] = []
-
-    def read(self) -> dict:
-        """``starts``, ``crashes``, ``marked`` (the file knows clean stops) and ``stopped``."""
-        data = read_json_object(self.path, "starts file")
-        try:
-            return {
-                "starts": [float(x) for x in data.get("starts", [])],
-                "crashes": [float(x) for x in data.get("crashes", [])],
-                "marked": "stopped" in data,
-                "stopped": None if data.get("stopped") is None else float(data["stopped"]),
-            }
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable starts file %s: %s", self.path, exc)
-            return {"starts": [], "crashes": [], "marked": False, "stopped": None}
-
-    def record(self, now: float) -> int:
-        """Add this start, prune entries older than a day, save; return the restarts count."""
-        data = self.read()
-        previous = max(data["starts"], default=None)
-        crashed = (previous is not None and data["marked"]
-                   and (data["stopped"] is None or data["stopped"] < previous))
-        recent = now - self.DAY
-        self.starts = [t for t in data["starts"] if recent < t <= now][-10_000:] + [now]
-        self.crashes = [t for t in data["crashes"] if recent < t <= now][-10_000:]
-        if crashed:
-            self.crashes.append(now)
-            log.warning("the previous process did not stop cleanly (crash restart %d within "
-                        "24 h)", len(self.crashes))
-        self._save(None)
-        return self.restarts(now)
-
-    def stopped_cleanly(self, now: float) -> None:
-        """Mark the file: this process is stopping on purpose."""
-        self._save(now)
-
-    def _save(self, stopped: float | None) -> None:
-        try:
-            atomic_write_json(self.path, {"starts": self.starts, "crashes": self.crashes,
-                                          "stopped": stopped})
-        except OSError as exc:
-            log.warning("cannot write starts file %s: %s", self.path, exc)
-
-    def restarts(self, now: float) -> int:
-        return max(0, sum(1 for t in self.starts if t > now - self.DAY) - 1)
-
-    def crash_restarts(self, now: float) -> int:
-        return sum(1 for t in self.crashes if t > now - self.DAY)
+def ms(seconds: float | None, digits: int = 3) -> float | None:
+    """Seconds as milliseconds rounded to ``digits``; None stays None (no figure yet)."""
+    return None if seconds is None else round(seconds * 1000, digits)
 
 
-class GatewayRestarts:
-    """When the watchdog gave up on the gateway (and systemd restarted the bot), in a JSON file.
-
-    Each give-up in the last ``MEMORY`` seconds doubles the next process's gateway grace, up to
-    ``CAP``. With WatchdogSec=60s and RestartSec=15s a long Discord outage then restarts the bot
-    about 6, 17, 38 and 80 minutes in (worked out from those settings, not measured) instead of
-    every ~6 minutes, and never reaches the unit's StartLimitBurst (5 in 30 minutes), which would
-    leave it failed. `run` keeps its give-ups on an unreachable database the same way
-    (``bot.cli.DB_GIVE_UPS_FILE``, factor 3)."""
-
-    MEMORY = 2 * 3600.0
-    CAP = 3600.0
-
-    def __init__(self, path: Path, what: str = "gateway restarts file",
-                 factor: float = 2.0) -> None:
-        self.path = path
-        self.what = what
-        self.factor = factor  # each recent give-up multiplies the next grace by this
-
-    def load(self) -> list[float]:
-        try:
-            return [float(x) for x in read_json_object(self.path, self.what)
-                    .get("gave_up", [])]
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable %s %s: %s", self.what, self.path, exc)
-            return []
-
-    def recent(self, now: float) -> list[float]:
-        return [t for t in self.load() if now - self.MEMORY < t <= now]
-
-    def grace(self, base: float, now: float) -> float:
-        """The gateway grace for a process starting now."""
-        if base <= 0:
-            return base
-        return min(base * self.factor ** len(self.recent(now)), max(base, self.CAP))
-
-    def record(self, now: float) -> None:
-        try:
-            atomic_write_json(self.path, {"gave_up": self.recent(now)[-50:] + [now]})
-        except OSError as exc:
-            log.warning("cannot write %s %s: %s", self.what, self.path, exc)
-
-
-def read_json_object(path: Path, what: str) -> dict:
-    """A small JSON object from ``path``; {} when it is missing or unreadable (logged)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable %s %s: %s", what, path, exc)
-        return {}
-    if not isinstance(data, dict):
-        log.warning("ignoring %s %s: not a JSON object", what, path)
-        return {}
-    return data
-
-
-def atomic_write_json(path: Path, data: object) -> None:
-    """Write JSON to a temporary file in the same directory, fsync it, rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"), allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def latency_text(latencies: Iterable[float]) -> str:
+    """The worst heartbeat latency as "N ms" (what /status and the sd_notify STATUS show), or
+    "n/a" while no shard has a finite one (discord.py reports inf before the first heartbeat)."""
+    finite = [lat for lat in latencies if math.isfinite(lat)]
+    return f"{max(finite) * 1000:.0f} ms" if finite else "n/a"
 
 
 def merge_hists(hists: Iterable[list[int]]) -> list[int]:

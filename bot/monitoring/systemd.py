@@ -128,11 +128,12 @@ class Watchdog:
             self._gave_up = False
         elif self._unhealthy_since is None:
             self._unhealthy_since = now
-        gateway_ok = healthy or (now - self._unhealthy_since) < self.gateway_grace  # type: ignore[operator]
+        unhealthy_for = 0.0 if self._unhealthy_since is None else now - self._unhealthy_since
+        gateway_ok = healthy or unhealthy_for < self.gateway_grace
         if not gateway_ok and not self._gave_up:
             self._gave_up = True
             log.error("watchdog: the gateway has been unhealthy for %.0f s (grace %.0f s); no "
-                      "more pings, systemd will restart the bot", now - self._unhealthy_since,  # type: ignore[operator]
+                      "more pings, systemd will restart the bot", unhealthy_for,
                       self.gateway_grace)
             if self.on_gateway_give_up is not None:
                 try:

@@ -20,8 +20,6 @@ Each backup has a kind, which decides where it goes and how long it stays:
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import signal
 import time
@@ -30,9 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import statefiles
+from bot.statefiles import BACKUP_STATUS_FILE as STATUS_FILE
+from bot.statefiles import fsync_dir
+
 PREFIX = "guildbot-"
 STAMP = "%Y%m%dT%H%M%SZ"
-STATUS_FILE = "backup-status.json"
 LOCK_FILE = ".backup.lock"
 SCHEDULED = "scheduled"
 
@@ -78,14 +79,6 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.integrity == "ok"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def stamp(now: float) -> str:
@@ -189,12 +182,9 @@ def publish(partial: Path, backup_dir: Path, kind: str, name: str) -> Path:
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BackupError(f"{what} is already running (lock {path} is held)") from None
+    with statefiles.exclusive(path) as held:
+        if not held:
+            raise BackupError(f"{what} is already running (lock {path} is held)")
         yield
 
 
@@ -221,16 +211,10 @@ def write_status(state_dir: Path, *, result: BackupResult | None, error: str | N
     """Record the outcome for monitoring (backup age alert) atomically."""
     now = time.time() if now is None else now
     path = state_dir / STATUS_FILE
-    try:
-        status = json.loads(path.read_text())
-    except (OSError, ValueError):
-        status = {}
+    status = statefiles.read(path, "backup status file")
     if result is not None:
         status.update(last_success=now, kind=result.kind, path=result.path, size=result.size,
                       seconds=result.seconds, last_error=None)
     else:
         status.update(last_failure=now, last_error=error)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(status, indent=2))
-    os.replace(partial, path)
+    statefiles.write(path, status)

@@ -1,10 +1,12 @@
-"""The challenge verbs every backend's guild repository shares (a mixin of both repositories).
+"""The challenge verbs and reads every backend's guild repository shares (a mixin of both
+repositories).
 
 Accept, decline, cancel, report (``complete_challenge``) and dispute are each one rule of
-``bot.domain.challenges`` applied to one challenge; the listing is one statement. What differs
-between the backends is how a transition runs (:meth:`ChallengeVerbs._act`: SQLite's write
-transaction on its writer thread, PostgreSQL's row lock) and how a statement is read
-(:meth:`ChallengeVerbs._fetchall`); each repository implements only those two.
+``bot.domain.challenges`` applied to one challenge; the reads (one challenge, its public message,
+the listings, a member's challenges) are each one statement. What differs between the backends is
+how a transition runs (:meth:`ChallengeVerbs._act`: SQLite's write transaction on its writer
+thread, PostgreSQL's row lock) and how a statement is read (:meth:`ChallengeVerbs._fetchall`,
+:meth:`ChallengeVerbs._fetchone`); each repository implements only those three.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class ChallengeVerbs(ABC):
     @abstractmethod
     async def _fetchall(self, query: str, **params: Any) -> Sequence[Sequence[Any]]:
         """The rows of the backend's guild-scoped statement ``query`` (its own transaction)."""
+
+    @abstractmethod
+    async def _fetchone(self, query: str, **params: Any) -> Sequence[Any] | None:
+        """The first row of ``query`` (its own transaction), None when it yields none."""
 
     async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
         return await self._act(challenge_id, now,
@@ -63,3 +69,18 @@ class ChallengeVerbs(ABC):
             rows = await self._fetchall(f"challenges_of_user_{suffix}", user_id=user_id,
                                         limit=limit)
         return [Challenge(*row) for row in rows]
+
+    async def member_challenges(self, user_id: int) -> list[Challenge]:
+        return [Challenge(*row) for row in
+                await self._fetchall("member_challenges", user_id=user_id)]
+
+    async def challenge(self, challenge_id: int) -> Challenge:
+        row = await self._fetchone("challenge", number=challenge_id)
+        if row is None:
+            raise challenge_rules.not_found(challenge_id)
+        return Challenge(*row)
+
+    async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
+        """The (channel id, message id) of the challenge's public message, None when unposted."""
+        row = await self._fetchone("challenge_message", number=challenge_id)
+        return (row[0], row[1]) if row else None

@@ -40,7 +40,7 @@ class BoundedBuffer:
         return self._buffer.getvalue()
 
 
-def _dump(value: Any) -> bytes:
+def _dump(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 

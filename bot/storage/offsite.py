@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bot import statefiles
 from bot.config import ConfigError, OffsiteSettings, Settings
 from bot.storage.backups import KEEP_NEWEST, SCHEDULED, TIERS, BackupError, tiers_for
 
@@ -263,19 +264,12 @@ def write_status(state_dir: Path, *, pushed: dict[str, Any] | None, error: str |
     else:
         status.update(last_failure=now, last_error=error,
                       failures=int(status.get("failures", 0)) + 1)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(status, indent=2))
-    os.replace(partial, path)
+    statefiles.write(path, status)
     return status
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:
-    try:
-        status = json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return status if isinstance(status, dict) else {}
+    return statefiles.read(state_dir / STATUS_FILE, "off-host status file")
 
 
 def summary(state_dir: Path, now: float) -> dict[str, Any]:

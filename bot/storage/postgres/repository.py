@@ -261,22 +261,12 @@ class PostgresGuildRepository(ChallengeVerbs):
             return challenge
         return await self._pool.transaction(work)
 
-    async def challenge(self, challenge_id: int) -> Challenge:
-        row = await self._fetchone("challenge", number=challenge_id)
-        if row is None:
-            raise challenge_rules.not_found(challenge_id)
-        return _challenge(row)
-
     async def set_challenge_message(self, challenge_id: int, channel_id: int,
                                     message_id: int) -> None:
         async def work(conn: asyncpg.Connection) -> None:
             await self._run(conn, "set_challenge_message", number=challenge_id,
                             channel_id=channel_id, message_id=message_id)
         await self._pool.transaction(work)
-
-    async def challenge_message(self, challenge_id: int) -> tuple[int, int] | None:
-        row = await self._fetchone("challenge_message", number=challenge_id)
-        return (row[0], row[1]) if row else None
 
     async def expire_challenges(self, now: float) -> list[Challenge]:
         async def work(conn: asyncpg.Connection) -> list[Challenge]:
@@ -367,10 +357,6 @@ class PostgresGuildRepository(ChallengeVerbs):
             await self._run(conn, "forget_member", user_id=user_id)
             return privacy_rules.forget(_member(row), active, played)
         return await self._pool.transaction(work)
-
-    async def member_challenges(self, user_id: int) -> list[Challenge]:
-        return [_challenge(row) for row in
-                await self._fetchall("member_challenges", user_id=user_id)]
 
     async def record_audit(self, entry: AuditEntry) -> None:
         await self._execute("record_audit", **audit_values(entry))

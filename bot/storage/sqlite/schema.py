@@ -82,31 +82,31 @@ def require_current(conn: sqlite3.Connection, path: Path | str) -> None:
         )
 
 
-def apply_pending(conn: sqlite3.Connection, upto: int | None = None) -> list[Migration]:
-    """Apply every pending migration (or those up to ``upto``); return what was applied."""
-    applied = []
-    for migration in pending(conn):
-        if upto is not None and migration.version > upto:
-            break
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-check inside the write lock: another migrator may have won the race.
-            if current_version(conn) >= migration.version:
-                conn.execute("ROLLBACK")
-                continue
-            floor = compatible_from(conn) if migration.expand_only else migration.version
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
-                         "DO UPDATE SET value = excluded.value",
-                         (COMPATIBLE_FROM_KEY, f"{migration.version} {floor or migration.version}"))
-            conn.execute(f"PRAGMA user_version = {migration.version}")
-            conn.execute("COMMIT")
-        except BaseException:
+def apply_pending(conn: sqlite3.Connection) -> list[Migration]:
+    """Apply every pending migration; return what was applied."""
+    return [migration for migration in pending(conn) if apply(conn, migration)]
+
+
+def apply(conn: sqlite3.Connection, migration: Migration) -> bool:
+    """Apply one migration with its version bump in one transaction; False when another migrator
+    applied it first (re-checked inside the write lock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if current_version(conn) >= migration.version:
             conn.execute("ROLLBACK")
-            raise
-        applied.append(migration)
-    return applied
+            return False
+        floor = compatible_from(conn) if migration.expand_only else migration.version
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                     "DO UPDATE SET value = excluded.value",
+                     (COMPATIBLE_FROM_KEY, f"{migration.version} {floor or migration.version}"))
+        conn.execute(f"PRAGMA user_version = {migration.version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _statements(script: str) -> list[str]:

@@ -40,7 +40,7 @@ def test_every_subcommand_has_help(name, capsys):
 def test_migrate_creates_then_backs_up_before_upgrading_and_is_idempotent(env, capsys):
     db = env / "g.db"
     conn = schema.connect(db)
-    schema.apply_pending(conn, upto=1)
+    schema.apply(conn, schema.migrations()[0])
     conn.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (5, 'g', 0)")
     conn.close()
     assert cli.main(["migrate"]) == 0
@@ -206,7 +206,7 @@ def test_run_refuses_a_database_behind_the_release_with_exit_78(env, monkeypatch
     (env / "backups").write_text("not a directory")
     monkeypatch.setattr("bot.monitoring.logs.configure_logging", lambda settings: None)
     conn = schema.connect(env / "g.db")
-    schema.apply_pending(conn, upto=1)
+    schema.apply(conn, schema.migrations()[0])
     conn.execute("INSERT INTO guilds (guild_id, name, joined_at) VALUES (5, 'g', 0)")
     conn.close()
     assert cli.main(["run"]) == 78

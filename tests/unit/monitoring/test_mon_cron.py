@@ -12,7 +12,7 @@ import pytest
 from bot.config import AlertThresholds, Secret, Settings
 from bot.monitoring import Monitoring, resources
 from bot.monitoring.alerting import BOT_STATE_FILE, CRON_STATE_FILE
-from bot.monitoring.stats import StartsFile
+from bot.statefiles import StartsFile
 
 
 async def test_bot_alerts_fire_once_and_resolve(hook, tmp_path, clock, probe, intervals):

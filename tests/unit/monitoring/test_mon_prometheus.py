@@ -20,7 +20,7 @@ from bot.monitoring import server as server_module
 from bot.monitoring.alerting import BOT_RULES, CRON_RULES, PROMETHEUS_RULES, local_rules
 from bot.monitoring.metrics import newest_backup_time
 from bot.monitoring.server import MetricsServer
-from bot.monitoring.stats import StartsFile
+from bot.statefiles import StartsFile
 from tests.unit.monitoring.conftest import QUIET
 from tests.unit.monitoring.test_mon_cron import cron_settings, fake_measure
 from tests.unit.monitoring.test_mon_server import metric_value

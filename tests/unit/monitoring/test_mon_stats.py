@@ -16,10 +16,10 @@ from bot.monitoring.stats import (
     NBUCKETS,
     Readiness,
     SloWindow,
-    StartsFile,
     bucket_index,
     quantile,
 )
+from bot.statefiles import StartsFile
 from bot.storage.base import StorageUnavailable, UsageRow, UsageSummary
 
 

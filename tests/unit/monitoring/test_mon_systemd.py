@@ -199,7 +199,7 @@ def test_the_watchdog_reports_each_gateway_give_up_once(notify_socket):
 
 
 def test_gateway_grace_doubles_per_recent_gateway_restart_up_to_the_cap(tmp_path):
-    from bot.monitoring.stats import GatewayRestarts
+    from bot.statefiles import GatewayRestarts
 
     restarts = GatewayRestarts(tmp_path / "gateway-restarts.json")
     t = 1_700_000_000.0
@@ -219,7 +219,7 @@ def test_gateway_grace_doubles_per_recent_gateway_restart_up_to_the_cap(tmp_path
 
 async def test_a_process_after_a_gateway_restart_waits_longer(tmp_path, probe):
     from bot.config import Settings
-    from bot.monitoring.stats import GatewayRestarts
+    from bot.statefiles import GatewayRestarts
 
     settings = Settings(database=tmp_path / "guildbot.db", state_dir=tmp_path / "state",
                         backup_dir=tmp_path / "backups", health_port=0)

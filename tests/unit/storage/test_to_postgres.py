@@ -222,7 +222,7 @@ def test_a_copy_that_does_not_prove_itself_leaves_the_target_empty(move_env, cap
 
 def test_a_source_behind_the_release_is_sent_to_migrate_first(move_env, capsys, tmp_path):
     conn = schema.connect(tmp_path / "old.db")
-    schema.apply_pending(conn, upto=1)
+    schema.apply(conn, schema.migrations()[0])
     conn.close()
     code, _, err = move(capsys, move_env, "--from", str(tmp_path / "old.db"))
     assert code == 78
