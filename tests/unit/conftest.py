@@ -1,5 +1,6 @@
-"""The unit suites' fixtures: the real bot class never connected (``make_client``), and SQLite
-as their ``storage`` (tests/unit/storage/ overrides it with both backends)."""
+"""The unit suites' fixtures: the real bot class never connected (``make_client``), SQLite as
+their ``storage`` (tests/unit/storage/ overrides it with both backends), and the member's
+answers the tree sends (``answers``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import bot.app
 from bot.config import Settings
 from bot.monitoring import NullMonitoring
 from bot.storage.base import Storage
@@ -38,3 +40,14 @@ async def make_client() -> AsyncIterator[Callable[..., Any]]:
         await client.shedder.close()
         await client.http.close()
 
+
+@pytest.fixture
+def answers(monkeypatch) -> list[str]:
+    """The texts the tree answered members with (bot.app.answer), each checked ephemeral."""
+    sent: list[str] = []
+
+    async def answer(interaction, text: str, *, ephemeral: bool = True) -> None:
+        assert ephemeral
+        sent.append(text)
+    monkeypatch.setattr(bot.app, "answer", answer)
+    return sent

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-import bot.app
 from bot.app import GuildBot
 from bot.config import load_settings
 from bot.policy import Decision
@@ -168,17 +167,6 @@ async def test_the_cap_counts_admitted_guilds_not_the_ones_that_failed_to_leave(
     await client.on_guild_join(gamma)
     assert not gamma.left
     assert client.admission[C].admitted
-
-
-@pytest.fixture
-def answers(monkeypatch):
-    sent: list[str] = []
-
-    async def answer(interaction, text: str, *, ephemeral: bool = True) -> None:
-        assert ephemeral
-        sent.append(text)
-    monkeypatch.setattr(bot.app, "answer", answer)
-    return sent
 
 
 def interaction(guild_id: int | None, name: str = "register",

@@ -10,7 +10,7 @@ from bot.domain import errors
 from tests.unit import test_admission as admission
 from tests.unit.test_admission import NOW, A, gateway_guild, interaction
 
-make_bot, answers = admission.make_bot, admission.answers  # the same fixtures
+make_bot = admission.make_bot  # the same fixture
 
 
 async def test_a_database_failure_is_answered_as_temporarily_unavailable(storage, make_bot,

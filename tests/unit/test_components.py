@@ -21,7 +21,7 @@ from tests.unit import test_admission as admission
 from tests.unit.cogs.test_commands import registered
 from tests.unit.test_admission import NOW, A, B, gateway_guild, interaction
 
-make_bot, answers = admission.make_bot, admission.answers  # the same fixtures
+make_bot = admission.make_bot  # the same fixture
 ANN, BOB = Person(1, "ann"), Person(2, "bob")
 
 

@@ -10,12 +10,10 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-import bot.app
 from bot import cli
 from bot.app import GuildBot
 from bot.config import ConfigError, load_settings
 from bot.cooldowns import DEFAULT_COOLDOWNS, Cooldowns, Rate
-from bot.monitoring import NullMonitoring
 from bot.policy import Decision
 
 GUILD, OTHER_GUILD = 111111111111111111, 222222222222222222
@@ -144,33 +142,15 @@ def test_a_bad_cooldown_setting_stops_the_cli_with_exit_78(monkeypatch, capsys, 
 
 # -- the admission path ----------------------------------------------------------------------------
 @pytest.fixture
-async def make_bot(storage, tmp_path):
-    made: list[GuildBot] = []
-
+def make_bot(storage, tmp_path, make_client):
     def make(**env: str) -> GuildBot:
         settings = load_settings({"GUILDBOT_DATABASE": str(tmp_path / "guildbot.db"),
                                   **{f"GUILDBOT_{k.upper()}": v for k, v in env.items()}})
-        client = GuildBot(settings, storage, NullMonitoring(settings))
+        client = make_client(GuildBot, settings, storage, Clock())
         client.admission = {GUILD: Decision(True)}
         client.cooldowns.clock = Clock()
-        made.append(client)
         return client
-
-    yield make
-    for client in made:
-        await client.shedder.close()
-        await client.http.close()
-
-
-@pytest.fixture
-def answers(monkeypatch):
-    sent: list[str] = []
-
-    async def answer(interaction, text: str, *, ephemeral: bool = True) -> None:
-        assert ephemeral
-        sent.append(text)
-    monkeypatch.setattr(bot.app, "answer", answer)
-    return sent
+    return make
 
 
 def interaction(member: int, name: str = "challenge create", *,
