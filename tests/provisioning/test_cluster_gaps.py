@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from tests.provisioning.test_cluster_ops import (
-    RUNUSER,
     URL,
     JsonHandler,
     jobs,
     render_cron,
+    run_diagnose,
     serve,
     stop,
     write_inventory,
@@ -203,9 +203,6 @@ def test_diagnose_finds_postgresql_backups_where_they_are_taken(tmp_path: Path) 
     `.pgdump` on the host that takes the backups (the first bot host) and, on the other bot host,
     names that host instead of reporting a problem. Fails on the old code because it looked for
     `*.db.gz` only: both hosts reported "no backup" (a PROBLEM)."""
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin/runuser").write_text(RUNUSER)
-    (tmp_path / "bin/runuser").chmod(0o755)
     backups = tmp_path / "backups"
     (backups / "daily").mkdir(parents=True)
     (backups / "daily/guildbot-20261130T031700Z.pgdump").write_bytes(b"PGDMP")
@@ -214,13 +211,7 @@ def test_diagnose_finds_postgresql_backups_where_they_are_taken(tmp_path: Path) 
                                 guildbot_host_state_dir=str(tmp_path / "lib"),
                                 guildbot_host_log_dir=str(tmp_path / "log"),
                                 guildbot_host_backup_dir=str(backups))
-    result = subprocess.run(
-        [tool("ansible-playbook"), str(ROOT / "ansible/diagnose.yml"), "-i", str(inventory),
-         "-e", f"guildbot_rollout_diagnose_dir={tmp_path / 'out'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-             "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_diagnose(tmp_path, inventory)
     verdicts = {host: [line for line in (tmp_path / f"out/{host}.txt").read_text().splitlines()
                        if line.startswith("backups ")] for host in ("bot-a", "bot-b")}
     assert verdicts == {

@@ -336,22 +336,12 @@ def test_reshard_starts_process_by_process_each_gated_on_its_readyz(tmp_path: Pa
         "start guildbot:guildbot-0", "ready 0", "start guildbot:guildbot-1", "ready 1"]
 
 
-# --- diagnose -------------------------------------------------------------------------------------
-def test_diagnose_reports_every_process(tmp_path: Path) -> None:
-    """Regression (issue 12, cluster-ops item 1): diagnose on a host with two processes reports
-    each unit, each process's readiness and /slo, each log and each process's markers. Fails on
-    the old code because it only knew guildbot.service, its port and guildbot.log. Run here
-    read-only, without the bot (its checks are PROBLEMs; the report's shape is what is tested)."""
+def run_diagnose(tmp_path: Path, inventory: Path) -> None:
+    """Run ansible/diagnose.yml on ``inventory`` (runuser stood in by RUNUSER, read-only, without
+    the bot); each host's report is left in ``tmp_path/out/HOST.txt``."""
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin/runuser").write_text(RUNUSER)
     (tmp_path / "bin/runuser").chmod(0o755)
-    lib = tmp_path / "lib"
-    (lib / "guildbot@1").mkdir(parents=True)
-    (lib / "guildbot@1/maintenance").write_text("on\n")
-    inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}},
-                                guildbot_host_state_dir=str(lib),
-                                guildbot_host_log_dir=str(tmp_path / "log"),
-                                guildbot_host_backup_dir=str(tmp_path / "backups"))
     result = subprocess.run(
         [tool("ansible-playbook"), str(ROOT / "ansible/diagnose.yml"), "-i", str(inventory),
          "-e", f"guildbot_rollout_diagnose_dir={tmp_path / 'out'}"],
@@ -359,6 +349,22 @@ def test_diagnose_reports_every_process(tmp_path: Path) -> None:
         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
              "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+# --- diagnose -------------------------------------------------------------------------------------
+def test_diagnose_reports_every_process(tmp_path: Path) -> None:
+    """Regression (issue 12, cluster-ops item 1): diagnose on a host with two processes reports
+    each unit, each process's readiness and /slo, each log and each process's markers. Fails on
+    the old code because it only knew guildbot.service, its port and guildbot.log. Run here
+    read-only, without the bot (its checks are PROBLEMs; the report's shape is what is tested)."""
+    lib = tmp_path / "lib"
+    (lib / "guildbot@1").mkdir(parents=True)
+    (lib / "guildbot@1/maintenance").write_text("on\n")
+    inventory = write_inventory(tmp_path, {"bot-a": {"guildbot_processes": 2}},
+                                guildbot_host_state_dir=str(lib),
+                                guildbot_host_log_dir=str(tmp_path / "log"),
+                                guildbot_host_backup_dir=str(tmp_path / "backups"))
+    run_diagnose(tmp_path, inventory)
     report = (tmp_path / "out/bot-a.txt").read_text()
     lines = report.splitlines()
     assert [line.split("(")[-1] for line in lines if line.startswith("service ")] == [
