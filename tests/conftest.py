@@ -1,46 +1,21 @@
-"""Suite-wide ordering: fast suites first, containers last, so a broken unit shows at once."""
+"""Suite-wide ordering: fast suites first, containers last, so a broken unit shows at once; and
+the shared fixtures, one plugin (tests/fixtures/pytest_plugin.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
+pytest_plugins = ["tests.fixtures.pytest_plugin"]
 
-import pytest
-
-from tests.pgserver import PostgresServer
-
-ORDER = ("unit", "fake", "integration", "e2e", "ansible", "bench", "provisioning", "local_stage")
+# Paths under tests/, in running order; a test takes the rank of the longest one its path starts
+# with (the Molecule scenarios run after the benchmark, the rest of provisioning/ before it).
+ORDER = ("unit/", "test_fake_discord/", "integration/", "e2e/", "provisioning/", "bench/",
+         "provisioning/test_molecule.py", "local_stage/")
 
 
 def _rank(item) -> int:
-    parts = item.nodeid.split("/")
-    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
-    return ORDER.index(folder) if folder in ORDER else len(ORDER)
+    path = item.nodeid.removeprefix("tests/") if item.nodeid.startswith("tests/") else ""
+    ranks = [i for i, prefix in enumerate(ORDER) if path.startswith(prefix)]
+    return max(ranks, key=lambda i: len(ORDER[i])) if ranks else len(ORDER)
 
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=_rank)  # stable: keeps file order inside each suite
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL 15 server for the whole session (tests/pgserver.py); each test
-    that needs a database asks it for a new one."""
-    server = PostgresServer.create()
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture(autouse=True)
-def _guildbot_log_handler_removed() -> Iterator[None]:
-    """A CLI or bot started in-process installs its handler on the root logger (marked by
-    bot.monitoring.logs); the next test must not inherit it: its RedactingFilter rewrites every
-    record in place (the traceback becomes text), which tests reading caplog would see."""
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_guildbot_handler", False):
-            root.removeHandler(handler)
-            handler.close()

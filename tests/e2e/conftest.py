@@ -14,7 +14,6 @@ import pytest
 from tests.e2e.harness import BotDatabase, BotProcess, PostgresDatabase, SqliteDatabase
 from tests.fake_discord import FakeDiscord
 from tests.pgserver import BOT_PASSWORD
-from tests.unit.storage.conftest import pg_template  # noqa: F401 (fixture)
 
 BACKENDS = ("sqlite", "postgres")
 ON_BOTH_BACKENDS = pytest.mark.parametrize("backend", BACKENDS, indirect=True)

@@ -27,7 +27,7 @@ released connection still guarantees the next caller:
   ``SET`` or ``DECLARE ... WITH HOLD``; a cursor
   lives inside its transaction. Code that needs one of them must undo it itself before it
   releases the connection, or hold a connection of its own (``database.connect``).
-  tests/unit/storage/test_postgres_pool.py checks these.
+  tests/unit/storage/postgres/test_pool.py checks these.
 - prepared statements are asyncpg's per-connection cache, which the reset query never touched.
 """
 

@@ -16,8 +16,6 @@ from aiohttp import web
 from bot.config import Settings
 from bot.monitoring import Intervals, Monitoring
 from bot.storage.base import StorageSize
-from tests.unit.storage.conftest import db_path  # noqa: F401 (fixture)
-from tests.unit.storage.conftest import sqlite_storage as storage  # noqa: F401 (SQLite: the cogs' suites)
 
 # Long periods: the background tasks stay out of the way, tests drive every step explicitly.
 QUIET = Intervals(sample=3600, dashboard=3600, loop_lag=3600, alerts=3600, flush=3600,

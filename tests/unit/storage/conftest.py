@@ -1,57 +1,31 @@
 """The storage suites run on both backends: the ``backend`` and ``storage`` fixtures are
 parametrized over ``sqlite`` and ``postgres``.
 
-PostgreSQL: one throwaway server per session (``postgres_server``, tests/conftest.py), one
-database migrated once per session as a template, and a copy of it per test (``CREATE DATABASE
-... TEMPLATE``, cheaper than migrating each time). Storages connect as the bot's role, over TCP
-with its password, as in production.
+PostgreSQL: one throwaway server per session (``postgres_server``) and one database migrated
+once per session as a template (``pg_template``), both from tests/fixtures/pytest_plugin.py, and a
+copy of it per test (``CREATE DATABASE ... TEMPLATE``, cheaper than migrating each time).
+Storages connect as the bot's role, over TCP with its password, as in production.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
 import itertools
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.storage.postgres import PostgresStorage
-from bot.storage.postgres import schema as pg_schema
 from bot.storage.postgres.database import connect as pg_connect
-from bot.storage.sqlite import SQLiteStorage, schema
+from bot.storage.sqlite import SQLiteStorage
+from tests.fixtures.pytest_plugin import make_database
 from tests.pgserver import BOT_PASSWORD, PostgresServer
 
 BACKENDS = ("sqlite", "postgres")
 _NAMES = itertools.count(1)
-
-
-def make_database(path: Path) -> Path:
-    conn = schema.connect(path)
-    try:
-        schema.apply_pending(conn)
-    finally:
-        conn.close()
-    return path
-
-
-def noon(day: str) -> float:
-    """The timestamp of noon UTC on ``day`` (ISO date): a check-in on that day in a guild of
-    the default day boundary."""
-    return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC).timestamp()
-
-
-async def export_of(repo) -> dict:
-    """The guild's export document, parsed."""
-    out = io.BytesIO()
-    await repo.export_to(out, "2024-01-01T00:00:00+00:00")
-    return json.loads(out.getvalue())
 
 
 @dataclass
@@ -105,21 +79,6 @@ class Backend:
             self.drop_database(location)
 
 
-@pytest.fixture(scope="session")
-def pg_template(postgres_server: PostgresServer) -> str:
-    """A database migrated once, copied by every PostgreSQL test."""
-    name = postgres_server.new_database("template")
-
-    async def migrate() -> None:
-        conn = await pg_connect(postgres_server.url(name), BOT_PASSWORD)
-        try:
-            await pg_schema.apply_pending(conn)
-        finally:
-            await conn.close()
-    asyncio.run(migrate())
-    return name
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request, tmp_path_factory) -> Backend:
     """The backend under test (the PostgreSQL server starts only when one is asked for)."""
@@ -139,21 +98,7 @@ def database(backend: Backend) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    """A SQLite database, for the suites that are SQLite's alone (WAL, backups, legacy)."""
-    return make_database(tmp_path / "guildbot.db")
-
-
-@pytest.fixture
 async def storage(backend: Backend, database: str):
     store = await backend.open(database)
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def sqlite_storage(db_path: Path):
-    """A SQLite storage, for the suites that are SQLite's alone."""
-    store = await SQLiteStorage.open(db_path, readers=2)
     yield store
     await store.close()

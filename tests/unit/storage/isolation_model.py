@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from bot.domain.errors import UserError
 from bot.domain.members import local_days, login_award
 from bot.storage import base
-from tests.unit.storage.conftest import Backend, export_of
+from tests.fixtures.pytest_plugin import export_of
+from tests.unit.storage.conftest import Backend
 
 START = 1_700_000_000.0
 EXPIRY = 6 * 3600.0  # the accept window, and the play window again from acceptance

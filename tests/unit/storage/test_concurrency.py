@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.domain.errors import InsufficientPoints
-from tests.unit.storage.conftest import noon
+from tests.fixtures.pytest_plugin import noon
 
 G = 333333333333333333
 NOW = 1_700_000_000.0

@@ -26,8 +26,8 @@ import pytest
 from bot.storage.postgres import queries as pg_queries
 from bot.storage.postgres.database import connect as pg_connect
 from bot.storage.sqlite import queries
+from tests.fixtures.pytest_plugin import make_database
 from tests.pgserver import BOT_PASSWORD
-from tests.unit.storage.conftest import make_database
 
 MODULES: dict[str, ModuleType] = {"sqlite": queries, "postgres": pg_queries}
 

@@ -20,7 +20,7 @@ from bot.config import ConfigError, load_settings
 from bot.monitoring import alerting
 from bot.storage import backups, offsite
 from bot.storage.sqlite import schema
-from tests.unit.storage.conftest import make_database
+from tests.fixtures.pytest_plugin import make_database
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None,
                                 reason="restic is not installed (scripts/setup-dev.sh installs it)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.domain.audit import AuditEntry
 from bot.storage.export import size_floor
-from tests.unit.storage.conftest import export_of, noon
+from tests.fixtures.pytest_plugin import export_of, noon
 from tests.unit.storage.test_repository import ANN, BOB, CID, HOUR, NOW, OTHER, G, funded
 
 TODAY = "2024-01-01"

@@ -16,7 +16,7 @@ from bot.domain.errors import (
     UserError,
 )
 from bot.storage.base import GuildSettings, SchemaError, StorageUnavailable, UsageRow
-from tests.unit.storage.conftest import export_of, noon
+from tests.fixtures.pytest_plugin import export_of, noon
 
 G, OTHER = 111111111111111111, 222222222222222222
 ANN, BOB, CID = 10, 20, 30

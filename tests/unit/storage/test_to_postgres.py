@@ -16,9 +16,9 @@ from bot import cli
 from bot.storage import to_postgres
 from bot.storage.postgres import PostgresStorage
 from bot.storage.sqlite import SQLiteStorage, backup, schema
+from tests.fixtures.pytest_plugin import export_of
 from tests.pgserver import BOT_PASSWORD
-from tests.unit.storage.conftest import export_of
-from tests.unit.storage.test_postgres_ops import sql
+from tests.unit.storage.postgres.test_ops import sql
 
 GUILDS = [10**17 + g * 7919 for g in range(22)]
 USERS = [10**17 + 5 + u for u in range(12)]  # the same people in every guild
