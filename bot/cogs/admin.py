@@ -214,6 +214,7 @@ class Admin(commands.GroupCog, group_name="admin",
             group_description=N_("Server administration")):
     @app_commands.command(name="maintenance",
                           description=N_("Turn maintenance mode on or off"))
+    @app_commands.describe(state=N_("On: members get a maintenance notice; off: open again"))
     async def maintenance(self, interaction: discord.Interaction,
                           state: Literal["on", "off"]) -> None:
         reply = await send_reply(interaction, do_maintenance(
