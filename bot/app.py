@@ -381,13 +381,16 @@ class GuildBotMixin:
         refuses the bot is logged (the entry is stored either way)."""
         repo = self.storage.guild(entry.guild_id)
         await repo.record_audit(entry)
-        channel_id = (await repo.settings()).audit_channel_id
+        settings = await repo.settings()
+        channel_id = settings.audit_channel_id
         if channel_id is None:
             return
+        with i18n.use(settings.language):  # a public message: the guild's language
+            line = audit_rules.describe(entry)
         client: Any = self
         try:
             channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
-            await channel.send(audit_rules.describe(entry),
+            await channel.send(line,
                                allowed_mentions=discord.AllowedMentions.none())
         except Exception as exc:  # never fatal: the action is done and recorded
             log.warning("audit entry of guild %s not posted to channel %s: %s",

@@ -40,16 +40,22 @@ async def test_a_reply_follows_the_members_locale(world, bot):
 
 
 async def test_a_challenge_post_follows_the_guild_setting(world, bot):
-    """The post (the reply to /challenge create) and its edits by a click are in the guild's
-    language whatever the locale of who acts; what a member alone sees stays in theirs."""
+    """The post (the reply to /challenge create), its edits (a click, a command) and the audit
+    channel's posts are in the guild's language whatever the locale of who acts; what a member
+    alone sees stays in theirs."""
     w = world
     await say(w.fake, w.alpha, w.ann, "admin settings", {"daily_reward": 2000})
     for member in (w.ann, w.bob, w.cid):
         await say(w.fake, w.alpha, member, "register")
         await say(w.fake, w.alpha, member, "login")  # 2,000 points each
-    settings = await say(w.fake, w.alpha, w.ann, "admin settings", {"language": "de"},
-                         locale="es-ES")
+    general = w.alpha.channel("general")
+    settings = await say(w.fake, w.alpha, w.ann, "admin settings",
+                         {"language": "de", "audit_channel": general}, locale="es-ES")
     assert "Idioma de los mensajes públicos: Deutsch" in settings.content
+    # The audit channel is public too: the entry of this very change is posted in German.
+    (audit,) = w.fake.channel_messages[general.id]
+    assert audit.content.endswith("änderte audit_channel_id: nicht gesetzt → "
+                                  f"{general.id}, language: en → de")
 
     created = await say(w.fake, w.alpha, w.ann, "challenge create",
                         {"opponent": w.bob, "stake": 1000}, locale="en-US")
