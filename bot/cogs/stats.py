@@ -128,7 +128,7 @@ async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 
 def status_reply(bot: GuildBot) -> Reply:
     latencies = [lat for _shard, lat in bot.shard_latencies()]
-    latency = f"{max(latencies) * 1000:.0f} ms" if latencies else "n/a"
+    latency = f"{max(latencies) * 1000:.0f} ms" if latencies else _("n/a")
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
     embed = discord.Embed(title=_("guildbot status"), colour=0x5865F2)

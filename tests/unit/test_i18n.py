@@ -144,3 +144,21 @@ async def test_the_translator_localizes_descriptions_not_names():
                            description) is None  # English: Discord shows the description
     name = app_commands.TranslationContextLocation.command_name
     assert await translate("Members", discord.Locale.german, name) is None
+
+
+def test_a_changed_translation_changes_the_command_hash(monkeypatch):
+    """The tree is synced only when its hash changes: a catalog change must change it, or new
+    description translations would never reach Discord. Fails without the catalogs'
+    fingerprint in ``command_tree_hash`` (the hash covered the English tree alone)."""
+    from bot.app import command_tree_hash
+
+    tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+
+    @tree.command(name="hello", description="Say hello")
+    async def hello(interaction: discord.Interaction) -> None:  # pragma: no cover
+        pass
+
+    before = command_tree_hash(tree)
+    assert command_tree_hash(tree) == before
+    monkeypatch.setattr(i18n, "fingerprint", lambda: "another catalog")
+    assert command_tree_hash(tree) != before
