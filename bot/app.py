@@ -29,13 +29,14 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cogs, components, posts
+from bot import cogs, components, i18n, posts
 from bot.config import Settings
 from bot.cooldowns import Cooldowns
 from bot.domain import announcements
 from bot.domain import audit as audit_rules
 from bot.domain.errors import UserError
 from bot.domain.text import clean_text
+from bot.i18n import N_, _
 from bot.monitoring.hooks import MonitoringHooks
 from bot.periodic import every
 from bot.policy import AdmissionPolicy, Decision
@@ -54,12 +55,12 @@ CONTROL_POLL_INTERVAL = 2.0
 # Added to Discord's 5 s between two IDENTIFYs of a bucket: the time between recording a turn
 # and the IDENTIFY reaching Discord differs between processes.
 IDENTIFY_MARGIN = 0.5
-MAINTENANCE_NOTICE = ("🛠️ guildbot is under maintenance right now. Please try again a little "
-                      "later.")
+MAINTENANCE_NOTICE = N_("🛠️ guildbot is under maintenance right now. Please try again a "
+                        "little later.")
 BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
-DRAINING_NOTICE = "guildbot is restarting. Please try again in a minute."
-COOLDOWN_NOTICE = "You're doing that too often — try again in {seconds} s."
-UNAVAILABLE_NOTICE = "guildbot is temporarily unavailable. Please try again in a minute."
+DRAINING_NOTICE = N_("guildbot is restarting. Please try again in a minute.")
+COOLDOWN_NOTICE = N_("You're doing that too often — try again in {seconds} s.")
+UNAVAILABLE_NOTICE = N_("guildbot is temporarily unavailable. Please try again in a minute.")
 HTTP_CONNECTION_LIMIT = 64
 NOT_A_MEMBER = "the bot is not a member of this server"
 
@@ -78,8 +79,23 @@ def intents() -> discord.Intents:
 
 
 def command_tree_hash(tree: app_commands.CommandTree) -> str:
+    """The commands as synced, and the catalogs their descriptions' translations come from."""
     payload = sorted((c.to_dict(tree) for c in tree.get_commands()), key=lambda c: c["name"])
+    payload.append({"catalogs": i18n.fingerprint()})
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class CatalogTranslator(app_commands.Translator):
+    """Discord's localization fields of the commands (descriptions, choice names) from the
+    catalogs (bot/i18n.py); names stay English. No translation: the field is left out."""
+
+    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
+                        context: app_commands.TranslationContextTypes) -> str | None:
+        if context.location in (app_commands.TranslationContextLocation.command_name,
+                                app_commands.TranslationContextLocation.group_name,
+                                app_commands.TranslationContextLocation.parameter_name):
+            return None
+        return i18n.translate(string.message, i18n.language_of(locale))
 
 
 def _command_name(interaction: discord.Interaction) -> str:
@@ -98,7 +114,7 @@ class GuildBotTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         bot: GuildBot = self.client  # type: ignore[assignment]
         if bot.draining:
-            return await self._refuse(interaction, DRAINING_NOTICE, "busy")
+            return await self._refuse(interaction, _(DRAINING_NOTICE), "busy")
         if bot.inflight > bot.settings.max_inflight:
             if interaction.type is discord.InteractionType.autocomplete:
                 return False  # no suggestions while overloaded: the cheapest answer is none
@@ -114,14 +130,14 @@ class GuildBotTree(app_commands.CommandTree):
         name = _command_name(interaction).split(" ", 1)[0]
         name = name.split(":", 1)[-1].split("-", 1)[0]  # button:admin-purge -> admin
         if name not in self.ADMIN_GROUPS and bot.in_maintenance(interaction.guild_id):
-            return await self._refuse(interaction, MAINTENANCE_NOTICE, "maintenance")
+            return await self._refuse(interaction, _(MAINTENANCE_NOTICE), "maintenance")
         # Last: an interaction refused above never ran, so it takes nothing from the member's
         # allowance. Autocomplete passes this check too but is no use of the command.
         if interaction.type is discord.InteractionType.application_command:
             wait = bot.cooldowns.check(_command_name(interaction), guild_id or 0,
                                        interaction.user.id)
             if wait:
-                notice = COOLDOWN_NOTICE.format(seconds=max(1, math.ceil(wait)))
+                notice = _(COOLDOWN_NOTICE, seconds=max(1, math.ceil(wait)))
                 return await self._refuse(interaction, notice, "cooldown")
         return True
 
@@ -140,6 +156,7 @@ class GuildBotTree(app_commands.CommandTree):
         latency for monitoring when it ends."""
         bot: GuildBot = self.client  # type: ignore[assignment]
         started = time.perf_counter()
+        i18n.set_for_locale(interaction.locale)  # this task answers in the member's language
         task = asyncio.current_task()
         bot.inflight += 1
         if task is not None:
@@ -200,22 +217,22 @@ class GuildBotTree(app_commands.CommandTree):
         elif isinstance(original, StorageUnavailable):  # not the member's fault, not a bug
             bot.monitoring.record_error(original, command=_command_name(interaction),
                                         guild_id=interaction.guild_id)
-            outcome, text = "failure", UNAVAILABLE_NOTICE
+            outcome, text = "failure", _(UNAVAILABLE_NOTICE)
         elif isinstance(error, app_commands.CheckFailure):
-            outcome, text = "user_error", "You are not allowed to use this command here."
+            outcome, text = "user_error", _("You are not allowed to use this command here.")
         elif isinstance(error, app_commands.TransformerError):
             outcome = "user_error"
-            text = f"I could not understand `{clean_text(str(error.value), 50)}`."
+            text = _("I could not understand `{value}`.", value=clean_text(str(error.value), 50))
         elif isinstance(error, app_commands.CommandNotFound
                         | app_commands.CommandSignatureMismatch):
             outcome = "user_error"
-            text = "This command is being updated. Please try again in a minute."
+            text = _("This command is being updated. Please try again in a minute.")
         else:
             error_id = bot.monitoring.record_error(original, command=_command_name(interaction),
                                                    guild_id=interaction.guild_id)
             outcome = "failure"
-            text = (f"Something went wrong on our side (error id `{error_id}`). It has been "
-                    "logged; please try again later.")
+            text = _("Something went wrong on our side (error id `{error_id}`). It has been "
+                     "logged; please try again later.", error_id=error_id)
         interaction.extras["outcome"] = outcome
         try:
             await answer(interaction, text)
@@ -366,13 +383,16 @@ class GuildBotMixin:
         refuses the bot is logged (the entry is stored either way)."""
         repo = self.storage.guild(entry.guild_id)
         await repo.record_audit(entry)
-        channel_id = (await repo.settings()).audit_channel_id
+        settings = await repo.settings()
+        channel_id = settings.audit_channel_id
         if channel_id is None:
             return
+        with i18n.use(settings.language):  # a public message: the guild's language
+            line = audit_rules.describe(entry)
         client: Any = self
         try:
             channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
-            await channel.send(audit_rules.describe(entry),
+            await channel.send(line,
                                allowed_mentions=discord.AllowedMentions.none())
         except Exception as exc:  # never fatal: the action is done and recorded
             log.warning("audit entry of guild %s not posted to channel %s: %s",
@@ -492,6 +512,7 @@ class GuildBotMixin:
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())  # type: ignore[attr-defined]
         for module in pkgutil.iter_modules(cogs.__path__):
             if not module.name.startswith("_"):
                 await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]

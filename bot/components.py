@@ -23,13 +23,14 @@ from typing import Any
 import discord
 
 from bot.domain.errors import InvalidInput
+from bot.i18n import N_, _
 
 VERSION = "gb1"
 # custom_id family -> the command group its usage is recorded (and maintenance decided) under
 FAMILIES = {"ch": "challenge", "lb": "leaderboard", "ad": "admin", "pv": "privacy"}
 KINDS = {discord.ComponentType.button.value: "button",
          discord.ComponentType.string_select.value: "select"}
-FOREIGN = "This button belongs to another server; nothing was changed."
+FOREIGN = N_("This button belongs to another server; nothing was changed.")
 
 Handler = Callable[[discord.Interaction, "ComponentId"], Awaitable[None]]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
@@ -78,7 +79,7 @@ def number(cid: ComponentId) -> int:
     """The one number after the guild (a challenge, a page, a member); anything else is a
     component this release does not know."""
     if len(cid.args) != 1:
-        raise InvalidInput("This button is not one I know any more; use the slash commands.")
+        raise InvalidInput(_("This button is not one I know any more; use the slash commands."))
     return cid.args[0]
 
 
@@ -102,7 +103,7 @@ def usage_name(interaction: discord.Interaction, cid: ComponentId | None) -> str
 def check_guild(interaction: discord.Interaction, cid: ComponentId) -> None:
     """A ``custom_id`` acts only in the guild it was made for."""
     if interaction.guild_id is None or cid.guild_id != interaction.guild_id:
-        raise InvalidInput(FOREIGN)
+        raise InvalidInput(_(FOREIGN))
 
 
 def frozen(*items: discord.ui.Item[Any]) -> discord.ui.View:

@@ -6,6 +6,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.i18n import _
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class AdmissionPolicy:
         ordered = sorted(guilds, key=lambda g: (g[0] not in known, g[1], g[0]))
         decisions: dict[int, Decision] = {}
         admitted = 0
-        for guild_id, _ in ordered:
+        for guild_id, _joined in ordered:
             decision = self.decide(guild_id, known=guild_id in known, guild_count=admitted + 1)
             decisions[guild_id] = decision
             admitted += decision.admitted
@@ -58,9 +59,10 @@ class AdmissionPolicy:
 
     @staticmethod
     def refusal(reason: str) -> str:
-        """The answer to an interaction from a guild that is not admitted."""
-        return (f"guildbot is not enabled for this server ({reason}). We are rolling out "
-                "gradually; please try again later.")
+        """The answer to an interaction from a guild that is not admitted, in the member's
+        language (the reason is the operator's, in English)."""
+        return _("guildbot is not enabled for this server ({reason}). We are rolling out "
+                 "gradually; please try again later.", reason=reason)
 
     @staticmethod
     def farewell(decision: Decision) -> str:

@@ -10,6 +10,7 @@ import discord
 
 from bot.domain.errors import UserError
 from bot.domain.text import display_name
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.app import GuildBot
@@ -48,7 +49,7 @@ def actor(interaction: discord.Interaction) -> Person:
 def repo_for(interaction: discord.Interaction) -> GuildRepository:
     """The repository of the guild the interaction came from; commands are guild-only."""
     if interaction.guild_id is None:
-        raise UserError("This command only works inside a server.")
+        raise UserError(_("This command only works inside a server."))
     bot: GuildBot = interaction.client  # type: ignore[assignment]
     return bot.storage.guild(interaction.guild_id)
 

@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
+from bot import i18n
 from bot.cogs._common import (
     Auditor,
     Person,
@@ -28,6 +29,7 @@ from bot.domain import settings as rules
 from bot.domain.audit import AuditEntry
 from bot.domain.errors import UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
+from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
@@ -49,16 +51,19 @@ def require_admin(who: Person) -> None:
 
 
 def _channel(channel_id: int | None) -> str:
-    return f"<#{channel_id}>" if channel_id else "not set"
+    return f"<#{channel_id}>" if channel_id else _("not set")
 
 
 def describe_settings(s: GuildSettings) -> str:
-    return (f"Maintenance: {'on' if s.maintenance else 'off'}\n"
-            f"Daily reward: {s.daily_reward:,} points\n"
-            f"Challenge expiry: {s.challenge_expiry_hours} hours\n"
-            f"Day boundary: midnight {s.day_boundary}\n"
-            f"Announcement channel: {_channel(s.announcement_channel_id)}\n"
-            f"Audit channel: {_channel(s.audit_channel_id)}")
+    return "\n".join((
+        _("Maintenance: {state}", state=_("on") if s.maintenance else _("off")),
+        _("Daily reward: {points} points", points=i18n.number(s.daily_reward)),
+        _("Challenge expiry: {hours} hours", hours=s.challenge_expiry_hours),
+        _("Day boundary: midnight {zone}", zone=s.day_boundary),
+        _("Announcement channel: {channel}", channel=_channel(s.announcement_channel_id)),
+        _("Audit channel: {channel}", channel=_channel(s.audit_channel_id)),
+        _("Language of public messages: {language}",
+          language=i18n.LANGUAGE_NAMES.get(s.language, s.language))))
 
 
 async def _change_settings(repo: GuildRepository, who: Person, action: str, now: float,
@@ -76,25 +81,26 @@ async def do_maintenance(repo: GuildRepository, who: Person, on: bool, now: floa
                          audit: Auditor | None = None) -> Reply:
     require_admin(who)
     await _change_settings(repo, who, "maintenance", now, audit, maintenance=on)
-    state = "on: members get a maintenance notice" if on else "off: commands are open again"
-    return Reply(f"Maintenance is {state}.", ephemeral=True)
+    return Reply(_("Maintenance is on: members get a maintenance notice.") if on
+                 else _("Maintenance is off: commands are open again."), ephemeral=True)
 
 
 async def do_settings(repo: GuildRepository, who: Person, *, now: float,
                       daily_reward: int | None = None,
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
                       announcement_channel_id: int | None = None,
-                      audit_channel_id: int | None = None,
+                      audit_channel_id: int | None = None, language: str | None = None,
                       audit: Auditor | None = None) -> Reply:
     require_admin(who)
     given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
              "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id,
-             "audit_channel_id": audit_channel_id}
+             "audit_channel_id": audit_channel_id, "language": language}
     changes = {name: value for name, value in given.items() if value is not None}
     if changes:  # validated by the repository (bot.domain.settings)
         settings = await _change_settings(repo, who, "settings", now, audit, **changes)
-        return Reply("Settings updated.\n" + describe_settings(settings), ephemeral=True)
-    return Reply("Current settings:\n" + describe_settings(await repo.settings()), ephemeral=True)
+        return Reply(_("Settings updated.") + "\n" + describe_settings(settings), ephemeral=True)
+    return Reply(_("Current settings:") + "\n" + describe_settings(await repo.settings()),
+                 ephemeral=True)
 
 
 async def do_export(repo: GuildRepository, who: Person, now: float,
@@ -106,12 +112,12 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
     is streamed, off the event loop, into a buffer that refuses to grow past the limit."""
     require_admin(who)
     if _export_running.locked():
-        raise UserError("An export is already running; try again in a minute.")
+        raise UserError(_("An export is already running; try again in a minute."))
     limit = min(attachment_limit, EXPORT_MAX_BYTES)
-    too_large = UserError(
-        f"This server's data is larger than the {limit / MIB:g} MiB I can attach here. "
-        "Ask the bot operator for an export: "
-        f"`guildbot-cli export --guild-id {repo.guild_id} --out FILE`.")
+    too_large = UserError(_(
+        "This server's data is larger than the {size} MiB I can attach here. Ask the bot "
+        "operator for an export: `guildbot-cli export --guild-id {guild} --out FILE`.",
+        size=i18n.number(limit / MIB), guild=repo.guild_id))
     async with _export_running:
         if size_floor(await repo.export_counts()) > limit:
             raise too_large
@@ -121,8 +127,10 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
         except ExportTooLarge:
             raise too_large from None
     await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, "export", counts, now))
-    return Reply(f"Export of {counts['members']:,} members and {counts['challenges']:,} "
-                 "challenges.", file=(f"guildbot-export-{repo.guild_id}.json", buffer.getvalue()),
+    return Reply(_("Export of {members} members and {challenges} challenges.",
+                   members=i18n.number(counts["members"]),
+                   challenges=i18n.number(counts["challenges"])),
+                 file=(f"guildbot-export-{repo.guild_id}.json", buffer.getvalue()),
                  ephemeral=True)
 
 
@@ -134,7 +142,7 @@ async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm:
     await monitoring.purge_guild(repo)  # the usage rows not yet written go too
     # After the purge (which deletes the trail too): the first entry of the new trail.
     await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, "purge", {}, now))
-    return Reply("All of this server's guildbot data has been deleted.", ephemeral=True)
+    return Reply(_("All of this server's guildbot data has been deleted."), ephemeral=True)
 
 
 @ui.handler("ad", "purge")
@@ -165,7 +173,7 @@ async def do_forget(repo: GuildRepository, who: Person, member: str, now: float,
     user_id = privacy_rules.parse_user_id(member)
     forgotten = await repo.forget_member(user_id)
     if forgotten is None:
-        raise UserError(f"guildbot has no data of user {user_id} in this server.")
+        raise UserError(_("guildbot has no data of user {user} in this server.", user=user_id))
     await (audit or repo.record_audit)(AuditEntry(
         repo.guild_id, who.id, "forget", privacy_rules.audit_details(forgotten), now))
     return Reply(privacy_rules.forgotten_message(forgotten), ephemeral=True)
@@ -179,16 +187,17 @@ async def do_audit(repo: GuildRepository, who: Person,
     custom_ids of a message distinct, and Older carries 1 there."""
     require_admin(who)
     size = audit_rules.AUDIT_PAGE_SIZE
-    _, total = await repo.audit(0, 0)
+    total = (await repo.audit(0, 0))[1]
     page = audit_rules.clamp_page(page, total)
     entries, total = await repo.audit(page * size, size)
     pages = audit_rules.page_count(total)
-    lines = [audit_rules.describe(e) for e in entries] or ["No admin action recorded yet."]
-    embed = discord.Embed(title=f"Audit trail (page {page + 1} of {pages})",
+    lines = [audit_rules.describe(e) for e in entries] or [_("No admin action recorded yet.")]
+    embed = discord.Embed(title=_("Audit trail (page {page} of {pages})", page=page + 1,
+                                  pages=pages),
                           description="\n".join(lines))
     buttons = [ui.button(label, ui.make_id("ad", "audit", repo.guild_id, max(target, 0)),
                          disabled=not 0 <= target < pages)
-               for label, target in (("Newer", page - 1), ("Older", page + 1))]
+               for label, target in ((_("Newer"), page - 1), (_("Older"), page + 1))]
     return embed, ui.frozen(*(buttons if pages > 1 else []))
 
 
@@ -201,8 +210,11 @@ async def on_audit_page(interaction: discord.Interaction, cid: ui.ComponentId) -
 
 
 @app_commands.default_permissions(manage_guild=True)
-class Admin(commands.GroupCog, group_name="admin", group_description="Server administration"):
-    @app_commands.command(name="maintenance", description="Turn maintenance mode on or off")
+class Admin(commands.GroupCog, group_name="admin",
+            group_description=N_("Server administration")):
+    @app_commands.command(name="maintenance",
+                          description=N_("Turn maintenance mode on or off"))
+    @app_commands.describe(state=N_("On: members get a maintenance notice; off: open again"))
     async def maintenance(self, interaction: discord.Interaction,
                           state: Literal["on", "off"]) -> None:
         reply = await send_reply(interaction, do_maintenance(
@@ -212,14 +224,18 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
             interaction.client.set_guild_maintenance(  # type: ignore[attr-defined]
                 interaction.guild_id, state == "on")
 
-    @app_commands.command(name="settings", description="Show or change this server's settings")
+    @app_commands.command(name="settings",
+                          description=N_("Show or change this server's settings"))
     @app_commands.describe(
-        daily_reward="Points per daily check-in",
-        challenge_expiry_hours="Hours before an unanswered challenge expires",
-        day_boundary="Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin",
-        announcement_channel="Where operator announcements are posted",
-        audit_channel="Where each admin action of the audit trail is posted")
+        daily_reward=N_("Points per daily check-in"),
+        challenge_expiry_hours=N_("Hours before an unanswered challenge expires"),
+        day_boundary=N_("Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin"),
+        announcement_channel=N_("Where operator announcements are posted"),
+        audit_channel=N_("Where each admin action of the audit trail is posted"),
+        language=N_("The language of public messages: challenge posts and their updates"))
     @app_commands.autocomplete(day_boundary=time_zone_choices)
+    @app_commands.choices(language=[app_commands.Choice(name=i18n.LANGUAGE_NAMES[code],
+                                                        value=code) for code in i18n.LANGUAGES])
     async def settings(
         self, interaction: discord.Interaction,
         daily_reward: app_commands.Range[int, 1, MAX_DAILY_REWARD] | None = None,
@@ -227,6 +243,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         day_boundary: app_commands.Range[str, 1, 64] | None = None,
         announcement_channel: discord.TextChannel | None = None,
         audit_channel: discord.TextChannel | None = None,
+        language: app_commands.Choice[str] | None = None,
     ) -> None:
         channel_id = announcement_channel.id if announcement_channel is not None else None
         await send_reply(interaction, do_settings(
@@ -234,9 +251,11 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
             challenge_expiry_hours=challenge_expiry_hours, day_boundary=day_boundary,
             announcement_channel_id=channel_id,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
+            language=language.value if language is not None else None,
             now=now_of(interaction), audit=auditor_of(interaction)), ephemeral_hint=True)
 
-    @app_commands.command(name="export", description="Download this server's data as JSON")
+    @app_commands.command(name="export",
+                          description=N_("Download this server's data as JSON"))
     async def export(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
                                                 interaction.client.clock(),  # type: ignore[attr-defined]
@@ -244,25 +263,25 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
                                                 auditor_of(interaction)),
                          ephemeral_hint=True)
 
-    @app_commands.command(name="purge", description="Delete ALL of this server's data")
+    @app_commands.command(name="purge", description=N_("Delete ALL of this server's data"))
     async def purge(self, interaction: discord.Interaction) -> None:
         """Asks for the server's name in a modal (``gb1:ad:purge:<guild>``): see on_purge."""
         require_admin(actor(interaction))
         guild_id = repo_for(interaction).guild_id
         await interaction.response.send_modal(ui.text_modal(
-            "Delete ALL of this server's data", ui.make_id("ad", "purge", guild_id),
-            PURGE_FIELD, "Type the server's exact name to confirm"))
+            _("Delete ALL of this server's data"), ui.make_id("ad", "purge", guild_id),
+            PURGE_FIELD, _("Type the server's exact name to confirm")))
 
     @app_commands.command(name="forget",
-                          description="Delete a member's guildbot data (e.g. one who left)")
-    @app_commands.describe(member="The member: a mention or a user id")
+                          description=N_("Delete a member's guildbot data (e.g. one who left)"))
+    @app_commands.describe(member=N_("The member: a mention or a user id"))
     async def forget(self, interaction: discord.Interaction,
                      member: app_commands.Range[str, 1, 40]) -> None:
         await send_reply(interaction, do_forget(repo_for(interaction), actor(interaction),
                                                 member, now_of(interaction),
                                                 auditor_of(interaction)), ephemeral_hint=True)
 
-    @app_commands.command(name="audit", description="The latest admin actions in this server")
+    @app_commands.command(name="audit", description=N_("The latest admin actions in this server"))
     async def audit(self, interaction: discord.Interaction) -> None:
         embed, view = await do_audit(repo_for(interaction), actor(interaction))
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)

@@ -24,10 +24,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
+from bot import i18n
 from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
 from bot.domain import challenges as rules
 from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
+from bot.i18n import N_, _
 from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository
@@ -58,7 +60,8 @@ async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake:
     settings = await repo.settings()
     expires = rules.deadline(now, settings.challenge_expiry_hours)
     c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
-    return ChallengeReply(rules.created_message(c), view=challenge_view(c), challenge=c)
+    with i18n.use(settings.language):  # the reply is the challenge's public post
+        return ChallengeReply(rules.created_message(c), view=challenge_view(c), challenge=c)
 
 
 async def do_accept(repo: GuildRepository, who: Person, number: int,
@@ -104,7 +107,7 @@ async def send_and_show(interaction: discord.Interaction, repo: GuildRepository,
 
 
 async def do_rules() -> Reply:
-    return Reply(rules.RULES, ephemeral=True)
+    return Reply(rules.rules_text(), ephemeral=True)
 
 
 async def do_list(repo: GuildRepository, who: Person, member: Person | None,
@@ -112,15 +115,15 @@ async def do_list(repo: GuildRepository, who: Person, member: Person | None,
     subject = member.id if member is not None else None
     found = await repo.challenges(subject, active_only=not include_closed, limit=15)
     if not found:
-        scope = "active " if not include_closed else ""
-        return Reply(f"No {scope}challenges found.", ephemeral=True)
-    embed = discord.Embed(title="Challenges",
+        return Reply(_("No challenges found.") if include_closed
+                     else _("No active challenges found."), ephemeral=True)
+    embed = discord.Embed(title=_("Challenges"),
                           description="\n".join(map(rules.describe, found)))
     options = [discord.SelectOption(label=rules.choice_label(c, who.id),
                                     value=str(c.challenge_id)) for c in found[:25]]
     pick: discord.ui.Select[Any] = discord.ui.Select(
         custom_id=ui.make_id("ch", "pick", repo.guild_id),
-        placeholder="Act on one of these challenges", options=options)
+        placeholder=_("Act on one of these challenges"), options=options)
     return Reply(embed=embed, ephemeral=True, view=ui.frozen(pick))
 
 
@@ -155,9 +158,11 @@ async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> No
     number = ui.number(cid)
     c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
     if interaction.message is not None and not interaction.message.flags.ephemeral:
-        # The public post itself (the list's detail is ephemeral): updated in the answer.
-        await interaction.response.edit_message(content=rules.post_message(c),
-                                                view=challenge_view(c))
+        # The public post itself (the list's detail is ephemeral): updated in the answer, in
+        # the guild's language.
+        with i18n.use((await repo.settings()).language):
+            content, view = rules.post_message(c), challenge_view(c)
+        await interaction.response.edit_message(content=content, view=view)
         return
     await interaction.response.edit_message(content=rules.post_message(c), view=None)
     await refresh(interaction.client, repo, c)
@@ -172,11 +177,12 @@ async def on_pick(interaction: discord.Interaction, cid: ui.ComponentId) -> None
     """A challenge picked in ``/challenge list``: it, with the buttons the member may use."""
     values = ui.selected(interaction)
     if len(values) != 1 or not values[0].isdigit():
-        raise InvalidInput("Pick one challenge from the list.")
+        raise InvalidInput(_("Pick one challenge from the list."))
     who = actor(interaction)
     c = await repo_for(interaction).challenge(int(values[0]))
     view = challenge_view(c, my_actions(c, who.id))
-    text = rules.describe(c) + ("" if view else "\nThere is nothing you can do with it now.")
+    text = rules.describe(c) + ("" if view else
+                                "\n" + _("There is nothing you can do with it now."))
     await interaction.response.send_message(text, ephemeral=True,
                                             view=view or discord.utils.MISSING)
 
@@ -197,13 +203,14 @@ Number = app_commands.Range[int, 1, 1_000_000_000]
 
 
 class Challenges(commands.Cog):
-    challenge = app_commands.Group(name="challenge", description="Challenges between members",
+    challenge = app_commands.Group(name="challenge",
+                                   description=N_("Challenges between members"),
                                    guild_only=True)
 
     @challenge.command(name="create",
-                       description="Challenge a member for points; they have the server's expiry "
-                                   "time to accept")
-    @app_commands.describe(opponent="Who you challenge", stake="Points each side puts in")
+                       description=N_("Challenge a member for points; they have the server's "
+                                      "expiry time to accept"))
+    @app_commands.describe(opponent=N_("Who you challenge"), stake=N_("Points each side puts in"))
     async def create(self, interaction: discord.Interaction, opponent: discord.Member,
                      stake: Stake) -> None:
         repo = repo_for(interaction)
@@ -215,16 +222,17 @@ class Challenges(commands.Cog):
                                              interaction.channel_id, reply.message_id)
 
     @challenge.command(name="accept",
-                       description="Accept a challenge made to you; the time to play starts now")
-    @app_commands.describe(challenge="The challenge number")
+                       description=N_("Accept a challenge made to you; the time to play "
+                                      "starts now"))
+    @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def accept(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(interaction)
         await send_and_show(interaction, repo, do_accept(repo, actor(interaction), challenge,
             now_of(interaction)))
 
-    @challenge.command(name="decline", description="Decline a challenge made to you")
-    @app_commands.describe(challenge="The challenge number")
+    @challenge.command(name="decline", description=N_("Decline a challenge made to you"))
+    @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def decline(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(interaction)
@@ -232,11 +240,11 @@ class Challenges(commands.Cog):
             now_of(interaction)))
 
     @challenge.command(name="complete",
-                       description="Report a result: name your opponent to concede, yourself "
-                                   "to claim; admins settle others' games")
+                       description=N_("Report a result: name your opponent to concede, "
+                                      "yourself to claim; admins settle others' games"))
     @app_commands.autocomplete(challenge=number_choices)
-    @app_commands.describe(challenge="The challenge number",
-                           winner="Who won (yourself: a claim your opponent may dispute)")
+    @app_commands.describe(challenge=N_("The challenge number"),
+                           winner=N_("Who won (yourself: a claim your opponent may dispute)"))
     async def complete(self, interaction: discord.Interaction, challenge: Number,
                        winner: discord.Member) -> None:
         repo = repo_for(interaction)
@@ -246,31 +254,32 @@ class Challenges(commands.Cog):
                                                            auditor_of(interaction)))
 
     @challenge.command(name="dispute",
-                       description="Dispute your opponent's claim; an admin who is not playing "
-                                   "settles it")
-    @app_commands.describe(challenge="The challenge number")
+                       description=N_("Dispute your opponent's claim; an admin who is not "
+                                      "playing settles it"))
+    @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def dispute(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(interaction)
         await send_and_show(interaction, repo, do_dispute(repo, actor(interaction), challenge,
             now_of(interaction)))
 
-    @challenge.command(name="rules", description="How challenges work: deadlines, claims, "
-                                                 "disputes, who settles")
+    @challenge.command(name="rules", description=N_("How challenges work: deadlines, claims, "
+                                                    "disputes, who settles"))
     async def rules_(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_rules())
 
-    @challenge.command(name="cancel", description="Cancel a challenge you made (until accepted)")
-    @app_commands.describe(challenge="The challenge number")
+    @challenge.command(name="cancel",
+                       description=N_("Cancel a challenge you made (until accepted)"))
+    @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def cancel(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(interaction)
         await send_and_show(interaction, repo, do_cancel(repo, actor(interaction), challenge,
             now_of(interaction)))
 
-    @challenge.command(name="list", description="List challenges")
-    @app_commands.describe(member="Only this member's challenges",
-                           include_closed="Also show finished challenges")
+    @challenge.command(name="list", description=N_("List challenges"))
+    @app_commands.describe(member=N_("Only this member's challenges"),
+                           include_closed=N_("Also show finished challenges"))
     async def list_(self, interaction: discord.Interaction, member: discord.Member | None = None,
                    include_closed: bool = False) -> None:
         person = Person.of(member) if member is not None else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import i18n
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
+from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
 
@@ -29,19 +29,21 @@ async def do_profile(repo: GuildRepository, who: Person, target: Person | None) 
     subject = target or who
     found, rank = await repo.profile(subject.id) or (None, 0)
     member = rules.require_profile(found, subject.id == who.id, subject.name)
-    embed = discord.Embed(title=f"Profile of {member.display_name}", colour=0x5865F2)
-    embed.add_field(name="Points", value=f"{member.points:,}")
-    embed.add_field(name="Rank", value=f"#{rank}")
-    embed.add_field(name="Streak", value=f"{member.streak} (best {member.best_streak})")
-    embed.add_field(name="Check-ins", value=str(member.total_logins))
-    embed.add_field(name="Challenges", value=f"{member.wins} won, {member.losses} lost")
-    since = datetime.fromtimestamp(member.registered_at, UTC).date().isoformat()
-    embed.set_footer(text=f"Registered {since}")
+    embed = discord.Embed(title=_("Profile of {name}", name=member.display_name),
+                          colour=0x5865F2)
+    embed.add_field(name=_("Points"), value=i18n.number(member.points))
+    embed.add_field(name=_("Rank"), value=f"#{rank}")
+    embed.add_field(name=_("Streak"), value=_("{streak} (best {best})", streak=member.streak,
+                                               best=member.best_streak))
+    embed.add_field(name=_("Check-ins"), value=i18n.number(member.total_logins))
+    embed.add_field(name=_("Challenges"), value=_("{wins} won, {losses} lost", wins=member.wins,
+                                                  losses=member.losses))
+    embed.set_footer(text=_("Registered {day}", day=i18n.day(member.registered_at)))
     return Reply(embed=embed)
 
 
 class Members(commands.Cog):
-    @app_commands.command(name="register", description="Join the game in this server")
+    @app_commands.command(name="register", description=N_("Join the game in this server"))
     @app_commands.guild_only()
     async def register(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_register(repo_for(interaction), actor(interaction),
@@ -49,14 +51,14 @@ class Members(commands.Cog):
         interaction.client.monitoring.registration(  # type: ignore[attr-defined]
             interaction.guild_id)
 
-    @app_commands.command(name="login", description="Daily check-in: points and streaks")
+    @app_commands.command(name="login", description=N_("Daily check-in: points and streaks"))
     @app_commands.guild_only()
     async def login(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_login(repo_for(interaction), actor(interaction),
                                                now_of(interaction)))
 
-    @app_commands.command(name="profile", description="Show your profile or another member's")
-    @app_commands.describe(member="Whose profile to show (default: yours)")
+    @app_commands.command(name="profile", description=N_("Show your profile or another member's"))
+    @app_commands.describe(member=N_("Whose profile to show (default: yours)"))
     @app_commands.guild_only()
     async def profile(self, interaction: discord.Interaction,
                       member: discord.Member | None = None) -> None:

@@ -23,17 +23,18 @@ from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import privacy as rules
 from bot.domain.errors import NotAllowed
+from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository, Member
 from bot.storage.export import exported
 
-NOTHING_STORED = "guildbot stores nothing about you in this server."
+NOTHING_STORED = N_("guildbot stores nothing about you in this server.")
 
 
 async def do_show(repo: GuildRepository, who: Person) -> Reply:
     member = await repo.member(who.id)
     if member is None:
-        return Reply(NOTHING_STORED, ephemeral=True)
+        return Reply(_(NOTHING_STORED), ephemeral=True)
     return Reply(rules.show(member, await repo.member_challenges(who.id)), ephemeral=True)
 
 
@@ -42,14 +43,14 @@ async def do_export(repo: GuildRepository, who: Person, now: float) -> Reply:
     guild export: ids as strings, no guild id in the rows)."""
     member = await repo.member(who.id)
     if member is None:
-        return Reply(NOTHING_STORED, ephemeral=True)
+        return Reply(_(NOTHING_STORED), ephemeral=True)
     document = {"guild_id": str(repo.guild_id), "user_id": str(who.id),
                 "exported_at": datetime.fromtimestamp(now, UTC).isoformat(),
                 "member": exported(Member, tuple(_values(member))),
                 "challenges": [exported(Challenge, tuple(_values(c)))
                                for c in await repo.member_challenges(who.id)]}
     data = json.dumps(document, ensure_ascii=False, indent=1).encode()
-    return Reply("Your guildbot data in this server.", ephemeral=True,
+    return Reply(_("Your guildbot data in this server."), ephemeral=True,
                  file=(f"guildbot-my-data-{repo.guild_id}.json", data))
 
 
@@ -58,7 +59,7 @@ def _values(row: Member | Challenge) -> list[object]:
 
 
 def confirm_view(guild_id: int, member_id: int) -> discord.ui.View:
-    return ui.frozen(ui.button("Delete my data", ui.make_id("pv", "delete", guild_id, member_id),
+    return ui.frozen(ui.button(_("Delete my data"), ui.make_id("pv", "delete", guild_id, member_id),
                                style=discord.ButtonStyle.danger))
 
 
@@ -66,12 +67,13 @@ async def do_confirm_delete(repo: GuildRepository, who: Person, member_id: int) 
     """The click on a delete button (its guild already checked): only the member it was made
     for deletes."""
     if who.id != member_id:
-        raise NotAllowed("Only the member who asked can confirm this; nothing was deleted.")
+        raise NotAllowed(_("Only the member who asked can confirm this; nothing was deleted."))
     forgotten = await repo.forget_member(member_id)
     if forgotten is None:
-        return Reply(NOTHING_STORED, ephemeral=True)
-    return Reply("Your guildbot data in this server is deleted. "
-                 + rules.forgotten_message(forgotten).split(": ", 1)[1], ephemeral=True)
+        return Reply(_(NOTHING_STORED), ephemeral=True)
+    return Reply(_("Your guildbot data in this server is deleted. {details}",
+                   details=rules.forgotten_message(forgotten).split(": ", 1)[1]),
+                 ephemeral=True)
 
 
 @ui.handler("pv", "delete")
@@ -81,26 +83,26 @@ async def on_confirm_delete(interaction: discord.Interaction, cid: ui.ComponentI
 
 
 class Privacy(commands.Cog):
-    privacy = app_commands.Group(name="privacy", description="Your data in this server",
+    privacy = app_commands.Group(name="privacy", description=N_("Your data in this server"),
                                  guild_only=True)
 
-    @privacy.command(name="show", description="What guildbot stores about you in this server")
+    @privacy.command(name="show", description=N_("What guildbot stores about you in this server"))
     async def show(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_show(repo_for(interaction), actor(interaction)))
 
-    @privacy.command(name="export", description="Your data in this server as a JSON file")
+    @privacy.command(name="export", description=N_("Your data in this server as a JSON file"))
     async def export(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
                                                 now_of(interaction)), ephemeral_hint=True)
 
-    @privacy.command(name="delete", description="Delete your data in this server (asks first)")
+    @privacy.command(name="delete", description=N_("Delete your data in this server (asks first)"))
     async def delete(self, interaction: discord.Interaction) -> None:
         repo, who = repo_for(interaction), actor(interaction)
         if await repo.member(who.id) is None:
             await interaction.response.send_message(NOTHING_STORED, ephemeral=True)
             return
         await interaction.response.send_message(
-            rules.DELETE_WARNING, ephemeral=True, view=confirm_view(repo.guild_id, who.id))
+            _(rules.DELETE_WARNING), ephemeral=True, view=confirm_view(repo.guild_id, who.id))
 
 
 async def setup(bot: commands.Bot) -> None:

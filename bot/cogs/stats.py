@@ -8,11 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__
+from bot import __version__, i18n
 from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
+from bot.i18n import N_, _
 from bot.monitoring.stats import latency_text
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
@@ -33,22 +34,25 @@ def shown_name(command: str) -> str:
 async def do_stats(repo: GuildRepository, who: Person, now: float,
                    monitoring: MonitoringHooks) -> Reply:
     settings = await repo.settings()
-    today, _ = rules.local_days(now, settings.day_boundary)
+    today = rules.local_days(now, settings.day_boundary)[0]
     s = await repo.stats(today)
-    embed = discord.Embed(title="Server statistics", colour=0x57F287)
-    embed.add_field(name="Members", value=f"{s.members:,}")
-    embed.add_field(name="Points in play", value=f"{s.total_points:,}")
-    embed.add_field(name="Check-ins today", value=f"{s.logins_today:,}")
-    embed.add_field(name="Active challenges", value=f"{s.open_challenges:,}")
-    embed.add_field(name="Completed challenges", value=f"{s.completed_challenges:,}")
-    embed.add_field(name="Best streak", value=f"{s.best_streak} day(s)")
+    embed = discord.Embed(title=_("Server statistics"), colour=0x57F287)
+    embed.add_field(name=_("Members"), value=i18n.number(s.members))
+    embed.add_field(name=_("Points in play"), value=i18n.number(s.total_points))
+    embed.add_field(name=_("Check-ins today"), value=i18n.number(s.logins_today))
+    embed.add_field(name=_("Active challenges"), value=i18n.number(s.open_challenges))
+    embed.add_field(name=_("Completed challenges"), value=i18n.number(s.completed_challenges))
+    embed.add_field(name=_("Best streak"), value=_("{days} day(s)", days=s.best_streak))
     if who.admin:
         # Through monitoring: the commands just run still wait in its analytics batch.
         usage = await monitoring.command_usage(repo, now - USAGE_WINDOW_DAYS * 86400)
-        lines = [f"`{shown_name(u.command)}` {u.calls:,} calls, {u.failures} failed, "
-                 f"{u.avg_latency_ms:.0f} ms avg" for u in usage[:10]]
-        embed.add_field(name=f"Command usage, last {USAGE_WINDOW_DAYS} days (admins only)",
-                        value="\n".join(lines) or "No commands recorded yet.", inline=False)
+        lines = [_("`{command}` {calls} calls, {failures} failed, {latency} ms avg",
+                   command=shown_name(u.command), calls=i18n.number(u.calls),
+                   failures=i18n.number(u.failures), latency=i18n.number(round(u.avg_latency_ms)))
+                 for u in usage[:10]]
+        embed.add_field(name=_("Command usage, last {days} days (admins only)",
+                               days=USAGE_WINDOW_DAYS),
+                        value="\n".join(lines) or _("No commands recorded yet."), inline=False)
     return Reply(embed=embed, ephemeral=who.admin)
 
 
@@ -66,7 +70,7 @@ def leaderboard_view(guild_id: int, page: int, pages: int) -> discord.ui.View | 
     buttons = [ui.button(label, ui.make_id("lb", action, guild_id, BOARD_POINTS,
                                            targets[action]),
                          disabled=targets[action] == page) for action, label in _NAV]
-    buttons.append(ui.button("Go to page", ui.make_id("lb", "goto", guild_id, BOARD_POINTS),
+    buttons.append(ui.button(_("Go to page"), ui.make_id("lb", "goto", guild_id, BOARD_POINTS),
                              style=discord.ButtonStyle.blurple))
     return ui.frozen(*buttons)
 
@@ -74,13 +78,15 @@ def leaderboard_view(guild_id: int, page: int, pages: int) -> discord.ui.View | 
 async def do_leaderboard(repo: GuildRepository, page: int) -> Reply:
     entries, total = await repo.leaderboard(rules.page_offset(page), rules.LEADERBOARD_PAGE_SIZE)
     if total == 0:
-        return Reply(rules.EMPTY_LEADERBOARD)
+        return Reply(_(rules.EMPTY_LEADERBOARD))
     rules.validate_page(page, total)
     pages = rules.page_count(total)
-    lines = [f"**{e.rank}.** {discord.utils.escape_markdown(e.display_name)}: {e.points:,} "
-             f"points (streak {e.streak})" for e in entries]
-    embed = discord.Embed(title="Leaderboard", description="\n".join(lines), colour=0xFEE75C)
-    embed.set_footer(text=f"Page {page}/{pages} · {total:,} members")
+    lines = [_("**{rank}.** {name}: {points} points (streak {streak})", rank=e.rank,
+               name=discord.utils.escape_markdown(e.display_name),
+               points=i18n.number(e.points), streak=e.streak) for e in entries]
+    embed = discord.Embed(title=_("Leaderboard"), description="\n".join(lines), colour=0xFEE75C)
+    embed.set_footer(text=_("Page {page}/{pages} · {total} members", page=page, pages=pages,
+                            total=i18n.number(total)))
     return Reply(embed=embed, view=leaderboard_view(repo.guild_id, page, pages))
 
 
@@ -88,7 +94,7 @@ def _board_arg(cid: ui.ComponentId, count: int) -> int:
     """The last of the ``count`` numbers after the guild (board, then page when there is one);
     a board this release does not know is refused."""
     if len(cid.args) != count or cid.args[0] != BOARD_POINTS:
-        raise InvalidInput("This leaderboard is not one I know any more; run /leaderboard.")
+        raise InvalidInput(_("This leaderboard is not one I know any more; run /leaderboard."))
     return cid.args[-1]
 
 
@@ -110,8 +116,8 @@ async def on_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 async def on_goto(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
     _board_arg(cid, 1)
     await interaction.response.send_modal(ui.text_modal(
-        "Go to page", ui.make_id("lb", "jump", cid.guild_id, BOARD_POINTS), "page",
-        "Page number", placeholder="2", max_length=9))
+        _("Go to page"), ui.make_id("lb", "jump", cid.guild_id, BOARD_POINTS), "page",
+        _("Page number"), placeholder="2", max_length=9))
 
 
 @ui.handler("lb", "jump")
@@ -122,15 +128,17 @@ async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 
 
 def status_reply(bot: GuildBot) -> Reply:
-    latency = latency_text(lat for _, lat in bot.shard_latencies())
+    latency = latency_text(lat for _shard, lat in bot.shard_latencies())
+    if latency == "n/a":
+        latency = _("n/a")
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
-    embed = discord.Embed(title="guildbot status", colour=0x5865F2)
-    embed.add_field(name="Version", value=__version__)
-    embed.add_field(name="Uptime", value=f"{hours}h {rest // 60}m {rest % 60}s")
-    embed.add_field(name="Gateway latency", value=latency)
-    embed.add_field(name="Servers", value=f"{len(bot.guilds):,}")
-    embed.add_field(name="Stage", value=bot.settings.stage)
+    embed = discord.Embed(title=_("guildbot status"), colour=0x5865F2)
+    embed.add_field(name=_("Version"), value=__version__)
+    embed.add_field(name=_("Uptime"), value=f"{hours}h {rest // 60}m {rest % 60}s")
+    embed.add_field(name=_("Gateway latency"), value=latency)
+    embed.add_field(name=_("Servers"), value=i18n.number(len(bot.guilds)))
+    embed.add_field(name=_("Stage"), value=bot.settings.stage)
     return Reply(embed=embed, ephemeral=True)
 
 
@@ -138,20 +146,20 @@ class Stats(commands.Cog):
     def __init__(self, bot: GuildBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="stats", description="Statistics of this server")
+    @app_commands.command(name="stats", description=N_("Statistics of this server"))
     @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction) -> None:
         await send_reply(interaction, do_stats(repo_for(interaction), actor(interaction),
                                                now_of(interaction), self.bot.monitoring))
 
-    @app_commands.command(name="leaderboard", description="Top members by points")
-    @app_commands.describe(page="Page number (10 members per page)")
+    @app_commands.command(name="leaderboard", description=N_("Top members by points"))
+    @app_commands.describe(page=N_("Page number (10 members per page)"))
     @app_commands.guild_only()
     async def leaderboard(self, interaction: discord.Interaction,
                           page: app_commands.Range[int, 1, 100_000] = 1) -> None:
         await send_reply(interaction, do_leaderboard(repo_for(interaction), page))
 
-    @app_commands.command(name="status", description="Bot uptime, latency and version")
+    @app_commands.command(name="status", description=N_("Bot uptime, latency and version"))
     async def status(self, interaction: discord.Interaction) -> None:
         reply = status_reply(self.bot)
         await interaction.response.send_message(ephemeral=True, **reply.kwargs())

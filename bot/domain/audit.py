@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from bot.i18n import _
 from bot.storage.base import AUDIT_ACTIONS as ACTIONS
 from bot.storage.base import AuditEntry, GuildSettings
 
@@ -30,27 +31,28 @@ def settings_changes(old: GuildSettings, new: GuildSettings) -> dict[str, list[A
 
 
 def _value(value: object) -> str:
-    return "not set" if value is None else str(value)
+    return _("not set") if value is None else str(value)
 
 
 def describe(entry: AuditEntry) -> str:
     """One line of ``/admin audit`` and of the audit channel."""
-    who = "the operator" if entry.actor_id == OPERATOR else f"<@{entry.actor_id}>"
+    who = _("the operator") if entry.actor_id == OPERATOR else f"<@{entry.actor_id}>"
     when = f"<t:{int(entry.at)}:f>"
     d = entry.details
     if entry.action in ("settings", "maintenance"):
         what = ", ".join(f"{name}: {_value(old)} → {_value(new)}"
-                         for name, (old, new) in d.items()) or "no change"
-        text = f"changed {what}"
+                         for name, (old, new) in d.items()) or _("no change")
+        text = _("changed {what}", what=what)
     elif entry.action == "export":
-        text = "exported the server's data"
+        text = _("exported the server's data")
     elif entry.action == "purge":
-        text = "deleted ALL of the server's data"
+        text = _("deleted ALL of the server's data")
     elif entry.action == "settle":
-        text = f"settled challenge #{d.get('challenge')}: <@{d.get('winner_id')}> won"
+        text = _("settled challenge #{number}: <@{winner}> won", number=d.get("challenge"),
+                 winner=d.get("winner_id"))
     else:  # forget
-        text = (f"deleted the data of member {d.get('user_id')} "
-                f"({d.get('refunds', 0)} open challenge(s) refunded)")
+        text = _("deleted the data of member {user} ({refunds} open challenge(s) refunded)",
+                 user=d.get("user_id"), refunds=d.get("refunds", 0))
     return f"{when} {who} {text}"
 
 

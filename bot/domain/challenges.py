@@ -10,8 +10,8 @@ same to the players (``/challenge rules``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
+from bot import i18n
 from bot.domain.errors import (
     ChallengeNotFound,
     InsufficientPoints,
@@ -19,6 +19,7 @@ from bot.domain.errors import (
     NotAllowed,
     NotRegistered,
 )
+from bot.i18n import N_, _
 from bot.storage.base import Challenge
 
 MAX_STAKE = 1_000_000
@@ -26,7 +27,7 @@ CLAIM_WINDOW_HOURS = 24  # the other player's time to confirm or dispute a claim
 DISPUTE_WINDOW_HOURS = 72  # the admins' time to settle a disputed challenge
 ACTIVE = ("open", "accepted")
 
-RULES = f"""\
+RULES = N_("""\
 **How challenges work**
 1. `/challenge create` puts your stake in escrow. Your opponent has the server's challenge \
 expiry (`/admin settings`, 24 h by default) to accept or decline; after that it expires and \
@@ -34,13 +35,18 @@ you get your stake back. You can cancel it until it is accepted.
 2. `/challenge accept` puts the same stake in. The game now has that same time again, counted \
 from the acceptance, to be decided.
 3. `/challenge complete` reports the result. Name your opponent to concede: the pot goes to \
-them at once. Name yourself to claim the win: your opponent then has {CLAIM_WINDOW_HOURS} h to \
+them at once. Name yourself to claim the win: your opponent then has {claim_hours} h to \
 confirm (by conceding) or `/challenge dispute`; an undisputed claim pays you when that time ends.
 4. A disputed challenge is settled by an admin who is not one of the players \
-(`/challenge complete` naming the winner). If none does within {DISPUTE_WINDOW_HOURS} h, both \
+(`/challenge complete` naming the winner). If none does within {dispute_hours} h, both \
 stakes go back.
 5. A game nobody reports or claims by its deadline expires: both stakes go back.
-An admin who plays is a player like any other: they can claim, never settle their own game."""
+An admin who plays is a player like any other: they can claim, never settle their own game.""")
+
+
+def rules_text() -> str:
+    """:data:`RULES` in the language in use."""
+    return _(RULES, claim_hours=CLAIM_WINDOW_HOURS, dispute_hours=DISPUTE_WINDOW_HOURS)
 
 
 def deadline(start: float, hours: float) -> float:
@@ -50,23 +56,24 @@ def deadline(start: float, hours: float) -> float:
 
 def check_opponent(is_bot: bool) -> None:
     if is_bot:
-        raise NotAllowed("Bots cannot take part in challenges.")
+        raise NotAllowed(_("Bots cannot take part in challenges."))
 
 
 def check_new(challenger_id: int, opponent_id: int, stake: int) -> None:
     """A challenge is between two different members, for a stake of 1 to MAX_STAKE points."""
     if challenger_id == opponent_id:
-        raise InvalidInput("You cannot challenge yourself.")
+        raise InvalidInput(_("You cannot challenge yourself."))
     if not 1 <= stake <= MAX_STAKE:
-        raise InvalidInput(f"The stake must be between 1 and {MAX_STAKE:,} points.")
+        raise InvalidInput(_("The stake must be between 1 and {most} points.",
+                             most=i18n.number(MAX_STAKE)))
 
 
 def check_registered(challenger: bool, opponent: bool) -> None:
     """Both players must be registered in the server (``True`` when they are)."""
     if not challenger:
-        raise NotRegistered("Register first with /register.")
+        raise NotRegistered(_("Register first with /register."))
     if not opponent:
-        raise NotRegistered("Your opponent has not registered in this server yet.")
+        raise NotRegistered(_("Your opponent has not registered in this server yet."))
 
 
 def new(guild_id: int, number: int, challenger_id: int, opponent_id: int, stake: int,
@@ -78,12 +85,13 @@ def new(guild_id: int, number: int, challenger_id: int, opponent_id: int, stake:
 
 def not_found(number: int) -> ChallengeNotFound:
     """The error for a challenge number this server does not have."""
-    return ChallengeNotFound(f"There is no challenge #{number} in this server.")
+    return ChallengeNotFound(_("There is no challenge #{number} in this server.", number=number))
 
 
 def short_of(amount: int) -> InsufficientPoints:
     """The error for a stake the member's balance cannot cover (the debit was refused)."""
-    return InsufficientPoints(f"You do not have {amount:,} points to stake.")
+    return InsufficientPoints(_("You do not have {amount} points to stake.",
+                                 amount=i18n.number(amount)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,15 +172,15 @@ def resolve_due(c: Challenge, now: float) -> Challenge:
 def due_message(c: Challenge) -> str:
     """Why an action came too late, for a challenge :func:`resolve_due` has just closed."""
     if c.status == "completed":
-        return (f"Challenge #{c.challenge_id} is over: the claim was not disputed in time, "
-                f"so <@{c.winner_id}> won it.")
-    return f"Challenge #{c.challenge_id} has expired; the stakes went back."
+        return _("Challenge #{number} is over: the claim was not disputed in time, so "
+                 "<@{winner}> won it.", number=c.challenge_id, winner=c.winner_id)
+    return _("Challenge #{number} has expired; the stakes went back.", number=c.challenge_id)
 
 
 def accept(c: Challenge, user_id: int, now: float) -> Challenge:
     """The opponent accepts; the game gets the accept window again, counted from now."""
     if user_id != c.opponent_id:
-        raise InvalidInput("Only the challenged member can accept this challenge.")
+        raise InvalidInput(_("Only the challenged member can accept this challenge."))
     _require_open(c)
     return replace(c, status="accepted", accepted_at=now,
                    expires_at=now + (c.expires_at - c.created_at))
@@ -180,17 +188,17 @@ def accept(c: Challenge, user_id: int, now: float) -> Challenge:
 
 def decline(c: Challenge, user_id: int, now: float) -> Challenge:
     if user_id != c.opponent_id:
-        raise InvalidInput("Only the challenged member can decline this challenge.")
+        raise InvalidInput(_("Only the challenged member can decline this challenge."))
     _require_open(c)
     return _close(c, "declined", now)
 
 
 def cancel(c: Challenge, user_id: int, now: float) -> Challenge:
     if user_id != c.challenger_id:
-        raise InvalidInput("Only the member who made this challenge can cancel it.")
+        raise InvalidInput(_("Only the member who made this challenge can cancel it."))
     if c.status != "open":
-        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}; only open challenges "
-                           "can be cancelled.")
+        raise InvalidInput(_("Challenge #{number} is {status}; only open challenges can be "
+                             "cancelled.", number=c.challenge_id, status=status_name(c.status)))
     return _close(c, "cancelled", now)
 
 
@@ -200,27 +208,28 @@ def report(c: Challenge, reporter_id: int, winner_id: int, reporter_is_admin: bo
     playing settles."""
     players = (c.challenger_id, c.opponent_id)
     if c.status != "accepted":
-        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}; only accepted "
-                           "challenges can be completed.")
+        raise InvalidInput(_("Challenge #{number} is {status}; only accepted challenges can be "
+                             "completed.", number=c.challenge_id, status=status_name(c.status)))
     if winner_id not in players:
-        raise InvalidInput("The winner must be one of the two players.")
+        raise InvalidInput(_("The winner must be one of the two players."))
     if reporter_id not in players:
         if not reporter_is_admin:
-            raise InvalidInput("Only the players, or an admin who is not playing, can report "
-                               "a result.")
+            raise InvalidInput(_("Only the players, or an admin who is not playing, can "
+                                 "report a result."))
         return _close(c, "completed", now, winner_id)
     if winner_id != reporter_id:  # conceding, which also confirms the other's claim
         return _close(c, "completed", now, winner_id)
     if c.disputed_at is not None:
-        raise InvalidInput(f"Challenge #{c.challenge_id} is disputed: an admin who is not "
-                           "playing settles it.")
+        raise InvalidInput(_("Challenge #{number} is disputed: an admin who is not playing "
+                             "settles it.", number=c.challenge_id))
     if c.claimant_id == reporter_id:
-        raise InvalidInput(f"You already claimed challenge #{c.challenge_id}; your opponent "
-                           "can confirm or dispute it until the claim window ends.")
+        raise InvalidInput(_("You already claimed challenge #{number}; your opponent can "
+                             "confirm or dispute it until the claim window ends.",
+                             number=c.challenge_id))
     if c.claimant_id is not None:
-        raise InvalidInput(f"<@{c.claimant_id}> has claimed challenge #{c.challenge_id}: "
-                           "confirm it by naming them as the winner, or use `/challenge "
-                           "dispute`.")
+        raise InvalidInput(_("<@{claimant}> has claimed challenge #{number}: confirm it by "
+                             "naming them as the winner, or use `/challenge dispute`.",
+                             claimant=c.claimant_id, number=c.challenge_id))
     return replace(c, claimant_id=reporter_id, claimed_at=now,
                    expires_at=deadline(now, CLAIM_WINDOW_HOURS))
 
@@ -228,97 +237,112 @@ def report(c: Challenge, reporter_id: int, winner_id: int, reporter_is_admin: bo
 def dispute(c: Challenge, user_id: int, now: float) -> Challenge:
     """The other player disputes a pending claim; admins then have the dispute window."""
     if user_id not in (c.challenger_id, c.opponent_id):
-        raise InvalidInput("Only the players can dispute a claim.")
+        raise InvalidInput(_("Only the players can dispute a claim."))
     if phase(c) == "disputed":
-        raise InvalidInput(f"Challenge #{c.challenge_id} is already disputed: an admin who is "
-                           "not playing settles it.")
+        raise InvalidInput(_("Challenge #{number} is already disputed: an admin who is not "
+                             "playing settles it.", number=c.challenge_id))
     if phase(c) != "claimed":
-        raise InvalidInput(f"There is no claim to dispute in challenge #{c.challenge_id}.")
+        raise InvalidInput(_("There is no claim to dispute in challenge #{number}.",
+                             number=c.challenge_id))
     if user_id == c.claimant_id:
-        raise InvalidInput("You cannot dispute your own claim.")
+        raise InvalidInput(_("You cannot dispute your own claim."))
     return replace(c, disputed_at=now, expires_at=deadline(now, DISPUTE_WINDOW_HOURS))
 
 
 # -- what the members are told -------------------------------------------------------------------
 _STATUS_ICON = {"open": "🟡", "playing": "🟢", "claimed": "🔵", "disputed": "🟠",
                 "completed": "🏁", "declined": "⚪", "cancelled": "⚪", "expired": "⌛"}
+_STATUS_NAMES = {"open": N_("open"), "accepted": N_("accepted"), "playing": N_("playing"),
+                 "claimed": N_("claimed"), "disputed": N_("disputed"),
+                 "completed": N_("completed"), "declined": N_("declined"),
+                 "cancelled": N_("cancelled"), "expired": N_("expired")}
+
+
+def status_name(status: str) -> str:
+    """A status or phase as the members read it, in the language in use."""
+    return _(_STATUS_NAMES[status]) if status in _STATUS_NAMES else status
 
 
 def _when(ts: float) -> str:
     return f"<t:{int(ts)}:R>"
 
 
-def _utc(ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def describe(c: Challenge) -> str:
     """One line of ``/challenge list``: the players, the stake, the phase and its deadline."""
     now_phase = phase(c)
-    text = (f"{_STATUS_ICON.get(now_phase, '')} #{c.challenge_id}: <@{c.challenger_id}> vs "
-            f"<@{c.opponent_id}> for {c.stake:,} points ({c.status}")
+    values = {"number": c.challenge_id, "challenger": c.challenger_id,
+              "opponent": c.opponent_id, "stake": i18n.number(c.stake),
+              "status": status_name(c.status), "deadline": _when(c.expires_at)}
+    text = _("#{number}: <@{challenger}> vs <@{opponent}> for {stake} points ({status}",
+             **values)
     if now_phase == "open":
-        text += f", accept by {_when(c.expires_at)}"
+        text += _(", accept by {deadline}", **values)
     elif now_phase == "playing":
-        text += f", report by {_when(c.expires_at)}"
+        text += _(", report by {deadline}", **values)
     elif now_phase == "claimed":
-        text += (f", <@{c.claimant_id}> claims the win, settles {_when(c.expires_at)} "
-                 "unless disputed")
+        text += _(", <@{claimant}> claims the win, settles {deadline} unless disputed",
+                  claimant=c.claimant_id, deadline=values["deadline"])
     elif now_phase == "disputed":
-        text += f", disputed: an admin who is not playing settles it by {_when(c.expires_at)}"
+        text += _(", disputed: an admin who is not playing settles it by {deadline}",
+                  **values)
     if c.winner_id:
-        text += f", won by <@{c.winner_id}>"
-    return text + ")"
+        text += _(", won by <@{winner}>", winner=c.winner_id)
+    return f"{_STATUS_ICON.get(now_phase, '')} {text})"
 
 
 def created_message(c: Challenge) -> str:
-    return (f"<@{c.opponent_id}>, <@{c.challenger_id}> challenges you for {c.stake:,} points! "
-            f"Accept with `/challenge accept challenge:{c.challenge_id}` or decline with "
-            f"`/challenge decline challenge:{c.challenge_id}` before {_utc(c.expires_at)}.")
+    return _("<@{opponent}>, <@{challenger}> challenges you for {stake} points! Accept with "
+             "`/challenge accept challenge:{number}` or decline with `/challenge decline "
+             "challenge:{number}` before {deadline}.", opponent=c.opponent_id,
+             challenger=c.challenger_id, stake=i18n.number(c.stake), number=c.challenge_id,
+             deadline=i18n.when(c.expires_at))
 
 
 def accepted_message(c: Challenge) -> str:
-    return (f"Challenge #{c.challenge_id} accepted: {c.stake:,} points each are at stake. "
-            f"Report the result with `/challenge complete` before {_utc(c.expires_at)}: "
-            "name your opponent to concede, or yourself to claim the win. "
-            "`/challenge rules` explains the rest.")
+    return _("Challenge #{number} accepted: {stake} points each are at stake. Report the "
+             "result with `/challenge complete` before {deadline}: name your opponent to "
+             "concede, or yourself to claim the win. `/challenge rules` explains the rest.",
+             number=c.challenge_id, stake=i18n.number(c.stake),
+             deadline=i18n.when(c.expires_at))
 
 
 def declined_message(c: Challenge) -> str:
-    return (f"Challenge #{c.challenge_id} declined; <@{c.challenger_id}> got {c.stake:,} "
-            "points back.")
+    return _("Challenge #{number} declined; <@{challenger}> got {stake} points back.",
+             number=c.challenge_id, challenger=c.challenger_id, stake=i18n.number(c.stake))
 
 
 def cancelled_message(c: Challenge) -> str:
-    return f"Challenge #{c.challenge_id} cancelled; your {c.stake:,} points are back."
+    return _("Challenge #{number} cancelled; your {stake} points are back.",
+             number=c.challenge_id, stake=i18n.number(c.stake))
 
 
 def reported_message(c: Challenge) -> str:
     """After :func:`report`: settled, or a claim the other player may confirm or dispute."""
     if c.status == "completed":
-        return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> wins "
-                f"{pot(c):,} points!")
+        return _("Challenge #{number} is settled: <@{winner}> wins {pot} points!",
+                 number=c.challenge_id, winner=c.winner_id, pot=i18n.number(pot(c)))
     claimant = _player(c.claimant_id, c, "a claimed challenge's claimant")
-    return (f"<@{other_player(c, claimant)}>, <@{claimant}> claims to have won "
-            f"challenge #{c.challenge_id}. Confirm with `/challenge complete "
-            f"challenge:{c.challenge_id}` naming them as the winner, or `/challenge dispute "
-            f"challenge:{c.challenge_id}`, before {_utc(c.expires_at)}; otherwise the claim "
-            f"stands and they win {pot(c):,} points.")
+    return _("<@{other}>, <@{claimant}> claims to have won challenge #{number}. Confirm with "
+             "`/challenge complete challenge:{number}` naming them as the winner, or "
+             "`/challenge dispute challenge:{number}`, before {deadline}; otherwise the claim "
+             "stands and they win {pot} points.", other=other_player(c, claimant),
+             claimant=claimant, number=c.challenge_id, deadline=i18n.when(c.expires_at),
+             pot=i18n.number(pot(c)))
 
 
 def disputed_message(c: Challenge) -> str:
-    return (f"Challenge #{c.challenge_id} is disputed. An admin who is not one of the players "
-            f"settles it with `/challenge complete` before {_utc(c.expires_at)}; if none does, "
-            "both stakes go back.")
+    return _("Challenge #{number} is disputed. An admin who is not one of the players settles "
+             "it with `/challenge complete` before {deadline}; if none does, both stakes go "
+             "back.", number=c.challenge_id, deadline=i18n.when(c.expires_at))
 
 
 def conceded_to(c: Challenge, user_id: int) -> int:
     """Who wins when ``user_id`` concedes (the "I lost" button): the other player. Only the
     players can concede; an admin who is not playing settles with ``/challenge complete``."""
     if user_id not in (c.challenger_id, c.opponent_id):
-        raise InvalidInput("This is not your challenge: only its players can report a result "
-                           "here (an admin who is not playing settles with `/challenge "
-                           "complete`).")
+        raise InvalidInput(_("This is not your challenge: only its players can report a result "
+                             "here (an admin who is not playing settles with `/challenge "
+                             "complete`)."))
     return other_player(c, user_id)
 
 
@@ -335,27 +359,29 @@ def post_message(c: Challenge) -> str:
     if now_phase == "disputed":
         return disputed_message(c)
     if now_phase == "completed":
-        return (f"Challenge #{c.challenge_id} is settled: <@{c.winner_id}> won {pot(c):,} "
-                "points.")
+        return _("Challenge #{number} is settled: <@{winner}> won {pot} points.",
+                 number=c.challenge_id, winner=c.winner_id, pot=i18n.number(pot(c)))
     if now_phase == "declined":
         return declined_message(c)
     if now_phase == "cancelled":
-        return (f"Challenge #{c.challenge_id} was cancelled by <@{c.challenger_id}>; the stake "
-                "went back.")
-    return f"Challenge #{c.challenge_id} has expired; the stakes went back."
+        return _("Challenge #{number} was cancelled by <@{challenger}>; the stake went back.",
+                 number=c.challenge_id, challenger=c.challenger_id)
+    return _("Challenge #{number} has expired; the stakes went back.", number=c.challenge_id)
 
 
 def choice_label(c: Challenge, user_id: int) -> str:
     """A challenge of ``user_id`` as an autocomplete choice or a select option (<= 100)."""
-    role = "you challenged" if user_id == c.challenger_id else "challenges you"
+    role = _("you challenged") if user_id == c.challenger_id else _("challenges you")
     if user_id not in (c.challenger_id, c.opponent_id):
-        role = "between others"
-    return f"#{c.challenge_id} · {role} · {c.stake:,} points · {phase(c)}"
+        role = _("between others")
+    return _("#{number} · {role} · {stake} points · {phase}", number=c.challenge_id, role=role,
+             stake=i18n.number(c.stake), phase=status_name(phase(c)))
 
 
 def _require_open(c: Challenge) -> None:
     if c.status != "open":
-        raise InvalidInput(f"Challenge #{c.challenge_id} is {c.status}.")
+        raise InvalidInput(_("Challenge #{number} is {status}.", number=c.challenge_id,
+                             status=status_name(c.status)))
 
 
 def _close(c: Challenge, status: str, now: float, winner_id: int | None = None) -> Challenge:

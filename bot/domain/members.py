@@ -6,44 +6,45 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from bot import i18n
 from bot.domain.errors import AlreadyRegistered, InvalidInput, NotAllowed, NotRegistered
 from bot.domain.settings import zone
 from bot.domain.text import clean_text
+from bot.i18n import N_, _
 from bot.storage.base import LoginResult, Member
 
 STREAK_BONUS_CAP = 6
 LEADERBOARD_PAGE_SIZE = 10
-EMPTY_LEADERBOARD = "Nobody has registered yet: be the first with /register!"
+EMPTY_LEADERBOARD = N_("Nobody has registered yet: be the first with /register!")
 
 
 # -- registration -------------------------------------------------------------------------------
 def check_can_register(is_bot: bool) -> None:
     if is_bot:
-        raise NotAllowed("Bots cannot register.")
+        raise NotAllowed(_("Bots cannot register."))
 
 
 def check_first_registration(inserted: bool) -> None:
     """A member registers once per server; ``inserted`` is False when they already had a row."""
     if not inserted:
-        raise AlreadyRegistered("You are already registered in this server.")
+        raise AlreadyRegistered(_("You are already registered in this server."))
 
 
 def welcome_message(member: Member) -> str:
-    return (f"Welcome, <@{member.user_id}>! You are registered with {member.points} points. "
-            "Use /login every day to build your streak.")
+    return _("Welcome, <@{user}>! You are registered with {points} points. Use /login every "
+             "day to build your streak.", user=member.user_id, points=i18n.number(member.points))
 
 
-def require_member(member: Member | None, message: str = "Register first with /register.") \
-        -> Member:
+def require_member(member: Member | None, message: str | None = None) -> Member:
     if member is None:
-        raise NotRegistered(message)
+        raise NotRegistered(message or _("Register first with /register."))
     return member
 
 
 def require_profile(member: Member | None, is_self: bool, name: str) -> Member:
     """A profile exists only for a registered member; the message says whose is missing."""
-    return require_member(member, "You are not registered yet: use /register." if is_self
-                          else f"{name} has not registered in this server.")
+    return require_member(member, _("You are not registered yet: use /register.") if is_self
+                          else _("{name} has not registered in this server.", name=name))
 
 
 # -- daily check-in -----------------------------------------------------------------------------
@@ -77,15 +78,16 @@ def login(member: Member | None, day: str, yesterday: str, daily_reward: int) ->
 def login_message(result: LoginResult, daily_reward: int, day_boundary: str) -> str:
     member = result.member
     if result.already_claimed:
-        return (f"You already checked in today. Streak: {member.streak} day(s), "
-                f"{member.points:,} points. Come back tomorrow "
-                f"(days start at midnight {day_boundary}).")
-    lines = [f"Checked in: +{result.awarded:,} points. Streak: {member.streak} day(s). "
-             f"Total: {member.points:,} points."]
+        return _("You already checked in today. Streak: {streak} day(s), {points} points. Come "
+                 "back tomorrow (days start at midnight {zone}).", streak=member.streak,
+                 points=i18n.number(member.points), zone=day_boundary)
+    lines = [_("Checked in: +{awarded} points. Streak: {streak} day(s). Total: {points} "
+               "points.", awarded=i18n.number(result.awarded), streak=member.streak,
+               points=i18n.number(member.points))]
     if result.streak_broken:
-        lines.append("Your previous streak ended; a new one starts today.")
-    lines.append(f"Tomorrow's check-in is worth "
-                 f"{login_award(daily_reward, member.streak + 1):,} points.")
+        lines.append(_("Your previous streak ended; a new one starts today."))
+    lines.append(_("Tomorrow's check-in is worth {points} points.",
+                   points=i18n.number(login_award(daily_reward, member.streak + 1))))
     return "\n".join(lines)
 
 
@@ -103,14 +105,15 @@ def parse_page(typed: str) -> int:
     """A page number typed into the leaderboard's "go to page" box."""
     typed = typed.strip()
     if not typed.isdigit() or len(typed) > 9:
-        raise InvalidInput(f"`{clean_text(typed, 20)}` is not a page number; type a number "
-                           "such as 2.")
+        raise InvalidInput(_("`{typed}` is not a page number; type a number such as 2.",
+                             typed=clean_text(typed, 20)))
     return int(typed)
 
 
 def validate_page(page: int, total_items: int) -> int:
     pages = page_count(total_items)
     if page < 1 or page > pages:
-        raise InvalidInput(f"There {'is' if pages == 1 else 'are'} {pages} page"
-                           f"{'' if pages == 1 else 's'}; pick a page from 1 to {pages}.")
+        raise InvalidInput(_("There is 1 page; pick a page from 1 to 1.") if pages == 1 else
+                           _("There are {pages} pages; pick a page from 1 to {pages}.",
+                             pages=pages))
     return page

@@ -25,8 +25,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from bot import i18n
 from bot.domain import challenges as challenge_rules
 from bot.domain.errors import InvalidInput
+from bot.i18n import N_, _
 from bot.storage.base import Challenge, Forgotten, Member
 
 __all__ = ["DELETE_WARNING", "Forgotten", "audit_details", "forget", "forgotten_message", "held",
@@ -75,23 +77,27 @@ def held(member: Member, challenges: Iterable[Challenge]) -> int:
 
 def show(member: Member, challenges: list[Challenge]) -> str:
     """``/privacy show``: everything the bot stores about the member in this server."""
+    registered = f"<t:{int(member.registered_at)}:f>"
     lines = [
-        "**What guildbot stores about you in this server**",
-        f"Member: {member.display_name} (id {member.user_id}), registered "
-        f"<t:{int(member.registered_at)}:f>",
-        f"Points: {member.points:,}; streak {member.streak} (best {member.best_streak}); "
-        f"check-ins: {member.total_logins} (last: {member.last_login_day or 'never'})",
-        f"Challenges: {len(challenges)} (wins {member.wins}, losses {member.losses})",
+        _("**What guildbot stores about you in this server**"),
+        _("Member: {name} (id {user}), registered {when}", name=member.display_name,
+          user=member.user_id, when=registered),
+        _("Points: {points}; streak {streak} (best {best}); check-ins: {logins} (last: {last})",
+          points=i18n.number(member.points), streak=member.streak, best=member.best_streak,
+          logins=member.total_logins, last=member.last_login_day or _("never")),
+        _("Challenges: {count} (wins {wins}, losses {losses})", count=len(challenges),
+          wins=member.wins, losses=member.losses),
     ]
     lines += [challenge_rules.describe(c) for c in challenges[:10]]
     if len(challenges) > 10:
-        lines.append(f"... and {len(challenges) - 10} more (`/privacy export` has them all)")
-    lines.append("Command usage statistics carry no user id. `/privacy export` gives you this "
-                 "as JSON; `/privacy delete` deletes it.")
+        lines.append(_("... and {count} more (`/privacy export` has them all)",
+                       count=len(challenges) - 10))
+    lines.append(_("Command usage statistics carry no user id. `/privacy export` gives you this "
+                   "as JSON; `/privacy delete` deletes it."))
     return "\n".join(lines)
 
 
-DELETE_WARNING = ("This deletes your guildbot data in this server for good: your points, "
+DELETE_WARNING = N_("This deletes your guildbot data in this server for good: your points, "
                   "streaks and challenge history. Your open challenges are cancelled and your "
                   "opponents get their stakes back; your own stakes are lost. Confirm with the "
                   "button (only you can).")
@@ -105,10 +111,10 @@ def parse_user_id(text: str) -> int:
     member who may have left the server (and so cannot be picked from a list)."""
     match = _USER.fullmatch(text.strip())
     if match is None:
-        raise InvalidInput("Give the member as a mention or a user id (digits only).")
+        raise InvalidInput(_("Give the member as a mention or a user id (digits only)."))
     user_id = int(match[1] or match[2])
     if user_id <= 0:
-        raise InvalidInput("A user id is a positive number.")
+        raise InvalidInput(_("A user id is a positive number."))
     return user_id
 
 
@@ -120,7 +126,8 @@ def audit_details(forgotten: Forgotten) -> dict[str, Any]:
 
 
 def forgotten_message(forgotten: Forgotten) -> str:
-    refunded = sum(amount for _, amount in forgotten.refunds)
-    return (f"Deleted the guildbot data of user {forgotten.user_id} in this server: "
-            f"{forgotten.challenges} challenge(s) removed, {refunded:,} points refunded to "
-            f"other players in {len(forgotten.refunds)} open challenge(s).")
+    refunded = sum(amount for _who, amount in forgotten.refunds)
+    return _("Deleted the guildbot data of user {user} in this server: {challenges} "
+             "challenge(s) removed, {refunded} points refunded to other players in {open} open "
+             "challenge(s).", user=forgotten.user_id, challenges=forgotten.challenges,
+             refunded=i18n.number(refunded), open=len(forgotten.refunds))

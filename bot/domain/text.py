@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot import i18n
 from bot.domain.errors import InvalidInput
+from bot.i18n import _
 
 MAX_NAME_LENGTH = 32
 MAX_ANNOUNCEMENT_LENGTH = 1900
@@ -24,13 +26,14 @@ def clean_text(text: str, limit: int) -> str:
 
 def display_name(name: str) -> str:
     """A member's display name as we store it: cleaned, never empty."""
-    return clean_text(name, MAX_NAME_LENGTH) or "member"
+    return clean_text(name, MAX_NAME_LENGTH) or "member"  # stored: never translated
 
 
 def validate_announcement(message: str) -> str:
     message = message.strip()
     if not message:
-        raise InvalidInput("The announcement is empty.")
+        raise InvalidInput(_("The announcement is empty."))
     if len(message) > MAX_ANNOUNCEMENT_LENGTH:
-        raise InvalidInput(f"Announcements are limited to {MAX_ANNOUNCEMENT_LENGTH:,} characters.")
+        raise InvalidInput(_("Announcements are limited to {most} characters.",
+                             most=i18n.number(MAX_ANNOUNCEMENT_LENGTH)))
     return message

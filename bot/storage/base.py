@@ -36,6 +36,7 @@ class GuildSettings:
     day_boundary: str = "UTC"  # IANA time zone whose midnight starts a new day
     announcement_channel_id: int | None = None
     audit_channel_id: int | None = None  # receives each audit entry (bot/domain/audit.py)
+    language: str = "en"  # of the guild's public messages (bot/i18n.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,3 +268,12 @@ def load_spec(path: str) -> dict[str, Any]:
 def shared_validator(path: str | None = None, strict_requests: bool = False) -> OpenAPIValidator:
     """One validator per process: building it costs a few hundred milliseconds."""
     return OpenAPIValidator.load(path, strict_requests=strict_requests)
+
+
+@lru_cache(maxsize=2)
+def available_locales(path: str | None = None) -> frozenset[str]:
+    """The locales Discord accepts as keys of ``name_localizations`` and
+    ``description_localizations`` (the spec's ``AvailableLocalesEnum``)."""
+    spec = load_spec(str(path or default_spec_path()))
+    enum = spec["components"]["schemas"]["AvailableLocalesEnum"]
+    return frozenset(str(choice["const"]) for choice in enum["oneOf"])

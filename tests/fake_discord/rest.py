@@ -40,6 +40,7 @@ from tests.fake_discord.interactions import (
     focused_option,
     stored_components,
 )
+from tests.fake_discord.openapi import available_locales
 from tests.fake_discord.state.model import Attachment, Message
 
 if TYPE_CHECKING:
@@ -75,6 +76,37 @@ CALLBACKS_FOR = {
     MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE},
 }
 UPDATES = {DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}
+
+
+# Discord's limits of a command's localized strings: names (commands, options) and choice names
+LOCALIZED_LENGTH = {"name_localizations": 32, "description_localizations": 100,
+                    "choice_name_localizations": 100}
+
+
+def check_localizations(node: Any, *, choice: bool = False) -> None:
+    """Every ``*_localizations`` of a command, its options and their choices: keys among
+    Discord's locales (the spec's ``AvailableLocalesEnum``), values 1..limit characters, as
+    Discord refuses anything else with 50035."""
+    if not isinstance(node, dict):
+        return
+    for key in ("name_localizations", "description_localizations"):
+        values = node.get(key)
+        if values is None:
+            continue
+        limit = LOCALIZED_LENGTH["choice_name_localizations" if choice else key]
+        if not isinstance(values, dict):
+            raise RestError(400, INVALID_FORM_BODY, f"Invalid Form Body: {key} is not an object")
+        for locale, text in values.items():
+            if locale not in available_locales():
+                raise RestError(400, INVALID_FORM_BODY,
+                                f"Invalid Form Body: {key}: {locale!r} is not a valid locale")
+            if not isinstance(text, str) or not 1 <= len(text) <= limit:
+                raise RestError(400, INVALID_FORM_BODY,
+                                f"Invalid Form Body: {key}.{locale}: must be 1-{limit} long")
+    for option in node.get("options") or []:
+        check_localizations(option)
+    for item in node.get("choices") or []:
+        check_localizations(item, choice=True)
 
 
 class RestError(Exception):
@@ -359,6 +391,7 @@ class RestApi:
             if (ctype, spec["name"]) in names:
                 raise RestError(400, INVALID_FORM_BODY, f"Duplicate command name {spec['name']!r}")
             names.add((ctype, spec["name"]))
+            check_localizations(spec)
             command = {
                 "id": str(state.command_id(scope, ctype, spec["name"])),
                 "application_id": str(state.application_id),

@@ -174,7 +174,7 @@ def interaction(guild_id: int | None, name: str = "register",
                 **data: object) -> SimpleNamespace:
     return SimpleNamespace(guild_id=guild_id, extras={}, command=None, type=kind,
                            command_failed=False, data={"name": name, **data},
-                           user=SimpleNamespace(id=1))
+                           user=SimpleNamespace(id=1), locale=discord.Locale.american_english)
 
 
 async def test_every_interaction_passes_the_policy(storage, make_bot, answers):

@@ -158,7 +158,8 @@ def interaction(member: int, name: str = "challenge create", *,
                 ) -> SimpleNamespace:
     return SimpleNamespace(guild_id=GUILD, extras={}, type=kind,
                            user=SimpleNamespace(id=member),
-                           command=SimpleNamespace(qualified_name=name), data={})
+                           command=SimpleNamespace(qualified_name=name), data={},
+                           locale=discord.Locale.american_english)
 
 
 async def test_a_member_over_the_limit_is_answered_and_another_member_is_not(make_bot, answers):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -189,7 +190,9 @@ class Connections:
 
         ``work`` is a plain function: it runs whole on the writer thread (one trip, one
         transaction after another), committed when it returns and rolled back when it raises;
-        its result or exception is the caller's. It must not keep ``conn`` or its cursors."""
+        its result or exception is the caller's. It must not keep ``conn`` or its cursors.
+        It runs in the caller's context (``contextvars``: the language a domain rule's error
+        is written in, bot/i18n.py), as ``asyncio.to_thread`` would."""
         if self._closed:
             raise ValueError("the database is closed")
         loop = asyncio.get_running_loop()
@@ -197,8 +200,8 @@ class Connections:
             self._checkpointer = loop.create_task(self._checkpoint_loop(),
                                                   name="guildbot-wal-checkpoint")
         try:
-            return await loop.run_in_executor(self._writer_thread, _run_transaction,
-                                              self._writer, work)
+            return await loop.run_in_executor(self._writer_thread, contextvars.copy_context().run,
+                                              _run_transaction, self._writer, work)
         finally:
             self._writes += 1
 

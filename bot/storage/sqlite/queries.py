@@ -20,7 +20,7 @@ _CHALLENGE_COLUMNS = (
 )
 _SETTINGS_COLUMNS = (
     "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
-    "announcement_channel_id, audit_channel_id"
+    "announcement_channel_id, audit_channel_id, language"
 )
 
 GUILD: dict[str, str] = {
@@ -34,7 +34,7 @@ GUILD: dict[str, str] = {
         "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
         "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
         "announcement_channel_id = :announcement_channel_id, "
-        "audit_channel_id = :audit_channel_id WHERE guild_id = :guild_id"
+        "audit_channel_id = :audit_channel_id, language = :language WHERE guild_id = :guild_id"
     ),
     "mark_left": "UPDATE guilds SET left_at = :now WHERE guild_id = :guild_id",
     "register": (

@@ -63,7 +63,7 @@ def _present(row: Sequence[Any] | None, query: str) -> Sequence[Any]:
 
 
 def _settings(row: Sequence[Any]) -> GuildSettings:
-    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5], row[6])
+    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 class SQLiteGuildRepository(ChallengeVerbs):

@@ -76,7 +76,7 @@ async def test_challenge_commands(repo):
     await registered(repo, ANN, BOB, CID)
     made = await challenges.do_create(repo, BOB, CID, 40, NOW)
     assert "challenge:1" in made.content
-    assert "2024-03-11 12:00 UTC" in made.content  # default expiry 24 h
+    assert "Mar 11, 2024, 12:00 UTC" in made.content  # default expiry 24 h
     for who, opponent, stake, error in [(BOB, BOB, 5, "yourself"), (BOB, ROBOT, 5, "Bots"),
                                         (BOB, CID, 0, "between 1"), (BOB, CID, 10**9, "between")]:
         with pytest.raises((UserError, InvalidInput), match=error):

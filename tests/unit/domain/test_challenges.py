@@ -162,8 +162,8 @@ def test_deadlines_and_what_a_late_command_is_told():
 
 
 def test_the_rules_text_states_the_windows():
-    assert f"{challenges.CLAIM_WINDOW_HOURS} h" in challenges.RULES
-    assert f"{challenges.DISPUTE_WINDOW_HOURS} h" in challenges.RULES
+    assert f"{challenges.CLAIM_WINDOW_HOURS} h" in challenges.rules_text()
+    assert f"{challenges.DISPUTE_WINDOW_HOURS} h" in challenges.rules_text()
 
 
 # -- escrow: which points each decision moves -------------------------------------------------
@@ -249,10 +249,10 @@ def test_the_replies_state_deadlines_stakes_and_the_pot():
     made = challenges.new(1, 7, 10, 20, 50, 0.0, 86400.0)
     assert challenges.created_message(made) == (
         "<@20>, <@10> challenges you for 50 points! Accept with `/challenge accept challenge:7` "
-        "or decline with `/challenge decline challenge:7` before 1970-01-02 00:00 UTC.")
+        "or decline with `/challenge decline challenge:7` before Jan 2, 1970, 00:00 UTC.")
     game = challenges.accept(made, 20, 3600.0)
     assert "50 points each are at stake" in challenges.accepted_message(game)
-    assert "before 1970-01-02 01:00 UTC" in challenges.accepted_message(game)  # 1 h + 24 h
+    assert "before Jan 2, 1970, 01:00 UTC" in challenges.accepted_message(game)  # 1 h + 24 h
     assert challenges.declined_message(challenges.decline(made, 20, 1.0)) == \
         "Challenge #7 declined; <@10> got 50 points back."
     assert challenges.cancelled_message(challenges.cancel(made, 10, 1.0)) == \

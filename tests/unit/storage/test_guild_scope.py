@@ -113,7 +113,7 @@ def test_guild_statement_is_scoped_in_the_query_plan(conn, name):
 # Sample values by parameter name (asyncpg checks each value against the type PostgreSQL
 # inferred): the plan only needs them to be of the right type.
 _TEXT = {"name", "display_name", "day", "seen_day", "today", "key", "value", "status",
-         "day_boundary"}
+         "day_boundary", "language"}
 _FLOAT = {"now", "cutoff", "since", "expires_at", "resolved_at", "accepted_at", "claimed_at",
           "disputed_at"}
 

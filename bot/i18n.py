@@ -1,0 +1,126 @@
+"""Localization: the one module that owns the catalogs, the language in use, the ``_``/``N_``
+markers and the formatting of numbers and dates (Babel).
+
+- Catalogs: ``bot/locales/<language>/LC_MESSAGES/guildbot.po``, read with Babel at first use
+  (no compiled ``.mo`` is shipped). English is the source language: the msgids in the code.
+- The language in use is a context variable: an interaction sets the member's
+  (``interaction.locale``, see :func:`set_for_locale`), a public message is rendered
+  ``with use(guild_settings.language)``. Unknown locales fall back to English, as do msgids a
+  catalog lacks (``tests/unit/test_i18n.py`` fails for those of a shipped language).
+- ``_(msgid, **values)`` translates into the language in use, then fills ``{name}``
+  placeholders; ``N_(msgid)`` only marks a string for extraction (a constant, a command
+  description) and returns it unchanged: translate it where it is shown with ``_(constant)``.
+- :func:`number` and :func:`when` format for the language in use.
+
+The domain uses it too (its errors are translated where they are raised, in the interaction's
+task): it stays independent of Discord, since nothing here knows of Discord but
+:func:`language_of`'s locale strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from datetime import UTC, datetime
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_skeleton
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+DOMAIN = "guildbot"
+LOCALES_DIR = Path(__file__).parent / "locales"
+DEFAULT = "en"
+LANGUAGES = ("en", "de", "es")  # shipped; each but English has a complete catalog
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "es": "Español"}  # endonyms, never translated
+
+_language: ContextVar[str] = ContextVar("guildbot_language", default=DEFAULT)
+
+
+def catalog_path(language: str) -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def catalog(language: str) -> dict[str, str]:
+    """msgid -> translation of a shipped language (empty and fuzzy entries left out)."""
+    if language == DEFAULT or language not in LANGUAGES:
+        return {}
+    with catalog_path(language).open("rb") as handle:
+        parsed = read_po(handle, locale=language, domain=DOMAIN)
+    return {str(m.id): str(m.string) for m in parsed
+            if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
+
+
+def fingerprint() -> str:
+    """A digest of every shipped catalog: part of the command tree's hash, so a changed
+    description translation is synced like a changed command."""
+    digest = hashlib.sha256()
+    for language in LANGUAGES[1:]:
+        digest.update(catalog_path(language).read_bytes())
+    return digest.hexdigest()
+
+
+def language_of(locale: object) -> str:
+    """The shipped language of a Discord locale (``de``, ``es-ES``, ``es-419``, an enum or
+    None); English for any other."""
+    code = str(getattr(locale, "value", locale) or "").split("-", 1)[0].lower()
+    return code if code in LANGUAGES else DEFAULT
+
+
+def current() -> str:
+    return _language.get()
+
+
+def set_for_locale(locale: object) -> Token[str]:
+    """Use the language of ``locale`` in this task from now on (an interaction's start)."""
+    return _language.set(language_of(locale))
+
+
+@contextlib.contextmanager
+def use(language: str) -> Iterator[None]:
+    """Render in ``language`` inside the block (a public message: the guild's setting)."""
+    token = _language.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+def _(msgid: str, /, **values: object) -> str:
+    """``msgid`` in the language in use, its ``{placeholders}`` filled from ``values``."""
+    text = catalog(current()).get(msgid, msgid)
+    return text.format(**values) if values else text
+
+
+def N_(msgid: str, /) -> str:  # noqa: N802 (gettext's name for the marker)
+    """Mark ``msgid`` for the catalogs without translating it now."""
+    return msgid
+
+
+def translate(msgid: str, language: str) -> str | None:
+    """The translation of ``msgid`` in ``language``, None when English or missing."""
+    return catalog(language).get(msgid)
+
+
+def number(value: int | float) -> str:
+    """A number as the language in use writes it (1,000 / 1.000)."""
+    return format_decimal(value, locale=current())
+
+
+def when(timestamp: float) -> str:
+    """A moment in UTC, as the language in use writes a date and time, with "UTC"."""
+    language = current()
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    pattern = str(Locale.parse(language).datetime_formats["medium"])  # "{1}, {0}": date, time
+    return pattern.format(format_skeleton("Hm", moment, tzinfo=UTC, locale=language),
+                          format_date(moment, "medium", locale=language)) + " UTC"
+
+
+def day(timestamp: float) -> str:
+    """The UTC date of a moment, as the language in use writes a date."""
+    return format_date(datetime.fromtimestamp(timestamp, UTC), "medium", locale=current())
