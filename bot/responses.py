@@ -118,9 +118,10 @@ async def post_reply(interaction: discord.Interaction, client: BusyClient, reply
             message)
     # discord.py's own bookkeeping: the interaction now has its response (is_done()).
     response._response_type = discord.InteractionResponseType.channel_message
-    resource = payload.get("resource") if isinstance(payload, dict) else None
-    message = (resource or {}).get("message") or {}
-    reply.message_id = int(message["id"]) if "id" in message else None
+    # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
+    about = payload.get("interaction") if isinstance(payload, dict) else None
+    message_id = (about or {}).get("response_message_id")
+    reply.message_id = int(message_id) if message_id else None
 
 
 async def send_reply(interaction: discord.Interaction, work: Awaitable[R], *,
