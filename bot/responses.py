@@ -29,6 +29,11 @@ from bot.shedding import BusyClient
 
 # Discord drops an interaction not answered within 3 s of its creation; keep a safety margin.
 ANSWER_BUDGET = 2.0
+# As discord.py's webhook adapter: a reply whose connection was lost (a keep-alive connection
+# the server closed as we wrote) or that Discord failed with one of these is sent again.
+RETRIES = 2
+RETRY_STATUSES = frozenset({500, 502, 504, 524})
+RETRY_DELAY = 0.25  # seconds before a retry after a Discord 5xx (none after a lost connection)
 
 
 @dataclass
@@ -105,8 +110,13 @@ async def post_reply(interaction: discord.Interaction, client: BusyClient, reply
     if response.is_done():
         raise discord.InteractionResponded(interaction)
     body, content_type = message_body(reply, interaction._state.allowed_mentions)
-    status, data = await client.post(interaction.id, interaction.token, body, content_type,
-                                     "?with_response=true")
+    for attempt in range(RETRIES + 1):
+        status, data = await client.post(interaction.id, interaction.token, body, content_type,
+                                         "?with_response=true")
+        if status is not None and status not in RETRY_STATUSES:
+            break
+        if status is not None and attempt < RETRIES:
+            await asyncio.sleep(RETRY_DELAY)
     try:
         payload: Any = json.loads(data) if data else None
     except ValueError:

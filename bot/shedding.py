@@ -166,7 +166,6 @@ class BusyClient:
         self.prefix = url.path.rstrip("/")
         self.host_headers = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
         self.request_tail = self._tail(body, "application/json")
-        self.body = body
         self.done = done
         self.limit = limit
         self.timeout = timeout

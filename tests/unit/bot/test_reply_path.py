@@ -216,3 +216,38 @@ async def test_a_failing_work_waits_for_a_started_deferral() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         await send_reply(inter, work())  # type: ignore[arg-type]
     assert landed == [True] and client.posts == []
+
+
+async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
+    """Regression (issue 17, item 1): discord.py retried a callback whose connection was reset
+    (a keep-alive connection the server closed as we wrote); the direct path does too, on a new
+    connection, and a Discord 5xx likewise. Fails on the old code of the direct path (one
+    attempt: HTTPException on the lost connection)."""
+    body = b'{"interaction":{"id":"1","type":2,"response_message_id":"42"}}'
+    ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    unavailable = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+    answers = [None, unavailable, ok]  # None: read the request, then hang up
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while answers:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            seen.append(head + await reader.readexactly(length))
+            answer = answers.pop(0)
+            if answer is None:
+                break
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None, limit=1)
+    reply = Reply(content="hello")
+    await post_reply(bot_interaction(5, "tok"), client, reply)  # type: ignore[arg-type]
+    await client.close()
+    server.close()
+    assert reply.message_id == 42
+    assert len(seen) == 3 and len(set(seen)) == 1  # the same request each time
