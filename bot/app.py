@@ -43,7 +43,7 @@ from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
 from bot.shards import label as shard_label
-from bot.shedding import LoadShedder
+from bot.shedding import BusyClient, LoadShedder
 from bot.storage.base import Storage, StorageSize, StorageUnavailable
 
 log = logging.getLogger("guildbot")
@@ -280,6 +280,11 @@ class GuildBotMixin:
         self.shedder = LoadShedder(settings.api_base, BUSY_NOTICE, monitoring.observe_command,
                                    user_agent=self.http.user_agent)  # type: ignore[attr-defined]
         self.shedder.install(self._connection.parsers)  # type: ignore[attr-defined]
+
+    @property
+    def callbacks(self) -> BusyClient:
+        """The keep-alive connections every first reply goes over (bot/responses.py)."""
+        return self.shedder.client
 
     # -- monitoring probe -------------------------------------------------------------------
     def gateway_ready(self) -> bool:

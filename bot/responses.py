@@ -2,21 +2,38 @@
 
 Command logic returns a :class:`Reply`; :func:`send_reply` delivers it within Discord's 3-second
 window: it answers directly when the work finishes in time and defers first when it would not.
+
+The direct answer, every command's usual path, bypasses discord.py's HTTP client: the body is
+built by discord.py's own ``interaction_message_response_params`` (the same JSON or multipart
+it would send) and POSTed over the bot's keep-alive callback connections
+(:class:`bot.shedding.BusyClient`), and of the response only the message id is read. A deferral
+and its follow-up, which are rare, go through discord.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
+import secrets
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import discord
+from discord.webhook.async_ import interaction_message_response_params
+
+from bot.shedding import BusyClient
 
 # Discord drops an interaction not answered within 3 s of its creation; keep a safety margin.
 ANSWER_BUDGET = 2.0
+# As discord.py's webhook adapter: a reply whose connection was lost (a keep-alive connection
+# the server closed as we wrote) or that Discord failed with one of these is sent again.
+RETRIES = 2
+RETRY_STATUSES = frozenset({500, 502, 504, 524})
+RETRY_DELAY = 0.25  # seconds before a retry after a Discord 5xx (none after a lost connection)
 
 
 @dataclass
@@ -51,19 +68,98 @@ def time_left(interaction: discord.Interaction, budget: float = ANSWER_BUDGET) -
     return min(max(left, 0.2), budget)  # tolerate clock skew between us and Discord
 
 
+def message_body(reply: Reply, allowed_mentions: discord.AllowedMentions | None,
+                 ) -> tuple[bytes, str]:
+    """The CHANNEL_MESSAGE_WITH_SOURCE callback for ``reply``: its body and content type
+    (JSON, or multipart with ``payload_json`` when it carries a file), as discord.py makes it."""
+    if reply.view is not None and not reply.view.is_finished():
+        raise ValueError("a Reply's view must be stopped (bot.components.frozen): nothing "
+                         "would route its clicks")
+    flags = discord.MessageFlags(ephemeral=True) if reply.ephemeral else discord.utils.MISSING
+    params = interaction_message_response_params(
+        type=discord.InteractionResponseType.channel_message.value, flags=flags,
+        previous_allowed_mentions=allowed_mentions, **reply.kwargs())
+    if not params.files:
+        return json.dumps(params.payload, separators=(",", ":")).encode(), "application/json"
+    with params:
+        return _multipart(params.multipart or [])
+
+
+def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
+    boundary = secrets.token_hex(16)
+    out = bytearray()
+    for part in parts:
+        value = part["value"]
+        data = value.read() if hasattr(value, "read") else str(value).encode()
+        disposition = f'form-data; name="{part["name"]}"'
+        if "filename" in part:
+            filename = str(part["filename"]).replace('"', "%22")
+            disposition += f'; filename="{filename}"'
+        kind = part.get("content_type") or "application/json"
+        out += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+                f"Content-Type: {kind}\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+async def post_reply(interaction: discord.Interaction, client: BusyClient, reply: Reply) -> None:
+    """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
+    ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
+    response = interaction.response
+    if response.is_done():
+        raise discord.InteractionResponded(interaction)
+    body, content_type = message_body(reply, interaction._state.allowed_mentions)
+    for attempt in range(RETRIES + 1):
+        status, data = await client.post(interaction.id, interaction.token, body, content_type,
+                                         "?with_response=true")
+        if status is not None and status not in RETRY_STATUSES:
+            break
+        if status is not None and attempt < RETRIES:
+            await asyncio.sleep(RETRY_DELAY)
+    try:
+        payload: Any = json.loads(data) if data else None
+    except ValueError:
+        payload = None
+    if status is None or status >= 300:
+        message = payload if isinstance(payload, dict) else "no response from Discord"
+        raise discord.HTTPException(
+            SimpleNamespace(status=status or 0, reason="callback"),
+            message)
+    # discord.py's own bookkeeping: the interaction now has its response (is_done()).
+    response._response_type = discord.InteractionResponseType.channel_message
+    # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
+    about = payload.get("interaction") if isinstance(payload, dict) else None
+    message_id = (about or {}).get("response_message_id")
+    reply.message_id = int(message_id) if message_id else None
+
+
 async def send_reply(interaction: discord.Interaction, work: Awaitable[R], *,
                      ephemeral_hint: bool = False) -> R:
-    """Run ``work`` and send its reply, deferring first if it is not done in time."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=time_left(interaction))
-    if done:
-        reply = task.result()
-        sent = await interaction.response.send_message(ephemeral=reply.ephemeral,
-                                                       **reply.kwargs())
-        reply.message_id = sent.message_id
+    """Run ``work`` and send its reply, deferring first if it is not done in time.
+
+    ``work`` runs in the caller's task; a timer starts the deferral only when the window is
+    about to close, so a command finished in time costs no extra task or event-loop trip."""
+    loop = asyncio.get_running_loop()
+    deferral: list[asyncio.Task] = []
+
+    def defer() -> None:
+        deferral.append(loop.create_task(
+            interaction.response.defer(ephemeral=ephemeral_hint, thinking=True)))
+
+    timer = loop.call_later(time_left(interaction), defer)
+    try:
+        reply = await work
+    except BaseException:
+        timer.cancel()
+        if deferral:  # let the deferral land before the error reply looks at the response
+            await asyncio.gather(*deferral, return_exceptions=True)
+        raise
+    timer.cancel()
+    if not deferral:
+        await post_reply(interaction, interaction.client.callbacks, reply)  # type: ignore[attr-defined]
         return reply
-    await interaction.response.defer(ephemeral=ephemeral_hint, thinking=True)
-    reply = await task
+    await deferral[0]
     message = await interaction.followup.send(ephemeral=reply.ephemeral, wait=True,
                                               **reply.kwargs())
     reply.message_id = message.id
@@ -75,4 +171,5 @@ async def answer(interaction: discord.Interaction, text: str, *, ephemeral: bool
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=ephemeral)
     else:
-        await interaction.response.send_message(text, ephemeral=ephemeral)
+        await post_reply(interaction, interaction.client.callbacks,  # type: ignore[attr-defined]
+                         Reply(content=text, ephemeral=ephemeral))

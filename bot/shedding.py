@@ -19,7 +19,8 @@ each taking its next request the moment a response is complete. A request costs 
 of an aiohttp request (34 vs 130 microseconds of CPU, measured on the benchmark machine), which is
 what lets a saturated bot shed faster than commands arrive. It only needs a status line:
 anything it does not expect closes that connection, and a failed busy answer is counted and
-logged, never retried.
+logged, never retried. The same client sends every first reply of a command
+(:meth:`BusyClient.post`, used by bot/responses.py): its own body, and the response's body back.
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ class _Connection(asyncio.Protocol):
         if reusable and length is not None:
             if len(self._buffer) < end + 4 + length:
                 return  # wait for the rest of the body
+            body = bytes(self._buffer[end + 4:end + 4 + length])
             del self._buffer[:end + 4 + length]
-            self._finish(status)
+            self._finish(status, body)
             self.client._ready(self)
         else:
             self._finish(status)
@@ -128,13 +130,13 @@ class _Connection(asyncio.Protocol):
         self._finish(None)
         self.close()
 
-    def _finish(self, status: int | None) -> None:
+    def _finish(self, status: int | None, body: bytes = b"") -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         item, self.item = self.item, None
         if item is not None:
-            self.client.done(item, status)
+            self.client._settle(item, status, body)
 
     def close(self) -> None:
         if not self.closed:
@@ -144,7 +146,8 @@ class _Connection(asyncio.Protocol):
 
 
 class BusyClient:
-    """Prebuilt callback requests over up to ``limit`` keep-alive connections, from one queue.
+    """Interaction callback requests over up to ``limit`` keep-alive connections, from one
+    queue: the prebuilt ``body`` (:meth:`submit`) or a body of the caller's (:meth:`post`).
 
     ``done(item, status)`` is called once for every submitted item: ``status`` is the HTTP
     status, or None when the request failed (refused, lost, timed out, garbled)."""
@@ -160,10 +163,8 @@ class BusyClient:
         self.tls = url.scheme == "https"
         self._ssl: ssl.SSLContext | None = None
         self.prefix = url.path.rstrip("/")
-        self.headers = (f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
-                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                        "\r\n").encode("latin-1")
-        self.body = body
+        self.host_headers = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
+        self.request_tail = self._tail(body, "application/json")
         self.done = done
         self.limit = limit
         self.timeout = timeout
@@ -177,12 +178,31 @@ class BusyClient:
     def pending(self) -> int:
         return len(self._queue)
 
+    def _tail(self, body: bytes, content_type: str) -> bytes:
+        """The request's headers after its request line, and its body."""
+        return (f"{self.host_headers}Content-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+    def _line(self, interaction_id: int, token: str, query: str = "") -> bytes:
+        return (f"POST {self.prefix}/interactions/{interaction_id}/"
+                f"{urllib.parse.quote(token, safe='')}/callback{query} HTTP/1.1\r\n"
+                ).encode("latin-1")
+
     def submit(self, interaction_id: int, token: str, item: Any) -> None:
-        path = (f"{self.prefix}/interactions/{interaction_id}/"
-                f"{urllib.parse.quote(token, safe='')}/callback")
-        self._queue.append((f"POST {path} HTTP/1.1\r\n".encode("latin-1") + self.headers
-                            + self.body, item))
+        """Queue the prebuilt body for this interaction; ``done(item, status)`` follows."""
+        self._queue.append((self._line(interaction_id, token) + self.request_tail, item))
         self._dispatch()
+
+    def post(self, interaction_id: int, token: str, body: bytes, content_type: str,
+             query: str = "") -> asyncio.Future[tuple[int | None, bytes]]:
+        """Queue ``body`` for this interaction; the future gives ``(status, response body)``,
+        status None when the request failed. Nothing is retried."""
+        future: asyncio.Future[tuple[int | None, bytes]] = (
+            asyncio.get_running_loop().create_future())
+        self._queue.append((self._line(interaction_id, token, query)
+                            + self._tail(body, content_type), future))
+        self._dispatch()
+        return future
 
     def _dispatch(self) -> None:
         queue, idle = self._queue, self._idle
@@ -227,7 +247,7 @@ class BusyClient:
             if not self._open and not self._connecting:
                 # The endpoint is unreachable: fail what waits rather than retry in a loop.
                 while self._queue:
-                    self.done(self._queue.popleft()[1], None)
+                    self._settle(self._queue.popleft()[1], None)
             return
         self._connecting -= 1
         self._open.add(conn)
@@ -248,7 +268,14 @@ class BusyClient:
         self._open.clear()
         self._idle.clear()
         while self._queue:
-            self.done(self._queue.popleft()[1], None)
+            self._settle(self._queue.popleft()[1], None)
+
+    def _settle(self, item: Any, status: int | None, body: bytes = b"") -> None:
+        if isinstance(item, asyncio.Future):  # a request of post(): its caller awaits it
+            if not item.done():
+                item.set_result((status, body))
+        else:
+            self.done(item, status)
 
 
 class LoadShedder:
