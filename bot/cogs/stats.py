@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 USAGE_WINDOW_DAYS = 7
 
 
-def shown_name(command: str) -> str:
-    """A usage row's name as members know it: ``/leaderboard``, or ``button:leaderboard-next``
-    for a component, ``modal:admin-purge`` for a modal (bot.components)."""
-    return command if ":" in command else f"/{command}"
-
-
 async def do_stats(repo: GuildRepository, who: Person, now: float,
                    monitoring: Monitoring | NullMonitoring) -> Reply:
     settings = await repo.settings()
@@ -44,7 +38,7 @@ async def do_stats(repo: GuildRepository, who: Person, now: float,
     if who.admin:
         # Through monitoring: the commands just run still wait in its analytics batch.
         usage = await monitoring.command_usage(repo, now - USAGE_WINDOW_DAYS * 86400)
-        lines = [f"`{shown_name(u.command)}` {u.calls:,} calls, {u.failures} failed, "
+        lines = [f"`{ui.shown_name(u.command)}` {u.calls:,} calls, {u.failures} failed, "
                  f"{u.avg_latency_ms:.0f} ms avg" for u in usage[:10]]
         embed.add_field(name=f"Command usage, last {USAGE_WINDOW_DAYS} days (admins only)",
                         value="\n".join(lines) or "No commands recorded yet.", inline=False)
