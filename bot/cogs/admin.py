@@ -26,7 +26,7 @@ from bot.domain import audit as audit_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import UserError
+from bot.domain.errors import InvalidInput, UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
@@ -46,6 +46,11 @@ _export_running = asyncio.Lock()
 
 def require_admin(who: Person) -> None:
     rules.require_admin(who.admin)
+
+
+# /admin settings clear:<choice> -> the setting it unsets (a channel option cannot be emptied).
+CLEARABLE = {"announcement channel": "announcement_channel_id",
+             "audit channel": "audit_channel_id"}
 
 
 def _channel(channel_id: int | None) -> str:
@@ -84,13 +89,19 @@ async def do_settings(repo: GuildRepository, who: Person, *, now: float,
                       daily_reward: int | None = None,
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
                       announcement_channel_id: int | None = None,
-                      audit_channel_id: int | None = None,
+                      audit_channel_id: int | None = None, clear: str | None = None,
                       audit: Auditor | None = None) -> Reply:
+    """Show or change the settings; ``clear`` (a key of :data:`CLEARABLE`) unsets a channel."""
     require_admin(who)
     given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
              "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id,
              "audit_channel_id": audit_channel_id}
-    changes = {name: value for name, value in given.items() if value is not None}
+    changes: dict[str, object] = {name: value for name, value in given.items()
+                                  if value is not None}
+    if clear is not None:
+        if CLEARABLE[clear] in changes:
+            raise InvalidInput(f"Set the {clear} or clear it, not both; nothing was changed.")
+        changes[CLEARABLE[clear]] = None
     if changes:  # validated by the repository (bot.domain.settings)
         settings = await _change_settings(repo, who, "settings", now, audit, **changes)
         return Reply("Settings updated.\n" + describe_settings(settings), ephemeral=True)
@@ -218,7 +229,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         challenge_expiry_hours="Hours before an unanswered challenge expires",
         day_boundary="Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin",
         announcement_channel="Where operator announcements are posted",
-        audit_channel="Where each admin action of the audit trail is posted")
+        audit_channel="Where each admin action of the audit trail is posted",
+        clear="Unset a channel setting")
     @app_commands.autocomplete(day_boundary=time_zone_choices)
     async def settings(
         self, interaction: discord.Interaction,
@@ -227,6 +239,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
         day_boundary: app_commands.Range[str, 1, 64] | None = None,
         announcement_channel: discord.TextChannel | None = None,
         audit_channel: discord.TextChannel | None = None,
+        clear: Literal["announcement channel", "audit channel"] | None = None,
     ) -> None:
         channel_id = announcement_channel.id if announcement_channel is not None else None
         await send_reply(interaction, do_settings(
@@ -234,7 +247,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server adm
             challenge_expiry_hours=challenge_expiry_hours, day_boundary=day_boundary,
             announcement_channel_id=channel_id,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
-            now=now_of(interaction), audit=auditor_of(interaction)), ephemeral_hint=True)
+            clear=clear, now=now_of(interaction), audit=auditor_of(interaction)),
+            ephemeral_hint=True)
 
     @app_commands.command(name="export", description="Download this server's data as JSON")
     async def export(self, interaction: discord.Interaction) -> None:
