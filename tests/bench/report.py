@@ -38,6 +38,7 @@ def kind_step(kind: str) -> str:
 
 
 COMMANDS_STEP = kind_step("commands")
+SHED_LIMIT = 0.01  # more answers busy or missing than this: the CPU per answer is not comparable
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,12 @@ def _cpu_target(ours: dict[str, Any], backend: str, base: CpuBaseline, mode: str
                 f"{ratio:.2f}x" if ratio is not None else "no data")
     if mode != "full":  # the baseline is a full run's: short steps are not comparable
         return _target(base.title, None, measured, goal + " (full runs only)")
+    shed = step.get("busy", 0) + step.get("errors", 0)
+    # The baseline answered every command in full; a busy answer costs a fraction of one.
+    if shed > SHED_LIMIT * step.get("sent", 0):
+        return _target(base.title, None, f"{measured}, but {shed} of {step.get('sent')} "
+                       "answered busy or not at all (the bot did not keep up): not comparable",
+                       goal + " (a step answered in full only)")
     return _target(
         base.title, None if ratio is None else ratio - 1 <= base.tolerance, measured, goal,
         f"{ratio - 1:+.1%}: {LABELS[backend]}'s answer costs more CPU than in that run (other "
