@@ -100,6 +100,13 @@ def usage_name(interaction: discord.Interaction, cid: ComponentId | None) -> str
     return f"{kind}:{FAMILIES[cid.family]}-{cid.action}"[:32]
 
 
+def shown_name(command: str) -> str:
+    """A recorded name as members and operators know it: ``/leaderboard`` for a slash command,
+    ``button:leaderboard-next``, ``modal:admin-purge``, ``autocomplete:challenge accept`` as
+    recorded (no slash: they are not commands; never a ``custom_id``'s numbers)."""
+    return command if ":" in command else f"/{command}"
+
+
 def check_guild(interaction: discord.Interaction, cid: ComponentId) -> None:
     """A ``custom_id`` acts only in the guild it was made for."""
     if interaction.guild_id is None or cid.guild_id != interaction.guild_id:

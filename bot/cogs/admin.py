@@ -27,7 +27,7 @@ from bot.domain import audit as audit_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import UserError
+from bot.domain.errors import InvalidInput, UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
 from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
@@ -48,6 +48,11 @@ _export_running = asyncio.Lock()
 
 def require_admin(who: Person) -> None:
     rules.require_admin(who.admin)
+
+
+# /admin settings clear:<choice> -> the setting it unsets (a channel option cannot be emptied).
+CLEARABLE = {N_("announcement channel"): "announcement_channel_id",
+             N_("audit channel"): "audit_channel_id"}
 
 
 def _channel(channel_id: int | None) -> str:
@@ -90,12 +95,20 @@ async def do_settings(repo: GuildRepository, who: Person, *, now: float,
                       challenge_expiry_hours: int | None = None, day_boundary: str | None = None,
                       announcement_channel_id: int | None = None,
                       audit_channel_id: int | None = None, language: str | None = None,
+                      clear: str | None = None,
                       audit: Auditor | None = None) -> Reply:
+    """Show or change the settings; ``clear`` (a key of :data:`CLEARABLE`) unsets a channel."""
     require_admin(who)
     given = {"daily_reward": daily_reward, "challenge_expiry_hours": challenge_expiry_hours,
              "day_boundary": day_boundary, "announcement_channel_id": announcement_channel_id,
              "audit_channel_id": audit_channel_id, "language": language}
-    changes = {name: value for name, value in given.items() if value is not None}
+    changes: dict[str, object] = {name: value for name, value in given.items()
+                                  if value is not None}
+    if clear is not None:
+        if CLEARABLE[clear] in changes:
+            raise InvalidInput(_("Set the {setting} or clear it, not both; nothing was changed.",
+                                 setting=_(clear)))
+        changes[CLEARABLE[clear]] = None
     if changes:  # validated by the repository (bot.domain.settings)
         settings = await _change_settings(repo, who, "settings", now, audit, **changes)
         return Reply(_("Settings updated.") + "\n" + describe_settings(settings), ephemeral=True)
@@ -232,7 +245,8 @@ class Admin(commands.GroupCog, group_name="admin",
         day_boundary=N_("Time zone whose midnight starts a new day, e.g. UTC or Europe/Berlin"),
         announcement_channel=N_("Where operator announcements are posted"),
         audit_channel=N_("Where each admin action of the audit trail is posted"),
-        language=N_("The language of public messages: challenge posts and their updates"))
+        language=N_("The language of public messages: challenge posts and their updates"),
+        clear=N_("Unset a channel setting"))
     @app_commands.autocomplete(day_boundary=time_zone_choices)
     @app_commands.choices(language=[app_commands.Choice(name=i18n.LANGUAGE_NAMES[code],
                                                         value=code) for code in i18n.LANGUAGES])
@@ -244,6 +258,7 @@ class Admin(commands.GroupCog, group_name="admin",
         announcement_channel: discord.TextChannel | None = None,
         audit_channel: discord.TextChannel | None = None,
         language: app_commands.Choice[str] | None = None,
+        clear: Literal["announcement channel", "audit channel"] | None = None,
     ) -> None:
         channel_id = announcement_channel.id if announcement_channel is not None else None
         await send_reply(interaction, do_settings(
@@ -252,7 +267,8 @@ class Admin(commands.GroupCog, group_name="admin",
             announcement_channel_id=channel_id,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
             language=language.value if language is not None else None,
-            now=now_of(interaction), audit=auditor_of(interaction)), ephemeral_hint=True)
+            clear=clear, now=now_of(interaction), audit=auditor_of(interaction)),
+            ephemeral_hint=True)
 
     @app_commands.command(name="export",
                           description=N_("Download this server's data as JSON"))

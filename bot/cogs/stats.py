@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 USAGE_WINDOW_DAYS = 7
 
 
-def shown_name(command: str) -> str:
-    """A usage row's name as members know it: ``/leaderboard``, or ``button:leaderboard-next``
-    for a component, ``modal:admin-purge`` for a modal (bot.components)."""
-    return command if ":" in command else f"/{command}"
-
-
 async def do_stats(repo: GuildRepository, who: Person, now: float,
                    monitoring: MonitoringHooks) -> Reply:
     settings = await repo.settings()
@@ -47,7 +41,7 @@ async def do_stats(repo: GuildRepository, who: Person, now: float,
         # Through monitoring: the commands just run still wait in its analytics batch.
         usage = await monitoring.command_usage(repo, now - USAGE_WINDOW_DAYS * 86400)
         lines = [_("`{command}` {calls} calls, {failures} failed, {latency} ms avg",
-                   command=shown_name(u.command), calls=i18n.number(u.calls),
+                   command=ui.shown_name(u.command), calls=i18n.number(u.calls),
                    failures=i18n.number(u.failures), latency=i18n.number(round(u.avg_latency_ms)))
                  for u in usage[:10]]
         embed.add_field(name=_("Command usage, last {days} days (admins only)",

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.components import shown_name
 from bot.storage.base import StorageUnavailable
 
 log = logging.getLogger("guildbot.errors")
@@ -132,7 +133,7 @@ class ErrorTracker:
             "error_id": error_id, "fingerprint": fp, "error_type": etype,
             "command": command, "guild_id": guild_id, "occurrences": group.count,
         }
-        where = f"/{command}" if command else "background task"
+        where = shown_name(command) if command else "background task"
         log.error(
             "error %s in %s (guild %s): %s: %s%s", error_id, where, guild_id, etype, _sample(exc),
             "" if with_traceback else f" (repeat {group.count} of {fp}; traceback logged earlier)",

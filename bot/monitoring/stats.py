@@ -20,9 +20,10 @@ LATENCY_BOUNDS: tuple[float, ...] = (
 )
 NBUCKETS = len(LATENCY_BOUNDS) + 1
 
-OUTCOMES = ("success", "user_error", "failure", "busy", "maintenance", "cooldown")
+OUTCOMES = ("success", "user_error", "failure", "busy", "maintenance", "cooldown", "refused")
 # Outcomes that count against the error-rate SLO: the user got no (useful) answer. Not
-# "cooldown": the member was told when to come back, as they asked too often.
+# "cooldown": the member was told when to come back, as they asked too often. Not "refused":
+# the guild is not admitted (bot/policy.py) and was told so; it is the policy, not a failure.
 BAD_OUTCOMES = frozenset({"failure", "busy"})
 
 

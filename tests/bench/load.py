@@ -22,6 +22,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from typing import Any
 import psutil
 
 from tests.fake_discord import FakeDiscord
+from tests.fake_discord.interactions import AUTOCOMPLETE_RESULT, walk_components
 
 BUSY_MARKERS = ("very busy right now", "is restarting")
 STALL_TICK = 0.005  # seconds the watcher sleeps between looks at the clock
@@ -42,26 +44,62 @@ MAX_SEND_LAG = 0.025
 
 @dataclass(frozen=True)
 class Command:
-    """One kind of interaction of the mix: a name, options, and how a good answer looks."""
+    """One kind of interaction of the mix: a name, options, and how a good answer looks.
+
+    ``kind`` says how it is sent: "command" (type 2, ``name`` is the slash command),
+    "autocomplete" (type 4: typing into option ``focused`` of the slash command ``target``) or
+    "click" (type 3: a button on a message the bot posted, taken from :class:`Sources`; while
+    there is none yet, ``fallback``, the command whose answers make them, is sent instead)."""
 
     name: str
     weight: int
     options: Callable[[Sequence[Any]], dict[str, Any]]
     ok: Callable[[Any], bool]
+    kind: str = "command"
+    target: str = ""
+    focused: str = ""
+    fallback: Command | None = None
 
 
 def _embed_title(reply: Any) -> str:
     return (reply.embeds[0].get("title") or "") if reply.embeds else ""
 
 
-OUR_MIX = (
-    Command("profile", 35, lambda members: {}, lambda r: _embed_title(r).startswith("Profile of")),
-    Command("leaderboard", 25, lambda members: {}, lambda r: _embed_title(r) == "Leaderboard"),
-    Command("login", 25, lambda members: {},
+def _no_options(members: Sequence[Any]) -> dict[str, Any]:
+    return {}
+
+
+LEADERBOARD = Command("leaderboard", 25, _no_options,
+                      lambda r: _embed_title(r) == "Leaderboard")
+CHALLENGE_CREATE = Command("challenge create", 15,
+                           lambda members: {"opponent": members[1], "stake": 1},
+                           lambda r: "challenges you for" in (r.content or ""))
+# The mix before issue 14 added clicks: "the same commands as before" (KIND_MIXES["commands"]).
+COMMANDS = (
+    Command("profile", 35, _no_options, lambda r: _embed_title(r).startswith("Profile of")),
+    LEADERBOARD,
+    Command("login", 25, _no_options,
             lambda r: (r.content or "").startswith(("Checked in", "You already checked in"))),
-    Command("challenge create", 15, lambda members: {"opponent": members[1], "stake": 1},
-            lambda r: "challenges you for" in (r.content or "")),
+    CHALLENGE_CREATE,
 )
+# The opponent accepts a challenge with its post's Accept button (the post is edited).
+CLICK_ACCEPT = Command("click challenge accept", 5, _no_options,
+                       lambda r: "accepted:" in (r.content or ""), kind="click",
+                       fallback=CHALLENGE_CREATE)
+# A page turn on a posted leaderboard: Next, or First from the last page (the post is edited).
+CLICK_PAGE = Command("click leaderboard page", 5, _no_options,
+                     lambda r: _embed_title(r) == "Leaderboard", kind="click",
+                     fallback=LEADERBOARD)
+# Typing a challenge number: the member's active challenges as choices (type 8).
+AUTOCOMPLETE = Command("autocomplete challenge accept", 5,
+                       lambda members: {"challenge": ""},
+                       lambda r: r.type == AUTOCOMPLETE_RESULT, kind="autocomplete",
+                       target="challenge accept", focused="challenge")
+OUR_MIX = (*COMMANDS, CLICK_ACCEPT, CLICK_PAGE, AUTOCOMPLETE)
+# Each kind alone (run.py's per-kind steps): its CPU per interaction and its latency.
+KIND_MIXES: dict[str, tuple[Command, ...]] = {
+    "commands": COMMANDS, "click-accept": (CLICK_ACCEPT,), "click-page": (CLICK_PAGE,),
+    "autocomplete": (AUTOCOMPLETE,)}
 BARE_MIX = (Command("ping", 1, lambda members: {}, lambda r: r.content == "pong"),)
 
 
@@ -91,6 +129,7 @@ class StepResult:
     duration: float
     sent: int = 0
     skipped: int = 0  # sends due while this process did not run (MAX_SEND_LAG), never sent
+    click_fallbacks: int = 0  # clicks sent as their fallback command: nothing to click yet
     send_rate: float = 0.0
     answered: int = 0
     ok: int = 0
@@ -170,50 +209,134 @@ def overlapping(stalls: Sequence[tuple[float, float]], start: float, end: float)
     return max((b - a for a, b in stalls if a < end and b > start), default=0.0)
 
 
+MAX_POSTS = 50_000  # open challenge posts kept for Accept clicks (the newest)
+PRIME_ROUNDS = 3
+
+
+class Sources:
+    """What the bot posted that a click can use, collected from its answers as they arrive
+    (``collect`` is a fake Discord interaction listener): the public posts of answered
+    ``/challenge create``s, each clicked once (by the opponent, on Accept), and one posted
+    leaderboard per guild, clicked again and again (its buttons change with each page)."""
+
+    def __init__(self) -> None:
+        self.posts: deque[tuple[Any, Any]] = deque(maxlen=MAX_POSTS)  # (opponent, message)
+        self.boards: dict[int, tuple[Any, Any]] = {}  # guild id -> (member, message)
+        self._board_ids: list[int] = []
+
+    def collect(self, inter: Any) -> None:
+        message, reply = inter.original, inter.response
+        if inter.custom_id is not None or message is None or reply is None:
+            return  # a click's answer edits its message: nothing new to click
+        if inter.command == CHALLENGE_CREATE.name and CHALLENGE_CREATE.ok(reply):
+            self.posts.append((inter.options["opponent"], message))
+        elif inter.command == LEADERBOARD.name and message.components:
+            if inter.guild.id not in self.boards:
+                self._board_ids.append(inter.guild.id)
+            self.boards[inter.guild.id] = (inter.member, message)
+
+    def available(self, command: Command) -> int:
+        return len(self.posts) if command is CLICK_ACCEPT else len(self.boards)
+
+    def take(self, command: Command, rng: random.Random) -> tuple[Any, Any, str] | None:
+        """``(member, message, custom_id)`` of a click ``command``, or None when the bot has
+        posted nothing it can click yet."""
+        if command is CLICK_ACCEPT:
+            if not self.posts:
+                return None
+            member, message = self.posts.pop()
+            return member, message, _button(message, "gb1:ch:accept:")
+        if not self._board_ids:
+            return None
+        member, message = self.boards[rng.choice(self._board_ids)]
+        return member, message, _button(message, "gb1:lb:next:") or _button(message,
+                                                                             "gb1:lb:first:")
+
+
+def _button(message: Any, prefix: str) -> str:
+    """The custom_id of the message's enabled button whose custom_id starts with ``prefix``
+    ("" when there is none)."""
+    return next((c["custom_id"] for c in walk_components(message.components)
+                 if c.get("custom_id", "").startswith(prefix) and not c.get("disabled")), "")
+
+
 class LoadGenerator:
     def __init__(self, fake: FakeDiscord, world: list, mix: Sequence[Command], seed: int = 1):
         self.fake = fake
         self.world = world
         self.mix = mix
         self.rng = random.Random(seed)
-        self._weights = [c.weight for c in mix]
         self.responses = 0
+        self.sources = Sources()
         fake.interaction_listeners.append(self._on_response)
+        fake.interaction_listeners.append(self.sources.collect)
 
     def _on_response(self, inter: Any) -> None:
         self.responses += 1
 
-    def _pick(self) -> tuple[Any, Any, Command]:
+    def _pick(self, mix: Sequence[Command]) -> tuple[Any, Any, Command]:
         guild, members = self.world[self.rng.randrange(len(self.world))]
-        command = self.rng.choices(self.mix, self._weights)[0]
+        command = self.rng.choices(mix, [c.weight for c in mix])[0]
         if len(members) > 1 and self.rng.random() < 0.5:
             members = members[::-1]
         return guild, members, command
 
+    async def _send(self, guild: Any, members: Sequence[Any], command: Command
+                    ) -> tuple[Any, Command]:
+        """Send one interaction of ``command``; returns it and the command it was (a click with
+        nothing to click yet is sent as its ``fallback``)."""
+        fake = self.fake
+        if command.kind == "click":
+            found = self.sources.take(command, self.rng)
+            if found is not None:
+                member, message, custom_id = found
+                return await fake.click(member, message, custom_id), command
+            assert command.fallback is not None
+            command = command.fallback
+        if command.kind == "autocomplete":
+            return await fake.autocomplete(guild, members[0], command.target,
+                                           command.options(members), command.focused), command
+        return await fake.invoke(guild, members[0], command.name, command.options(members)), \
+            command
+
+    async def prime(self, mix: Sequence[Command], needed: int, rate: float) -> None:
+        """Before a step of ``mix``: have the bot post what its clicks need (``needed`` of
+        each), sending their fallback commands at ``rate`` (not measured, not reported)."""
+        for command in mix:
+            for _ in range(PRIME_ROUNDS):  # again for the answers that were not good ones
+                missing = needed - self.sources.available(command)
+                if command.fallback is None or missing <= 0:
+                    break
+                await self.run(f"prime {command.name}", rate, (missing + 1) / rate, drain=10.0,
+                               mix=(command.fallback,))
+
     async def run(self, name: str, rate: float, duration: float, *, drain: float = 5.0,
                   window: float = 1.0, pid_cpu: Callable[[], float] | None = None,
-                  db_cpu: Callable[[], float] | None = None) -> StepResult:
+                  db_cpu: Callable[[], float] | None = None,
+                  mix: Sequence[Command] | None = None) -> StepResult:
         """Offer ``rate``/s for ``duration`` s, then wait up to ``drain`` s for late answers."""
         results = await self.run_phases([(name, rate, duration)], drain=drain, window=window,
-                                        pid_cpu=pid_cpu, db_cpu=db_cpu)
+                                        pid_cpu=pid_cpu, db_cpu=db_cpu, mix=mix)
         return results[0]
 
     async def run_phases(self, phases: Sequence[tuple[str, float, float]], *,
                          drain: float = 5.0, window: float = 1.0,
                          pid_cpu: Callable[[], float] | None = None,
-                         db_cpu: Callable[[], float] | None = None) -> list[StepResult]:
+                         db_cpu: Callable[[], float] | None = None,
+                         mix: Sequence[Command] | None = None) -> list[StepResult]:
         """Offer each ``(name, rate, seconds)`` phase in turn on one continuous schedule (the
         next phase starts where the previous one's schedule ends, answered or not), then wait up
         to ``drain`` s for late answers. One result per phase; CPU is split by time: the bot's
-        (``pid_cpu``) and its database server's (``db_cpu``) apart."""
-        fake = self.fake
+        (``pid_cpu``) and its database server's (``db_cpu``) apart. ``mix``: the generator's
+        own unless given (a per-kind step)."""
+        mix = mix or self.mix
         snapshots: list[tuple[float, float, float, float, float]] = []
 
         def snapshot() -> None:
             snapshots.append((time.perf_counter(), pid_cpu() if pid_cpu else 0.0,
                               time.process_time(), machine_busy(), db_cpu() if db_cpu else 0.0))
 
-        per_phase: list[tuple[list[Sent], float, float, int]] = []
+        per_phase: list[tuple[list[Sent], float, float, int, int]] = []
         gc.collect()
         gc.disable()  # the generator's own collections would show up as bot latency
         watcher = StallWatcher()
@@ -224,7 +347,7 @@ class LoadGenerator:
                 snapshot()
                 total = max(1, int(rate * duration))
                 sent: list[Sent] = []
-                skipped = i = 0
+                skipped = fallbacks = i = 0
                 while i < total:
                     now = time.perf_counter()
                     due = min(total, int((now - started) * rate) + 1)
@@ -236,16 +359,16 @@ class LoadGenerator:
                             # at once would hand the bot a burst the schedule never asked for.
                             skipped += 1
                             continue
-                        guild, members, command = self._pick()
-                        inter = await fake.invoke(guild, members[0], command.name,
-                                                  command.options(members))
+                        guild, members, picked = self._pick(mix)
+                        inter, command = await self._send(guild, members, picked)
+                        fallbacks += command is not picked
                         sent.append(Sent(inter, command, scheduled))
                     delay = started + i / rate - time.perf_counter()
                     await asyncio.sleep(delay if delay > 0 else 0)
-                per_phase.append((sent, started, time.perf_counter(), skipped))
+                per_phase.append((sent, started, time.perf_counter(), skipped, fallbacks))
                 started += total / rate
             deadline = time.perf_counter() + drain
-            everything = [s for sent, _, _, _ in per_phase for s in sent]
+            everything = [s for sent, *_ in per_phase for s in sent]
             pending = [s for s in everything if s.inter.responded_at is None]
             while pending and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
@@ -260,11 +383,12 @@ class LoadGenerator:
             watcher.stop()
             gc.enable()
         results = []
-        for k, ((name, rate, duration), (sent, begun, send_end, skipped)) in enumerate(
+        for k, ((name, rate, duration), (sent, begun, send_end, skipped, fallbacks)) in enumerate(
                 zip(phases, per_phase, strict=True)):
             result = summarize(name, rate, duration, sent, begun, send_end, window,
                                watcher.stalls)
             result.skipped = skipped
+            result.click_fallbacks = fallbacks
             t0, bot0, own0, machine0, db0 = snapshots[k]
             t1, bot1, own1, machine1, db1 = snapshots[k + 1]
             elapsed = max(t1 - t0, 1e-9)
@@ -300,7 +424,8 @@ def _classify(s: Sent) -> tuple[str, str | None]:
     inter = s.inter
     reply = inter.response
     if reply is None:
-        return "unanswered", None
+        # The bot sends no suggestions while overloaded (bot/app.py): Discord then shows none.
+        return ("shed" if s.command.kind == "autocomplete" else "unanswered"), None
     if reply.deferred:
         finals = inter.followups or inter.edits
         if not finals:
@@ -347,6 +472,10 @@ def summarize(name: str, rate: float, duration: float, sent: list[Sent], started
         if kind == "unanswered":
             result.unanswered += 1
             stats["errors"] += 1
+            continue
+        if kind == "shed":  # a busy answer, as Discord shows it: no suggestions, no latency
+            result.busy += 1
+            stats["busy"] += 1
             continue
         result.answered += 1
         latency = inter.latency

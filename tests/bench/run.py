@@ -39,7 +39,15 @@ from tests.bench.bots import (
     GuildBotProcess,
     guildbot_intents,
 )
-from tests.bench.load import BARE_MIX, OUR_MIX, LoadGenerator, StepResult, machine_busy
+from tests.bench.load import (
+    BARE_MIX,
+    KIND_MIXES,
+    OUR_MIX,
+    Command,
+    LoadGenerator,
+    StepResult,
+    machine_busy,
+)
 from tests.bench.postgres import BenchPostgres, filesystem
 from tests.bench.seed import prepare, seed_postgres
 from tests.bench.world import Size, populate
@@ -55,6 +63,12 @@ SATURATION_ACHIEVED = 0.9  # of the offered rate
 QUIET_PERCENT = 25.0  # other processes' CPU (% of one core) below which the machine is "quiet"
 BACKENDS = ("sqlite", "postgres")  # guildbot's subjects, one per storage backend
 CLUSTER_RATE = 200.0  # the cluster step's fixed rate (interactions/s)
+# The slash commands the bots synced, shared by every fake Discord of the run as Discord keeps
+# one application's commands: a bot that finds its tree already synced in its database (the
+# cluster step's PostgreSQL, after the main steps or an earlier layout) does not sync again, and
+# a fake that never saw the commands would take option types from the values (an autocomplete's
+# integer choices refused for a "string" option).
+APPLICATION_COMMANDS: dict[str | int, list[dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,7 @@ def step_line(bot: str, r: StepResult) -> str:
             f"max {report.fmt_ms(r.max_ms)} ok {r.ok} busy {r.busy} errors {r.errors} "
             f"(gen lag p99 {report.fmt_ms(r.generator_lag_p99_ms)}, "
             f"harness stalls {len(r.harness_stalls)} under {r.disturbed} answers, "
-            f"{r.skipped} sends skipped, "
+            f"{r.skipped} sends skipped, {r.click_fallbacks} clicks sent as their fallback, "
             f"gen cpu {r.generator_cpu_percent}%, bot cpu {r.bot_cpu_ms_per_interaction} ms/int, "
             f"{db}other cpu {r.other_cpu_percent}%)")
 
@@ -205,6 +219,7 @@ class Subject:
             {"shard_count": layout.shard_count, "max_concurrency": args.max_concurrency}
             if layout and layout.shard_count else {"max_guilds_per_session": None})
         self.fake = FakeDiscord(validate=False, max_interactions=400_000, **rules)
+        self.fake.state.commands = APPLICATION_COMMANDS
         started = time.perf_counter()
         self.world = populate(self.fake, plan.size)
         self.result["fake_setup_seconds"] = round(time.perf_counter() - started, 2)
@@ -228,7 +243,7 @@ class Subject:
                 self.bot = Fleet(workdir / f"cluster-{layout.key}", [
                     guildbot(f"cluster-{layout.key}/{i}", **layout.settings(i))
                     for i in range(len(layout.processes))])
-            self.mix = OUR_MIX
+            self.mix: tuple[Command, ...] = OUR_MIX
         else:
             self.bot = BareBotProcess(workdir / "bare", self.fake, guildbot_intents(),
                                       gc_freeze=args.bare_gc_freeze)
@@ -264,15 +279,26 @@ class Subject:
             self.result[f"db_pss_{when}_mb"] = mem["pss_mb"]
             self.result[f"db_processes_{when}"] = mem["processes"]
 
-    async def step(self, name: str, rate: float, seconds: float) -> StepResult:
+    async def step(self, name: str, rate: float, seconds: float,
+                   mix: tuple[Command, ...] | None = None) -> StepResult:
         assert self.gen is not None
         r = await self.gen.run(name, rate, seconds, drain=self.plan.drain_seconds,
                                pid_cpu=self.bot.cpu_seconds,
-                               db_cpu=self.db_cpu if self.db else None)
+                               db_cpu=self.db_cpu if self.db else None, mix=mix)
         self.steps[name] = r.to_json()
         say(step_line(self.label, r))
         await asyncio.sleep(self.plan.pause_seconds)
         return r
+
+    async def kind_steps(self, rate: float, seconds: float) -> None:
+        """Issue 14: each kind of interaction alone at ``rate`` (guildbot only: the bare bot
+        has no buttons), named ``<kind>-<rate>``: its CPU per interaction and its latency.
+        ``commands`` is the mix before clicks, the same commands as the documented runs. The
+        bot first posts what the clicks need (``LoadGenerator.prime``, not measured)."""
+        assert self.gen is not None
+        for kind, mix in KIND_MIXES.items():
+            await self.gen.prime(mix, int(rate * seconds), rate)
+            await self.step(report.kind_step(kind), rate, seconds, mix=mix)
 
     async def saturation_step(self, rate: float) -> None:
         r = await self.step(f"sat-{rate:g}", rate, self.plan.saturation_seconds)
@@ -352,6 +378,9 @@ async def _measure(subjects: list[Subject], plan: Plan, args: argparse.Namespace
         for rate in plan.rates:
             for subject in subjects:
                 await subject.step(f"rate-{rate:g}", rate, plan.step_seconds)
+        for subject in subjects:
+            if subject.kind in BACKENDS:
+                await subject.kind_steps(report.KIND_RATE, plan.step_seconds)
         await asyncio.sleep(1.0)
         for subject in subjects:
             subject.result["rss_after_load_mb"] = subject.bot.rss_mb()

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.load import KIND_MIXES, OUR_MIX
+from tests.bench.report import COMMANDS_STEP, kind_step
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -43,6 +46,24 @@ def test_quick_run_writes_the_results_json(tmp_path):
         for step in ("rate-50", "rate-200", "rate-500", "overload", "recovery"):
             assert set(bot["steps"][step]) >= STEP_KEYS, (name, step)
             assert bot["steps"][step]["answered"] > 0
+    # Issue 14: clicks (on what the bot posted) and an autocomplete in the mix, each kind also
+    # alone in a step of its own (guildbot only: the bare bot has no buttons).
+    for name in ("sqlite", "postgres"):
+        steps = results["bots"][name]["steps"]
+        mixed = steps["rate-200"]["by_command"]
+        assert set(mixed) == {c.name for c in OUR_MIX}, (name, sorted(mixed))
+        for kind in ("click challenge accept", "click leaderboard page",
+                     "autocomplete challenge accept"):
+            assert mixed[kind]["ok"] > 0, (name, kind, mixed[kind])
+        assert "click_fallbacks" in steps["rate-200"]
+        for kind, mix in KIND_MIXES.items():
+            step = steps[kind_step(kind)]
+            assert set(step) >= STEP_KEYS, (name, kind)
+            assert set(step["by_command"]) == {c.name for c in mix}, (name, kind)
+            assert step["ok"] > 0 and step["click_fallbacks"] == 0, (name, kind, step)
+    assert not any(s.startswith("click-") for s in results["bots"]["bare"]["steps"])
+    assert "each kind of interaction in the mixed rate-200 step" in proc.stdout
+    assert COMMANDS_STEP in proc.stdout and "autocomplete-200" in proc.stdout
     # PostgreSQL's own CPU and memory, apart from the bot's; production durability.
     postgres = results["bots"]["postgres"]
     assert postgres["steps"]["rate-200"]["db_cpu_ms_per_interaction"] > 0
@@ -58,6 +79,9 @@ def test_quick_run_writes_the_results_json(tmp_path):
     found = results["comparison"]["targets"]
     assert {t["status"] for t in found} <= {"PASS", "MISS", "N/A"}
     assert {t["bot"] for t in found} == {"sqlite", "postgres"}
+    clicks = [t for t in found if t["target"].startswith("commands' CPU per interaction")]
+    assert {t["bot"] for t in clicks} == {"sqlite", "postgres"}
+    assert all(t["status"] == "N/A" and "x" in t["measured"] for t in clicks), clicks
     assert not docs.exists(), "a quick run must not write the docs"
     assert not list(tmp_path.glob("run-*/guildbot.db*")), "the database copy is removed"
     assert not Path(results["databases"]["postgres"]["data_directory"]).exists(), \
