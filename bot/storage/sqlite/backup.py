@@ -4,10 +4,10 @@ A backup never copies the live file: it uses SQLite's online backup API in one s
 (``pages=-1``: 0.13 s for 60 MB under 100 commits/s, where small steps restart forever under
 writes), from its own process so the bot's connections never stall. The copy is checked once with
 ``PRAGMA integrity_check`` while a second thread compresses it (gzip level 1: level 6 took 4x as
-long for a 3 % smaller file, and was most of a backup's time; docs/benchmark.md, "Backup");
-only a copy that passed is fsynced and renamed into place, so a file in the backup directory is
-always complete and verified. Memory stays bounded: the copy, the check and the compression all
-stream through the file.
+long for an 8 % smaller file, and was most of a backup's time; docs/benchmark.md, "Backup at the
+speed of the copy"); only a copy that passed is fsynced and renamed into place, so a file in the
+backup directory is always complete and verified. Memory stays bounded: the copy, the check and
+the compression all stream through the file.
 
 Kinds, tiers, retention, names, the lock and the status file are every backend's:
 ``bot.storage.backups`` (re-exported here for SQLite's callers).
