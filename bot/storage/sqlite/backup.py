@@ -21,6 +21,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -123,29 +124,38 @@ def online_copy(source: Path, target: Path) -> None:
 
 
 COMPRESSLEVEL = 1
+CHUNK = 1 << 20
 
 
-def _compress_into(plain: Path, partial_file: Path, name: str) -> None:
+def _compress_into(plain: Path, partial_file: Path, name: str, stop: threading.Event) -> None:
+    """gzip ``plain`` into ``partial_file`` a chunk at a time, until the end or ``stop``."""
     with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
             gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw,
                           compresslevel=COMPRESSLEVEL, mtime=0) as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+        while not stop.is_set() and (chunk := src.read(CHUNK)):
+            dst.write(chunk)
 
 
 def checked_and_compressed(plain: Path, partial_file: Path, name: str) -> Verification:
     """Compress the copy ``plain`` into ``partial_file`` while its one integrity check runs
-    (both release the GIL, so they overlap); returns the check. A copy that fails the check, or
-    a failed compression, leaves no partial file behind."""
+    (both release the GIL, so they overlap); returns the check. A failed check, a failed
+    compression or the time limit stops the compression after its current chunk and leaves no
+    partial file behind."""
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-gzip")
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-gzip") as pool:
-            compressing = pool.submit(_compress_into, plain, partial_file, name)
-            result = verify_database(plain)
-            compressing.result()
+        compressing = pool.submit(_compress_into, plain, partial_file, name, stop)
+        result = verify_database(plain)
         if not result.ok:
             raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
+        compressing.result()
     except BaseException:
-        partial_file.unlink(missing_ok=True)
+        stop.set()
         raise
+    finally:
+        pool.shutdown()
+        if stop.is_set():
+            partial_file.unlink(missing_ok=True)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -354,3 +355,29 @@ def test_a_copy_failing_its_check_publishes_nothing_and_leaves_no_partial(db_pat
         backup.create_backup(db_path, tmp_path / "b")
     assert not [p for p in (tmp_path / "b").rglob("*") if p.is_file()
                 and p.name != ".backup.lock"]
+
+
+def test_a_check_that_fails_stops_the_compression_early(tmp_path, monkeypatch):
+    """The check runs beside the compression: when it fails (or the time limit fires in it) the
+    compression stops after its current chunk instead of finishing the whole file, and the
+    partial file goes. Fails on the first version of the overlap, which let the compression run
+    to the end (no stop signal) before the error could propagate."""
+    plain = tmp_path / "copy.db"
+    plain.write_bytes(os.urandom(64 * backup.CHUNK))
+    checks = []
+
+    class CountingEvent(threading.Event):
+        def is_set(self):
+            checks.append(super().is_set())
+            return checks[-1]
+
+    def failing_check(path):
+        raise backup.BackupError("timed out after 1 s")
+    monkeypatch.setattr(backup.threading, "Event", CountingEvent)
+    monkeypatch.setattr(backup, "verify_database", failing_check)
+    partial_file = tmp_path / ".guildbot-x.db.gz.partial"
+    with pytest.raises(backup.BackupError, match="timed out"):
+        backup.checked_and_compressed(plain, partial_file, "guildbot-x.db.gz")
+    assert True in checks, "the compression never saw the stop"
+    assert len(checks) < 64, "the compression ran to the end"
+    assert not partial_file.exists()
