@@ -6,6 +6,7 @@ on the same fake Discord.
     ./run bench --quick         # smoke run: 200 guilds, 10,000 members, short steps
     ./run bench --cluster       # the cluster step alone (issue 12): guildbot on PostgreSQL
                                 # unsharded, as one process of 4 shards, as two of 2 each
+    ./run bench --backup        # the backup step alone (issue 17): tests/bench/backup.py
     python -m tests.bench.run --help
 
 Prints a table (latency percentiles, achieved rate, errors, RSS, time to READY, each backend's
@@ -503,6 +504,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS,
                         help="markdown file to write the latest results into (full runs only)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch the docs")
+    parser.add_argument("--backup", action="store_true",
+                        help="the backup step alone (issue 17; tests/bench/backup.py: a 1 GB "
+                             "database unless --guilds/--members-per-guild say otherwise)")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS for other processes to use less than "
                              f"{QUIET_PERCENT:.0f}%% of a core (a shared machine skews figures)")
@@ -615,6 +619,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.backup:
+        from tests.bench import backup
+        sizes = [f"--{name.replace('_', '-')}={getattr(args, name)}"
+                 for name in ("guilds", "members_per_guild") if getattr(args, name)]
+        return backup.main([*sizes, f"--out-dir={args.out_dir}", f"--docs={args.docs}",
+                            *(["--no-docs"] if args.no_docs else [])])
     asyncio.run(main_async(args))
     return 0
 

@@ -134,3 +134,26 @@ def test_cluster_step_writes_its_table_and_json(tmp_path):
     assert not docs.exists(), "the cluster step alone does not write the docs"
     assert not Path(results["databases"]["postgres"]["data_directory"]).exists(), \
         "the PostgreSQL cluster is removed"
+
+
+def test_backup_step_on_a_tiny_database_writes_its_figures_and_docs(tmp_path):
+    """The backup step (issue 17) end to end through ``./run bench --backup``'s entry point, on
+    a tiny database: its JSON has every figure and the docs get its block, twice in place."""
+    docs = tmp_path / "benchmark.md"
+    docs.write_text("# Benchmark\n")
+    command = [sys.executable, "-m", "tests.bench.run", "--backup", "--guilds", "20",
+               "--members-per-guild", "5", "--out-dir", str(tmp_path), "--docs", str(docs)]
+    for _ in range(2):
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "backup-results.json").read_text())
+    assert results["members"] == 100
+    assert {"baseline_worst_commit_ms", "vacuum_into_seconds", "backup_seconds",
+            "backup_peak_rss_mb", "backup_worst_commit_ms", "verify_seconds", "wall_ratio",
+            "commit_ratio", "machine", "load_before"} <= set(results)
+    assert results["backup_peak_rss_mb"] > 0
+    text = docs.read_text()
+    assert text.count("<!-- bench:backup:start -->") == 1
+    assert text.count("<!-- bench:backup:end -->") == 1
+    assert "`python -m bot backup`" in text
+    assert not list((tmp_path / "backup" / "backups").rglob("*.db.gz")), "backup left behind"

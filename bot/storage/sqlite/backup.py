@@ -2,9 +2,12 @@
 
 A backup never copies the live file: it uses SQLite's online backup API in one step
 (``pages=-1``: 0.13 s for 60 MB under 100 commits/s, where small steps restart forever under
-writes), from its own process so the bot's connections never stall. The copy is checked with
-``PRAGMA integrity_check`` before it is compressed, fsynced and renamed into place, so a file in
-the backup directory is always complete and verified.
+writes), from its own process so the bot's connections never stall. The copy is checked once with
+``PRAGMA integrity_check`` while a second thread compresses it (gzip level 1: level 6 took 4x as
+long for an 8 % smaller file, and was most of a backup's time; docs/benchmark.md, "Backup at the
+speed of the copy"); only a copy that passed is fsynced and renamed into place, so a file in the
+backup directory is always complete and verified. Memory stays bounded: the copy, the check and
+the compression all stream through the file.
 
 Kinds, tiers, retention, names, the lock and the status file are every backend's:
 ``bot.storage.backups`` (re-exported here for SQLite's callers).
@@ -18,8 +21,10 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -101,9 +106,8 @@ def verify(path: Path) -> Verification:
     return Verification(str(path), result.integrity, result.schema_version, result.rows)
 
 
-def online_copy(source: Path, target: Path) -> Verification:
-    """Copy a live database with the backup API, in one step, then check the copy (its
-    verification, counts included, is returned: the one check a backup makes)."""
+def online_copy(source: Path, target: Path) -> None:
+    """Copy a live database with the backup API, in one step (unchecked: see create_backup)."""
     if not source.exists():
         raise BackupError(f"the database {source} does not exist")
     src = sqlite3.connect(source, timeout=30)
@@ -117,17 +121,42 @@ def online_copy(source: Path, target: Path) -> Verification:
         raise BackupError(f"cannot copy {source}: {exc}") from None
     finally:
         src.close()
-    result = verify_database(target)
-    if not result.ok:
-        raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
-    return result
 
 
-def _compress_into(plain: Path, partial_file: Path, name: str) -> None:
+COMPRESSLEVEL = 1
+CHUNK = 1 << 20
+
+
+def _compress_into(plain: Path, partial_file: Path, name: str, stop: threading.Event) -> None:
+    """gzip ``plain`` into ``partial_file`` a chunk at a time, until the end or ``stop``."""
     with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
             gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw,
-                          compresslevel=6, mtime=0) as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+                          compresslevel=COMPRESSLEVEL, mtime=0) as dst:
+        while not stop.is_set() and (chunk := src.read(CHUNK)):
+            dst.write(chunk)
+
+
+def checked_and_compressed(plain: Path, partial_file: Path, name: str) -> Verification:
+    """Compress the copy ``plain`` into ``partial_file`` while its one integrity check runs
+    (both release the GIL, so they overlap); returns the check. A failed check, a failed
+    compression or the time limit stops the compression after its current chunk and leaves no
+    partial file behind."""
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-gzip")
+    try:
+        compressing = pool.submit(_compress_into, plain, partial_file, name, stop)
+        result = verify_database(plain)
+        if not result.ok:
+            raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
+        compressing.result()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown()
+        if stop.is_set():
+            partial_file.unlink(missing_ok=True)
+    return result
 
 
 def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
@@ -145,10 +174,10 @@ def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
     with exclusive_lock(backup_dir / backups.LOCK_FILE, "another backup"), deadline(timeout), \
             tempfile.TemporaryDirectory(prefix=".tmp-", dir=backup_dir) as scratch:
         plain = Path(scratch) / "copy.db"
-        rows = online_copy(database, plain).rows
+        online_copy(database, plain)
         name = backup_name(now)
         partial_file = backups.partial_path(backup_dir, kind, name)
-        _compress_into(plain, partial_file, name)
+        rows = checked_and_compressed(plain, partial_file, name).rows
         first = backups.publish(partial_file, backup_dir, kind, name)
         pruned = prune(backup_dir, kind)
         seconds = round(time.monotonic() - started, 3)  # the local backup's time, without the push
