@@ -3,10 +3,9 @@ base of :class:`bot.storage.challenge_verbs.ChallengeVerbs`), and their SQL, wri
 
 Whether the guild is known, its settings, a member, statistics, the leaderboard, a profile, the
 usage report, the export's counts and the audit trail are each one or a few statements read
-outside any write transaction. What differs between
-the backends is only how a statement is read (:meth:`GuildReads._fetchall`,
-:meth:`GuildReads._fetchone`: SQLite's reader connections, PostgreSQL's pool); each repository
-implements those two.
+outside any write transaction. What differs between the backends is only how a statement is
+read (:meth:`GuildReads._fetchall`, :meth:`GuildReads._fetchone`: SQLite's reader connections,
+PostgreSQL's pool); each repository implements those two.
 
 :data:`READS` holds the statements, in the ``:name`` form both backends' ``GUILD`` groups use
 (PostgreSQL's ``queries.bind`` turns them into ``$n``; ``sqlite3`` takes them as they are); each
