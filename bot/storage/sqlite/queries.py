@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from bot.storage.guild_reads import CHALLENGE_COLUMNS, MEMBER_COLUMNS, READS
 
-GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log")
+GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log",
+                "announcement_deliveries")
 
 GUILD: dict[str, str] = {
     **READS,
@@ -83,6 +84,8 @@ GUILD: dict[str, str] = {
     "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
     "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
     "purge_audit": "DELETE FROM audit_log WHERE guild_id = :guild_id",
+    # The guild's rows of operator announcements' deliveries (its channel id, the outcome).
+    "purge_deliveries": "DELETE FROM announcement_deliveries WHERE guild_id = :guild_id",
     # Deleting one member (bot/domain/privacy.py): their active challenges (locked), then
     # their challenges and their row.
     "active_challenges_of": (
@@ -126,7 +129,8 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "operator announcements go to every guild's own configured channel",
     ),
     # Operator announcements (bot/domain/announcements.py): the guilds one has not reached yet;
-    # each process then claims and sends to its own (the other statements are in META).
+    # each process then claims and sends to its own (claim_announcement, finish_announcement;
+    # the announcements themselves are META: no guild's data).
     "announcement_targets": (
         "SELECT guild_id, announcement_channel_id FROM guilds "
         "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL "
@@ -149,6 +153,11 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "DELETE FROM audit_log WHERE at < :before",
         "the audit trail's retention applies to every guild alike",
     ),
+    "prune_announcements": (
+        "DELETE FROM announcements WHERE created_at < :before",
+        "announcements' retention applies to every guild alike; each one's delivery rows go "
+        "with it (ON DELETE CASCADE)",
+    ),
     "prune_usage": (
         "DELETE FROM command_usage WHERE ts < :before",
         "retention applies to every guild alike",
@@ -159,28 +168,18 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "WHERE ts >= :since GROUP BY command ORDER BY COUNT(*) DESC",
         "the operator's report aggregates over all guilds; it is never shown in a guild",
     ),
-}
-
-META: dict[str, str] = {
-    "get_meta": "SELECT value FROM meta WHERE key = :key",
-    # Operator announcements (bot/domain/announcements.py): recorded by the CLI; each guild's
-    # delivery row claimed (its key taken once) before the owning process sends.
-    "create_announcement": (
-        "INSERT INTO announcements (message, created_at) VALUES (:message, :now) "
-        "RETURNING announcement_id"
-    ),
-    "announcements_since": (
-        "SELECT announcement_id, message, created_at FROM announcements "
-        "WHERE created_at >= :since ORDER BY announcement_id"
-    ),
     "claim_announcement": (
         "INSERT OR IGNORE INTO announcement_deliveries "
         "(announcement_id, guild_id, channel_id, status, claimed_at, process) "
-        "VALUES (:announcement_id, :guild_id, :channel_id, 'sending', :now, :process)"
+        "VALUES (:announcement_id, :guild_id, :channel_id, 'sending', :now, :process)",
+        "the fleet claims each guild's delivery of an operator announcement (the guild "
+        "and its channel named by the caller, from announcement_targets) before it sends",
     ),
     "finish_announcement": (
         "UPDATE announcement_deliveries SET status = :status, detail = :detail "
-        "WHERE announcement_id = :announcement_id AND guild_id = :guild_id"
+        "WHERE announcement_id = :announcement_id AND guild_id = :guild_id",
+        "records the outcome of the one delivery the caller claimed, named by "
+        "announcement and guild",
     ),
     "announcement_counts": (
         "SELECT a.announcement_id, a.created_at, "
@@ -190,7 +189,24 @@ META: dict[str, str] = {
         "WHERE d.announcement_id = a.announcement_id AND d.status = 'failed'), "
         "(SELECT COUNT(*) FROM announcement_deliveries AS d "
         "WHERE d.announcement_id = a.announcement_id AND d.status = 'sending') "
-        "FROM announcements AS a WHERE a.created_at >= :since ORDER BY a.announcement_id"
+        "FROM announcements AS a WHERE a.created_at >= :since ORDER BY a.announcement_id",
+        "the operator's progress counts deliveries over all guilds; it is never shown in "
+        "a guild",
+    ),
+}
+
+META: dict[str, str] = {
+    "get_meta": "SELECT value FROM meta WHERE key = :key",
+    # Operator announcements (bot/domain/announcements.py): recorded by the CLI; each guild's
+    # delivery row (OPERATOR: the guild's data) is claimed, its key taken once, before the
+    # owning process sends.
+    "create_announcement": (
+        "INSERT INTO announcements (message, created_at) VALUES (:message, :now) "
+        "RETURNING announcement_id"
+    ),
+    "announcements_since": (
+        "SELECT announcement_id, message, created_at FROM announcements "
+        "WHERE created_at >= :since ORDER BY announcement_id"
     ),
     "set_meta": (
         "INSERT INTO meta (key, value) VALUES (:key, :value) "

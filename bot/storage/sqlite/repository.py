@@ -254,7 +254,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
                     self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
             for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
-                         "purge_audit"):
+                         "purge_audit", "purge_deliveries"):
                 self._run(conn, name)
             return True
         return await self._write(work)
