@@ -618,10 +618,17 @@ class GuildBotMixin:
                 purged += 1
                 log.info("purged data of guild %s (left more than %d days ago)", guild_id,
                          self.settings.data_retention_days)
-        pruned = await self.storage.prune_audit(
-            self.clock() - self.settings.audit_retention_days * 86400)
+        before = self.clock() - self.settings.audit_retention_days * 86400
+        pruned = await self.storage.prune_audit(before)
         if pruned:
             log.info("pruned %d audit entries older than %d days", pruned,
+                     self.settings.audit_retention_days)
+        # Operator announcements (and every guild's delivery rows) are kept as long as the
+        # audit trail: at least a day, so never one still being sent (those are younger than
+        # announcements.MAX_AGE_SECONDS, a day).
+        pruned = await self.storage.prune_announcements(before)
+        if pruned:
+            log.info("pruned %d announcements older than %d days", pruned,
                      self.settings.audit_retention_days)
         return purged
 

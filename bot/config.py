@@ -121,7 +121,8 @@ class Settings:
     log_level: str = "INFO"
     data_retention_days: int = 30
     analytics_retention_days: int = 90
-    audit_retention_days: int = 365  # audit trail entries kept (bot/domain/audit.py)
+    # audit trail entries (bot/domain/audit.py) and operator announcements with their deliveries
+    audit_retention_days: int = 365
     # How often the expiry job resolves this process's due challenges (seconds).
     expiry_interval: float = 60.0
     db_readers: int = 2

@@ -1,25 +1,26 @@
 """The challenge verbs and reads every backend's guild repository shares (a mixin of both
-repositories).
+repositories, over :class:`bot.storage.guild_reads.GuildReads`).
 
 Accept, decline, cancel, report (``complete_challenge``) and dispute are each one rule of
 ``bot.domain.challenges`` applied to one challenge; the reads (one challenge, its public message,
 the listings, a member's challenges) are each one statement. What differs between the backends is
 how a transition runs (:meth:`ChallengeVerbs._act`: SQLite's write transaction on its writer
-thread, PostgreSQL's row lock) and how a statement is read (:meth:`ChallengeVerbs._fetchall`,
-:meth:`ChallengeVerbs._fetchone`); each repository implements only those three.
+thread, PostgreSQL's row lock) and how a statement is read (``_fetchall``, ``_fetchone``,
+declared by :class:`~bot.storage.guild_reads.GuildReads`); each repository implements only those
+three.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Callable
 
 from bot.domain import challenges as challenge_rules
 from bot.storage.base import Challenge
+from bot.storage.guild_reads import GuildReads
 
 
-class ChallengeVerbs(ABC):
+class ChallengeVerbs(GuildReads):
     __slots__ = ()
 
     @abstractmethod
@@ -29,14 +30,6 @@ class ChallengeVerbs(ABC):
         points its decision moves included. A challenge whose deadline has passed is first
         resolved as the expiry job would resolve it; that is committed, and the member gets the
         reason as an error (``InvalidInput``)."""
-
-    @abstractmethod
-    async def _fetchall(self, query: str, **params: Any) -> Sequence[Sequence[Any]]:
-        """The rows of the backend's guild-scoped statement ``query`` (its own transaction)."""
-
-    @abstractmethod
-    async def _fetchone(self, query: str, **params: Any) -> Sequence[Any] | None:
-        """The first row of ``query`` (its own transaction), None when it yields none."""
 
     async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
         return await self._act(challenge_id, now,

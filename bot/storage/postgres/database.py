@@ -129,18 +129,18 @@ class PostgresStorage:
                                  now: float, process: str) -> bool:
         """One INSERT ... ON CONFLICT DO NOTHING: of processes claiming at once, the key lets
         exactly one insert the row."""
-        return await self._pool.execute(*q.bind(q.META["claim_announcement"], {
+        return await self._pool.execute(*q.bind(q.OPERATOR["claim_announcement"][0], {
             "announcement_id": announcement_id, "guild_id": guild_id, "channel_id": channel_id,
             "now": now, "process": process})) == 1
 
     async def finish_announcement(self, announcement_id: int, guild_id: int, status: str,
                                   detail: str | None) -> None:
-        await self._pool.execute(*q.bind(q.META["finish_announcement"], {
+        await self._pool.execute(*q.bind(q.OPERATOR["finish_announcement"][0], {
             "announcement_id": announcement_id, "guild_id": guild_id, "status": status,
             "detail": detail}))
 
     async def announcement_progress(self, since: float) -> list[Progress]:
-        rows = await self._pool.fetch(*q.bind(q.META["announcement_counts"], {"since": since}))
+        rows = await self._rows("announcement_counts", since=since)
         return [Progress(row[0], row[1], row[2], row[3], row[4],
                          len(await self.announcement_targets(row[0]))) for row in rows]
 
@@ -167,6 +167,12 @@ class PostgresStorage:
         """Delete audit entries older than ``before`` (idempotent: processes of a cluster that
         prune at once delete each row once between them)."""
         return await self._pool.execute(*q.bind(q.OPERATOR["prune_audit"][0], {"before": before}))
+
+    async def prune_announcements(self, before: float) -> int:
+        """Delete announcements older than ``before`` with their deliveries (idempotent, as
+        :meth:`prune_audit`)."""
+        return await self._pool.execute(*q.bind(q.OPERATOR["prune_announcements"][0],
+                                                {"before": before}))
 
     async def take_identify_turn(self, bucket: int, interval: float) -> None:
         """Return when a shard of ``bucket`` may IDENTIFY: under the bucket's advisory lock,

@@ -38,7 +38,7 @@ wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from typing import Any
 
@@ -53,18 +53,14 @@ from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
     GuildSettings,
-    GuildStats,
-    LeaderboardEntry,
     LoginResult,
     Member,
     StorageUnavailable,
-    UsageSummary,
-    audit_row,
     audit_values,
-    leaderboard_page,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
 from bot.storage.export import Document, Writable, exported, exported_audit
+from bot.storage.guild_reads import guild_settings, present
 from bot.storage.postgres import queries as q
 from bot.storage.postgres.pool import Pool, rowcount
 
@@ -72,34 +68,12 @@ LOGIN_ATTEMPTS = 5  # check-ins of one member racing each other; each loss means
 SETTINGS_WIDTH = len(fields(GuildSettings))  # the settings' columns lead settings_and_member
 
 
-def _member(row: Sequence[Any]) -> Member:
-    return Member(*row)
-
-
-def _challenge(row: Sequence[Any]) -> Challenge:
-    return Challenge(*row)
-
-
-def _settings(row: Sequence[Any]) -> GuildSettings:
-    return GuildSettings(*row)
-
-
-def _present(row: asyncpg.Record | None, query: str) -> asyncpg.Record:
-    """A row the statement always yields (an aggregate; a row written earlier in the same
-    transaction): its absence is a bug, said as such rather than a TypeError further on."""
-    if row is None:
-        raise RuntimeError(f"query {query!r} returned no row")
-    return row
-
-
 class PostgresGuildRepository(ChallengeVerbs):
-    __slots__ = ("_pool", "guild_id")
+    __slots__ = ("_pool",)
 
     def __init__(self, pool: Pool, guild_id: int) -> None:
-        if not isinstance(guild_id, int) or guild_id <= 0:
-            raise ValueError(f"a guild repository needs a positive guild id, got {guild_id!r}")
+        super().__init__(guild_id)
         self._pool = pool
-        self.guild_id = guild_id
 
     def _bind(self, query: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
         params["guild_id"] = self.guild_id
@@ -112,7 +86,7 @@ class PostgresGuildRepository(ChallengeVerbs):
         return await conn.fetchrow(sql, *args)
 
     async def _only(self, conn: asyncpg.Connection, query: str, **params: Any) -> asyncpg.Record:
-        return _present(await self._one(conn, query, **params), query)
+        return present(await self._one(conn, query, **params), query)
 
     async def _all(self, conn: asyncpg.Connection, query: str,
                    **params: Any) -> list[asyncpg.Record]:
@@ -130,23 +104,12 @@ class PostgresGuildRepository(ChallengeVerbs):
     async def _fetchone(self, query: str, **params: Any) -> asyncpg.Record | None:
         return await self._pool.fetchrow(*self._bind(query, params))
 
-    async def _fetchonly(self, query: str, **params: Any) -> asyncpg.Record:
-        return _present(await self._fetchone(query, **params), query)
-
     async def _execute(self, query: str, **params: Any) -> int:
         return await self._pool.execute(*self._bind(query, params))
 
     # -- guild ------------------------------------------------------------------------------
     async def ensure(self, name: str, now: float) -> GuildSettings:
-        return _settings(await self._fetchonly("ensure_guild", name=name, now=now))
-
-    async def known(self) -> bool:
-        """True when the bot has served this guild before (it has a row, even if it left)."""
-        return await self._fetchone("known") is not None
-
-    async def settings(self) -> GuildSettings:
-        row = await self._fetchone("settings")
-        return _settings(row) if row else GuildSettings(self.guild_id)
+        return guild_settings(await self._fetchonly("ensure_guild", name=name, now=now))
 
     async def update_settings(self, **changes: Any) -> GuildSettings:
         """Validate ``changes`` (bot.domain.settings: InvalidInput when a value is not allowed,
@@ -156,7 +119,7 @@ class PostgresGuildRepository(ChallengeVerbs):
         async def work(conn: asyncpg.Connection) -> GuildSettings:
             await self._run(conn, "add_guild", now=0.0)
             updated = setting_rules.apply(
-                _settings(await self._only(conn, "settings_for_update")), changes)
+                guild_settings(await self._only(conn, "settings_for_update")), changes)
             values = asdict(updated)
             del values["guild_id"]
             await self._run(conn, "update_settings", **values)
@@ -175,17 +138,13 @@ class PostgresGuildRepository(ChallengeVerbs):
             await self._execute("add_guild", now=now)
             row = await self._fetchone("register", **values)
         member_rules.check_first_registration(row is not None)
-        return _member(_present(row, "register"))
-
-    async def member(self, user_id: int) -> Member | None:
-        row = await self._fetchone("member", user_id=user_id)
-        return _member(row) if row else None
+        return Member(*present(row, "register"))
 
     async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
         for _ in range(LOGIN_ATTEMPTS):
             row = await self._fetchone("settings_and_member", user_id=user_id)
-            settings = _settings(row[:SETTINGS_WIDTH]) if row else GuildSettings(self.guild_id)
-            member = _member(row[SETTINGS_WIDTH:]) if row and row["user_id"] is not None \
+            settings = guild_settings(row[:SETTINGS_WIDTH]) if row else GuildSettings(self.guild_id)
+            member = Member(*row[SETTINGS_WIDTH:]) if row and row["user_id"] is not None \
                 else None
             day, yesterday = member_rules.local_days(now, settings.day_boundary)
             result = member_rules.login(member, day, yesterday, settings.daily_reward)
@@ -196,7 +155,7 @@ class PostgresGuildRepository(ChallengeVerbs):
                 streak=result.member.streak, day=day, seen_streak=member.streak,
                 seen_day=member.last_login_day)
             if stored is not None:
-                return replace(result, member=_member(stored)), settings
+                return replace(result, member=Member(*stored)), settings
         raise StorageUnavailable(f"check-in of member {user_id} lost {LOGIN_ATTEMPTS} races")
 
     # -- challenges -------------------------------------------------------------------------
@@ -233,7 +192,7 @@ class PostgresGuildRepository(ChallengeVerbs):
             row = await self._one(conn, "challenge_for_update", number=challenge_id)
             if row is None:
                 raise challenge_rules.not_found(challenge_id)
-            challenge = _challenge(row)
+            challenge = Challenge(*row)
             if challenge_rules.is_due(challenge, now):
                 resolved = await self._apply(conn, challenge,
                                              challenge_rules.resolve_due(challenge, now))
@@ -270,37 +229,13 @@ class PostgresGuildRepository(ChallengeVerbs):
 
     async def expire_challenges(self, now: float) -> list[Challenge]:
         async def work(conn: asyncpg.Connection) -> list[Challenge]:
-            due = [_challenge(row) for row in
+            due = [Challenge(*row) for row in
                    await self._all(conn, "due_challenges_for_update", now=now)]
             return [await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
                     for challenge in due]
         return await self._pool.transaction(work)
 
-    # -- statistics -------------------------------------------------------------------------
-    async def stats(self, today: str) -> GuildStats:
-        members, points, best, logins = await self._fetchonly("stats_members", today=today)
-        active, completed, escrow = await self._fetchonly("stats_challenges")
-        return GuildStats(members, int(points + escrow), logins, active, completed, best)
-
-    async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
-        return leaderboard_page(await self._fetchall("leaderboard", offset=offset, limit=limit),
-                                offset)
-
-    async def profile(self, user_id: int) -> tuple[Member, int] | None:
-        row = await self._fetchone("profile", user_id=user_id)
-        return (_member(row[:-1]), row[-1]) if row else None
-
-    async def usage(self, since: float) -> list[UsageSummary]:
-        rows = await self._fetchall("usage", since=since)
-        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
-
     # -- export and purge -----------------------------------------------------------------------
-    async def export_counts(self) -> dict[str, int]:
-        members = (await self._fetchonly("member_count"))[0]
-        challenges = (await self._fetchonly("challenge_count"))[0]
-        audit = (await self._fetchonly("audit_count"))[0]
-        return {"members": members, "challenges": challenges, "audit": audit}
-
     async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
         """Write the guild's export document (bot.storage.export) to ``out`` as the rows are
         read through a cursor, in one REPEATABLE READ read-only transaction (one snapshot: the
@@ -308,7 +243,7 @@ class PostgresGuildRepository(ChallengeVerbs):
         from ``out.write`` (ExportTooLarge) stops the reading and propagates."""
         async with self._pool.snapshot() as conn:
             row = await self._one(conn, "settings")
-            settings = _settings(row) if row else GuildSettings(self.guild_id)
+            settings = guild_settings(row) if row else GuildSettings(self.guild_id)
             document = Document(out, {
                 "guild_id": str(self.guild_id), "exported_at": exported_at,
                 "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}})
@@ -333,7 +268,7 @@ class PostgresGuildRepository(ChallengeVerbs):
                     await self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
             for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
-                         "purge_audit"):
+                         "purge_audit", "purge_deliveries"):
                 await self._run(conn, name)
             return True
         return await self._pool.transaction(work)
@@ -348,20 +283,15 @@ class PostgresGuildRepository(ChallengeVerbs):
             row = await self._one(conn, "member_for_forget", user_id=user_id)
             if row is None:
                 return None
-            active = [_challenge(r) for r in
+            active = [Challenge(*r) for r in
                       await self._all(conn, "active_challenges_of", user_id=user_id)]
             refunds = privacy_rules.refunds(user_id, active)
             for who, amount in refunds:
                 await self._run(conn, "add_points", user_id=who, amount=amount)
             played = await self._run(conn, "forget_challenges", user_id=user_id)
             await self._run(conn, "forget_member", user_id=user_id)
-            return privacy_rules.forget(_member(row), active, played)
+            return privacy_rules.forget(Member(*row), active, played)
         return await self._pool.transaction(work)
 
     async def record_audit(self, entry: AuditEntry) -> None:
         await self._execute("record_audit", **audit_values(entry))
-
-    async def audit(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
-        total = (await self._fetchonly("audit_count"))[0]
-        rows = await self._fetchall("audit_page", offset=offset, limit=limit)
-        return [audit_row(row) for row in rows], total

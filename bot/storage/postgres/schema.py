@@ -26,7 +26,8 @@ from bot.storage.migrations import Migration, check_compatible, load
 MIGRATION_LOCK = 0x6775696C64626F74
 
 # The guild-owned tables (bot.storage.postgres.queries re-exports them for the scope checks).
-GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log")
+GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log",
+                "announcement_deliveries")
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (

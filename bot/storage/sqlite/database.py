@@ -98,7 +98,7 @@ class SQLiteStorage(Connections):
                   "channel_id": channel_id, "now": now, "process": process}
 
         def claim(conn: sqlite3.Connection) -> bool:
-            return conn.execute(q.META["claim_announcement"], params).rowcount == 1
+            return conn.execute(q.OPERATOR["claim_announcement"][0], params).rowcount == 1
         return await self.write(claim)
 
     async def finish_announcement(self, announcement_id: int, guild_id: int, status: str,
@@ -107,11 +107,11 @@ class SQLiteStorage(Connections):
                   "detail": detail}
 
         def finish(conn: sqlite3.Connection) -> None:
-            conn.execute(q.META["finish_announcement"], params)
+            conn.execute(q.OPERATOR["finish_announcement"][0], params)
         await self.write(finish)
 
     async def announcement_progress(self, since: float) -> list[Progress]:
-        rows = await self.fetchall(q.META["announcement_counts"], {"since": since})
+        rows = await self.fetchall(q.OPERATOR["announcement_counts"][0], {"since": since})
         return [Progress(row[0], row[1], row[2], row[3], row[4],
                          len(await self.announcement_targets(row[0]))) for row in rows]
 
@@ -132,6 +132,12 @@ class SQLiteStorage(Connections):
     async def prune_audit(self, before: float) -> int:
         def prune(conn: sqlite3.Connection) -> int:
             return conn.execute(q.OPERATOR["prune_audit"][0], {"before": before}).rowcount
+        return await self.write(prune)
+
+    async def prune_announcements(self, before: float) -> int:
+        def prune(conn: sqlite3.Connection) -> int:
+            return conn.execute(q.OPERATOR["prune_announcements"][0],
+                                {"before": before}).rowcount
         return await self.write(prune)
 
     async def usage_summary(self, since: float) -> list[UsageSummary]:

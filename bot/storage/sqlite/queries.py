@@ -4,32 +4,22 @@
 ``guild_id = :guild_id`` (or inserts that value), and the repository always binds the guild it was
 created for. ``OPERATOR`` statements span guilds on purpose; each says why, none returns another
 guild's data to a guild. ``tests/unit/storage/test_guild_scope.py`` checks both rules structurally.
+``GUILD`` includes the reads both backends share, written once in ``bot.storage.guild_reads``.
 """
 
 from __future__ import annotations
 
-GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log")
+from bot.storage.guild_reads import CHALLENGE_COLUMNS, MEMBER_COLUMNS, READS
 
-_MEMBER_COLUMNS = (
-    "guild_id, user_id, display_name, registered_at, points, streak, best_streak, "
-    "last_login_day, total_logins, wins, losses"
-)
-_CHALLENGE_COLUMNS = (
-    "guild_id, number, challenger_id, opponent_id, stake, status, created_at, expires_at, "
-    "resolved_at, winner_id, accepted_at, claimant_id, claimed_at, disputed_at"
-)
-_SETTINGS_COLUMNS = (
-    "guild_id, maintenance, daily_reward, challenge_expiry_hours, day_boundary, "
-    "announcement_channel_id, audit_channel_id, language"
-)
+GUILD_TABLES = ("guilds", "members", "challenges", "command_usage", "audit_log",
+                "announcement_deliveries")
 
 GUILD: dict[str, str] = {
+    **READS,
     "ensure_guild": (
         "INSERT INTO guilds (guild_id, name, joined_at) VALUES (:guild_id, :name, :now) "
         "ON CONFLICT (guild_id) DO UPDATE SET name = excluded.name, left_at = NULL"
     ),
-    "known": "SELECT 1 FROM guilds WHERE guild_id = :guild_id",
-    "settings": f"SELECT {_SETTINGS_COLUMNS} FROM guilds WHERE guild_id = :guild_id",
     "update_settings": (
         "UPDATE guilds SET maintenance = :maintenance, daily_reward = :daily_reward, "
         "challenge_expiry_hours = :challenge_expiry_hours, day_boundary = :day_boundary, "
@@ -40,9 +30,6 @@ GUILD: dict[str, str] = {
     "register": (
         "INSERT INTO members (guild_id, user_id, display_name, registered_at) "
         "VALUES (:guild_id, :user_id, :display_name, :now) ON CONFLICT DO NOTHING"
-    ),
-    "member": (
-        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
     "record_login": (
         "UPDATE members SET points = points + :award, streak = :streak, "
@@ -71,21 +58,13 @@ GUILD: dict[str, str] = {
         "UPDATE guilds SET last_challenge_number = :number WHERE guild_id = :guild_id"
     ),
     "insert_challenge": (
-        f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
+        f"INSERT INTO challenges ({CHALLENGE_COLUMNS}) VALUES (:guild_id, :number, "
         ":challenger_id, :opponent_id, :stake, 'open', :now, :expires_at, NULL, NULL, NULL, NULL, "
         "NULL, NULL)"
-    ),
-    "challenge": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges "
-        "WHERE guild_id = :guild_id AND number = :number"
     ),
     "set_challenge_message": (
         "UPDATE challenges SET message_channel_id = :channel_id, message_id = :message_id "
         "WHERE guild_id = :guild_id AND number = :number"
-    ),
-    "challenge_message": (
-        "SELECT message_channel_id, message_id FROM challenges "
-        "WHERE guild_id = :guild_id AND number = :number AND message_id IS NOT NULL"
     ),
     "update_challenge": (
         "UPDATE challenges SET status = :status, expires_at = :expires_at, "
@@ -93,67 +72,9 @@ GUILD: dict[str, str] = {
         "claimant_id = :claimant_id, claimed_at = :claimed_at, disputed_at = :disputed_at "
         "WHERE guild_id = :guild_id AND number = :number"
     ),
-    "challenges_active": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
-        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
-    ),
-    "challenges_all": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
-        "ORDER BY number DESC LIMIT :limit"
-    ),
-    "challenges_of_user_active": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
-        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
-        "AND status IN ('open', 'accepted') ORDER BY number DESC LIMIT :limit"
-    ),
-    "challenges_of_user_all": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
-        "AND (challenger_id = :user_id OR opponent_id = :user_id) "
-        "ORDER BY number DESC LIMIT :limit"
-    ),
     "due_challenges": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
         "AND status IN ('open', 'accepted') AND expires_at <= :now"
-    ),
-    "stats_members": (
-        "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(MAX(best_streak), 0), "
-        "COALESCE(SUM(last_login_day = :today), 0) FROM members WHERE guild_id = :guild_id"
-    ),
-    "stats_challenges": (
-        "SELECT COALESCE(SUM(status IN ('open', 'accepted')), 0), "
-        "COALESCE(SUM(status = 'completed'), 0), "
-        "COALESCE(SUM(CASE status WHEN 'open' THEN stake WHEN 'accepted' THEN 2 * stake "
-        "ELSE 0 END), 0) FROM challenges WHERE guild_id = :guild_id"
-    ),
-    # A page and the guild's member count in one trip: one row per entry, each with the count
-    # first; a page past the end is one row of the count and NULLs.
-    "leaderboard": (
-        "SELECT total.n, page.user_id, page.display_name, page.points, page.streak FROM "
-        "(SELECT COUNT(*) AS n FROM members WHERE guild_id = :guild_id) AS total LEFT JOIN "
-        "(SELECT user_id, display_name, points, streak FROM members WHERE guild_id = :guild_id "
-        "ORDER BY points DESC, user_id ASC LIMIT :limit OFFSET :offset) AS page ON TRUE "
-        "ORDER BY page.points DESC, page.user_id ASC"
-    ),
-    "member_count": "SELECT COUNT(*) FROM members WHERE guild_id = :guild_id",
-    "challenge_count": "SELECT COUNT(*) FROM challenges WHERE guild_id = :guild_id",
-    # A member and its rank (1 + the members ahead of it: more points, or as many and a smaller
-    # user id) in one trip; no row when the user is not a member.
-    "profile": (
-        f"SELECT {_MEMBER_COLUMNS}, (SELECT COUNT(*) + 1 FROM members AS ahead "
-        "WHERE ahead.guild_id = :guild_id AND (ahead.points > member.points "
-        "OR (ahead.points = member.points AND ahead.user_id < member.user_id))) "
-        "FROM members AS member WHERE guild_id = :guild_id AND user_id = :user_id"
-    ),
-    "usage": (
-        "SELECT command, COUNT(*), COALESCE(SUM(outcome = 'failure'), 0), "
-        "COALESCE(SUM(outcome = 'user_error'), 0), AVG(latency_ms) FROM command_usage "
-        "WHERE guild_id = :guild_id AND ts >= :since GROUP BY command ORDER BY COUNT(*) DESC"
-    ),
-    "export_members": (
-        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE guild_id = :guild_id ORDER BY user_id"
-    ),
-    "export_challenges": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id ORDER BY number"
     ),
     "left_before": (
         "SELECT 1 FROM guilds WHERE guild_id = :guild_id AND left_at < :cutoff"
@@ -163,38 +84,27 @@ GUILD: dict[str, str] = {
     "purge_members": "DELETE FROM members WHERE guild_id = :guild_id",
     "purge_guild": "DELETE FROM guilds WHERE guild_id = :guild_id",
     "purge_audit": "DELETE FROM audit_log WHERE guild_id = :guild_id",
+    # The guild's rows of operator announcements' deliveries (its channel id, the outcome).
+    "purge_deliveries": "DELETE FROM announcement_deliveries WHERE guild_id = :guild_id",
     # Deleting one member (bot/domain/privacy.py): their active challenges (locked), then
     # their challenges and their row.
     "active_challenges_of": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
+        f"SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
         "AND status IN ('open', 'accepted') "
         "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number"
     ),
     "member_for_forget": (
-        f"SELECT {_MEMBER_COLUMNS} FROM members "
+        f"SELECT {MEMBER_COLUMNS} FROM members "
         "WHERE guild_id = :guild_id AND user_id = :user_id"
     ),
     "forget_challenges": (
         "DELETE FROM challenges WHERE guild_id = :guild_id "
         "AND (challenger_id = :user_id OR opponent_id = :user_id)"
     ),
-    "member_challenges": (
-        f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE guild_id = :guild_id "
-        "AND (challenger_id = :user_id OR opponent_id = :user_id) ORDER BY number"
-    ),
     "forget_member": "DELETE FROM members WHERE guild_id = :guild_id AND user_id = :user_id",
     "record_audit": (
         "INSERT INTO audit_log (guild_id, at, actor_id, action, details) "
         "VALUES (:guild_id, :at, :actor_id, :action, :details)"
-    ),
-    "audit_count": "SELECT COUNT(*) FROM audit_log WHERE guild_id = :guild_id",
-    "audit_page": (
-        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
-        "WHERE guild_id = :guild_id ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
-    ),
-    "export_audit": (
-        "SELECT guild_id, actor_id, action, details, at FROM audit_log "
-        "WHERE guild_id = :guild_id ORDER BY at, id"
     ),
 }
 
@@ -219,7 +129,8 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "operator announcements go to every guild's own configured channel",
     ),
     # Operator announcements (bot/domain/announcements.py): the guilds one has not reached yet;
-    # each process then claims and sends to its own (the other statements are in META).
+    # each process then claims and sends to its own (claim_announcement, finish_announcement;
+    # the announcements themselves are META: no guild's data).
     "announcement_targets": (
         "SELECT guild_id, announcement_channel_id FROM guilds "
         "WHERE announcement_channel_id IS NOT NULL AND left_at IS NULL "
@@ -242,6 +153,11 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "DELETE FROM audit_log WHERE at < :before",
         "the audit trail's retention applies to every guild alike",
     ),
+    "prune_announcements": (
+        "DELETE FROM announcements WHERE created_at < :before",
+        "announcements' retention applies to every guild alike; each one's delivery rows go "
+        "with it (ON DELETE CASCADE)",
+    ),
     "prune_usage": (
         "DELETE FROM command_usage WHERE ts < :before",
         "retention applies to every guild alike",
@@ -252,28 +168,18 @@ OPERATOR: dict[str, tuple[str, str]] = {
         "WHERE ts >= :since GROUP BY command ORDER BY COUNT(*) DESC",
         "the operator's report aggregates over all guilds; it is never shown in a guild",
     ),
-}
-
-META: dict[str, str] = {
-    "get_meta": "SELECT value FROM meta WHERE key = :key",
-    # Operator announcements (bot/domain/announcements.py): recorded by the CLI; each guild's
-    # delivery row claimed (its key taken once) before the owning process sends.
-    "create_announcement": (
-        "INSERT INTO announcements (message, created_at) VALUES (:message, :now) "
-        "RETURNING announcement_id"
-    ),
-    "announcements_since": (
-        "SELECT announcement_id, message, created_at FROM announcements "
-        "WHERE created_at >= :since ORDER BY announcement_id"
-    ),
     "claim_announcement": (
         "INSERT OR IGNORE INTO announcement_deliveries "
         "(announcement_id, guild_id, channel_id, status, claimed_at, process) "
-        "VALUES (:announcement_id, :guild_id, :channel_id, 'sending', :now, :process)"
+        "VALUES (:announcement_id, :guild_id, :channel_id, 'sending', :now, :process)",
+        "the fleet claims each guild's delivery of an operator announcement (the guild "
+        "and its channel named by the caller, from announcement_targets) before it sends",
     ),
     "finish_announcement": (
         "UPDATE announcement_deliveries SET status = :status, detail = :detail "
-        "WHERE announcement_id = :announcement_id AND guild_id = :guild_id"
+        "WHERE announcement_id = :announcement_id AND guild_id = :guild_id",
+        "records the outcome of the one delivery the caller claimed, named by "
+        "announcement and guild",
     ),
     "announcement_counts": (
         "SELECT a.announcement_id, a.created_at, "
@@ -283,7 +189,24 @@ META: dict[str, str] = {
         "WHERE d.announcement_id = a.announcement_id AND d.status = 'failed'), "
         "(SELECT COUNT(*) FROM announcement_deliveries AS d "
         "WHERE d.announcement_id = a.announcement_id AND d.status = 'sending') "
-        "FROM announcements AS a WHERE a.created_at >= :since ORDER BY a.announcement_id"
+        "FROM announcements AS a WHERE a.created_at >= :since ORDER BY a.announcement_id",
+        "the operator's progress counts deliveries over all guilds; it is never shown in "
+        "a guild",
+    ),
+}
+
+META: dict[str, str] = {
+    "get_meta": "SELECT value FROM meta WHERE key = :key",
+    # Operator announcements (bot/domain/announcements.py): recorded by the CLI; each guild's
+    # delivery row (OPERATOR: the guild's data) is claimed, its key taken once, before the
+    # owning process sends.
+    "create_announcement": (
+        "INSERT INTO announcements (message, created_at) VALUES (:message, :now) "
+        "RETURNING announcement_id"
+    ),
+    "announcements_since": (
+        "SELECT announcement_id, message, created_at FROM announcements "
+        "WHERE created_at >= :since ORDER BY announcement_id"
     ),
     "set_meta": (
         "INSERT INTO meta (key, value) VALUES (:key, :value) "

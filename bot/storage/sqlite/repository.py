@@ -27,53 +27,27 @@ from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
     GuildSettings,
-    GuildStats,
-    LeaderboardEntry,
     LoginResult,
     Member,
     StorageUnavailable,
-    UsageSummary,
     Writable,
-    audit_row,
     audit_values,
-    leaderboard_page,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
 from bot.storage.export import exported, exported_audit, write_document
+from bot.storage.guild_reads import guild_settings, present
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
 
 T = TypeVar("T")
 
 
-def _member(row: Sequence[Any]) -> Member:
-    return Member(*row)
-
-
-def _challenge(row: Sequence[Any]) -> Challenge:
-    return Challenge(*row)
-
-
-def _present(row: Sequence[Any] | None, query: str) -> Sequence[Any]:
-    """A row the statement always yields (an aggregate; a row written earlier in the same
-    transaction): its absence is a bug, said as such rather than a TypeError further on."""
-    if row is None:
-        raise RuntimeError(f"query {query!r} returned no row")
-    return row
-
-
-def _settings(row: Sequence[Any]) -> GuildSettings:
-    return GuildSettings(row[0], bool(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
-
-
 class SQLiteGuildRepository(ChallengeVerbs):
-    __slots__ = ("_db", "guild_id")
+    __slots__ = ("_db",)
 
     def __init__(self, db: Connections, guild_id: int) -> None:
-        if not isinstance(guild_id, int) or guild_id <= 0:
-            raise ValueError(f"a guild repository needs a positive guild id, got {guild_id!r}")
+        super().__init__(guild_id)
         self._db = db
-        self.guild_id = guild_id
 
     def _p(self, **params: Any) -> dict[str, Any]:
         params["guild_id"] = self.guild_id
@@ -84,8 +58,8 @@ class SQLiteGuildRepository(ChallengeVerbs):
         return conn.execute(q.GUILD[query], self._p(**params)).fetchone()
 
     def _only(self, conn: sqlite3.Connection, query: str, **params: Any) -> Sequence[Any]:
-        """The row ``query`` always yields in this transaction (see :func:`_present`)."""
-        return _present(self._one(conn, query, **params), query)
+        """The row ``query`` always yields in this transaction (see :func:`present`)."""
+        return present(self._one(conn, query, **params), query)
 
     def _run(self, conn: sqlite3.Connection, query: str, **params: Any) -> int:
         """Run a change; the number of rows it changed."""
@@ -110,24 +84,12 @@ class SQLiteGuildRepository(ChallengeVerbs):
             return row
         return None
 
-    async def _fetchonly(self, query: str, **params: Any) -> Sequence[Any]:
-        """The row ``query`` always yields (an aggregate: see :func:`_present`)."""
-        return _present(await self._fetchone(query, **params), query)
-
     # -- guild ------------------------------------------------------------------------------
     async def ensure(self, name: str, now: float) -> GuildSettings:
         def work(conn: sqlite3.Connection) -> GuildSettings:
             self._run(conn, "ensure_guild", name=name, now=now)
-            return _settings(self._only(conn, "settings"))
+            return guild_settings(self._only(conn, "settings"))
         return await self._write(work)
-
-    async def known(self) -> bool:
-        """True when the bot has served this guild before (it has a row, even if it left)."""
-        return await self._fetchone("known") is not None
-
-    async def settings(self) -> GuildSettings:
-        row = await self._fetchone("settings")
-        return _settings(row) if row else GuildSettings(self.guild_id)
 
     async def update_settings(self, **changes: Any) -> GuildSettings:
         """Validate ``changes`` (bot.domain.settings: InvalidInput when a value is not allowed,
@@ -139,7 +101,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
             if row is None:
                 self._run(conn, "ensure_guild", name="", now=0.0)
                 row = self._only(conn, "settings")
-            updated = setting_rules.apply(_settings(row), changes)
+            updated = setting_rules.apply(guild_settings(row), changes)
             values = asdict(updated)
             values["maintenance"] = int(values["maintenance"])
             del values["guild_id"]
@@ -160,20 +122,16 @@ class SQLiteGuildRepository(ChallengeVerbs):
             inserted = self._run(conn, "register", user_id=user_id,
                                  display_name=display_name, now=now)
             member_rules.check_first_registration(bool(inserted))
-            return _member(self._only(conn, "member", user_id=user_id))
+            return Member(*self._only(conn, "member", user_id=user_id))
         return await self._write(work)
-
-    async def member(self, user_id: int) -> Member | None:
-        row = await self._fetchone("member", user_id=user_id)
-        return _member(row) if row else None
 
     async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
         def work(conn: sqlite3.Connection) -> tuple[LoginResult, GuildSettings]:
             row = self._one(conn, "member", user_id=user_id)
             found = self._one(conn, "settings")
-            settings = _settings(found) if found else GuildSettings(self.guild_id)
+            settings = guild_settings(found) if found else GuildSettings(self.guild_id)
             day, yesterday = member_rules.local_days(now, settings.day_boundary)
-            result = member_rules.login(_member(row) if row else None, day, yesterday,
+            result = member_rules.login(Member(*row) if row else None, day, yesterday,
                                         settings.daily_reward)
             if not result.already_claimed:
                 self._run(conn, "record_login", user_id=user_id, award=result.awarded,
@@ -186,7 +144,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
         row = self._one(conn, "challenge", number=number)
         if row is None:
             raise challenge_rules.not_found(number)
-        return _challenge(row)
+        return Challenge(*row)
 
     def _move(self, conn: sqlite3.Connection, escrow: challenge_rules.Escrow) -> None:
         """Move the points of the domain's escrow decision."""
@@ -254,38 +212,13 @@ class SQLiteGuildRepository(ChallengeVerbs):
 
     async def expire_challenges(self, now: float) -> list[Challenge]:
         def work(conn: sqlite3.Connection) -> list[Challenge]:
-            due = [_challenge(row) for row in
+            due = [Challenge(*row) for row in
                    conn.execute(q.GUILD["due_challenges"], self._p(now=now)).fetchall()]
             return [self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
                     for challenge in due]
         return await self._write(work)
 
-    # -- statistics -------------------------------------------------------------------------
-    async def stats(self, today: str) -> GuildStats:
-        members, points, best, logins = await self._fetchonly("stats_members", today=today)
-        active, completed, escrow = await self._fetchonly("stats_challenges")
-        return GuildStats(members, points + escrow, logins, active, completed, best)
-
-    async def leaderboard(self, offset: int, limit: int) -> tuple[list[LeaderboardEntry], int]:
-        return leaderboard_page(await self._fetchall("leaderboard", offset=offset, limit=limit),
-                                offset)
-
-    async def profile(self, user_id: int) -> tuple[Member, int] | None:
-        row = await self._fetchone("profile", user_id=user_id)
-        return (_member(row[:-1]), row[-1]) if row else None
-
-    async def usage(self, since: float) -> list[UsageSummary]:
-        rows = await self._fetchall("usage", since=since)
-        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
-
     # -- export and purge -------------------------------------------------------------------
-    async def export_counts(self) -> dict[str, int]:
-        """The row count of each section of the export (cheap: no row is read)."""
-        members = (await self._fetchonly("member_count"))[0]
-        challenges = (await self._fetchonly("challenge_count"))[0]
-        audit = (await self._fetchonly("audit_count"))[0]
-        return {"members": members, "challenges": challenges, "audit": audit}
-
     async def export_to(self, out: Writable, exported_at: str) -> dict[str, int]:
         """Write the guild's export document (bot.storage.export) to ``out`` as the rows are
         read, on a worker thread with its own read connection (never the event loop, never the
@@ -298,7 +231,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
         try:
             conn.execute("BEGIN")  # one snapshot: the sections agree with each other
             row = conn.execute(q.GUILD["settings"], self._p()).fetchone()
-            settings = _settings(row) if row else GuildSettings(self.guild_id)
+            settings = guild_settings(row) if row else GuildSettings(self.guild_id)
             header = {"guild_id": str(self.guild_id), "exported_at": exported_at,
                       "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}}
             members = conn.execute(q.GUILD["export_members"], self._p())
@@ -321,7 +254,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
                     self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
             for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
-                         "purge_audit"):
+                         "purge_audit", "purge_deliveries"):
                 self._run(conn, name)
             return True
         return await self._write(work)
@@ -334,25 +267,20 @@ class SQLiteGuildRepository(ChallengeVerbs):
             row = self._one(conn, "member_for_forget", user_id=user_id)
             if row is None:
                 return None
-            active = [_challenge(r) for r in conn.execute(
+            active = [Challenge(*r) for r in conn.execute(
                 q.GUILD["active_challenges_of"], self._p(user_id=user_id)).fetchall()]
             refunds = privacy_rules.refunds(user_id, active)
             for who, amount in refunds:
                 self._run(conn, "add_points", user_id=who, amount=amount)
             played = self._run(conn, "forget_challenges", user_id=user_id)
             self._run(conn, "forget_member", user_id=user_id)
-            return privacy_rules.forget(_member(row), active, played)
+            return privacy_rules.forget(Member(*row), active, played)
         return await self._write(work)
 
     async def record_audit(self, entry: AuditEntry) -> None:
         def work(conn: sqlite3.Connection) -> None:
             self._run(conn, "record_audit", **audit_values(entry))
         await self._write(work)
-
-    async def audit(self, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
-        total = (await self._fetchonly("audit_count"))[0]
-        rows = await self._fetchall("audit_page", offset=offset, limit=limit)
-        return [audit_row(row) for row in rows], total
 
 
 def _exported(row_type: type, rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:

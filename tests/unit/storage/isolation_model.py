@@ -59,6 +59,7 @@ class GuildModel:
     usage: dict[str, int] = field(default_factory=dict)
     last_number: int = 0  # numbers are never handed out twice, even after a deletion
     audit: int = 0  # audit entries recorded
+    deliveries: int = 0  # operator announcements' delivery rows of this guild (claimed)
 
     def _settle(self, c: MChallenge, status: str, winner: int | None = None) -> None:
         if winner is not None:
@@ -184,6 +185,11 @@ class GuildModel:
         if kind == "audit":  # record one entry; the answer: the first page's size and the total
             self.audit += 1
             return ("ok", (min(self.audit, 10), self.audit))
+        if kind == "deliver":  # an announcement, claimed for this guild
+            self.deliveries += 1
+            return ("ok", None)
+        if kind == "delivered":
+            return ("ok", self.deliveries)
         if kind == "mine":
             return ("ok", sorted(n for n, c in cs.items() if args[0] in (c.challenger, c.opponent)))
         if kind == "purge" or (kind == "retire" and self.left):
@@ -191,7 +197,7 @@ class GuildModel:
             cs.clear()
             self.usage.clear()
             self.reward, self.known, self.left = 100, False, False
-            self.last_number = self.audit = 0
+            self.last_number = self.audit = self.deliveries = 0
             return ("ok", None if kind == "purge" else True)
         if kind == "retire":  # the retention purge of a guild that has not left: nothing
             return ("ok", False)
@@ -272,10 +278,20 @@ class GuildModel:
         }
 
 
-async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yesterday: str):
+async def apply_real(storage, guild: int, op: tuple, now: float, today: str, yesterday: str,
+                     announced: dict[int, list[int]]):
+    """``announced``: the announcements each guild's "deliver" made (the runner's)."""
     kind, args = op[0], op[2:]
     repo = storage.guild(guild)
     try:
+        if kind == "deliver":
+            aid = await storage.create_announcement("hello", now)
+            await storage.claim_announcement(aid, guild, 1, now, "process 0")
+            announced.setdefault(guild, []).append(aid)
+            return ("ok", None)
+        if kind == "delivered":  # this guild's delivery rows still there
+            sending = {p.announcement_id: p.sending for p in await storage.announcement_progress(0)}
+            return ("ok", sum(sending.get(aid, 0) for aid in announced.get(guild, [])))
         if kind == "leave":
             await repo.mark_left(now)
             return ("ok", None)
@@ -394,6 +410,7 @@ async def run_against_models(ops: list[tuple], guild_ids: list[int], backend: Ba
 
 async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
     models = {g: GuildModel() for g in guild_ids}
+    announced: dict[int, list[int]] = {}
     problems: list[str] = []
     now = START
     for step, op in enumerate(ops):
@@ -404,7 +421,7 @@ async def _run(storage, ops, guild_ids, outcomes: dict) -> list[str]:
         guild = guild_ids[op[1] % len(guild_ids)]
         op = resolve(op, models[guild])
         expected = models[guild].apply(op, now, today, yesterday)
-        actual = await apply_real(storage, guild, op, now, today, yesterday)
+        actual = await apply_real(storage, guild, op, now, today, yesterday, announced)
         key = (op[0], actual[0])
         outcomes[key] = outcomes.get(key, 0) + 1
         if actual != expected:

@@ -164,7 +164,10 @@ SCENARIO = [
     ("tick", 2 * 3600), ("expire", 0), ("member", 0, 1), ("stats", 0), ("challenges", 0, None),
     # Guild 1's open challenges are due now too: guild 0's expiry must not see them.
     ("tick", 86400), ("expire", 0),
+    # Operator announcements' delivery rows: guild 0's purge deletes its own only.
+    ("deliver", 0), ("deliver", 1), ("deliver", 1),
     ("login", 0, 1), ("member", 0, 1), ("purge", 0), ("member", 0, 1),
+    ("delivered", 0), ("delivered", 1),
     ("register", 0, 1), ("create", 0, 1, 2, 1), ("stats", 0),
     ("use", 0, "profile"), ("use", 1, "profile"), ("use", 1, "login"), ("usage", 0),
     ("history", 0, None), ("history", 1, 4), ("history", 0, 2), ("known", 0), ("known", 1),
