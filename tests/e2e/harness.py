@@ -192,6 +192,17 @@ async def answer(fake: FakeDiscord, guild, member, command: str, options: dict |
     return await inter.wait_final(timeout=timeout)
 
 
+async def counted(bot: BotProcess, commands: int, limit: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until ``bot`` has counted ``commands`` commands in all (its /slo). A command is
+    counted just after its reply is sent (the latency it records includes the reply), so the
+    count may trail an answer a test has already seen by a moment."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while (await bot.get("/slo"))[1]["commands"] < commands:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {commands} commands counted within {limit} s")
+        await asyncio.sleep(0.05)
+
+
 def text(reply) -> str:
     """Everything a user sees in a reply: content plus embed titles, fields and footers."""
     parts = [reply.content or ""]

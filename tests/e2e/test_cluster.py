@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.e2e.harness import REPO, BotProcess, PostgresDatabase, answer, text
+from tests.e2e.harness import REPO, BotProcess, PostgresDatabase, answer, counted, text
 from tests.fake_discord import FakeDiscord
 from tests.pgserver import BOT_PASSWORD
 
@@ -108,6 +108,7 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
             posts[guild.id] = created.message
             sent[owner[guild.id]] += 5
         for name, bot in bots.items():
+            await counted(bot, sent[name])
             _, slo = await bot.get("/slo")
             assert slo["commands"] == sent[name], (name, slo["commands"], dict(sent))
             assert slo["process"]["shards"] == ("0-1" if name == "a" else "2-3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.harness import answer, text
+from tests.e2e.harness import answer, counted, text
 from tests.e2e.test_monitoring import _sample
 
 TOO_OFTEN = re.compile(r"You're doing that too often — try again in (\d+) s\.")
@@ -18,6 +18,8 @@ async def test_a_member_over_a_cooldown_is_told_when_and_another_member_is_not(w
     w = world
     bot = await make_bot(cooldowns="challenge create=2/60")
     try:
+        _, slo = await bot.get("/slo")
+        start = slo["commands"]
         for member in (w.ann, w.bob):
             assert "Welcome" in (await answer(w.fake, w.alpha, member, "register")).content
             assert "+100 points" in (await answer(w.fake, w.alpha, member, "login")).content
@@ -41,6 +43,7 @@ async def test_a_member_over_a_cooldown_is_told_when_and_another_member_is_not(w
         again = await answer(w.fake, w.alpha, w.ann, "admin export")
         assert again.ephemeral and TOO_OFTEN.fullmatch(again.content), again.content
 
+        await counted(bot, start + 11)  # the eleven commands above
         _, metrics = await bot.get("/metrics")
         assert _sample(metrics, "guildbot_commands_total", command="challenge create",
                        outcome="cooldown") == 1

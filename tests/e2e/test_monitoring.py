@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from tests.e2e.harness import REPO, BotProcess, answer
+from tests.e2e.harness import REPO, BotProcess, answer, counted
 
 
 def _sample(metrics: str, name: str, **labels: str) -> float:
@@ -21,10 +21,12 @@ def _sample(metrics: str, name: str, **labels: str) -> float:
 async def test_commands_move_metrics_slo_and_persisted_analytics(world, bot):
     w = world
     _, before = await bot.get("/metrics")
+    _, slo = await bot.get("/slo")
     await answer(w.fake, w.alpha, w.ann, "register")
     await answer(w.fake, w.alpha, w.ann, "register")  # user error
     await answer(w.fake, w.alpha, w.ann, "profile")
     await answer(w.fake, w.beta, w.dan_b, "profile")  # user error: not registered
+    await counted(bot, slo["commands"] + 4)
     _, after = await bot.get("/metrics")
     for command, outcome, delta in (("register", "success", 1), ("register", "user_error", 1),
                                     ("profile", "success", 1), ("profile", "user_error", 1)):
