@@ -705,7 +705,7 @@ class GuildBotMixin:
         channels += [c for c in guild.text_channels if c not in channels]
         for channel in channels[:3]:
             try:
-                await channel.send(self.policy.farewell(decision))
+                await channel.send(self.policy.farewell(decision, guild.preferred_locale))
                 break
             except discord.HTTPException:
                 continue
