@@ -3,12 +3,14 @@ language in use behave as bot/i18n.py says."""
 
 from __future__ import annotations
 
+import shutil
 import string
 from pathlib import Path
 
 import discord
 import pytest
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import CommandLineInterface
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from discord import app_commands
@@ -234,3 +236,42 @@ def test_the_check_fails_for_a_missing_plural_form_and_a_wrong_plural_rule(tmp_p
         "Plural-Forms: 'nplurals=1; plural=0;' instead of 'nplurals=2; plural=(n != 1);'")
     (problem,) = catalog_problems(msgids, tmp_path / "renamed.po")
     assert "placeholders ['anzahl'] instead of ['count']" in problem
+
+
+PROJECT_URL = "https://github.com/guildbot/guildbot/issues"
+# docs/ARCHITECTURE.md ("Localization", adding or changing a message): the same two commands.
+EXTRACT = ["extract", "-k", "N_", "-k", "n_:1,2", "--add-location=file", "-w", "100",
+           "--project", "guildbot", "--msgid-bugs-address", PROJECT_URL, "-o", "{pot}", "bot"]
+UPDATE = ["update", "-i", "{pot}", "-d", "{locales}", "-D", "guildbot", "--no-fuzzy-matching",
+          "--ignore-obsolete", "--ignore-pot-creation-date", "-w", "100"]
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES[1:])
+def test_the_catalog_headers_carry_the_projects_values(language):
+    """Regression (issue 14, item 4): fails on the old code because the headers were Babel's
+    placeholders (``Report-Msgid-Bugs-To: EMAIL@ADDRESS``) and named no team address."""
+    with i18n.catalog_path(language).open("rb") as handle:
+        headers = dict(read_po(handle).mime_headers)
+    assert headers["Report-Msgid-Bugs-To"] == PROJECT_URL
+    assert headers["Language-Team"].endswith(f" <{PROJECT_URL}>")
+    assert headers["Last-Translator"] == f"guildbot maintainers <{PROJECT_URL}>"
+    assert headers["Plural-Forms"] == get_plural(language).plural_forms
+
+
+def test_the_documented_round_trip_leaves_the_catalogs_unchanged(tmp_path, monkeypatch):
+    """Regression (issue 14, item 4): ``pybabel extract`` then ``update`` as ARCHITECTURE
+    documents them change nothing in catalogs that are up to date, so a change to a message
+    shows as that entry alone in review. Fails on the old code because the documented
+    commands rewrapped every long entry, added line numbers to every location, moved the
+    POT-Creation-Date and reordered the entries added by hand."""
+    monkeypatch.chdir(BOT_DIR.parent)
+    locales = tmp_path / "locales"
+    shutil.copytree(i18n.LOCALES_DIR, locales)
+    pot = str(tmp_path / "guildbot.pot")
+    for command in (EXTRACT, UPDATE):
+        CommandLineInterface().run(
+            ["pybabel", "-q", *(a.format(pot=pot, locales=locales) for a in command)])
+    for language in i18n.LANGUAGES[1:]:
+        po = Path(language, "LC_MESSAGES", "guildbot.po")
+        assert (locales / po).read_text(encoding="utf-8") == \
+            i18n.catalog_path(language).read_text(encoding="utf-8"), language
