@@ -57,7 +57,7 @@ CONTROL_POLL_INTERVAL = 2.0
 IDENTIFY_MARGIN = 0.5
 MAINTENANCE_NOTICE = N_("🛠️ guildbot is under maintenance right now. Please try again a "
                         "little later.")
-BUSY_NOTICE = "guildbot is very busy right now. Please try again in a few seconds."
+BUSY_NOTICE = N_("guildbot is very busy right now. Please try again in a few seconds.")
 DRAINING_NOTICE = N_("guildbot is restarting. Please try again in a minute.")
 COOLDOWN_NOTICE = N_("You're doing that too often — try again in {seconds} s.")
 UNAVAILABLE_NOTICE = N_("guildbot is temporarily unavailable. Please try again in a minute.")
@@ -120,7 +120,8 @@ class GuildBotTree(app_commands.CommandTree):
                 return False  # no suggestions while overloaded: the cheapest answer is none
             # The cheap answer: one small request, no message parsed back (bot/shedding.py).
             interaction.extras["outcome"] = "busy"
-            bot.shedder.answer_busy(interaction.id, interaction.token, None, None)
+            bot.shedder.answer_busy(interaction.id, interaction.token, None, None,
+                                   interaction.locale)
             return False
         guild_id = interaction.guild_id
         if guild_id is not None:
@@ -705,7 +706,7 @@ class GuildBotMixin:
         channels += [c for c in guild.text_channels if c not in channels]
         for channel in channels[:3]:
             try:
-                await channel.send(self.policy.farewell(decision))
+                await channel.send(self.policy.farewell(decision, guild.preferred_locale))
                 break
             except discord.HTTPException:
                 continue

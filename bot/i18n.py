@@ -8,8 +8,10 @@ markers and the formatting of numbers and dates (Babel).
   ``with use(guild_settings.language)``. Unknown locales fall back to English, as do msgids a
   catalog lacks (``tests/unit/test_i18n.py`` fails for those of a shipped language).
 - ``_(msgid, **values)`` translates into the language in use, then fills ``{name}``
-  placeholders; ``N_(msgid)`` only marks a string for extraction (a constant, a command
-  description) and returns it unchanged: translate it where it is shown with ``_(constant)``.
+  placeholders; ``n_(singular, plural, count, **values)`` does the same for a counted message
+  (gettext plural forms, as many as the language's Plural-Forms header says); ``N_(msgid)``
+  only marks a string for extraction (a constant, a command description) and returns it
+  unchanged: translate it where it is shown with ``_(constant)``.
 - :func:`number` and :func:`when` format for the language in use.
 
 The domain uses it too (its errors are translated where they are raised, in the interaction's
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gettext
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,15 +49,36 @@ def catalog_path(language: str) -> Path:
     return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """One language's translations: ``messages`` (msgid -> text), ``plurals`` (singular msgid
+    -> one text per plural form) and ``plural`` (a count -> the index of its form, from the
+    catalog's Plural-Forms header). Empty and fuzzy entries are left out."""
+
+    messages: dict[str, str] = field(default_factory=dict)
+    plurals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    plural: Callable[[int], int] = lambda n: int(n != 1)  # English
+
+
 @functools.cache
-def catalog(language: str) -> dict[str, str]:
-    """msgid -> translation of a shipped language (empty and fuzzy entries left out)."""
+def catalog(language: str) -> Catalog:
+    """The catalog of a shipped language; English (and anything else) has none."""
     if language == DEFAULT or language not in LANGUAGES:
-        return {}
+        return Catalog()
     with catalog_path(language).open("rb") as handle:
         parsed = read_po(handle, locale=language, domain=DOMAIN)
-    return {str(m.id): str(m.string) for m in parsed
-            if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
+    messages: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for m in parsed:
+        if not m.id or m.fuzzy:
+            continue
+        if isinstance(m.id, str):
+            if m.string:
+                messages[m.id] = str(m.string)
+        elif isinstance(m.string, tuple) and len(m.string) == parsed.num_plurals and all(
+                m.string):
+            plurals[str(m.id[0])] = tuple(str(form) for form in m.string)
+    return Catalog(messages, plurals, gettext.c2py(parsed.plural_expr))
 
 
 def fingerprint() -> str:
@@ -93,8 +118,32 @@ def use(language: str) -> Iterator[None]:
 
 def _(msgid: str, /, **values: object) -> str:
     """``msgid`` in the language in use, its ``{placeholders}`` filled from ``values``."""
-    text = catalog(current()).get(msgid, msgid)
+    text = catalog(current()).messages.get(msgid, msgid)
     return text.format(**values) if values else text
+
+
+def n_(singular: str, plural: str, count: int, /, **values: object) -> str:
+    """The form of a counted message for ``count`` in the language in use (its catalog's
+    plural rule: German has two forms, Spanish three), ``{placeholders}`` filled from
+    ``values``. Pass the count as a value too, formatted: ``points=number(points)``."""
+    translations = catalog(current())
+    forms = translations.plurals.get(singular)
+    if forms is None:  # English, or a message the catalog lacks: English's rule
+        text = singular if count == 1 else plural
+    else:
+        text = forms[translations.plural(count)]
+    return text.format(**values)
+
+
+def days(count: int) -> str:
+    """A number of days, alone ("1 day", "3 days"): a streak inside a longer message."""
+    return n_("{count} day", "{count} days", count, count=number(count))
+
+
+def points(count: int) -> str:
+    """A number of points, alone ("1 point", "1,500 points"): a quantity inside a longer
+    message (one that needs another case, "with 5 points", is a counted message of its own)."""
+    return n_("{count} point", "{count} points", count, count=number(count))
 
 
 def N_(msgid: str, /) -> str:  # noqa: N802 (gettext's name for the marker)
@@ -104,7 +153,7 @@ def N_(msgid: str, /) -> str:  # noqa: N802 (gettext's name for the marker)
 
 def translate(msgid: str, language: str) -> str | None:
     """The translation of ``msgid`` in ``language``, None when English or missing."""
-    return catalog(language).get(msgid)
+    return catalog(language).messages.get(msgid)
 
 
 def number(value: int | float) -> str:

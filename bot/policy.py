@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
+from bot import i18n
 from bot.config import Settings
 from bot.i18n import _
 
@@ -65,8 +66,10 @@ class AdmissionPolicy:
                  "gradually; please try again later.", reason=reason)
 
     @staticmethod
-    def farewell(decision: Decision) -> str:
-        return (
-            "Thanks for inviting guildbot! We are rolling out gradually and cannot join this "
-            f"server yet ({decision.reason}), so I am leaving for now. Please try again later."
-        )
+    def farewell(decision: Decision, locale: object) -> str:
+        """The message to a guild the bot leaves, in the language of its ``locale`` (the
+        guild's preferred locale: it has no settings of ours yet); English for any other."""
+        with i18n.use(i18n.language_of(locale)):
+            return _("Thanks for inviting guildbot! We are rolling out gradually and cannot "
+                     "join this server yet ({reason}), so I am leaving for now. Please try "
+                     "again later.", reason=decision.reason)

@@ -8,11 +8,12 @@ is too slow to answer cannot afford to refuse either.
 
 :class:`LoadShedder` sits in front of discord.py's INTERACTION_CREATE parser. It reads how long
 each slash command has waited (the interaction id carries its creation time) and, while commands
-arrive more than ``max_wait`` seconds late, answers them with a prebuilt callback request and
-nothing else: no Interaction object, no command tree, no response body. The backlog drains,
-commands are served again, and every user gets an answer within the window. The wait is measured
-against the lowest recent wait (the floor), so a host clock that is off by a constant never
-sheds by itself. The command tree's in-flight limit uses the same cheap answer.
+arrive more than ``max_wait`` seconds late, answers them with a prebuilt callback request (one
+per shipped language, picked by the raw payload's ``locale``) and nothing else: no Interaction
+object, no command tree, no response body. The backlog drains, commands are served again, and
+every user gets an answer within the window. The wait is measured against the lowest recent wait
+(the floor), so a host clock that is off by a constant never sheds by itself. The command tree's
+in-flight limit uses the same cheap answer.
 
 The requests go through :class:`BusyClient`: keep-alive HTTP/1.1 connections fed from one queue,
 each taking its next request the moment a response is complete. A request costs about a quarter
@@ -34,6 +35,8 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
+
+from bot import i18n
 
 log = logging.getLogger("guildbot.shedding")
 
@@ -178,6 +181,10 @@ class BusyClient:
     def pending(self) -> int:
         return len(self._queue)
 
+    def prebuild(self, body: bytes) -> bytes:
+        """What :meth:`submit` sends after the request line for a JSON ``body``."""
+        return self._tail(body, "application/json")
+
     def _tail(self, body: bytes, content_type: str) -> bytes:
         """The request's headers after its request line, and its body."""
         return (f"{self.host_headers}Content-Type: {content_type}\r\n"
@@ -188,9 +195,12 @@ class BusyClient:
                 f"{urllib.parse.quote(token, safe='')}/callback{query} HTTP/1.1\r\n"
                 ).encode("latin-1")
 
-    def submit(self, interaction_id: int, token: str, item: Any) -> None:
-        """Queue the prebuilt body for this interaction; ``done(item, status)`` follows."""
-        self._queue.append((self._line(interaction_id, token) + self.request_tail, item))
+    def submit(self, interaction_id: int, token: str, item: Any,
+               tail: bytes | None = None) -> None:
+        """Queue the prebuilt body for this interaction (or ``tail``, another prebuilt one:
+        :meth:`prebuild`); ``done(item, status)`` follows."""
+        self._queue.append((self._line(interaction_id, token) + (tail or self.request_tail),
+                            item))
         self._dispatch()
 
     def post(self, interaction_id: int, token: str, body: bytes, content_type: str,
@@ -285,13 +295,21 @@ class LoadShedder:
         self.observe = observe
         self.max_wait = max_wait
         self.clock = clock
-        self.body = json.dumps({"type": 4, "data": {"content": text, "flags": 64}}).encode()
+        self.body = self._busy_body(text)  # English
         self.client = BusyClient(api_base, user_agent, self.body, self._answered)
+        # The answer in each shipped language, built once: a late command's raw payload names
+        # its member's locale, and picking the language is all the work done per answer.
+        self.tails = {language: self.client.prebuild(self._busy_body(
+            i18n.translate(text, language) or text)) for language in i18n.LANGUAGES}
         self.floor: float | None = None
         self._floor_at = 0.0
         self.shed = 0
         self.failures = 0
         self._failures_logged_at = 0.0
+
+    @staticmethod
+    def _busy_body(text: str) -> bytes:
+        return json.dumps({"type": 4, "data": {"content": text, "flags": 64}}).encode()
 
     # -- admission ------------------------------------------------------------------------
     def lateness(self, interaction_id: int) -> float:
@@ -321,7 +339,7 @@ class LoadShedder:
                 guild_id = data.get("guild_id")
                 self.answer_busy(int(data["id"]), data["token"],
                                  str(inner.get("name", "unknown"))[:32],
-                                 int(guild_id) if guild_id else None)
+                                 int(guild_id) if guild_id else None, data.get("locale"))
                 return None
             return original(data)
 
@@ -329,10 +347,12 @@ class LoadShedder:
 
     # -- the cheap answer -----------------------------------------------------------------
     def answer_busy(self, interaction_id: int, token: str, command: str | None,
-                    guild_id: int | None) -> None:
-        """Queue the busy answer; ``command=None``: the caller records the outcome itself."""
+                    guild_id: int | None, locale: object = None) -> None:
+        """Queue the busy answer in the language of the member's ``locale`` (English for any
+        other); ``command=None``: the caller records the outcome itself."""
         self.shed += 1
-        self.client.submit(interaction_id, token, (command, guild_id, time.perf_counter()))
+        self.client.submit(interaction_id, token, (command, guild_id, time.perf_counter()),
+                           self.tails[i18n.language_of(locale)])
 
     def _answered(self, item: tuple[str | None, int | None, float], status: int | None) -> None:
         command, guild_id, started = item

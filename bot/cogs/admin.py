@@ -29,7 +29,7 @@ from bot.domain import settings as rules
 from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput, UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
-from bot.i18n import N_, _
+from bot.i18n import N_, _, n_
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
@@ -62,8 +62,10 @@ def _channel(channel_id: int | None) -> str:
 def describe_settings(s: GuildSettings) -> str:
     return "\n".join((
         _("Maintenance: {state}", state=_("on") if s.maintenance else _("off")),
-        _("Daily reward: {points} points", points=i18n.number(s.daily_reward)),
-        _("Challenge expiry: {hours} hours", hours=s.challenge_expiry_hours),
+        n_("Daily reward: {points} point", "Daily reward: {points} points", s.daily_reward,
+           points=i18n.number(s.daily_reward)),
+        n_("Challenge expiry: {hours} hour", "Challenge expiry: {hours} hours",
+           s.challenge_expiry_hours, hours=i18n.number(s.challenge_expiry_hours)),
         _("Day boundary: midnight {zone}", zone=s.day_boundary),
         _("Announcement channel: {channel}", channel=_channel(s.announcement_channel_id)),
         _("Audit channel: {channel}", channel=_channel(s.audit_channel_id)),
@@ -140,9 +142,12 @@ async def do_export(repo: GuildRepository, who: Person, now: float,
         except ExportTooLarge:
             raise too_large from None
     await (audit or repo.record_audit)(AuditEntry(repo.guild_id, who.id, "export", counts, now))
-    return Reply(_("Export of {members} members and {challenges} challenges.",
-                   members=i18n.number(counts["members"]),
-                   challenges=i18n.number(counts["challenges"])),
+    members, challenges = counts["members"], counts["challenges"]
+    return Reply(_("Export: {members}, {challenges}.",
+                   members=n_("{count} member", "{count} members", members,
+                              count=i18n.number(members)),
+                   challenges=n_("{count} challenge", "{count} challenges", challenges,
+                                 count=i18n.number(challenges))),
                  file=(f"guildbot-export-{repo.guild_id}.json", buffer.getvalue()),
                  ephemeral=True)
 

@@ -13,7 +13,7 @@ from bot import components as ui
 from bot.cogs._common import Person, actor, now_of, repo_for
 from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
-from bot.i18n import N_, _
+from bot.i18n import N_, _, n_
 from bot.monitoring.stats import latency_text
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
@@ -36,12 +36,13 @@ async def do_stats(repo: GuildRepository, who: Person, now: float,
     embed.add_field(name=_("Check-ins today"), value=i18n.number(s.logins_today))
     embed.add_field(name=_("Active challenges"), value=i18n.number(s.open_challenges))
     embed.add_field(name=_("Completed challenges"), value=i18n.number(s.completed_challenges))
-    embed.add_field(name=_("Best streak"), value=_("{days} day(s)", days=s.best_streak))
+    embed.add_field(name=_("Best streak"), value=i18n.days(s.best_streak))
     if who.admin:
         # Through monitoring: the commands just run still wait in its analytics batch.
         usage = await monitoring.command_usage(repo, now - USAGE_WINDOW_DAYS * 86400)
-        lines = [_("`{command}` {calls} calls, {failures} failed, {latency} ms avg",
-                   command=ui.shown_name(u.command), calls=i18n.number(u.calls),
+        lines = [n_("`{command}` {calls} call, {failures} failed, {latency} ms avg",
+                    "`{command}` {calls} calls, {failures} failed, {latency} ms avg", u.calls,
+                    command=ui.shown_name(u.command), calls=i18n.number(u.calls),
                    failures=i18n.number(u.failures), latency=i18n.number(round(u.avg_latency_ms)))
                  for u in usage[:10]]
         embed.add_field(name=_("Command usage, last {days} days (admins only)",
@@ -75,12 +76,14 @@ async def do_leaderboard(repo: GuildRepository, page: int) -> Reply:
         return Reply(_(rules.EMPTY_LEADERBOARD))
     rules.validate_page(page, total)
     pages = rules.page_count(total)
-    lines = [_("**{rank}.** {name}: {points} points (streak {streak})", rank=e.rank,
-               name=discord.utils.escape_markdown(e.display_name),
-               points=i18n.number(e.points), streak=e.streak) for e in entries]
+    lines = [n_("**{rank}.** {name}: {points} point (streak {streak})",
+                "**{rank}.** {name}: {points} points (streak {streak})", e.points, rank=e.rank,
+                name=discord.utils.escape_markdown(e.display_name),
+                points=i18n.number(e.points), streak=e.streak) for e in entries]
     embed = discord.Embed(title=_("Leaderboard"), description="\n".join(lines), colour=0xFEE75C)
-    embed.set_footer(text=_("Page {page}/{pages} · {total} members", page=page, pages=pages,
-                            total=i18n.number(total)))
+    embed.set_footer(text=n_("Page {page}/{pages} · {total} member",
+                             "Page {page}/{pages} · {total} members", total, page=page,
+                             pages=pages, total=i18n.number(total)))
     return Reply(embed=embed, view=leaderboard_view(repo.guild_id, page, pages))
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bot.i18n import _
+from bot import i18n
+from bot.i18n import _, n_
 from bot.storage.base import AUDIT_ACTIONS as ACTIONS
 from bot.storage.base import AuditEntry, GuildSettings
 
@@ -51,8 +52,10 @@ def describe(entry: AuditEntry) -> str:
         text = _("settled challenge #{number}: <@{winner}> won", number=d.get("challenge"),
                  winner=d.get("winner_id"))
     else:  # forget
-        text = _("deleted the data of member {user} ({refunds} open challenge(s) refunded)",
-                 user=d.get("user_id"), refunds=d.get("refunds", 0))
+        refunds = int(d.get("refunds", 0))
+        text = n_("deleted the data of member {user} ({refunds} open challenge refunded)",
+                  "deleted the data of member {user} ({refunds} open challenges refunded)",
+                  refunds, user=d.get("user_id"), refunds=i18n.number(refunds))
     return f"{when} {who} {text}"
 
 

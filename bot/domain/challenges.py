@@ -19,7 +19,7 @@ from bot.domain.errors import (
     NotAllowed,
     NotRegistered,
 )
-from bot.i18n import N_, _
+from bot.i18n import N_, _, n_
 from bot.storage.base import Challenge
 
 MAX_STAKE = 1_000_000
@@ -90,7 +90,8 @@ def not_found(number: int) -> ChallengeNotFound:
 
 def short_of(amount: int) -> InsufficientPoints:
     """The error for a stake the member's balance cannot cover (the debit was refused)."""
-    return InsufficientPoints(_("You do not have {amount} points to stake.",
+    return InsufficientPoints(n_("You do not have {amount} point to stake.",
+                                 "You do not have {amount} points to stake.", amount,
                                  amount=i18n.number(amount)))
 
 
@@ -273,8 +274,9 @@ def describe(c: Challenge) -> str:
     values = {"number": c.challenge_id, "challenger": c.challenger_id,
               "opponent": c.opponent_id, "stake": i18n.number(c.stake),
               "status": status_name(c.status), "deadline": _when(c.expires_at)}
-    text = _("#{number}: <@{challenger}> vs <@{opponent}> for {stake} points ({status}",
-             **values)
+    text = n_("#{number}: <@{challenger}> vs <@{opponent}> for {stake} point ({status}",
+              "#{number}: <@{challenger}> vs <@{opponent}> for {stake} points ({status}",
+              c.stake, **values)
     if now_phase == "open":
         text += _(", accept by {deadline}", **values)
     elif now_phase == "playing":
@@ -291,41 +293,54 @@ def describe(c: Challenge) -> str:
 
 
 def created_message(c: Challenge) -> str:
-    return _("<@{opponent}>, <@{challenger}> challenges you for {stake} points! Accept with "
-             "`/challenge accept challenge:{number}` or decline with `/challenge decline "
-             "challenge:{number}` before {deadline}.", opponent=c.opponent_id,
+    return n_("<@{opponent}>, <@{challenger}> challenges you for {stake} point! Accept with "
+              "`/challenge accept challenge:{number}` or decline with `/challenge decline "
+              "challenge:{number}` before {deadline}.",
+              "<@{opponent}>, <@{challenger}> challenges you for {stake} points! Accept with "
+              "`/challenge accept challenge:{number}` or decline with `/challenge decline "
+              "challenge:{number}` before {deadline}.", c.stake, opponent=c.opponent_id,
              challenger=c.challenger_id, stake=i18n.number(c.stake), number=c.challenge_id,
              deadline=i18n.when(c.expires_at))
 
 
 def accepted_message(c: Challenge) -> str:
-    return _("Challenge #{number} accepted: {stake} points each are at stake. Report the "
-             "result with `/challenge complete` before {deadline}: name your opponent to "
-             "concede, or yourself to claim the win. `/challenge rules` explains the rest.",
-             number=c.challenge_id, stake=i18n.number(c.stake),
+    return n_("Challenge #{number} accepted: {stake} point each is at stake. Report the "
+              "result with `/challenge complete` before {deadline}: name your opponent to "
+              "concede, or yourself to claim the win. `/challenge rules` explains the rest.",
+              "Challenge #{number} accepted: {stake} points each are at stake. Report the "
+              "result with `/challenge complete` before {deadline}: name your opponent to "
+              "concede, or yourself to claim the win. `/challenge rules` explains the rest.",
+              c.stake, number=c.challenge_id, stake=i18n.number(c.stake),
              deadline=i18n.when(c.expires_at))
 
 
 def declined_message(c: Challenge) -> str:
-    return _("Challenge #{number} declined; <@{challenger}> got {stake} points back.",
+    return n_("Challenge #{number} declined; <@{challenger}> got {stake} point back.",
+              "Challenge #{number} declined; <@{challenger}> got {stake} points back.", c.stake,
              number=c.challenge_id, challenger=c.challenger_id, stake=i18n.number(c.stake))
 
 
 def cancelled_message(c: Challenge) -> str:
-    return _("Challenge #{number} cancelled; your {stake} points are back.",
+    return n_("Challenge #{number} cancelled; your {stake} point is back.",
+              "Challenge #{number} cancelled; your {stake} points are back.", c.stake,
              number=c.challenge_id, stake=i18n.number(c.stake))
 
 
 def reported_message(c: Challenge) -> str:
     """After :func:`report`: settled, or a claim the other player may confirm or dispute."""
     if c.status == "completed":
-        return _("Challenge #{number} is settled: <@{winner}> wins {pot} points!",
+        return n_("Challenge #{number} is settled: <@{winner}> wins {pot} point!",
+                  "Challenge #{number} is settled: <@{winner}> wins {pot} points!", pot(c),
                  number=c.challenge_id, winner=c.winner_id, pot=i18n.number(pot(c)))
     claimant = _player(c.claimant_id, c, "a claimed challenge's claimant")
-    return _("<@{other}>, <@{claimant}> claims to have won challenge #{number}. Confirm with "
-             "`/challenge complete challenge:{number}` naming them as the winner, or "
-             "`/challenge dispute challenge:{number}`, before {deadline}; otherwise the claim "
-             "stands and they win {pot} points.", other=other_player(c, claimant),
+    return n_("<@{other}>, <@{claimant}> claims to have won challenge #{number}. Confirm with "
+              "`/challenge complete challenge:{number}` naming them as the winner, or "
+              "`/challenge dispute challenge:{number}`, before {deadline}; otherwise the claim "
+              "stands and they win {pot} point.",
+              "<@{other}>, <@{claimant}> claims to have won challenge #{number}. Confirm with "
+              "`/challenge complete challenge:{number}` naming them as the winner, or "
+              "`/challenge dispute challenge:{number}`, before {deadline}; otherwise the claim "
+              "stands and they win {pot} points.", pot(c), other=other_player(c, claimant),
              claimant=claimant, number=c.challenge_id, deadline=i18n.when(c.expires_at),
              pot=i18n.number(pot(c)))
 
@@ -359,7 +374,8 @@ def post_message(c: Challenge) -> str:
     if now_phase == "disputed":
         return disputed_message(c)
     if now_phase == "completed":
-        return _("Challenge #{number} is settled: <@{winner}> won {pot} points.",
+        return n_("Challenge #{number} is settled: <@{winner}> won {pot} point.",
+                  "Challenge #{number} is settled: <@{winner}> won {pot} points.", pot(c),
                  number=c.challenge_id, winner=c.winner_id, pot=i18n.number(pot(c)))
     if now_phase == "declined":
         return declined_message(c)
@@ -374,8 +390,10 @@ def choice_label(c: Challenge, user_id: int) -> str:
     role = _("you challenged") if user_id == c.challenger_id else _("challenges you")
     if user_id not in (c.challenger_id, c.opponent_id):
         role = _("between others")
-    return _("#{number} · {role} · {stake} points · {phase}", number=c.challenge_id, role=role,
-             stake=i18n.number(c.stake), phase=status_name(phase(c)))
+    return n_("#{number} · {role} · {stake} point · {phase}",
+              "#{number} · {role} · {stake} points · {phase}", c.stake,
+              number=c.challenge_id, role=role, stake=i18n.number(c.stake),
+              phase=status_name(phase(c)))
 
 
 def _require_open(c: Challenge) -> None:

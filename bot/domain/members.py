@@ -10,7 +10,7 @@ from bot import i18n
 from bot.domain.errors import AlreadyRegistered, InvalidInput, NotAllowed, NotRegistered
 from bot.domain.settings import zone
 from bot.domain.text import clean_text
-from bot.i18n import N_, _
+from bot.i18n import N_, _, n_
 from bot.storage.base import LoginResult, Member
 
 STREAK_BONUS_CAP = 6
@@ -31,8 +31,11 @@ def check_first_registration(inserted: bool) -> None:
 
 
 def welcome_message(member: Member) -> str:
-    return _("Welcome, <@{user}>! You are registered with {points} points. Use /login every "
-             "day to build your streak.", user=member.user_id, points=i18n.number(member.points))
+    return n_("Welcome, <@{user}>! You are registered with {points} point. Use /login every "
+              "day to build your streak.",
+              "Welcome, <@{user}>! You are registered with {points} points. Use /login every "
+              "day to build your streak.", member.points, user=member.user_id,
+              points=i18n.number(member.points))
 
 
 def require_member(member: Member | None, message: str | None = None) -> Member:
@@ -78,16 +81,18 @@ def login(member: Member | None, day: str, yesterday: str, daily_reward: int) ->
 def login_message(result: LoginResult, daily_reward: int, day_boundary: str) -> str:
     member = result.member
     if result.already_claimed:
-        return _("You already checked in today. Streak: {streak} day(s), {points} points. Come "
-                 "back tomorrow (days start at midnight {zone}).", streak=member.streak,
-                 points=i18n.number(member.points), zone=day_boundary)
-    lines = [_("Checked in: +{awarded} points. Streak: {streak} day(s). Total: {points} "
-               "points.", awarded=i18n.number(result.awarded), streak=member.streak,
-               points=i18n.number(member.points))]
+        return _("You already checked in today. Streak: {streak}, {points}. Come back "
+                 "tomorrow (days start at midnight {zone}).", streak=i18n.days(member.streak),
+                 points=i18n.points(member.points), zone=day_boundary)
+    lines = [_("Checked in: +{awarded}. Streak: {streak}. Total: {points}.",
+               awarded=i18n.points(result.awarded), streak=i18n.days(member.streak),
+               points=i18n.points(member.points))]
     if result.streak_broken:
         lines.append(_("Your previous streak ended; a new one starts today."))
-    lines.append(_("Tomorrow's check-in is worth {points} points.",
-                   points=i18n.number(login_award(daily_reward, member.streak + 1))))
+    tomorrow = login_award(daily_reward, member.streak + 1)
+    lines.append(n_("Tomorrow's check-in is worth {points} point.",
+                    "Tomorrow's check-in is worth {points} points.", tomorrow,
+                    points=i18n.number(tomorrow)))
     return "\n".join(lines)
 
 
@@ -113,7 +118,7 @@ def parse_page(typed: str) -> int:
 def validate_page(page: int, total_items: int) -> int:
     pages = page_count(total_items)
     if page < 1 or page > pages:
-        raise InvalidInput(_("There is 1 page; pick a page from 1 to 1.") if pages == 1 else
-                           _("There are {pages} pages; pick a page from 1 to {pages}.",
-                             pages=pages))
+        raise InvalidInput(n_("There is {pages} page; pick a page from 1 to {pages}.",
+                              "There are {pages} pages; pick a page from 1 to {pages}.", pages,
+                              pages=i18n.number(pages)))
     return page

@@ -28,7 +28,7 @@ from typing import Any
 from bot import i18n
 from bot.domain import challenges as challenge_rules
 from bot.domain.errors import InvalidInput
-from bot.i18n import N_, _
+from bot.i18n import N_, _, n_
 from bot.storage.base import Challenge, Forgotten, Member
 
 __all__ = ["DELETE_WARNING", "Forgotten", "audit_details", "forget", "forgotten_message", "held",
@@ -90,8 +90,10 @@ def show(member: Member, challenges: list[Challenge]) -> str:
     ]
     lines += [challenge_rules.describe(c) for c in challenges[:10]]
     if len(challenges) > 10:
-        lines.append(_("... and {count} more (`/privacy export` has them all)",
-                       count=len(challenges) - 10))
+        more = len(challenges) - 10
+        lines.append(n_("... and {count} more (`/privacy export` has them all)",
+                        "... and {count} more (`/privacy export` has them all)", more,
+                        count=i18n.number(more)))
     lines.append(_("Command usage statistics carry no user id. `/privacy export` gives you this "
                    "as JSON; `/privacy delete` deletes it."))
     return "\n".join(lines)
@@ -127,7 +129,12 @@ def audit_details(forgotten: Forgotten) -> dict[str, Any]:
 
 def forgotten_message(forgotten: Forgotten) -> str:
     refunded = sum(amount for _who, amount in forgotten.refunds)
-    return _("Deleted the guildbot data of user {user} in this server: {challenges} "
-             "challenge(s) removed, {refunded} points refunded to other players in {open} open "
-             "challenge(s).", user=forgotten.user_id, challenges=forgotten.challenges,
-             refunded=i18n.number(refunded), open=len(forgotten.refunds))
+    removed, open_ = forgotten.challenges, len(forgotten.refunds)
+    return _("Deleted the guildbot data of user {user} in this server: {removed}, {refunded} "
+             "to other players in {open}.", user=forgotten.user_id,
+             removed=n_("{count} challenge removed", "{count} challenges removed", removed,
+                        count=i18n.number(removed)),
+             refunded=n_("{count} point refunded", "{count} points refunded", refunded,
+                         count=i18n.number(refunded)),
+             open=n_("{count} open challenge", "{count} open challenges", open_,
+                     count=i18n.number(open_)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import discord
 from aiohttp import web
 
 from bot.shedding import DISCORD_EPOCH_MS, MAX_WAIT, LoadShedder
@@ -98,6 +99,52 @@ async def test_late_commands_get_a_busy_callback_and_skip_discord_py():
     assert body == {"type": 4, "data": {"content": "busy!", "flags": 64}}
     assert [(c, g, o) for c, g, o, _ in observed] == [("profile", 123456789012345678, "busy")]
     assert json.loads(shedder.body) == body
+
+
+async def test_the_busy_answer_is_in_the_members_locale():
+    """Regression (issue 14, item 2): a shed command is answered in the language of the raw
+    payload's ``locale`` (the body prebuilt per shipped language), English for a locale we do
+    not ship or none; the in-flight limit's answer takes the Interaction's locale. Fails on the
+    old code because the one prebuilt body was English for everyone."""
+    from bot.app import BUSY_NOTICE
+
+    received = []
+
+    async def callback(request: web.Request) -> web.Response:
+        received.append((request.match_info["id"], (await request.json())["data"]["content"]))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/api/v10/interactions/{id}/{token}/callback", callback)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    clock = Clock(1_800_000_000.0)
+    shedder = LoadShedder(f"http://127.0.0.1:{port}/api/v10", BUSY_NOTICE, lambda *a: None,
+                          clock=clock)
+    parsers = {"INTERACTION_CREATE": lambda data: None}
+    shedder.install(parsers)
+    parsers["INTERACTION_CREATE"]({"id": str(snowflake(clock.now - 0.001)), "type": 2,
+                                   "token": "t", "data": {"name": "profile"}})  # the floor
+    clock.now += 0.01
+    try:
+        for number, locale in enumerate(("de", "es-419", "es-ES", "ja", None)):
+            event = {"id": str(snowflake(clock.now - MAX_WAIT - 0.2) + number), "type": 2,
+                     "token": "t", "data": {"name": "profile"}}
+            if locale:
+                event["locale"] = locale
+            parsers["INTERACTION_CREATE"](event)
+        shedder.answer_busy(snowflake(clock.now) + 9, "t", None, None, discord.Locale.german)
+        await shedder.close()
+    finally:
+        await runner.cleanup()
+    german = ("guildbot ist gerade sehr ausgelastet. Bitte versuche es in ein paar Sekunden "
+              "noch einmal.")
+    spanish = "guildbot está muy ocupado ahora mismo. Vuelve a intentarlo en unos segundos."
+    assert [content for _id, content in sorted(received)] == [
+        german, spanish, spanish, BUSY_NOTICE, BUSY_NOTICE, german]
 
 
 class RawServer:

@@ -1,7 +1,7 @@
 """Localization (issue 14) through the real bot process and the fake Discord: a reply follows
 the member's locale (English for any locale without a catalog), a challenge's public post and
-its edits follow the guild's language setting, and the commands are synced with their
-descriptions' localizations."""
+its edits follow the guild's language setting, the commands are synced with their
+descriptions' localizations, and a guild turned away is told in its preferred locale."""
 
 from __future__ import annotations
 
@@ -106,3 +106,23 @@ async def test_descriptions_reach_discord_with_their_localizations(world, bot):
     assert seen > 40
     board = next(c for c in commands if c["name"] == "leaderboard")
     assert board["description_localizations"]["de"] == "Die besten Mitglieder nach Punkten"
+
+
+async def test_a_turned_away_guild_is_told_in_its_preferred_locale(world, make_bot):
+    """Regression (issue 14, item 3), through the gateway: a guild that joins while the bot is
+    closed to new guilds gets its farewell in its preferred locale (German here), and a guild
+    whose locale we do not ship gets English. Fails on the old code because the farewell was
+    English only."""
+    w = world
+    bot = await make_bot(closed_to_new_guilds="true")
+    german = w.fake.add_guild("Gamma", joined=False, locale="de")
+    await w.fake.add_guild_live(german)
+    farewell = await w.fake.wait_channel_message(german.channel("general"), timeout=10)
+    assert farewell.content.startswith("Danke für die Einladung von guildbot!")
+    assert "(closed to new guilds)" in farewell.content  # the operator's reason, as written
+    japanese = w.fake.add_guild("Delta", joined=False, locale="ja")
+    await w.fake.add_guild_live(japanese)
+    farewell = await w.fake.wait_channel_message(japanese.channel("general"), timeout=10)
+    assert farewell.content.startswith("Thanks for inviting guildbot!")
+    await eventually(lambda: {german.id, japanese.id} <= set(w.fake.left_guilds))
+    assert await bot.stop() == 0

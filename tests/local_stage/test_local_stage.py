@@ -86,10 +86,10 @@ def test_local_stage_up_twice_then_down():
         # recorded yet" when the analytics batch has not been written yet.
         # Components and modals are counted too (issue 14), under their own names.
         usage = ("Command usage, last 7 days (admins only): `/register` 12 calls, 0 failed, "
-                 "<n> ms avg | `/login` 2 calls, 0 failed, <n> ms avg | `/admin settings` 1 calls, "
-                 "0 failed, <n> ms avg | `button:challenge-accept` 1 calls, 0 failed, <n> ms avg | "
-                 "`button:leaderboard-first` 1 calls, 0 failed, <n> ms avg | "
-                 "`button:leaderboard-next` 1 calls")
+                 "<n> ms avg | `/login` 2 calls, 0 failed, <n> ms avg | `/admin settings` 1 call, "
+                 "0 failed, <n> ms avg | `button:challenge-accept` 1 call, 0 failed, <n> ms avg | "
+                 "`button:leaderboard-first` 1 call, 0 failed, <n> ms avg | "
+                 "`button:leaderboard-next` 1 call")
         stats_lines = [line for line in transcript(first) if "member0 /stats ->" in line]
         assert len(stats_lines) == 2 and all(usage in line for line in stats_lines), stats_lines
         assert "NO ANSWER" not in first

@@ -27,10 +27,11 @@ class Clock:
         return self.t
 
 
-def gateway_guild(guild_id: int, name: str, joined: float) -> SimpleNamespace:
+def gateway_guild(guild_id: int, name: str, joined: float,
+                  locale: discord.Locale = discord.Locale.american_english) -> SimpleNamespace:
     """A guild as discord.py hands it to the bot: READY, a join or a late GUILD_CREATE."""
     guild = SimpleNamespace(id=guild_id, name=name, unavailable=False, system_channel=None,
-                            text_channels=[], left=False,
+                            text_channels=[], left=False, preferred_locale=locale,
                             me=SimpleNamespace(joined_at=datetime.fromtimestamp(joined, UTC)))
 
     async def leave() -> None:
@@ -167,6 +168,29 @@ async def test_the_cap_counts_admitted_guilds_not_the_ones_that_failed_to_leave(
     await client.on_guild_join(gamma)
     assert not gamma.left
     assert client.admission[C].admitted
+
+
+@pytest.mark.parametrize(("locale", "farewell"), [
+    (discord.Locale.german, "Danke für die Einladung von guildbot! Wir führen den Bot "
+     "schrittweise ein und können diesem Server noch nicht beitreten (closed to new guilds)"),
+    (discord.Locale.latin_american_spanish, "¡Gracias por invitar a guildbot!"),
+    (discord.Locale.japanese, "Thanks for inviting guildbot! We are rolling out gradually"),
+])
+async def test_the_farewell_is_in_the_guilds_preferred_locale(make_bot, locale, farewell):
+    """Regression (issue 14, item 3): a guild the policy turns away has no settings of ours
+    yet, so its farewell follows the guild's preferred locale (English for a language we do
+    not ship). Fails on the old code because the farewell was English only."""
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+    guild = gateway_guild(B, "Beta", NOW, locale)
+    guild.system_channel = SimpleNamespace(send=send)
+    client = await make_bot(guild, closed_to_new_guilds="true")
+    await client.on_guild_join(guild)
+    assert guild.left
+    (message,) = sent
+    assert message.startswith(farewell)
 
 
 def interaction(guild_id: int | None, name: str = "register",

@@ -80,7 +80,7 @@ async def test_a_guild_that_fits_is_exported_whole(storage, db_path):
     assert (len(data["members"]), len(data["challenges"])) == (20_000, 500)
     assert data["members"][0]["user_id"] == "100000000000000000"
     assert data["exported_at"].startswith("2024-03-10T12:00")
-    assert reply.content == "Export of 20,000 members and 500 challenges."
+    assert reply.content == "Export: 20,000 members, 500 challenges."
     assert peak < 2 * len(blob) + MIB
 
 

@@ -20,7 +20,7 @@ def test_allowlist_applies_to_known_guilds_too():
     refused = p.decide(C, known=True, guild_count=1)
     assert not refused.admitted
     assert refused.reason == "not on the beta allowlist"
-    assert "not on the beta allowlist" in p.farewell(refused)
+    assert "not on the beta allowlist" in p.farewell(refused, None)
 
 
 def test_closed_switch_refuses_only_new_guilds():

@@ -147,12 +147,12 @@ async def test_stats_counts_the_commands_just_run(repo, monitoring):
     monitoring.observe_command("register", G, "user_error", 0.004)
     monitoring.observe_command("login", G + 1, "success", 0.5)  # another guild: not counted
     assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
-        "`/login` 1 calls, 0 failed, 10 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+        "`/login` 1 call, 0 failed, 10 ms avg\n`/register` 1 call, 0 failed, 4 ms avg")
 
     assert await monitoring.usage.flush() == 3
     monitoring.observe_command("login", G, "failure", 0.030)
     assert usage_of(await stats.do_stats(repo, ANN, NOW, monitoring)) == (
-        "`/login` 2 calls, 1 failed, 20 ms avg\n`/register` 1 calls, 0 failed, 4 ms avg")
+        "`/login` 2 calls, 1 failed, 20 ms avg\n`/register` 1 call, 0 failed, 4 ms avg")
 
 
 async def test_purge_drops_the_usage_rows_still_in_the_batch(repo, storage, monitoring):

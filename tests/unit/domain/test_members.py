@@ -82,11 +82,11 @@ def test_login_needs_registration():
 def test_login_messages_state_the_rules():
     first = members.login(NEW, "2024-01-02", "2024-01-01", 100)
     assert members.login_message(first, 100, "UTC") == (
-        "Checked in: +100 points. Streak: 1 day(s). Total: 100 points.\n"
+        "Checked in: +100 points. Streak: 1 day. Total: 100 points.\n"
         "Tomorrow's check-in is worth 110 points.")
     again = members.login(first.member, "2024-01-02", "2024-01-01", 100)
     assert members.login_message(again, 100, "Europe/Berlin") == (
-        "You already checked in today. Streak: 1 day(s), 100 points. Come back tomorrow "
+        "You already checked in today. Streak: 1 day, 100 points. Come back tomorrow "
         "(days start at midnight Europe/Berlin).")
     broken = members.login(replace(first.member, streak=4), "2024-01-09", "2024-01-08", 100)
     assert "Your previous streak ended; a new one starts today." in \
