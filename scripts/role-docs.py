@@ -39,22 +39,39 @@ def render() -> str:
     specs = sorted((ROOT / "roles").glob("*/meta/argument_specs.yml"))
     for path in specs:
         role = path.parents[1]
-        spec = yaml.safe_load(path.read_text())["argument_specs"]["main"]
-        description = spec.get("description", [])
-        if isinstance(description, str):
-            description = [description]
-        parts.append(f"\n## {role.name}\n\n{spec['short_description']}\n")
-        parts.extend(f"\n{cell(line)}\n" for line in description)
-        parts.append("\n| variable | type | default | description |\n|---|---|---|---|\n")
-        for name, option in spec.get("options", {}).items():
-            kind = option.get("type", "str")
-            if option.get("choices"):
-                kind += " (" + ", ".join(map(str, option["choices"])) + ")"
-            default = cell(option.get("default", "(derived)"))
-            if option.get("required"):
-                default = "required"
-            parts.append(f"| `{name}` | {kind} | {default} | {cell(option.get('description'))} |\n")
+        specs_of_role = yaml.safe_load(path.read_text())["argument_specs"]
+        main = specs_of_role["main"]
+        parts.append(f"\n## {role.name}\n")
+        parts.extend(entry_point(main, {}))
+        # The tasks_from entry points: their own inputs (beyond main's) and the facts they set.
+        for name, spec in specs_of_role.items():
+            if name != "main":
+                parts.append(f"\n### tasks_from: {name}\n")
+                parts.extend(entry_point(spec, main.get("options", {})))
     return "".join(parts)
+
+
+def entry_point(spec: dict, inherited: dict) -> list[str]:
+    """One entry point's text: its descriptions and a table of the options that are its own."""
+    description = spec.get("description", [])
+    if isinstance(description, str):
+        description = [description]
+    parts = [f"\n{spec['short_description']}\n"]
+    parts.extend(f"\n{cell(line)}\n" for line in description)
+    options = spec.get("options", {})
+    options = {name: option for name, option in options.items() if name not in inherited}
+    if not options:
+        return parts
+    parts.append("\n| variable | type | default | description |\n|---|---|---|---|\n")
+    for name, option in options.items():
+        kind = option.get("type", "str")
+        if option.get("choices"):
+            kind += " (" + ", ".join(map(str, option["choices"])) + ")"
+        default = cell(option.get("default", "(derived)"))
+        if option.get("required"):
+            default = "required"
+        parts.append(f"| `{name}` | {kind} | {default} | {cell(option.get('description'))} |\n")
+    return parts
 
 
 def main() -> int:

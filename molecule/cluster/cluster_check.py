@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The cluster scenario's client of the fake Discord's control API (standard library only).
+"""The cluster scenario's client of the fake Discord's control API.
+
+Runs on the fake's host beside its copy of tests/ (PYTHONPATH=/opt/guildbot-fakes) and calls the API
+through tests/fake_discord/client.py, as the fake's own command line does.
 
     cluster_check.py --url URL answer COMMAND [--member M] [--opt name=value ...]
         run COMMAND in every guild as member M; one JSON line per guild:
@@ -22,34 +25,22 @@ import json
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-
-def call(url: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url.rstrip("/") + path, data=data,
-                                     method="POST" if data is not None else "GET")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+from tests.fake_discord.client import call
 
 
 def guilds(url: str) -> list[dict[str, Any]]:
     """Every guild with its shard."""
-    shard_count = call(url, "/_fake/gateway")[1]["shard_count"]
+    shard_count = call(f"{url}/_fake/gateway")[1]["shard_count"]
     return [{"id": g["id"], "shard": (int(g["id"]) >> 22) % shard_count}
-            for g in call(url, "/_fake/state")[1]["guilds"]]
+            for g in call(f"{url}/_fake/state")[1]["guilds"]]
 
 
 def invoke(url: str, guild: str, member: str, command: str, options: dict[str, Any],
            timeout: float) -> dict[str, Any]:
-    status, result = call(url, "/_fake/invoke", {
+    status, result = call(f"{url}/_fake/invoke", "POST", {
         "guild": guild, "member": member, "command": command, "options": options,
         "timeout": timeout, "final": True}, timeout + 5)
     final = (result or {}).get("final") or {}
@@ -95,7 +86,7 @@ def probe(args: argparse.Namespace) -> int:
 
 
 def identify(args: argparse.Namespace) -> int:
-    report = call(args.url, "/_fake/gateway")[1]
+    report = call(f"{args.url}/_fake/gateway")[1]
     window = report["identify_window"]
     last: dict[int, float] = {}
     too_close = []
@@ -131,6 +122,7 @@ def main() -> int:
     p = sub.add_parser("identify")
     p.set_defaults(run=identify)
     args = parser.parse_args()
+    args.url = args.url.rstrip("/")
     return args.run(args)
 
 

@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.fake_discord.client import call
 from tests.fake_discord.server import FakeDiscord
 
 
@@ -90,18 +91,6 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call(url: str, method: str = "GET", body: Any = None, timeout: float = 30) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
 def _webhook_spec(text: str) -> str:
     webhook_id, sep, token = text.partition(":")
     if not (webhook_id.isdigit() and sep and token):
@@ -135,7 +124,7 @@ def _invoke(args: argparse.Namespace) -> int:
     }
     if args.channel is not None:
         body["channel"] = _ref(args.channel)
-    status, result = _call(args.url.rstrip("/") + "/_fake/invoke", "POST", body, args.timeout + 5)
+    status, result = call(args.url.rstrip("/") + "/_fake/invoke", "POST", body, args.timeout + 5)
     print(json.dumps(result, indent=2))
     return 0 if status == 200 else 1
 
@@ -223,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "invoke":
             return _invoke(args)
         if args.cmd == "state":
-            status, result = _call(args.url.rstrip("/") + "/_fake/state")
+            status, result = call(args.url.rstrip("/") + "/_fake/state")
             print(json.dumps(result, indent=2))
             return 0 if status == 200 else 1
         body = {"shard": args.shard, "resumable": args.resumable}
-        status, result = _call(f"{args.url.rstrip('/')}/_fake/gateway/{args.action}", "POST", body)
+        status, result = call(f"{args.url.rstrip('/')}/_fake/gateway/{args.action}", "POST", body)
         print(json.dumps(result))
         return 0 if status == 200 else 1
     except urllib.error.URLError as exc:

@@ -264,7 +264,7 @@ def test_announce_records_once_per_database_and_waits_for_the_fleet(tmp_path: Pa
                                 guildbot_database_url=URL)
     result = subprocess.run(
         [tool("ansible-playbook"), str(ROOT / "ansible/announce.yml"), "-i", str(inventory),
-         "-e", "message=hello", "-e", f"_guildbot_rollout_cli={cli}",
+         "-e", "message=hello", "-e", f"guildbot_rollout_cli={cli}",
          "-e", "announce_wait_delay=1"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
