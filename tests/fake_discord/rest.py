@@ -493,6 +493,20 @@ class RestApi:
             **extra,
         )
 
+    def _interaction_message(
+        self, inter: FakeInteraction, data: dict[str, Any], files: dict[int, Attachment]
+    ) -> Message:
+        """A message the interaction's webhook posts (its response or a follow-up: type 20)."""
+        return self._message_from(
+            data,
+            files,
+            channel_id=inter.channel.id,
+            type=20,
+            guild_id=inter.guild.id,
+            interaction_id=inter.id,
+            webhook_id=self.fake.state.application_id,
+        )
+
     @staticmethod
     def _attachments(
         data: dict[str, Any], files: dict[int, Attachment], existing: list[Attachment]
@@ -581,15 +595,7 @@ class RestApi:
                 data = {"flags": flags}
             else:
                 data = {**data, "flags": flags}
-            message = self._message_from(
-                data,
-                call.body.files,
-                channel_id=inter.channel.id,
-                type=20,
-                guild_id=inter.guild.id,
-                interaction_id=inter.id,
-                webhook_id=self.fake.state.application_id,
-            )
+            message = self._interaction_message(inter, data, call.body.files)
             inter.original = message
         elif ctype in UPDATES:
             message = inter.message
@@ -685,15 +691,7 @@ class RestApi:
             message.flags = (original.flags & EPHEMERAL) | wanted
             message.raw = data
         else:
-            message = self._message_from(
-                data,
-                call.body.files,
-                channel_id=inter.channel.id,
-                type=20,
-                guild_id=inter.guild.id,
-                interaction_id=inter.id,
-                webhook_id=self.fake.state.application_id,
-            )
+            message = self._interaction_message(inter, data, call.body.files)
         inter.record_followup(self._reply("followup", message, data))
         if call.request.query.get("wait") not in ("1", "true", "True"):
             return 204, None
