@@ -181,6 +181,18 @@ async def test_decline_cancel_refund_and_expiry(storage):
     assert statuses == {1: "declined", 2: "cancelled", 3: "expired", 4: "expired"}
 
 
+async def test_due_challenges_expire_in_number_order_on_both_backends(storage):
+    """Issue 15, D1 (one due-challenges statement for both backends, bot/storage/statements.py):
+    the expiry resolves a guild's due challenges in number order on both backends. Not a
+    regression test (SQLite read them in primary-key order already, without saying so); it
+    fails when the shared statement loses its ORDER BY: PostgreSQL then returns #2 (due first)
+    before #1 (seen with the ORDER BY removed)."""
+    repo = await funded(storage)
+    await repo.create_challenge(ANN, BOB, 10, NOW, NOW + 2 * HOUR)
+    await repo.create_challenge(ANN, BOB, 10, NOW, NOW + HOUR)
+    assert [c.challenge_id for c in await repo.expire_challenges(NOW + 2 * HOUR)] == [1, 2]
+
+
 async def test_accepting_an_expired_challenge_refunds_and_fails(storage):
     repo = await funded(storage)
     await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
