@@ -4,8 +4,8 @@ repositories, over :class:`bot.storage.guild_reads.GuildReads`).
 Accept, decline, cancel, report (``complete_challenge``) and dispute are each one rule of
 ``bot.domain.challenges`` applied to one challenge; the reads (one challenge, its public message,
 the listings, a member's challenges) are each one statement. What differs between the backends is
-how a transition runs (:meth:`ChallengeVerbs._act`: SQLite's write transaction on its writer
-thread, PostgreSQL's row lock) and how a statement is read (``_fetchall``, ``_fetchone``,
+how a transition runs (:meth:`ChallengeVerbs._transition`: SQLite's write transaction on its
+writer thread, PostgreSQL's row lock) and how a statement is read (``_fetchall``, ``_fetchone``,
 declared by :class:`~bot.storage.guild_reads.GuildReads`); each repository implements only those
 three. What a decision writes is :func:`escrow_writes` and :func:`decision_writes`, the same
 statements in the same order on both backends; each repository only runs them.
@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bot.domain import challenges as challenge_rules
+from bot.domain.errors import InvalidInput
 from bot.storage.base import Challenge
 from bot.storage.guild_reads import GuildReads
 
 Write = tuple[str, dict[str, Any]]  # a GUILD statement's name and its values (not the guild's)
+Verdict = tuple[Challenge, InvalidInput | None]  # the challenge to store; the error to raise
 
 
 def escrow_writes(escrow: challenge_rules.Escrow) -> Iterator[Write]:
@@ -48,6 +50,17 @@ def decision_writes(before: Challenge, after: Challenge) -> Iterator[Write]:
         "claimed_at": after.claimed_at, "disputed_at": after.disputed_at}
 
 
+def verdict(challenge: Challenge, now: float,
+            decide: Callable[[Challenge], Challenge]) -> Verdict:
+    """What a verb decides about ``challenge``: the rule ``decide``'s decision, or, for a
+    challenge whose deadline has passed, its resolution as the expiry job would make it (stored
+    too) and the reason the member gets as an error."""
+    if challenge_rules.is_due(challenge, now):
+        resolved = challenge_rules.resolve_due(challenge, now)
+        return resolved, InvalidInput(challenge_rules.due_message(resolved))
+    return decide(challenge), None
+
+
 def check_debit(write: Write, changed: int) -> None:
     """A debit that changed no row found the member short of points: the domain's error."""
     query, params = write
@@ -59,12 +72,21 @@ class ChallengeVerbs(GuildReads):
     __slots__ = ()
 
     @abstractmethod
+    async def _transition(self, challenge_id: int,
+                          judge: Callable[[Challenge], Verdict]) -> Verdict:
+        """In one transaction: load the challenge (``not_found`` when there is none), ``judge``
+        it, store the decision with the points it moves (:func:`decision_writes`) and commit;
+        the verdict."""
+
     async def _act(self, challenge_id: int, now: float,
                    decide: Callable[[Challenge], Challenge]) -> Challenge:
-        """Load the challenge, apply the rule ``decide`` and commit, in one transaction, the
-        points its decision moves included. A challenge whose deadline has passed is first
-        resolved as the expiry job would resolve it; that is committed, and the member gets the
-        reason as an error (``InvalidInput``)."""
+        """Apply the rule ``decide`` to the challenge in one transaction (:func:`verdict`); a
+        challenge found past its deadline is resolved and committed, then refused."""
+        after, refusal = await self._transition(challenge_id,
+                                                lambda challenge: verdict(challenge, now, decide))
+        if refusal is not None:
+            raise refusal
+        return after
 
     async def accept_challenge(self, challenge_id: int, user_id: int, now: float) -> Challenge:
         return await self._act(challenge_id, now,

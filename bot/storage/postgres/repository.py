@@ -49,7 +49,6 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -60,6 +59,7 @@ from bot.storage.base import (
 )
 from bot.storage.challenge_verbs import (
     ChallengeVerbs,
+    Verdict,
     Write,
     check_debit,
     decision_writes,
@@ -177,26 +177,17 @@ class PostgresGuildRepository(ChallengeVerbs):
         await self._write_all(conn, decision_writes(before, after))
         return after
 
-    async def _act(self, challenge_id: int, now: float,
-                   decide: Callable[[Challenge], Challenge]) -> Challenge:
-        """Lock the challenge, apply the rule ``decide`` and commit, in one transaction.
-
-        A challenge whose deadline has passed is first resolved as the expiry job would resolve
-        it; that is committed, and the member gets the reason as an error."""
-        async def work(conn: asyncpg.Connection) -> Challenge | InvalidInput:
+    async def _transition(self, challenge_id: int,
+                          judge: Callable[[Challenge], Verdict]) -> Verdict:
+        """The challenge is loaded ``FOR UPDATE``: a second transition of it waits for this one."""
+        async def work(conn: asyncpg.Connection) -> Verdict:
             row = await self._one(conn, "challenge_for_update", number=challenge_id)
             if row is None:
                 raise challenge_rules.not_found(challenge_id)
             challenge = Challenge(*row)
-            if challenge_rules.is_due(challenge, now):
-                resolved = await self._apply(conn, challenge,
-                                             challenge_rules.resolve_due(challenge, now))
-                return InvalidInput(challenge_rules.due_message(resolved))
-            return await self._apply(conn, challenge, decide(challenge))
-        result = await self._pool.transaction(work)
-        if isinstance(result, InvalidInput):
-            raise result
-        return result
+            after, refusal = judge(challenge)
+            return await self._apply(conn, challenge, after), refusal
+        return await self._pool.transaction(work)
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:

@@ -23,7 +23,6 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import InvalidInput
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -35,6 +34,7 @@ from bot.storage.base import (
 )
 from bot.storage.challenge_verbs import (
     ChallengeVerbs,
+    Verdict,
     Write,
     check_debit,
     decision_writes,
@@ -162,22 +162,13 @@ class SQLiteGuildRepository(ChallengeVerbs):
         self._write_all(conn, decision_writes(before, after))
         return after
 
-    async def _act(self, challenge_id: int, now: float,
-                   decide: Callable[[Challenge], Challenge]) -> Challenge:
-        """Load the challenge, apply the rule ``decide`` and commit, in one transaction.
-
-        A challenge whose deadline has passed is first resolved as the expiry job would resolve
-        it; that is committed, and the member gets the reason as an error."""
-        def work(conn: sqlite3.Connection) -> Challenge | InvalidInput:
+    async def _transition(self, challenge_id: int,
+                          judge: Callable[[Challenge], Verdict]) -> Verdict:
+        def work(conn: sqlite3.Connection) -> Verdict:
             challenge = self._load_challenge(conn, challenge_id)
-            if challenge_rules.is_due(challenge, now):
-                resolved = self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
-                return InvalidInput(challenge_rules.due_message(resolved))
-            return self._apply(conn, challenge, decide(challenge))
-        result = await self._write(work)
-        if isinstance(result, InvalidInput):
-            raise result
-        return result
+            after, refusal = judge(challenge)
+            return self._apply(conn, challenge, after), refusal
+        return await self._write(work)
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:
