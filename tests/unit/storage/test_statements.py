@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import challenges as challenge_rules
-from bot.domain.errors import InsufficientPoints
+from bot.domain.errors import InsufficientPoints, InvalidInput
 from bot.storage import statements
-from bot.storage.challenge_verbs import check_debit, decision_writes
+from bot.storage.challenge_verbs import ChallengeVerbs, check_debit, decision_writes, verdict
 from bot.storage.postgres import queries as pg_queries
 from bot.storage.postgres.repository import PostgresGuildRepository
 from bot.storage.sqlite import queries as sqlite_queries
@@ -44,6 +44,24 @@ def test_neither_repository_keeps_its_own_escrow_moves(repository):
     (``challenge_verbs.escrow_writes``); each repository only runs the statements. Fails on
     the old code because each repository had its own ``_move`` (a sync and an async copy)."""
     assert not hasattr(repository, "_move")
+
+
+@pytest.mark.parametrize("repository", [SQLiteGuildRepository, PostgresGuildRepository])
+def test_both_repositories_decide_a_verb_through_the_one_verdict(repository):
+    """Regression (issue 15, D6): what a verb decides about a challenge past its deadline is
+    ``challenge_verbs.verdict``, run by ``ChallengeVerbs._act``. Fails on the old code because
+    each repository had its own ``_act`` with its own copy of the due-challenge rule."""
+    assert repository._act is ChallengeVerbs._act
+
+
+def test_a_challenge_past_its_deadline_is_resolved_and_refused():
+    def never(challenge):
+        raise AssertionError("the rule must not run on a challenge past its deadline")
+    resolved, refusal = verdict(OPEN, OPEN.expires_at, never)
+    assert resolved.status == "expired"
+    assert isinstance(refusal, InvalidInput)
+    accepted, none = verdict(OPEN, 2000.0, lambda c: challenge_rules.accept(c, 20, 2000.0))
+    assert (accepted.status, none) == ("accepted", None)
 
 
 def test_a_settlement_writes_the_escrow_then_the_challenge():
