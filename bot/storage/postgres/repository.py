@@ -49,6 +49,7 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
+from bot.storage import challenge_verbs as verbs
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -57,14 +58,7 @@ from bot.storage.base import (
     StorageUnavailable,
     audit_values,
 )
-from bot.storage.challenge_verbs import (
-    ChallengeVerbs,
-    Verdict,
-    Write,
-    check_debit,
-    decision_writes,
-    escrow_writes,
-)
+from bot.storage.challenge_verbs import ChallengeVerbs
 from bot.storage.export import Document, Writable, exported, exported_audit, header
 from bot.storage.guild_reads import guild_settings, present, settings_or_default
 from bot.storage.postgres import queries as q
@@ -166,21 +160,21 @@ class PostgresGuildRepository(ChallengeVerbs):
         raise StorageUnavailable(f"check-in of member {user_id} lost {LOGIN_ATTEMPTS} races")
 
     # -- challenges -------------------------------------------------------------------------
-    async def _write_all(self, conn: asyncpg.Connection, writes: Iterable[Write]) -> None:
+    async def _write_all(self, conn: asyncpg.Connection, writes: Iterable[verbs.Write]) -> None:
         """Run a decision's statements (bot.storage.challenge_verbs), in order."""
         for write in writes:
-            check_debit(write, await self._run(conn, write[0], **write[1]))
+            verbs.check_debit(write, await self._run(conn, write[0], **write[1]))
 
     async def _apply(self, conn: asyncpg.Connection, before: Challenge,
                      after: Challenge) -> Challenge:
         """Store a rule's decision and move the escrowed points it implies."""
-        await self._write_all(conn, decision_writes(before, after))
+        await self._write_all(conn, verbs.decision_writes(before, after))
         return after
 
     async def _transition(self, challenge_id: int,
-                          judge: Callable[[Challenge], Verdict]) -> Verdict:
+                          judge: Callable[[Challenge], verbs.Verdict]) -> verbs.Verdict:
         """The challenge is loaded ``FOR UPDATE``: a second transition of it waits for this one."""
-        async def work(conn: asyncpg.Connection) -> Verdict:
+        async def work(conn: asyncpg.Connection) -> verbs.Verdict:
             row = await self._one(conn, "challenge_for_update", number=challenge_id)
             if row is None:
                 raise challenge_rules.not_found(challenge_id)
@@ -200,7 +194,8 @@ class PostgresGuildRepository(ChallengeVerbs):
             number = (await self._only(conn, "next_challenge_number"))[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
-            await self._write_all(conn, escrow_writes(challenge_rules.escrow(None, challenge)))
+            await self._write_all(conn,
+                                  verbs.escrow_writes(challenge_rules.escrow(None, challenge)))
             await self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                             opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
             return challenge

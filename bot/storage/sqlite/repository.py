@@ -23,6 +23,7 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
+from bot.storage import challenge_verbs as verbs
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -32,14 +33,7 @@ from bot.storage.base import (
     Writable,
     audit_values,
 )
-from bot.storage.challenge_verbs import (
-    ChallengeVerbs,
-    Verdict,
-    Write,
-    check_debit,
-    decision_writes,
-    escrow_writes,
-)
+from bot.storage.challenge_verbs import ChallengeVerbs
 from bot.storage.export import exported, exported_audit, header, write_document
 from bot.storage.guild_reads import guild_settings, present, settings_or_default
 from bot.storage.sqlite import queries as q
@@ -152,19 +146,19 @@ class SQLiteGuildRepository(ChallengeVerbs):
             raise challenge_rules.not_found(number)
         return Challenge(*row)
 
-    def _write_all(self, conn: sqlite3.Connection, writes: Iterable[Write]) -> None:
+    def _write_all(self, conn: sqlite3.Connection, writes: Iterable[verbs.Write]) -> None:
         """Run a decision's statements (bot.storage.challenge_verbs), in order."""
         for write in writes:
-            check_debit(write, self._run(conn, write[0], **write[1]))
+            verbs.check_debit(write, self._run(conn, write[0], **write[1]))
 
     def _apply(self, conn: sqlite3.Connection, before: Challenge, after: Challenge) -> Challenge:
         """Store a rule's decision and move the escrowed points it implies."""
-        self._write_all(conn, decision_writes(before, after))
+        self._write_all(conn, verbs.decision_writes(before, after))
         return after
 
     async def _transition(self, challenge_id: int,
-                          judge: Callable[[Challenge], Verdict]) -> Verdict:
-        def work(conn: sqlite3.Connection) -> Verdict:
+                          judge: Callable[[Challenge], verbs.Verdict]) -> verbs.Verdict:
+        def work(conn: sqlite3.Connection) -> verbs.Verdict:
             challenge = self._load_challenge(conn, challenge_id)
             after, refusal = judge(challenge)
             return self._apply(conn, challenge, after), refusal
@@ -181,7 +175,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
             number = self._only(conn, "next_challenge_number")[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
-            self._write_all(conn, escrow_writes(challenge_rules.escrow(None, challenge)))
+            self._write_all(conn, verbs.escrow_writes(challenge_rules.escrow(None, challenge)))
             self._run(conn, "took_challenge_number", number=number)
             self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                       opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
