@@ -13,10 +13,10 @@ import functools
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
-from bot.storage.base import AuditEntry, Challenge, Member, Writable, audit_row
+from bot.storage.base import AuditEntry, Challenge, GuildSettings, Member, Writable, audit_row
 
 
 class ExportTooLarge(Exception):
@@ -100,6 +100,12 @@ class Document:
         if self._section is not None:
             self._out.write(b"\n ]" if self.counts[self._section] else b"]")
             self._section = None
+
+
+def header(settings: GuildSettings, exported_at: str) -> dict[str, Any]:
+    """The document's opening fields: the guild, when, and its settings (without the guild)."""
+    return {"guild_id": str(settings.guild_id), "exported_at": exported_at,
+            "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}}
 
 
 def exported(row_type: type, row: Sequence[Any]) -> dict[str, Any]:

@@ -144,6 +144,16 @@ def guild_settings(row: Sequence[Any]) -> GuildSettings:
     return GuildSettings(row[0], bool(row[1]), *row[2:])
 
 
+def settings_or_default(guild_id: int, row: Sequence[Any] | None) -> GuildSettings:
+    """The guild's settings from their stored row; the defaults when it has no row yet."""
+    return guild_settings(row) if row else GuildSettings(guild_id)
+
+
+def usage_summaries(rows: Sequence[Sequence[Any]]) -> list[UsageSummary]:
+    """The ``usage`` (one guild) and ``usage_summary`` (all) rows, average latency rounded."""
+    return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+
+
 def present(row: Row | None, query: str) -> Row:
     """A row the statement always yields (an aggregate; a row written earlier in the same
     transaction): its absence is a bug, said as such rather than a TypeError further on."""
@@ -178,8 +188,7 @@ class GuildReads(ABC):
         return await self._fetchone("known") is not None
 
     async def settings(self) -> GuildSettings:
-        row = await self._fetchone("settings")
-        return guild_settings(row) if row else GuildSettings(self.guild_id)
+        return settings_or_default(self.guild_id, await self._fetchone("settings"))
 
     async def member(self, user_id: int) -> Member | None:
         row = await self._fetchone("member", user_id=user_id)
@@ -200,8 +209,7 @@ class GuildReads(ABC):
         return (Member(*row[:-1]), row[-1]) if row else None
 
     async def usage(self, since: float) -> list[UsageSummary]:
-        rows = await self._fetchall("usage", since=since)
-        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+        return usage_summaries(await self._fetchall("usage", since=since))
 
     async def export_counts(self) -> dict[str, int]:
         """The row count of each section of the export (cheap: no row is read)."""

@@ -197,14 +197,13 @@ class RestApi:
         )
         hook = "/webhooks/{webhook_id}/{webhook_token}"
         r("POST", "/webhooks/{app}/{token}", hook, self.followup, auth=False)
-        orig, orig_spec = "/webhooks/{app}/{token}/messages/@original", hook + "/messages/@original"
-        r("GET", orig, orig_spec, self.get_original, auth=False)
-        r("PATCH", orig, orig_spec, self.edit_original, auth=False)
-        r("DELETE", orig, orig_spec, self.delete_original, auth=False)
-        msg, msg_spec = "/webhooks/{app}/{token}/messages/{id}", hook + "/messages/{message_id}"
-        r("GET", msg, msg_spec, self.get_followup, auth=False)
-        r("PATCH", msg, msg_spec, self.edit_followup, auth=False)
-        r("DELETE", msg, msg_spec, self.delete_followup, auth=False)
+        # One message's verbs, named as the original response or by id (a follow-up's).
+        for message, spec in (("@original", "@original"), ("{id}", "{message_id}")):
+            path, spec_path = f"/webhooks/{{app}}/{{token}}/messages/{message}", \
+                f"{hook}/messages/{spec}"
+            r("GET", path, spec_path, self.get_webhook_message, auth=False)
+            r("PATCH", path, spec_path, self.edit_webhook_message, auth=False)
+            r("DELETE", path, spec_path, self.delete_webhook_message, auth=False)
         r("POST", "/channels/{id}/messages", "/channels/{channel_id}/messages", self.create_message)
         r(
             "PATCH",
@@ -494,6 +493,20 @@ class RestApi:
             **extra,
         )
 
+    def _interaction_message(
+        self, inter: FakeInteraction, data: dict[str, Any], files: dict[int, Attachment]
+    ) -> Message:
+        """A message the interaction's webhook posts (its response or a follow-up: type 20)."""
+        return self._message_from(
+            data,
+            files,
+            channel_id=inter.channel.id,
+            type=20,
+            guild_id=inter.guild.id,
+            interaction_id=inter.id,
+            webhook_id=self.fake.state.application_id,
+        )
+
     @staticmethod
     def _attachments(
         data: dict[str, Any], files: dict[int, Attachment], existing: list[Attachment]
@@ -582,15 +595,7 @@ class RestApi:
                 data = {"flags": flags}
             else:
                 data = {**data, "flags": flags}
-            message = self._message_from(
-                data,
-                call.body.files,
-                channel_id=inter.channel.id,
-                type=20,
-                guild_id=inter.guild.id,
-                interaction_id=inter.id,
-                webhook_id=self.fake.state.application_id,
-            )
+            message = self._interaction_message(inter, data, call.body.files)
             inter.original = message
         elif ctype in UPDATES:
             message = inter.message
@@ -686,15 +691,7 @@ class RestApi:
             message.flags = (original.flags & EPHEMERAL) | wanted
             message.raw = data
         else:
-            message = self._message_from(
-                data,
-                call.body.files,
-                channel_id=inter.channel.id,
-                type=20,
-                guild_id=inter.guild.id,
-                interaction_id=inter.id,
-                webhook_id=self.fake.state.application_id,
-            )
+            message = self._interaction_message(inter, data, call.body.files)
         inter.record_followup(self._reply("followup", message, data))
         if call.request.query.get("wait") not in ("1", "true", "True"):
             return 204, None
@@ -731,52 +728,34 @@ class RestApi:
         message.flags &= ~LOADING
         message.edited_at = time.time()
 
-    def _original(self, call: Call) -> tuple[FakeInteraction, Message]:
+    def _webhook_message(self, call: Call) -> tuple[FakeInteraction, Message]:
+        """The message a webhook message route names: ``@original`` (the interaction's
+        response) or a follow-up's id (the original's own id names it too)."""
         inter = self._interaction(call, "app")
-        if inter.original is None or inter.original.deleted:
-            raise RestError(404, UNKNOWN_MESSAGE, "Unknown Message")
-        return inter, inter.original
-
-    async def get_original(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._original(call)
-        return 200, self.message_payload(message)
-
-    async def edit_original(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._original(call)
-        self._edit(message, call.body.json or {}, call.body.files)
-        inter.record_edit(self._reply("edit", message, call.body.json or {}))
-        return 200, self.message_payload(message)
-
-    async def delete_original(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._original(call)
-        message.deleted = True
-        return 204, None
-
-    def _followup_message(self, call: Call) -> tuple[FakeInteraction, Message]:
-        inter = self._interaction(call, "app")
-        message = inter.followup_messages.get(int(call.params["id"]))
-        if (
-            message is None
-            and inter.original is not None
-            and str(inter.original.id) == call.params["id"]
-        ):
+        message_id = call.params.get("id")  # None: the @original route
+        if message_id is None:
             message = inter.original
+        else:
+            message = inter.followup_messages.get(int(message_id))
+            if message is None and inter.original is not None \
+                    and str(inter.original.id) == message_id:
+                message = inter.original
         if message is None or message.deleted:
             raise RestError(404, UNKNOWN_MESSAGE, "Unknown Message")
         return inter, message
 
-    async def get_followup(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._followup_message(call)
+    async def get_webhook_message(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._webhook_message(call)
         return 200, self.message_payload(message)
 
-    async def edit_followup(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._followup_message(call)
+    async def edit_webhook_message(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._webhook_message(call)
         self._edit(message, call.body.json or {}, call.body.files)
         inter.record_edit(self._reply("edit", message, call.body.json or {}))
         return 200, self.message_payload(message)
 
-    async def delete_followup(self, call: Call) -> tuple[int, Any]:
-        inter, message = self._followup_message(call)
+    async def delete_webhook_message(self, call: Call) -> tuple[int, Any]:
+        inter, message = self._webhook_message(call)
         message.deleted = True
         return 204, None
 

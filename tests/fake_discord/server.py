@@ -411,17 +411,10 @@ class FakeDiscord:
         """Stop ACKing heartbeats to simulate a zombie connection."""
         self.gateway.ack_heartbeats = enabled
 
-    def fail_next(
-        self,
-        method: str,
-        template: str,
-        status: int = 500,
-        times: int = 1,
-        retry_after: float = 0.1,
-    ) -> None:
+    def fail_next(self, method: str, template: str, *failure: Any, **options: Any) -> None:
         """Answer the next calls of a REST route (``("POST", "/channels/{id}/messages")``) with
-        an error status; 429 answers carry ``retry_after``."""
-        self.rest.fail_next(method, template, status, times, retry_after)
+        an error status: :meth:`RestApi.fail_next` (``status``, ``times``, ``retry_after``)."""
+        self.rest.fail_next(method, template, *failure, **options)
 
     # -- interactions ----------------------------------------------------------------------------
     async def invoke(

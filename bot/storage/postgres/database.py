@@ -18,6 +18,7 @@ import asyncpg
 
 from bot.domain.announcements import Announcement, Progress
 from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
+from bot.storage.guild_reads import usage_summaries
 from bot.storage.postgres import queries as q
 from bot.storage.postgres import schema
 from bot.storage.postgres.pool import (
@@ -28,6 +29,7 @@ from bot.storage.postgres.pool import (
     unavailable,
 )
 from bot.storage.postgres.repository import PostgresGuildRepository
+from bot.storage.statements import usage_values
 
 PROBE_TIMEOUT = 2.0  # seconds the readiness probe's write may take
 # pg_advisory_xact_lock(class, key) classes ("gb" 1 and 2; the two-key space is apart from the
@@ -148,9 +150,7 @@ class PostgresStorage:
         if not rows:
             return
         sql = q.OPERATOR["insert_usage"][0]
-        values = [q.bind(sql, {"guild_id": r.guild_id or 0, "ts": r.ts, "command": r.command,
-                               "outcome": r.outcome, "latency_ms": r.latency_ms})[1]
-                  for r in rows]
+        values = [q.bind(sql, usage_values(row))[1] for row in rows]
         await self._pool.executemany(q.positional(sql)[0], values)
 
     async def prune_usage(self, before: float) -> int:
@@ -190,7 +190,7 @@ class PostgresStorage:
 
     async def usage_summary(self, since: float) -> list[UsageSummary]:
         rows = await self._rows("usage_summary", since=since)
-        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+        return usage_summaries(rows)
 
     async def get_meta(self, key: str) -> str | None:
         row = await self._pool.fetchrow(*q.bind(q.META["get_meta"], {"key": key}))

@@ -38,7 +38,7 @@ wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields, replace
 from typing import Any
 
@@ -49,7 +49,7 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import InvalidInput
+from bot.storage import challenge_verbs as verbs
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -59,10 +59,11 @@ from bot.storage.base import (
     audit_values,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
-from bot.storage.export import Document, Writable, exported, exported_audit
-from bot.storage.guild_reads import guild_settings, present
+from bot.storage.export import Document, Writable, exported, exported_audit, header
+from bot.storage.guild_reads import guild_settings, present, settings_or_default
 from bot.storage.postgres import queries as q
 from bot.storage.postgres.pool import Pool, rowcount
+from bot.storage.statements import PURGE
 
 LOGIN_ATTEMPTS = 5  # check-ins of one member racing each other; each loss means another won
 SETTINGS_WIDTH = len(fields(GuildSettings))  # the settings' columns lead settings_and_member
@@ -143,7 +144,7 @@ class PostgresGuildRepository(ChallengeVerbs):
     async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
         for _ in range(LOGIN_ATTEMPTS):
             row = await self._fetchone("settings_and_member", user_id=user_id)
-            settings = guild_settings(row[:SETTINGS_WIDTH]) if row else GuildSettings(self.guild_id)
+            settings = settings_or_default(self.guild_id, row and row[:SETTINGS_WIDTH])
             member = Member(*row[SETTINGS_WIDTH:]) if row and row["user_id"] is not None \
                 else None
             day, yesterday = member_rules.local_days(now, settings.day_boundary)
@@ -159,49 +160,28 @@ class PostgresGuildRepository(ChallengeVerbs):
         raise StorageUnavailable(f"check-in of member {user_id} lost {LOGIN_ATTEMPTS} races")
 
     # -- challenges -------------------------------------------------------------------------
-    async def _move(self, conn: asyncpg.Connection, escrow: challenge_rules.Escrow) -> None:
-        """Move the points of the domain's escrow decision."""
-        if escrow.debit is not None:
-            user_id, amount = escrow.debit
-            if not await self._run(conn, "spend_points", user_id=user_id, amount=amount):
-                raise challenge_rules.short_of(amount)
-        for user_id, amount in escrow.credits:
-            await self._run(conn, "add_points", user_id=user_id, amount=amount)
-        if escrow.winner_id is not None:
-            await self._run(conn, "record_result", user_id=escrow.winner_id, won=1, lost=0)
-            await self._run(conn, "record_result", user_id=escrow.loser_id, won=0, lost=1)
+    async def _write_all(self, conn: asyncpg.Connection, writes: Iterable[verbs.Write]) -> None:
+        """Run a decision's statements (bot.storage.challenge_verbs), in order."""
+        for write in writes:
+            verbs.check_debit(write, await self._run(conn, write[0], **write[1]))
 
     async def _apply(self, conn: asyncpg.Connection, before: Challenge,
                      after: Challenge) -> Challenge:
         """Store a rule's decision and move the escrowed points it implies."""
-        await self._move(conn, challenge_rules.escrow(before, after))
-        await self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
-                        expires_at=after.expires_at, resolved_at=after.resolved_at,
-                        winner_id=after.winner_id, accepted_at=after.accepted_at,
-                        claimant_id=after.claimant_id, claimed_at=after.claimed_at,
-                        disputed_at=after.disputed_at)
+        await self._write_all(conn, verbs.decision_writes(before, after))
         return after
 
-    async def _act(self, challenge_id: int, now: float,
-                   decide: Callable[[Challenge], Challenge]) -> Challenge:
-        """Lock the challenge, apply the rule ``decide`` and commit, in one transaction.
-
-        A challenge whose deadline has passed is first resolved as the expiry job would resolve
-        it; that is committed, and the member gets the reason as an error."""
-        async def work(conn: asyncpg.Connection) -> Challenge | InvalidInput:
+    async def _transition(self, challenge_id: int,
+                          judge: Callable[[Challenge], verbs.Verdict]) -> verbs.Verdict:
+        """The challenge is loaded ``FOR UPDATE``: a second transition of it waits for this one."""
+        async def work(conn: asyncpg.Connection) -> verbs.Verdict:
             row = await self._one(conn, "challenge_for_update", number=challenge_id)
             if row is None:
                 raise challenge_rules.not_found(challenge_id)
             challenge = Challenge(*row)
-            if challenge_rules.is_due(challenge, now):
-                resolved = await self._apply(conn, challenge,
-                                             challenge_rules.resolve_due(challenge, now))
-                return InvalidInput(challenge_rules.due_message(resolved))
-            return await self._apply(conn, challenge, decide(challenge))
-        result = await self._pool.transaction(work)
-        if isinstance(result, InvalidInput):
-            raise result
-        return result
+            after, refusal = judge(challenge)
+            return await self._apply(conn, challenge, after), refusal
+        return await self._pool.transaction(work)
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:
@@ -214,7 +194,8 @@ class PostgresGuildRepository(ChallengeVerbs):
             number = (await self._only(conn, "next_challenge_number"))[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
-            await self._move(conn, challenge_rules.escrow(None, challenge))
+            await self._write_all(conn,
+                                  verbs.escrow_writes(challenge_rules.escrow(None, challenge)))
             await self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                             opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
             return challenge
@@ -230,7 +211,7 @@ class PostgresGuildRepository(ChallengeVerbs):
     async def expire_challenges(self, now: float) -> list[Challenge]:
         async def work(conn: asyncpg.Connection) -> list[Challenge]:
             due = [Challenge(*row) for row in
-                   await self._all(conn, "due_challenges_for_update", now=now)]
+                   await self._all(conn, "due_challenges", now=now)]
             return [await self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
                     for challenge in due]
         return await self._pool.transaction(work)
@@ -242,11 +223,8 @@ class PostgresGuildRepository(ChallengeVerbs):
         sections agree with each other). Returns the row count of each section; an exception
         from ``out.write`` (ExportTooLarge) stops the reading and propagates."""
         async with self._pool.snapshot() as conn:
-            row = await self._one(conn, "settings")
-            settings = guild_settings(row) if row else GuildSettings(self.guild_id)
-            document = Document(out, {
-                "guild_id": str(self.guild_id), "exported_at": exported_at,
-                "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}})
+            settings = settings_or_default(self.guild_id, await self._one(conn, "settings"))
+            document = Document(out, header(settings, exported_at))
             for section, query, export_row in (
                     ("members", "export_members", lambda r: exported(Member, r)),
                     ("challenges", "export_challenges", lambda r: exported(Challenge, r)),
@@ -267,8 +245,7 @@ class PostgresGuildRepository(ChallengeVerbs):
             if left_before is not None and \
                     await self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
-            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
-                         "purge_audit", "purge_deliveries"):
+            for name in PURGE:
                 await self._run(conn, name)
             return True
         return await self._pool.transaction(work)

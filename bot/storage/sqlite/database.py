@@ -14,9 +14,11 @@ from typing import Any
 
 from bot.domain.announcements import Announcement, Progress
 from bot.storage.base import StorageSize, StorageUnavailable, UsageRow, UsageSummary
+from bot.storage.guild_reads import usage_summaries
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
 from bot.storage.sqlite.repository import SQLiteGuildRepository
+from bot.storage.statements import usage_values
 
 
 class SQLiteStorage(Connections):
@@ -118,7 +120,7 @@ class SQLiteStorage(Connections):
     async def write_usage(self, rows: Sequence[UsageRow]) -> None:
         if not rows:
             return
-        values = [(r.guild_id or 0, r.ts, r.command, r.outcome, r.latency_ms) for r in rows]
+        values = [usage_values(row) for row in rows]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(q.OPERATOR["insert_usage"][0], values)
@@ -142,7 +144,7 @@ class SQLiteStorage(Connections):
 
     async def usage_summary(self, since: float) -> list[UsageSummary]:
         rows = await self.fetchall(q.OPERATOR["usage_summary"][0], {"since": since})
-        return [UsageSummary(r[0], r[1], r[2], r[3], round(r[4] or 0.0, 2)) for r in rows]
+        return usage_summaries(rows)
 
     async def get_meta(self, key: str) -> str | None:
         row = await self.fetchone(q.META["get_meta"], {"key": key})

@@ -23,7 +23,7 @@ from bot.domain import members as member_rules
 from bot.domain import privacy as privacy_rules
 from bot.domain import settings as setting_rules
 from bot.domain.audit import AuditEntry
-from bot.domain.errors import InvalidInput
+from bot.storage import challenge_verbs as verbs
 from bot.storage.base import (
     Challenge,
     GuildSettings,
@@ -34,10 +34,11 @@ from bot.storage.base import (
     audit_values,
 )
 from bot.storage.challenge_verbs import ChallengeVerbs
-from bot.storage.export import exported, exported_audit, write_document
-from bot.storage.guild_reads import guild_settings, present
+from bot.storage.export import exported, exported_audit, header, write_document
+from bot.storage.guild_reads import guild_settings, present, settings_or_default
 from bot.storage.sqlite import queries as q
 from bot.storage.sqlite.connections import Connections
+from bot.storage.statements import PURGE
 
 T = TypeVar("T")
 
@@ -128,8 +129,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
     async def daily_login(self, user_id: int, now: float) -> tuple[LoginResult, GuildSettings]:
         def work(conn: sqlite3.Connection) -> tuple[LoginResult, GuildSettings]:
             row = self._one(conn, "member", user_id=user_id)
-            found = self._one(conn, "settings")
-            settings = guild_settings(found) if found else GuildSettings(self.guild_id)
+            settings = settings_or_default(self.guild_id, self._one(conn, "settings"))
             day, yesterday = member_rules.local_days(now, settings.day_boundary)
             result = member_rules.login(Member(*row) if row else None, day, yesterday,
                                         settings.daily_reward)
@@ -146,44 +146,23 @@ class SQLiteGuildRepository(ChallengeVerbs):
             raise challenge_rules.not_found(number)
         return Challenge(*row)
 
-    def _move(self, conn: sqlite3.Connection, escrow: challenge_rules.Escrow) -> None:
-        """Move the points of the domain's escrow decision."""
-        if escrow.debit is not None:
-            user_id, amount = escrow.debit
-            if not self._run(conn, "spend_points", user_id=user_id, amount=amount):
-                raise challenge_rules.short_of(amount)
-        for user_id, amount in escrow.credits:
-            self._run(conn, "add_points", user_id=user_id, amount=amount)
-        if escrow.winner_id is not None:
-            self._run(conn, "record_result", user_id=escrow.winner_id, won=1, lost=0)
-            self._run(conn, "record_result", user_id=escrow.loser_id, won=0, lost=1)
+    def _write_all(self, conn: sqlite3.Connection, writes: Iterable[verbs.Write]) -> None:
+        """Run a decision's statements (bot.storage.challenge_verbs), in order."""
+        for write in writes:
+            verbs.check_debit(write, self._run(conn, write[0], **write[1]))
 
     def _apply(self, conn: sqlite3.Connection, before: Challenge, after: Challenge) -> Challenge:
         """Store a rule's decision and move the escrowed points it implies."""
-        self._move(conn, challenge_rules.escrow(before, after))
-        self._run(conn, "update_challenge", number=after.challenge_id, status=after.status,
-                  expires_at=after.expires_at, resolved_at=after.resolved_at,
-                  winner_id=after.winner_id, accepted_at=after.accepted_at,
-                  claimant_id=after.claimant_id, claimed_at=after.claimed_at,
-                  disputed_at=after.disputed_at)
+        self._write_all(conn, verbs.decision_writes(before, after))
         return after
 
-    async def _act(self, challenge_id: int, now: float,
-                   decide: Callable[[Challenge], Challenge]) -> Challenge:
-        """Load the challenge, apply the rule ``decide`` and commit, in one transaction.
-
-        A challenge whose deadline has passed is first resolved as the expiry job would resolve
-        it; that is committed, and the member gets the reason as an error."""
-        def work(conn: sqlite3.Connection) -> Challenge | InvalidInput:
+    async def _transition(self, challenge_id: int,
+                          judge: Callable[[Challenge], verbs.Verdict]) -> verbs.Verdict:
+        def work(conn: sqlite3.Connection) -> verbs.Verdict:
             challenge = self._load_challenge(conn, challenge_id)
-            if challenge_rules.is_due(challenge, now):
-                resolved = self._apply(conn, challenge, challenge_rules.resolve_due(challenge, now))
-                return InvalidInput(challenge_rules.due_message(resolved))
-            return self._apply(conn, challenge, decide(challenge))
-        result = await self._write(work)
-        if isinstance(result, InvalidInput):
-            raise result
-        return result
+            after, refusal = judge(challenge)
+            return self._apply(conn, challenge, after), refusal
+        return await self._write(work)
 
     async def create_challenge(self, challenger_id: int, opponent_id: int, stake: int,
                                now: float, expires_at: float) -> Challenge:
@@ -196,7 +175,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
             number = self._only(conn, "next_challenge_number")[0]
             challenge = challenge_rules.new(self.guild_id, number, challenger_id, opponent_id,
                                             stake, now, expires_at)
-            self._move(conn, challenge_rules.escrow(None, challenge))
+            self._write_all(conn, verbs.escrow_writes(challenge_rules.escrow(None, challenge)))
             self._run(conn, "took_challenge_number", number=number)
             self._run(conn, "insert_challenge", number=number, challenger_id=challenger_id,
                       opponent_id=opponent_id, stake=stake, now=now, expires_at=expires_at)
@@ -230,16 +209,14 @@ class SQLiteGuildRepository(ChallengeVerbs):
         conn = self._db.snapshot_reader()
         try:
             conn.execute("BEGIN")  # one snapshot: the sections agree with each other
-            row = conn.execute(q.GUILD["settings"], self._p()).fetchone()
-            settings = guild_settings(row) if row else GuildSettings(self.guild_id)
-            header = {"guild_id": str(self.guild_id), "exported_at": exported_at,
-                      "settings": {k: v for k, v in asdict(settings).items() if k != "guild_id"}}
+            settings = settings_or_default(self.guild_id, self._one(conn, "settings"))
             members = conn.execute(q.GUILD["export_members"], self._p())
             challenges = conn.execute(q.GUILD["export_challenges"], self._p())
             audit = conn.execute(q.GUILD["export_audit"], self._p())
-            return write_document(out, header, {"members": _exported(Member, members),
-                                                "challenges": _exported(Challenge, challenges),
-                                                "audit": map(exported_audit, audit)})
+            return write_document(out, header(settings, exported_at), {
+                "members": _exported(Member, members),
+                "challenges": _exported(Challenge, challenges),
+                "audit": map(exported_audit, audit)})
         finally:
             conn.close()
 
@@ -253,8 +230,7 @@ class SQLiteGuildRepository(ChallengeVerbs):
             if left_before is not None and \
                     self._one(conn, "left_before", cutoff=left_before) is None:
                 return False
-            for name in ("purge_usage", "purge_challenges", "purge_members", "purge_guild",
-                         "purge_audit", "purge_deliveries"):
+            for name in PURGE:
                 self._run(conn, name)
             return True
         return await self._write(work)

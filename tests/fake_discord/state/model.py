@@ -11,8 +11,11 @@ import datetime as _dt
 import itertools
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+Named = TypeVar("Named")
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
@@ -385,15 +388,7 @@ class Guild:
         """A member by index (int < 10**6), id or name."""
         if isinstance(ref, Member):
             return ref
-        if isinstance(ref, str) and not ref.isdigit():
-            for member in self.members.values():
-                if member.user.name == ref:
-                    return member
-            raise KeyError(f"no member named {ref!r} in guild {self.name}")
-        number = int(ref)
-        if number < 1_000_000:
-            return list(self.members.values())[number]
-        return self.members[number]
+        return _find(self.members, ref, lambda m: m.user.name, f"member of guild {self.name}")
 
     def channel(self, ref: int | str | Channel | None) -> Channel:
         """A channel by index, id or name; ``None`` means the system channel."""
@@ -403,32 +398,12 @@ class Guild:
             if self.system_channel is None:
                 raise KeyError(f"guild {self.name} has no text channel")
             return self.system_channel
-        if isinstance(ref, str) and not ref.isdigit():
-            for channel in self.channels.values():
-                if channel.name == ref:
-                    return channel
-            raise KeyError(f"no channel named {ref!r} in guild {self.name}")
-        number = int(ref)
-        if number < 1_000_000:
-            return list(self.channels.values())[number]
-        return self.channels[number]
+        return _find(self.channels, ref, lambda c: c.name, f"channel of guild {self.name}")
 
     def bot_member_payload(self) -> dict[str, Any]:
-        bot = self.state.bot_user
-        return {
-            "user": bot.to_payload(),
-            "roles": [],
-            "joined_at": self.joined_at,
-            "nick": None,
-            "avatar": None,
-            "banner": None,
-            "premium_since": None,
-            "deaf": False,
-            "mute": False,
-            "pending": False,
-            "flags": 0,
-            "communication_disabled_until": None,
-        }
+        """The bot's own member (no roles, no nick; it joined with the guild)."""
+        return Member(user=self.state.bot_user, guild=self, permissions=0,
+                      joined_at=self.joined_at).to_payload()
 
     def create_payload(self, *, join: bool = False) -> dict[str, Any]:
         """The GUILD_CREATE payload, as Discord sends it without the presences intent.
@@ -492,6 +467,21 @@ class Guild:
 
     def __repr__(self) -> str:
         return f"<Guild {self.name} id={self.id} members={len(self.members)}>"
+
+
+def _find(items: dict[int, Named], ref: int | str, name_of: Callable[[Named], str],
+          what: str) -> Named:
+    """One of ``items`` (``what`` they are, for the error) by name (a non-numeric string),
+    index (a number below 10**6) or id."""
+    if isinstance(ref, str) and not ref.isdigit():
+        for item in items.values():
+            if name_of(item) == ref:
+                return item
+        raise KeyError(f"no {what} is named {ref!r}")
+    number = int(ref)
+    if number < 1_000_000:
+        return list(items.values())[number]
+    return items[number]
 
 
 @dataclass(eq=False, slots=True)

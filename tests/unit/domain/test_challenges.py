@@ -107,47 +107,48 @@ def test_the_errors_for_missing_challenges_and_short_balances():
 
 
 # -- the other transitions --------------------------------------------------------------------
-def test_only_the_opponent_declines_an_open_challenge():
+# The states the refusals are tried on: a game accepted at 2000, claimed by <@10> at 3000,
+# that claim disputed by <@20> at 3100.
+GAME = challenges.accept(OPEN, 20, 2000.0)
+CLAIM = challenges.report(GAME, 10, 10, False, 3000.0)
+DISPUTED = challenges.dispute(CLAIM, 20, 3100.0)
+
+# (rule, the challenge, the rule's other arguments, what the member is told): each a refusal.
+REFUSALS = [
+    ("decline", OPEN, (10, 2000.0), "Only the challenged member can decline"),
+    ("decline", GAME, (20, 2500.0), "#7 is accepted"),
+    ("accept", GAME, (20, 2500.0), "#7 is accepted"),
+    ("cancel", OPEN, (20, 2000.0), "Only the member who made"),
+    ("cancel", GAME, (10, 2500.0), "only open challenges can be cancelled"),
+    ("report", CLAIM, (10, 10, False, 3100.0), "already claimed"),
+    ("report", CLAIM, (20, 20, False, 3100.0), "<@10> has claimed challenge #7"),
+    ("dispute", CLAIM, (10, 3100.0), "own claim"),
+    ("dispute", CLAIM, (99, 3100.0), "Only the players can dispute"),
+    ("dispute", DISPUTED, (20, 3200.0), "already disputed"),
+    ("report", DISPUTED, (10, 10, False, 3200.0), "is disputed: an admin"),
+]
+
+
+@pytest.mark.parametrize(("rule", "challenge", "args", "message"), REFUSALS,
+                         ids=[message for *_, message in REFUSALS])
+def test_a_transition_the_rules_do_not_allow_is_refused(rule, challenge, args, message):
+    with pytest.raises(InvalidInput, match=message):
+        getattr(challenges, rule)(challenge, *args)
+
+
+def test_the_opponent_declines_and_the_challenger_cancels_an_open_challenge():
     declined = challenges.decline(OPEN, 20, 2000.0)
     assert (declined.status, declined.resolved_at, declined.winner_id) == \
         ("declined", 2000.0, None)
-    with pytest.raises(InvalidInput, match="Only the challenged member can decline"):
-        challenges.decline(OPEN, 10, 2000.0)
-    game = challenges.accept(OPEN, 20, 2000.0)
-    with pytest.raises(InvalidInput, match="#7 is accepted"):
-        challenges.decline(game, 20, 2500.0)
-    with pytest.raises(InvalidInput, match="#7 is accepted"):
-        challenges.accept(game, 20, 2500.0)
-
-
-def test_only_the_challenger_cancels_and_only_while_open():
     cancelled = challenges.cancel(OPEN, 10, 2000.0)
     assert (cancelled.status, cancelled.resolved_at) == ("cancelled", 2000.0)
-    with pytest.raises(InvalidInput, match="Only the member who made"):
-        challenges.cancel(OPEN, 20, 2000.0)
-    with pytest.raises(InvalidInput, match="only open challenges can be cancelled"):
-        challenges.cancel(challenges.accept(OPEN, 20, 2000.0), 10, 2500.0)
 
 
-def test_claims_cannot_be_repeated_countered_or_made_while_disputed():
-    claim = challenges.report(challenges.accept(OPEN, 20, 2000.0), 10, 10, False, 3000.0)
-    with pytest.raises(InvalidInput, match="already claimed"):
-        challenges.report(claim, 10, 10, False, 3100.0)
-    with pytest.raises(InvalidInput, match="<@10> has claimed challenge #7"):
-        challenges.report(claim, 20, 20, False, 3100.0)
-    confirmed = challenges.report(claim, 20, 10, False, 3100.0)  # conceding confirms
+def test_a_claim_is_confirmed_by_conceding_and_a_dispute_settled_by_conceding_or_an_admin():
+    confirmed = challenges.report(CLAIM, 20, 10, False, 3100.0)  # conceding confirms
     assert (confirmed.status, confirmed.winner_id) == ("completed", 10)
-    with pytest.raises(InvalidInput, match="own claim"):
-        challenges.dispute(claim, 10, 3100.0)
-    with pytest.raises(InvalidInput, match="Only the players can dispute"):
-        challenges.dispute(claim, 99, 3100.0)
-    disputed = challenges.dispute(claim, 20, 3100.0)
-    with pytest.raises(InvalidInput, match="already disputed"):
-        challenges.dispute(disputed, 20, 3200.0)
-    with pytest.raises(InvalidInput, match="is disputed: an admin"):
-        challenges.report(disputed, 10, 10, False, 3200.0)
-    assert challenges.report(disputed, 20, 10, False, 3200.0).status == "completed"
-    assert challenges.report(disputed, 99, 20, True, 3200.0).winner_id == 20
+    assert challenges.report(DISPUTED, 20, 10, False, 3200.0).status == "completed"
+    assert challenges.report(DISPUTED, 99, 20, True, 3200.0).winner_id == 20
 
 
 def test_deadlines_and_what_a_late_command_is_told():

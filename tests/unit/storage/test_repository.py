@@ -109,6 +109,28 @@ async def test_challenge_lifecycle_completed(storage):
     assert (ann.points, ann.wins, bob.points, bob.losses) == (700, 1, 300, 1)
 
 
+# A refused verb changes nothing, so one challenge serves every refusal of its phase:
+# (verb, its arguments after the challenge number, what the refusal says).
+REFUSED_WHILE_OPEN = (
+    ("accept_challenge", (CID, NOW), "Only the challenged"),
+    ("decline_challenge", (ANN, NOW), "Only the challenged"),
+    ("cancel_challenge", (BOB, NOW), "Only the member who made"),
+    ("complete_challenge", (BOB, ANN, NOW), "only accepted"),
+)
+REFUSED_WHILE_ACCEPTED = (
+    ("accept_challenge", (BOB, NOW), "is accepted"),
+    ("cancel_challenge", (ANN, NOW), "only open"),
+    ("complete_challenge", (CID, ANN, NOW), "Only the players"),
+    ("complete_challenge", (BOB, CID, NOW), "one of the two"),
+)
+
+
+async def refused(repo, number, refusals):
+    for verb, args, message in refusals:
+        with pytest.raises(InvalidInput, match=message):
+            await getattr(repo, verb)(number, *args)
+
+
 async def test_challenge_failure_paths(storage):
     repo = await funded(storage, users=(ANN, BOB, CID))
     with pytest.raises(InvalidInput, match="yourself"):
@@ -123,23 +145,9 @@ async def test_challenge_failure_paths(storage):
     c = await repo.create_challenge(ANN, BOB, 100, NOW, NOW + HOUR)
     with pytest.raises(ChallengeNotFound):
         await repo.accept_challenge(99, BOB, NOW)
-    with pytest.raises(InvalidInput, match="Only the challenged"):
-        await repo.accept_challenge(c.challenge_id, CID, NOW)
-    with pytest.raises(InvalidInput, match="Only the challenged"):
-        await repo.decline_challenge(c.challenge_id, ANN, NOW)
-    with pytest.raises(InvalidInput, match="Only the member who made"):
-        await repo.cancel_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(InvalidInput, match="only accepted"):
-        await repo.complete_challenge(c.challenge_id, BOB, ANN, NOW)
+    await refused(repo, c.challenge_id, REFUSED_WHILE_OPEN)
     await repo.accept_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(InvalidInput, match="is accepted"):
-        await repo.accept_challenge(c.challenge_id, BOB, NOW)
-    with pytest.raises(InvalidInput, match="only open"):
-        await repo.cancel_challenge(c.challenge_id, ANN, NOW)
-    with pytest.raises(InvalidInput, match="Only the players"):
-        await repo.complete_challenge(c.challenge_id, CID, ANN, NOW)
-    with pytest.raises(InvalidInput, match="one of the two"):
-        await repo.complete_challenge(c.challenge_id, BOB, CID, NOW)
+    await refused(repo, c.challenge_id, REFUSED_WHILE_ACCEPTED)
     settled = await repo.complete_challenge(c.challenge_id, CID, BOB, NOW, reporter_is_admin=True)
     assert settled.winner_id == BOB
 
@@ -171,6 +179,18 @@ async def test_decline_cancel_refund_and_expiry(storage):
     assert (await repo.member(BOB)).points == 500
     statuses = {c.challenge_id: c.status for c in await repo.challenges(active_only=False)}
     assert statuses == {1: "declined", 2: "cancelled", 3: "expired", 4: "expired"}
+
+
+async def test_due_challenges_expire_in_number_order_on_both_backends(storage):
+    """Issue 15, D1 (one due-challenges statement for both backends, bot/storage/statements.py):
+    the expiry resolves a guild's due challenges in number order on both backends. Not a
+    regression test (SQLite read them in primary-key order already, without saying so); it
+    fails when the shared statement loses its ORDER BY: PostgreSQL then returns #2 (due first)
+    before #1 (seen with the ORDER BY removed)."""
+    repo = await funded(storage)
+    await repo.create_challenge(ANN, BOB, 10, NOW, NOW + 2 * HOUR)
+    await repo.create_challenge(ANN, BOB, 10, NOW, NOW + HOUR)
+    assert [c.challenge_id for c in await repo.expire_challenges(NOW + 2 * HOUR)] == [1, 2]
 
 
 async def test_accepting_an_expired_challenge_refunds_and_fails(storage):
