@@ -44,12 +44,43 @@ FLOOR_RISE = 0.02       # the floor may rise this many seconds per second (clock
 CONNECTION_LIMIT = 64   # connections for busy answers, apart from discord.py's own
 REQUEST_TIMEOUT = 10.0
 MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # a chunked response longer than this is given up
 FAILURE_LOG_INTERVAL = 60.0
 
 
 def created_at(interaction_id: int) -> float:
     """Unix time an interaction was created, from its snowflake id."""
     return ((interaction_id >> 22) + DISCORD_EPOCH_MS) / 1000.0
+
+
+def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """The body of a ``Transfer-Encoding: chunked`` response that begins at ``start``, and
+    where it ends in ``buffer``; None while it is incomplete, ValueError when it is garbled.
+    Chunk extensions and trailers are skipped."""
+    body = bytearray()
+    at = start
+    while True:
+        eol = buffer.find(b"\r\n", at)
+        if eol < 0:
+            return None
+        size = int(bytes(buffer[at:eol]).split(b";", 1)[0].strip(), 16)
+        if size < 0:
+            raise ValueError(f"chunk size {size}")
+        at = eol + 2
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                eol = buffer.find(b"\r\n", at)
+                if eol < 0:
+                    return None
+                if eol == at:
+                    return bytes(body), eol + 2
+                at = eol + 2
+        if len(buffer) < at + size + 2:
+            return None
+        if buffer[at + size:at + size + 2] != b"\r\n":
+            raise ValueError("a chunk longer than its size")
+        body += buffer[at:at + size]
+        at += size + 2
 
 
 class _Connection(asyncio.Protocol):
@@ -93,29 +124,52 @@ class _Connection(asyncio.Protocol):
             self._finish(None)
             self.close()
             return
-        length: int | None = 0 if status in (204, 304) or 100 <= status < 200 else None
-        reusable = True
+        bodiless = status in (204, 304) or 100 <= status < 200
+        length: int | None = 0 if bodiless else None
+        chunked = False
+        framed = True   # we can tell where the body ends
+        keep = True     # the server keeps the connection open
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
-            if name == b"content-length" and length is None:
+            value = value.strip().lower()
+            if name == b"connection" and value == b"close":
+                keep = False
+            elif bodiless:
+                continue
+            elif name == b"transfer-encoding":  # wins over any Content-Length (RFC 9112)
+                chunked = value == b"chunked"
+                framed = chunked  # any other coding is not understood
+            elif name == b"content-length" and not chunked:
                 try:
-                    length = int(value.strip())
+                    length = int(value)
                 except ValueError:
-                    reusable = False
-            elif name == b"transfer-encoding" or (
-                    name == b"connection" and value.strip().lower() == b"close"):
-                reusable = False  # a chunked body or a closing server: do not reuse
-        # Without a length the body runs until the server closes: not reusable either.
-        if reusable and length is not None:
+                    framed = False
+        decoded: tuple[bytes, int] | None = None
+        if chunked:
+            try:
+                decoded = _dechunk(self._buffer, end + 4)
+            except ValueError:
+                pass  # garbled
+            else:
+                if decoded is None and len(self._buffer) <= MAX_HEADER_BYTES + MAX_BODY_BYTES:
+                    return  # wait for the rest of the body
+        elif framed and length is not None and length >= 0:
             if len(self._buffer) < end + 4 + length:
                 return  # wait for the rest of the body
-            body = bytes(self._buffer[end + 4:end + 4 + length])
-            del self._buffer[:end + 4 + length]
-            self._finish(status, body)
+            decoded = bytes(self._buffer[end + 4:end + 4 + length]), end + 4 + length
+        if decoded is None:
+            # The body runs until the server closes, or is garbled or too long: the status
+            # alone (the request did arrive), and this connection is out of step.
+            self._finish(status)
+            self.close()
+            return
+        body, used = decoded
+        del self._buffer[:used]
+        self._finish(status, body)
+        if keep:
             self.client._ready(self)
         else:
-            self._finish(status)
             self.close()
 
     # -- use ------------------------------------------------------------------------------

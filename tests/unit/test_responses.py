@@ -251,3 +251,44 @@ async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
     server.close()
     assert reply.message_id == 42
     assert len(seen) == 3 and len(set(seen)) == 1  # the same request each time
+
+
+async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_connection() -> None:
+    """Regression (issue 17 follow-up, item 1): a server behind a proxy answers the callback
+    with ``Transfer-Encoding: chunked``; the reply's message id is still read (``/challenge
+    create`` keeps its public message), across a chunk boundary and with a trailer, and the
+    connection, its body complete, serves the next reply. Fails on the old code because the
+    client read a body only with Content-Length: a chunked response gave its status, no body (so
+    ``message_id`` None), and closed its connection."""
+    body = b'{"interaction":{"id":"1","type":2,"response_message_id":"42"}}'
+    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n"
+               b"%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: y\r\n\r\n"
+               % (20, body[:20], len(body) - 20, body[20:]))
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                for piece in (chunked[:70], chunked[70:]):  # the body arrives in two reads
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None, limit=1)
+    replies = [Reply(content="one"), Reply(content="two")]
+    for number, reply in enumerate(replies):
+        await post_reply(bot_interaction(number, "tok"), client, reply)  # type: ignore[arg-type]
+    await client.close()
+    server.close()
+    assert [r.message_id for r in replies] == [42, 42]
+    assert len(connections) == 1
