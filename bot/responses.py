@@ -6,7 +6,7 @@ window: it answers directly when the work finishes in time and defers first when
 The direct answer, every command's usual path, bypasses discord.py's HTTP client: the body is
 built by discord.py's own ``interaction_message_response_params`` (the same JSON or multipart
 it would send) and POSTed over the bot's keep-alive callback connections
-(:class:`bot.shedding.BusyClient`), and of the response only the message id is read. A deferral
+(:class:`bot.callbacks.CallbackClient`), and of the response only the message id is read. A deferral
 and its follow-up, which are rare, go through discord.py.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import discord
 from discord.webhook.async_ import interaction_message_response_params
 
-from bot.shedding import BusyClient
+from bot.callbacks import CallbackClient
 
 # Discord drops an interaction not answered within 3 s of its creation; keep a safety margin.
 ANSWER_BUDGET = 2.0
@@ -103,7 +103,8 @@ def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
-async def post_reply(interaction: discord.Interaction, client: BusyClient, reply: Reply) -> None:
+async def post_reply(interaction: discord.Interaction, client: CallbackClient,
+                     reply: Reply) -> None:
     """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
     ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
     response = interaction.response

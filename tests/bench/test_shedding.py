@@ -149,7 +149,7 @@ CLOSING = (b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 4\r\
 async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
     import asyncio
 
-    from bot.shedding import BusyClient
+    from bot.callbacks import CallbackClient
 
     server = RawServer([NO_CONTENT, ERROR, NO_CONTENT, CHUNKED, NO_CONTENT, CLOSING, NO_CONTENT,
                         None, NO_CONTENT])
@@ -162,7 +162,7 @@ async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
             if len(results) == 9:
                 done.set()
 
-        client = BusyClient(api_base, "guildbot-test", b'{"type":4}', finished, limit=1)
+        client = CallbackClient(api_base, "guildbot-test", b'{"type":4}', finished, limit=1)
         for i in range(9):
             client.submit(1000 + i, f"tok/{i}", i)
         await asyncio.wait_for(done.wait(), 10)
@@ -180,7 +180,7 @@ async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
 async def test_a_silent_server_times_out_and_close_reports_the_rest():
     import asyncio
 
-    from bot.shedding import BusyClient
+    from bot.callbacks import CallbackClient
 
     async def silent(reader, writer):
         try:
@@ -191,7 +191,7 @@ async def test_a_silent_server_times_out_and_close_reports_the_rest():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     results: dict = {}
-    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}",
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}",
                         lambda item, status: results.__setitem__(item, status),
                         limit=1, timeout=0.2)
     for i in range(3):

@@ -12,8 +12,8 @@ import discord
 import pytest
 
 from bot import components as ui
+from bot.callbacks import CallbackClient
 from bot.responses import Reply, message_body, post_reply, send_reply
-from bot.shedding import BusyClient
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.interactions import FakeInteraction
 from tests.fake_discord.testing import serving
@@ -61,7 +61,7 @@ async def test_an_ephemeral_embed_with_buttons_reaches_the_fake_valid() -> None:
     direct path (no ``post_reply``/``message_body``: every answer went through aiohttp)."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         embed = discord.Embed(title="Profile of ann", description="Points: 100")
         view = ui.frozen(ui.button("Next", ui.make_id("lb", "page", inter.guild.id, 2)))
         reply = Reply(embed=embed, ephemeral=True, view=view)
@@ -84,7 +84,7 @@ async def test_a_file_goes_as_multipart_and_a_public_reply_has_no_flags() -> Non
     code because it had no direct path to send it."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         data = b'{"guild": 1, "members": []}\n' * 100
         reply = Reply(content="Your export", file=("export.json", data))
         await post_reply(bot_interaction(inter.id, inter.token), client,  # type: ignore[arg-type]
@@ -102,10 +102,10 @@ async def test_a_malformed_direct_body_fails_the_fakes_schema_check() -> None:
     """What bypasses discord.py is still checked: a callback body against Discord's OpenAPI
     description is flagged by the fake (a malformed one makes any e2e test fail at teardown), and
     a refused callback raises discord.HTTPException like discord.py's path. Fails on the old
-    code because BusyClient could only send its one prebuilt body (no ``post``)."""
+    code because CallbackClient could only send its one prebuilt body (no ``post``)."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         status, _ = await client.post(inter.id, inter.token,
                                       b'{"type":4,"data":{"content":"x","tts":"yes"}}',
                                       "application/json")
@@ -244,7 +244,8 @@ async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None, limit=1)
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
+                            limit=1)
     reply = Reply(content="hello")
     await post_reply(bot_interaction(5, "tok"), client, reply)  # type: ignore[arg-type]
     await client.close()
@@ -284,7 +285,8 @@ async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_conne
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None, limit=1)
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
+                            limit=1)
     replies = [Reply(content="one"), Reply(content="two")]
     for number, reply in enumerate(replies):
         await post_reply(bot_interaction(number, "tok"), client, reply)  # type: ignore[arg-type]
