@@ -103,6 +103,15 @@ def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
+def mark_answered(interaction: discord.Interaction) -> None:
+    """discord.py's own bookkeeping after a first response sent without it: the interaction has
+    its response (``is_done()``), so an error reply afterwards follows up. The one private
+    attribute of discord.py the direct path touches (``InteractionResponse._response_type``,
+    slotted: a rename raises AttributeError); tests/unit/test_responses.py checks it against
+    the installed discord.py, so an upgrade that removes it fails the tests, not a reply."""
+    interaction.response._response_type = discord.InteractionResponseType.channel_message
+
+
 async def post_reply(interaction: discord.Interaction, client: CallbackClient,
                      reply: Reply) -> None:
     """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
@@ -110,7 +119,7 @@ async def post_reply(interaction: discord.Interaction, client: CallbackClient,
     response = interaction.response
     if response.is_done():
         raise discord.InteractionResponded(interaction)
-    body, content_type = message_body(reply, interaction._state.allowed_mentions)
+    body, content_type = message_body(reply, interaction.client.allowed_mentions)
     for attempt in range(RETRIES + 1):
         status, data = await client.post(interaction.id, interaction.token, body, content_type,
                                          "?with_response=true")
@@ -127,8 +136,7 @@ async def post_reply(interaction: discord.Interaction, client: CallbackClient,
         raise discord.HTTPException(
             SimpleNamespace(status=status or 0, reason="callback"),
             message)
-    # discord.py's own bookkeeping: the interaction now has its response (is_done()).
-    response._response_type = discord.InteractionResponseType.channel_message
+    mark_answered(interaction)
     # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
     about = payload.get("interaction") if isinstance(payload, dict) else None
     message_id = (about or {}).get("response_message_id")

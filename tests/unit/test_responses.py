@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 from types import SimpleNamespace
 
 import discord
@@ -13,7 +14,7 @@ import pytest
 
 from bot import components as ui
 from bot.callbacks import CallbackClient
-from bot.responses import Reply, message_body, post_reply, send_reply
+from bot.responses import Reply, mark_answered, message_body, post_reply, send_reply
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.interactions import FakeInteraction
 from tests.fake_discord.testing import serving
@@ -32,10 +33,11 @@ def fake_interaction(fake: FakeDiscord) -> FakeInteraction:
 
 
 def bot_interaction(interaction_id: int, token: str, client: object | None = None):
+    """``client``: the callback client the bot would hold (``GuildBot.callbacks``)."""
     """What post_reply and send_reply use of a discord.Interaction, with discord.py's own
     InteractionResponse (its bookkeeping says whether the interaction was answered)."""
-    inter = SimpleNamespace(id=interaction_id, token=token, client=client,
-                            _state=SimpleNamespace(allowed_mentions=MENTIONS))
+    inter = SimpleNamespace(id=interaction_id, token=token,
+                            client=SimpleNamespace(callbacks=client, allowed_mentions=MENTIONS))
     inter.response = Response(inter)  # type: ignore[arg-type]
     return inter
 
@@ -152,7 +154,7 @@ async def test_a_reply_in_time_goes_direct_without_discord_pys_client() -> None:
     interaction counts as answered. Fails on the old code because it called
     ``interaction.response.send_message``, which here has no HTTP client to go through."""
     client = Recording()
-    inter = bot_interaction(snowflake(), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(), "tok", client)
 
     async def work() -> Reply:
         return Reply(content="done", ephemeral=True)
@@ -170,7 +172,7 @@ async def test_work_past_the_window_is_deferred_then_followed_up() -> None:
     deferral itself, so it cannot finish in time. The old code passes this too (it deferred
     the same way): this guards the behaviour across the change, it is not a regression test."""
     client = Recording()
-    inter = bot_interaction(snowflake(ago=10), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(ago=10), "tok", client)
 
     async def defer(*, ephemeral: bool, thinking: bool) -> None:
         client.calls.append(f"defer ephemeral={ephemeral} thinking={thinking}")
@@ -199,7 +201,7 @@ async def test_a_failing_work_waits_for_a_started_deferral() -> None:
     answered and follows up. The old code passes this too (its deferral was awaited before the
     work's result); it guards the timer-based deferral."""
     client = Recording()
-    inter = bot_interaction(snowflake(ago=10), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(ago=10), "tok", client)
     landed = []
 
     async def defer(*, ephemeral: bool, thinking: bool) -> None:
@@ -294,3 +296,21 @@ async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_conne
     server.close()
     assert [r.message_id for r in replies] == [42, 42]
     assert len(connections) == 1
+
+
+def test_the_discord_py_internals_the_direct_path_relies_on_are_there() -> None:
+    """Regression (issue 17 follow-up, item 3): the direct path marks discord.py's
+    ``InteractionResponse`` answered through its private ``_response_type`` (``mark_answered``,
+    the one place) and takes the client's ``allowed_mentions`` as discord.py would; against the
+    installed discord.py, a real response becomes ``is_done()`` and a real client's mentions
+    are the ones in the body. A discord.py upgrade that renames the attribute fails here
+    (AttributeError: the class is slotted), not in a reply. Fails on the old code because there
+    was no ``mark_answered``: the attribute was set inline in ``post_reply`` and nothing checked
+    it, and the mentions were read from the private ``interaction._state``."""
+    response = discord.InteractionResponse(SimpleNamespace())  # type: ignore[arg-type]
+    assert not response.is_done()
+    mark_answered(SimpleNamespace(response=response))  # type: ignore[arg-type]
+    assert response.is_done() and response.type is discord.InteractionResponseType.channel_message
+    client = discord.Client(intents=discord.Intents.none(), allowed_mentions=MENTIONS)
+    body, _ = message_body(Reply(content="hi"), client.allowed_mentions)
+    assert json.loads(body)["data"]["allowed_mentions"] == MENTIONS.to_dict()
