@@ -324,11 +324,11 @@ def _p99_targets(ours: dict[str, Any], bare: dict[str, Any]) -> list[dict]:
         if r is None or landed is None:
             found.append(_target(name, None, measured + ("" if r is None else
                                  ": whether a bare collection landed in its step is not "
-                                 "recorded"), "<= 1.00x", why))
+                                 "recorded"), "<= 1.00x", "no data"))
         elif landed is not collection:
             found.append(_target(name, None, f"{measured}, but this run is the other case "
                                  f"(bare max {fmt_ms(b200.get('max_ms')).strip()})",
-                                 "<= 1.00x", why))
+                                 "<= 1.00x", _bare_tail(bare, b200).strip()))
         else:
             found.append(_target(name, r <= 1.0, measured, "<= 1.00x", why))
     return found
