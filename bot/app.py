@@ -30,6 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cogs, components, i18n, posts
+from bot.callbacks import CallbackClient
 from bot.config import Settings
 from bot.cooldowns import Cooldowns
 from bot.domain import announcements
@@ -43,7 +44,7 @@ from bot.policy import AdmissionPolicy, Decision
 from bot.responses import answer
 from bot.shards import IDENTIFY_INTERVAL
 from bot.shards import label as shard_label
-from bot.shedding import BusyClient, LoadShedder
+from bot.shedding import LoadShedder
 from bot.storage.base import Storage, StorageSize, StorageUnavailable
 
 log = logging.getLogger("guildbot")
@@ -283,7 +284,7 @@ class GuildBotMixin:
         self.shedder.install(self._connection.parsers)  # type: ignore[attr-defined]
 
     @property
-    def callbacks(self) -> BusyClient:
+    def callbacks(self) -> CallbackClient:
         """The keep-alive connections every first reply goes over (bot/responses.py)."""
         return self.shedder.client
 

@@ -10,10 +10,14 @@ from bot.config import Settings
 from bot.i18n import _
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     admitted: bool
     reason: str = ""
+
+
+# READY keeps a decision per guild (GuildBot.admission): the admitted ones share this one.
+ADMITTED = Decision(True)
 
 
 class AdmissionPolicy:
@@ -34,12 +38,12 @@ class AdmissionPolicy:
         if self.allowlist and guild_id not in self.allowlist:
             return Decision(False, f"not on the {self.stage} allowlist")
         if known:
-            return Decision(True)
+            return ADMITTED
         if self.closed:
             return Decision(False, "closed to new guilds")
         if self.max_guilds and guild_count > self.max_guilds:
             return Decision(False, f"guild limit {self.max_guilds} reached")
-        return Decision(True)
+        return ADMITTED
 
     def decide_ready(self, guilds: Iterable[tuple[int, float]],
                      known: Container[int]) -> dict[int, Decision]:

@@ -6,7 +6,7 @@ window: it answers directly when the work finishes in time and defers first when
 The direct answer, every command's usual path, bypasses discord.py's HTTP client: the body is
 built by discord.py's own ``interaction_message_response_params`` (the same JSON or multipart
 it would send) and POSTed over the bot's keep-alive callback connections
-(:class:`bot.shedding.BusyClient`), and of the response only the message id is read. A deferral
+(:class:`bot.callbacks.CallbackClient`), and of the response only the message id is read. A deferral
 and its follow-up, which are rare, go through discord.py.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import discord
 from discord.webhook.async_ import interaction_message_response_params
 
-from bot.shedding import BusyClient
+from bot.callbacks import CallbackClient
 
 # Discord drops an interaction not answered within 3 s of its creation; keep a safety margin.
 ANSWER_BUDGET = 2.0
@@ -103,13 +103,23 @@ def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
-async def post_reply(interaction: discord.Interaction, client: BusyClient, reply: Reply) -> None:
+def mark_answered(interaction: discord.Interaction) -> None:
+    """discord.py's own bookkeeping after a first response sent without it: the interaction has
+    its response (``is_done()``), so an error reply afterwards follows up. The one private
+    attribute of discord.py the direct path touches (``InteractionResponse._response_type``,
+    slotted: a rename raises AttributeError); tests/unit/test_responses.py checks it against
+    the installed discord.py, so an upgrade that removes it fails the tests, not a reply."""
+    interaction.response._response_type = discord.InteractionResponseType.channel_message
+
+
+async def post_reply(interaction: discord.Interaction, client: CallbackClient,
+                     reply: Reply) -> None:
     """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
     ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
     response = interaction.response
     if response.is_done():
         raise discord.InteractionResponded(interaction)
-    body, content_type = message_body(reply, interaction._state.allowed_mentions)
+    body, content_type = message_body(reply, interaction.client.allowed_mentions)
     for attempt in range(RETRIES + 1):
         status, data = await client.post(interaction.id, interaction.token, body, content_type,
                                          "?with_response=true")
@@ -126,8 +136,7 @@ async def post_reply(interaction: discord.Interaction, client: BusyClient, reply
         raise discord.HTTPException(
             SimpleNamespace(status=status or 0, reason="callback"),
             message)
-    # discord.py's own bookkeeping: the interaction now has its response (is_done()).
-    response._response_type = discord.InteractionResponseType.channel_message
+    mark_answered(interaction)
     # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
     about = payload.get("interaction") if isinstance(payload, dict) else None
     message_id = (about or {}).get("response_message_id")

@@ -8,35 +8,28 @@ is too slow to answer cannot afford to refuse either.
 
 :class:`LoadShedder` sits in front of discord.py's INTERACTION_CREATE parser. It reads how long
 each slash command has waited (the interaction id carries its creation time) and, while commands
-arrive more than ``max_wait`` seconds late, answers them with a prebuilt callback request (one
-per shipped language, picked by the raw payload's ``locale``) and nothing else: no Interaction
-object, no command tree, no response body. The backlog drains, commands are served again, and
-every user gets an answer within the window. The wait is measured against the lowest recent wait
-(the floor), so a host clock that is off by a constant never sheds by itself. The command tree's
-in-flight limit uses the same cheap answer.
+arrive more than ``max_wait`` seconds late, answers them with a prebuilt callback request and
+nothing else: no Interaction object, no command tree, no response body. The backlog drains,
+commands are served again, and every user gets an answer within the window. The wait is measured
+against the lowest recent wait (the floor), so a host clock that is off by a constant never
+sheds by itself. The command tree's in-flight limit uses the same cheap answer.
 
-The requests go through :class:`BusyClient`: keep-alive HTTP/1.1 connections fed from one queue,
-each taking its next request the moment a response is complete. A request costs about a quarter
-of an aiohttp request (34 vs 130 microseconds of CPU, measured on the benchmark machine), which is
-what lets a saturated bot shed faster than commands arrive. It only needs a status line:
-anything it does not expect closes that connection, and a failed busy answer is counted and
-logged, never retried. The same client sends every first reply of a command
-(:meth:`BusyClient.post`, used by bot/responses.py): its own body, and the response's body back.
+The requests go through the bot's interaction callback client (bot/callbacks.py), the one that
+sends every first reply of a command too: keep-alive connections, a quarter of an aiohttp
+request's CPU, which is what lets a saturated bot shed faster than commands arrive. A busy answer
+needs only its status; a failed one is counted and logged, never retried.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import json
 import logging
-import ssl
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from bot import i18n
+from bot.callbacks import CallbackClient
 
 log = logging.getLogger("guildbot.shedding")
 
@@ -44,248 +37,12 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 APPLICATION_COMMAND = 2
 MAX_WAIT = 0.5          # seconds late (beyond the floor) from which commands are shed
 FLOOR_RISE = 0.02       # the floor may rise this many seconds per second (clock drift)
-CONNECTION_LIMIT = 64   # connections for busy answers, apart from discord.py's own
-REQUEST_TIMEOUT = 10.0
-MAX_HEADER_BYTES = 64 * 1024
 FAILURE_LOG_INTERVAL = 60.0
 
 
 def created_at(interaction_id: int) -> float:
     """Unix time an interaction was created, from its snowflake id."""
     return ((interaction_id >> 22) + DISCORD_EPOCH_MS) / 1000.0
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection of a :class:`BusyClient`, one request at a time.
-
-    It takes its next request from the client's queue as soon as a response is complete, inside
-    ``data_received``: no task and no extra trip through the event loop per request."""
-
-    def __init__(self, client: BusyClient) -> None:
-        self.client = client
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.item: Any = None
-        self._buffer = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
-
-    # -- asyncio.Protocol -----------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._finish(None)
-        self.client._lost(self)
-
-    def data_received(self, data: bytes) -> None:
-        if self.item is None:
-            self.close()  # nothing was asked: the connection is out of step
-            return
-        self._buffer += data
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                self._finish(None)
-                self.close()
-            return
-        lines = bytes(self._buffer[:end]).split(b"\r\n")
-        try:
-            status = int(lines[0].split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            self._finish(None)
-            self.close()
-            return
-        length: int | None = 0 if status in (204, 304) or 100 <= status < 200 else None
-        reusable = True
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length" and length is None:
-                try:
-                    length = int(value.strip())
-                except ValueError:
-                    reusable = False
-            elif name == b"transfer-encoding" or (
-                    name == b"connection" and value.strip().lower() == b"close"):
-                reusable = False  # a chunked body or a closing server: do not reuse
-        # Without a length the body runs until the server closes: not reusable either.
-        if reusable and length is not None:
-            if len(self._buffer) < end + 4 + length:
-                return  # wait for the rest of the body
-            body = bytes(self._buffer[end + 4:end + 4 + length])
-            del self._buffer[:end + 4 + length]
-            self._finish(status, body)
-            self.client._ready(self)
-        else:
-            self._finish(status)
-            self.close()
-
-    # -- use ------------------------------------------------------------------------------
-    def send(self, request: bytes, item: Any, timeout: float) -> None:
-        assert self.transport is not None and self.item is None
-        self.item = item
-        self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
-        self.transport.write(request)
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        self._finish(None)
-        self.close()
-
-    def _finish(self, status: int | None, body: bytes = b"") -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        item, self.item = self.item, None
-        if item is not None:
-            self.client._settle(item, status, body)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
-
-
-class BusyClient:
-    """Interaction callback requests over up to ``limit`` keep-alive connections, from one
-    queue: the prebuilt ``body`` (:meth:`submit`) or a body of the caller's (:meth:`post`).
-
-    ``done(item, status)`` is called once for every submitted item: ``status`` is the HTTP
-    status, or None when the request failed (refused, lost, timed out, garbled)."""
-
-    def __init__(self, api_base: str, user_agent: str, body: bytes,
-                 done: Callable[[Any, int | None], None], *, limit: int = CONNECTION_LIMIT,
-                 timeout: float = REQUEST_TIMEOUT) -> None:
-        url = urllib.parse.urlsplit(api_base)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {api_base!r}")
-        self.host = url.hostname
-        self.port = url.port or (443 if url.scheme == "https" else 80)
-        self.tls = url.scheme == "https"
-        self._ssl: ssl.SSLContext | None = None
-        self.prefix = url.path.rstrip("/")
-        self.host_headers = f"Host: {url.netloc}\r\nUser-Agent: {user_agent}\r\n"
-        self.request_tail = self._tail(body, "application/json")
-        self.done = done
-        self.limit = limit
-        self.timeout = timeout
-        self._queue: collections.deque[tuple[bytes, Any]] = collections.deque()
-        self._open: set[_Connection] = set()
-        self._idle: list[_Connection] = []
-        self._connecting = 0
-        self._tasks: set[asyncio.Task] = set()
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    def prebuild(self, body: bytes) -> bytes:
-        """What :meth:`submit` sends after the request line for a JSON ``body``."""
-        return self._tail(body, "application/json")
-
-    def _tail(self, body: bytes, content_type: str) -> bytes:
-        """The request's headers after its request line, and its body."""
-        return (f"{self.host_headers}Content-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
-
-    def _line(self, interaction_id: int, token: str, query: str = "") -> bytes:
-        return (f"POST {self.prefix}/interactions/{interaction_id}/"
-                f"{urllib.parse.quote(token, safe='')}/callback{query} HTTP/1.1\r\n"
-                ).encode("latin-1")
-
-    def submit(self, interaction_id: int, token: str, item: Any,
-               tail: bytes | None = None) -> None:
-        """Queue the prebuilt body for this interaction (or ``tail``, another prebuilt one:
-        :meth:`prebuild`); ``done(item, status)`` follows."""
-        self._queue.append((self._line(interaction_id, token) + (tail or self.request_tail),
-                            item))
-        self._dispatch()
-
-    def post(self, interaction_id: int, token: str, body: bytes, content_type: str,
-             query: str = "") -> asyncio.Future[tuple[int | None, bytes]]:
-        """Queue ``body`` for this interaction; the future gives ``(status, response body)``,
-        status None when the request failed. Nothing is retried."""
-        future: asyncio.Future[tuple[int | None, bytes]] = (
-            asyncio.get_running_loop().create_future())
-        self._queue.append((self._line(interaction_id, token, query)
-                            + self._tail(body, content_type), future))
-        self._dispatch()
-        return future
-
-    def _dispatch(self) -> None:
-        queue, idle = self._queue, self._idle
-        while queue and idle:
-            conn = idle.pop()
-            if conn.closed:
-                continue
-            request, item = queue.popleft()
-            conn.send(request, item, self.timeout)
-        # Open connections for what waits, beyond those already being opened, up to the limit.
-        wanted = min(len(queue), self.limit - len(self._open)) - self._connecting
-        for _ in range(wanted):
-            self._connecting += 1
-            task = asyncio.get_running_loop().create_task(self._connect())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def _ready(self, conn: _Connection) -> None:
-        """A connection finished its request: give it the next one."""
-        queue = self._queue
-        if queue and not conn.closed:
-            request, item = queue.popleft()
-            conn.send(request, item, self.timeout)
-        elif not conn.closed:
-            self._idle.append(conn)
-
-    def _lost(self, conn: _Connection) -> None:
-        self._open.discard(conn)
-        if self._queue:
-            self._dispatch()
-
-    async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            if self.tls and self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: _Connection(self), self.host, self.port, ssl=self._ssl,
-                server_hostname=self.host if self.tls else None), self.timeout)
-        except OSError:
-            self._connecting -= 1
-            if not self._open and not self._connecting:
-                # The endpoint is unreachable: fail what waits rather than retry in a loop.
-                while self._queue:
-                    self._settle(self._queue.popleft()[1], None)
-            return
-        self._connecting -= 1
-        self._open.add(conn)
-        self._ready(conn)
-
-    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Let queued and in-flight answers finish (up to ``timeout``), then close."""
-        deadline = time.monotonic() + timeout
-        while (self._queue or any(c.item is not None for c in self._open)
-               or self._connecting) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for conn in list(self._open):
-            conn._finish(None)
-            conn.close()
-        self._open.clear()
-        self._idle.clear()
-        while self._queue:
-            self._settle(self._queue.popleft()[1], None)
-
-    def _settle(self, item: Any, status: int | None, body: bytes = b"") -> None:
-        if isinstance(item, asyncio.Future):  # a request of post(): its caller awaits it
-            if not item.done():
-                item.set_result((status, body))
-        else:
-            self.done(item, status)
 
 
 class LoadShedder:
@@ -296,11 +53,12 @@ class LoadShedder:
         self.max_wait = max_wait
         self.clock = clock
         self.body = self._busy_body(text)  # English
-        self.client = BusyClient(api_base, user_agent, self.body, self._answered)
-        # The answer in each shipped language, built once: a late command's raw payload names
-        # its member's locale, and picking the language is all the work done per answer.
-        self.tails = {language: self.client.prebuild(self._busy_body(
-            i18n.translate(text, language) or text)) for language in i18n.LANGUAGES}
+        self.client = CallbackClient(api_base, user_agent, self.body, self._answered)
+        # The answer in each shipped language, built once (at its first use, so that a bot
+        # never overloaded never reads a catalog here): a late command's raw payload names its
+        # member's locale, and picking the language is all the work done per answer.
+        self.text = text
+        self.tails: dict[str, bytes] = {}
         self.floor: float | None = None
         self._floor_at = 0.0
         self.shed = 0
@@ -352,7 +110,14 @@ class LoadShedder:
         other); ``command=None``: the caller records the outcome itself."""
         self.shed += 1
         self.client.submit(interaction_id, token, (command, guild_id, time.perf_counter()),
-                           self.tails[i18n.language_of(locale)])
+                           self._tail(i18n.language_of(locale)))
+
+    def _tail(self, language: str) -> bytes:
+        tail = self.tails.get(language)
+        if tail is None:
+            text = i18n.translate(self.text, language) or self.text
+            tail = self.tails[language] = self.client.prebuild(self._busy_body(text))
+        return tail
 
     def _answered(self, item: tuple[str | None, int | None, float], status: int | None) -> None:
         command, guild_id, started = item

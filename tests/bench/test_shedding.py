@@ -167,7 +167,7 @@ class RawServer:
                     break
                 writer.write(answer)
                 await writer.drain()
-                if b"Connection: close" in answer or b"chunked" in answer:
+                if b"Connection: close" in answer:
                     break
         except Exception:  # noqa: BLE001 - the client went away
             pass
@@ -189,31 +189,35 @@ ERROR = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
          b"Content-Length: 46\r\n\r\n" + b'{"message": "already acknowledged", "c": 4006}')
 CHUNKED = (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
            b"4\r\nnope\r\n0\r\n\r\n")
+CLOSING = (b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 4\r\n\r\n"
+           b"nope")
 
 
 async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
     import asyncio
 
-    from bot.shedding import BusyClient
+    from bot.callbacks import CallbackClient
 
-    server = RawServer([NO_CONTENT, ERROR, NO_CONTENT, CHUNKED, NO_CONTENT, None, NO_CONTENT])
+    server = RawServer([NO_CONTENT, ERROR, NO_CONTENT, CHUNKED, NO_CONTENT, CLOSING, NO_CONTENT,
+                        None, NO_CONTENT])
     async with server as api_base:
         results: dict = {}
         done = asyncio.Event()
 
         def finished(item, status):
             results[item] = status
-            if len(results) == 7:
+            if len(results) == 9:
                 done.set()
 
-        client = BusyClient(api_base, "guildbot-test", b'{"type":4}', finished, limit=1)
-        for i in range(7):
+        client = CallbackClient(api_base, "guildbot-test", b'{"type":4}', finished, limit=1)
+        for i in range(9):
             client.submit(1000 + i, f"tok/{i}", i)
         await asyncio.wait_for(done.wait(), 10)
         await client.close()
-    # 204, 400 (body read, connection kept), 204, chunked 404 (connection dropped), 204,
-    # hang-up (lost, not retried), 204 on a fresh connection.
-    assert results == {0: 204, 1: 400, 2: 204, 3: 404, 4: 204, 5: None, 6: 204}
+    # 204, 400 (body read, connection kept), 204, chunked 404 (body decoded, connection kept),
+    # 204, 404 with Connection: close (connection dropped), 204 on a second connection,
+    # hang-up (lost, not retried), 204 on a third.
+    assert results == {0: 204, 1: 400, 2: 204, 3: 404, 4: 204, 5: 404, 6: 204, 7: None, 8: 204}
     assert server.connections == 3
     first = server.requests[0].decode()
     assert first.startswith("POST /api/v10/interactions/1000/tok%2F0/callback HTTP/1.1\r\n")
@@ -223,7 +227,7 @@ async def test_busy_answers_reuse_a_connection_and_survive_odd_responses():
 async def test_a_silent_server_times_out_and_close_reports_the_rest():
     import asyncio
 
-    from bot.shedding import BusyClient
+    from bot.callbacks import CallbackClient
 
     async def silent(reader, writer):
         try:
@@ -234,7 +238,7 @@ async def test_a_silent_server_times_out_and_close_reports_the_rest():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     results: dict = {}
-    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}",
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}",
                         lambda item, status: results.__setitem__(item, status),
                         limit=1, timeout=0.2)
     for i in range(3):

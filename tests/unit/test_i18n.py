@@ -275,3 +275,22 @@ def test_the_documented_round_trip_leaves_the_catalogs_unchanged(tmp_path, monke
         po = Path(language, "LC_MESSAGES", "guildbot.po")
         assert (locales / po).read_text(encoding="utf-8") == \
             i18n.catalog_path(language).read_text(encoding="utf-8"), language
+
+
+def test_babel_is_imported_only_when_first_used() -> None:
+    """Regression (issue 17 follow-up, item 5): the bot's modules (bot.cli, bot.app and what
+    they import) load none of Babel, about 1.5 MB of RSS a process holds before it formats
+    anything or reads a catalog (at READY, in every CLI command); the first use imports it.
+    Fails on the old code because bot/i18n.py imported Babel's numbers, dates and catalog
+    reader at import."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, bot.cli, bot.app, bot.i18n as i18n\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'babel'))\n"
+             "with i18n.use('de'):\n"
+             "    print(i18n.number(1000), i18n._('Points'))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=BOT_DIR.parent).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1] == f"1.000 {i18n.translate('Points', 'de')}"

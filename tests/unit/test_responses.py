@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 from types import SimpleNamespace
 
 import discord
 import pytest
 
 from bot import components as ui
-from bot.responses import Reply, message_body, post_reply, send_reply
-from bot.shedding import BusyClient
+from bot.callbacks import CallbackClient
+from bot.responses import Reply, mark_answered, message_body, post_reply, send_reply
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.interactions import FakeInteraction
 from tests.fake_discord.testing import serving
@@ -32,10 +33,11 @@ def fake_interaction(fake: FakeDiscord) -> FakeInteraction:
 
 
 def bot_interaction(interaction_id: int, token: str, client: object | None = None):
+    """``client``: the callback client the bot would hold (``GuildBot.callbacks``)."""
     """What post_reply and send_reply use of a discord.Interaction, with discord.py's own
     InteractionResponse (its bookkeeping says whether the interaction was answered)."""
-    inter = SimpleNamespace(id=interaction_id, token=token, client=client,
-                            _state=SimpleNamespace(allowed_mentions=MENTIONS))
+    inter = SimpleNamespace(id=interaction_id, token=token,
+                            client=SimpleNamespace(callbacks=client, allowed_mentions=MENTIONS))
     inter.response = Response(inter)  # type: ignore[arg-type]
     return inter
 
@@ -61,7 +63,7 @@ async def test_an_ephemeral_embed_with_buttons_reaches_the_fake_valid() -> None:
     direct path (no ``post_reply``/``message_body``: every answer went through aiohttp)."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         embed = discord.Embed(title="Profile of ann", description="Points: 100")
         view = ui.frozen(ui.button("Next", ui.make_id("lb", "page", inter.guild.id, 2)))
         reply = Reply(embed=embed, ephemeral=True, view=view)
@@ -84,7 +86,7 @@ async def test_a_file_goes_as_multipart_and_a_public_reply_has_no_flags() -> Non
     code because it had no direct path to send it."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         data = b'{"guild": 1, "members": []}\n' * 100
         reply = Reply(content="Your export", file=("export.json", data))
         await post_reply(bot_interaction(inter.id, inter.token), client,  # type: ignore[arg-type]
@@ -102,10 +104,10 @@ async def test_a_malformed_direct_body_fails_the_fakes_schema_check() -> None:
     """What bypasses discord.py is still checked: a callback body against Discord's OpenAPI
     description is flagged by the fake (a malformed one makes any e2e test fail at teardown), and
     a refused callback raises discord.HTTPException like discord.py's path. Fails on the old
-    code because BusyClient could only send its one prebuilt body (no ``post``)."""
+    code because CallbackClient could only send its one prebuilt body (no ``post``)."""
     async with serving(FakeDiscord(validate=True)) as fake:
         inter = fake_interaction(fake)
-        client = BusyClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         status, _ = await client.post(inter.id, inter.token,
                                       b'{"type":4,"data":{"content":"x","tts":"yes"}}',
                                       "application/json")
@@ -152,7 +154,7 @@ async def test_a_reply_in_time_goes_direct_without_discord_pys_client() -> None:
     interaction counts as answered. Fails on the old code because it called
     ``interaction.response.send_message``, which here has no HTTP client to go through."""
     client = Recording()
-    inter = bot_interaction(snowflake(), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(), "tok", client)
 
     async def work() -> Reply:
         return Reply(content="done", ephemeral=True)
@@ -170,7 +172,7 @@ async def test_work_past_the_window_is_deferred_then_followed_up() -> None:
     deferral itself, so it cannot finish in time. The old code passes this too (it deferred
     the same way): this guards the behaviour across the change, it is not a regression test."""
     client = Recording()
-    inter = bot_interaction(snowflake(ago=10), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(ago=10), "tok", client)
 
     async def defer(*, ephemeral: bool, thinking: bool) -> None:
         client.calls.append(f"defer ephemeral={ephemeral} thinking={thinking}")
@@ -199,7 +201,7 @@ async def test_a_failing_work_waits_for_a_started_deferral() -> None:
     answered and follows up. The old code passes this too (its deferral was awaited before the
     work's result); it guards the timer-based deferral."""
     client = Recording()
-    inter = bot_interaction(snowflake(ago=10), "tok", SimpleNamespace(callbacks=client))
+    inter = bot_interaction(snowflake(ago=10), "tok", client)
     landed = []
 
     async def defer(*, ephemeral: bool, thinking: bool) -> None:
@@ -244,10 +246,71 @@ async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = BusyClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None, limit=1)
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
+                            limit=1)
     reply = Reply(content="hello")
     await post_reply(bot_interaction(5, "tok"), client, reply)  # type: ignore[arg-type]
     await client.close()
     server.close()
     assert reply.message_id == 42
     assert len(seen) == 3 and len(set(seen)) == 1  # the same request each time
+
+
+async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_connection() -> None:
+    """Regression (issue 17 follow-up, item 1): a server behind a proxy answers the callback
+    with ``Transfer-Encoding: chunked``; the reply's message id is still read (``/challenge
+    create`` keeps its public message), across a chunk boundary and with a trailer, and the
+    connection, its body complete, serves the next reply. Fails on the old code because the
+    client read a body only with Content-Length: a chunked response gave its status, no body (so
+    ``message_id`` None), and closed its connection."""
+    body = b'{"interaction":{"id":"1","type":2,"response_message_id":"42"}}'
+    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n"
+               b"%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: y\r\n\r\n"
+               % (20, body[:20], len(body) - 20, body[20:]))
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                for piece in (chunked[:70], chunked[70:]):  # the body arrives in two reads
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
+                            limit=1)
+    replies = [Reply(content="one"), Reply(content="two")]
+    for number, reply in enumerate(replies):
+        await post_reply(bot_interaction(number, "tok"), client, reply)  # type: ignore[arg-type]
+    await client.close()
+    server.close()
+    assert [r.message_id for r in replies] == [42, 42]
+    assert len(connections) == 1
+
+
+def test_the_discord_py_internals_the_direct_path_relies_on_are_there() -> None:
+    """Regression (issue 17 follow-up, item 3): the direct path marks discord.py's
+    ``InteractionResponse`` answered through its private ``_response_type`` (``mark_answered``,
+    the one place) and takes the client's ``allowed_mentions`` as discord.py would; against the
+    installed discord.py, a real response becomes ``is_done()`` and a real client's mentions
+    are the ones in the body. A discord.py upgrade that renames the attribute fails here
+    (AttributeError: the class is slotted), not in a reply. Fails on the old code because there
+    was no ``mark_answered``: the attribute was set inline in ``post_reply`` and nothing checked
+    it, and the mentions were read from the private ``interaction._state``."""
+    response = discord.InteractionResponse(SimpleNamespace())  # type: ignore[arg-type]
+    assert not response.is_done()
+    mark_answered(SimpleNamespace(response=response))  # type: ignore[arg-type]
+    assert response.is_done() and response.type is discord.InteractionResponseType.channel_message
+    client = discord.Client(intents=discord.Intents.none(), allowed_mentions=MENTIONS)
+    body, _ = message_body(Reply(content="hi"), client.allowed_mentions)
+    assert json.loads(body)["data"]["allowed_mentions"] == MENTIONS.to_dict()
