@@ -4,8 +4,8 @@ every guild's delivery rows of them) older than GUILDBOT_AUDIT_RETENTION_DAYS (i
 from __future__ import annotations
 
 from bot.domain.announcements import SENT
-from tests.unit.bot import test_admission
-from tests.unit.bot.test_admission import DAY, NOW, A
+from tests.unit import test_admission
+from tests.unit.test_admission import DAY, NOW, A
 
 make_bot = test_admission.make_bot  # the fixture: the real bot class on the test's storage
 
