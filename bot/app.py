@@ -109,11 +109,13 @@ def _command_name(interaction: discord.Interaction) -> str:
     return str(data.get("name", "unknown"))[:32]
 
 
-class GuildBotTree(app_commands.CommandTree):
+class GuildBotTree(app_commands.CommandTree["GuildBot"]):
+    """The command tree of a :class:`GuildBot` (``self.client`` is typed as one)."""
+
     ADMIN_GROUPS = frozenset({"admin"})
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        bot: GuildBot = self.client  # type: ignore[assignment]
+        bot = self.client
         if bot.draining:
             return await self._refuse(interaction, _(DRAINING_NOTICE), "busy")
         if bot.inflight > bot.settings.max_inflight:
@@ -156,7 +158,7 @@ class GuildBotTree(app_commands.CommandTree):
     async def _tracked(self, interaction: discord.Interaction) -> AsyncIterator[None]:
         """Count the interaction in flight (the drain waits for it) and record its outcome and
         latency for monitoring when it ends."""
-        bot: GuildBot = self.client  # type: ignore[assignment]
+        bot = self.client
         started = time.perf_counter()
         i18n.set_for_locale(interaction.locale)  # this task answers in the member's language
         task = asyncio.current_task()
@@ -176,7 +178,7 @@ class GuildBotTree(app_commands.CommandTree):
             bot.monitoring.observe_command(_command_name(interaction), guild_id, outcome,
                                            time.perf_counter() - started)
 
-    async def _call(self, interaction: discord.Interaction) -> None:
+    async def _call(self, interaction: discord.Interaction[GuildBot]) -> None:
         if interaction.type is discord.InteractionType.autocomplete:
             # Typing is not a command run: recorded apart, never admission-checked twice.
             interaction.extras["usage_name"] = f"autocomplete:{_command_name(interaction)}"[:32]
@@ -201,7 +203,7 @@ class GuildBotTree(app_commands.CommandTree):
             try:
                 if await self.interaction_check(interaction):
                     components.check_guild(interaction, cid)
-                    await found(interaction, cid)
+                    await found(self.client, interaction, cid)
             except Exception as exc:
                 interaction.command_failed = True
                 await self.answer_error(interaction, exc)
@@ -212,7 +214,7 @@ class GuildBotTree(app_commands.CommandTree):
 
     async def answer_error(self, interaction: discord.Interaction, error: Exception) -> None:
         """Turn a failure into a reply the member sees (never silence) and its outcome."""
-        bot: GuildBot = self.client  # type: ignore[assignment]
+        bot = self.client
         original = getattr(error, "original", error)
         if isinstance(original, UserError):
             outcome, text = "user_error", str(original)
@@ -242,15 +244,18 @@ class GuildBotTree(app_commands.CommandTree):
             log.warning("could not deliver an error reply: %s", exc)
 
 
-class GuildBotMixin:
-    """Behaviour shared by the plain and the auto-sharded client."""
+class GuildBot(commands.AutoShardedBot):
+    """The bot: one class for every deployment. An AutoShardedBot runs this process's shards
+    (GUILDBOT_SHARD_IDS, else all of GUILDBOT_SHARD_COUNT); unsharded is one shard of one, so
+    every gateway event names its shard (on_shard_ready ...) whatever the deployment."""
 
-    settings: Settings
-    storage: Storage
-    _sharded = False  # an AutoShardedBot: its gateway events name their shard
-
-    def _init_guildbot(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
-                       clock: Callable[[], float]) -> None:
+    def __init__(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
+                 clock: Callable[[], float] = time.time, **options: Any) -> None:
+        if settings.shard_ids is not None:  # this process runs only these shards
+            options["shard_ids"] = list(settings.shard_ids)
+        super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
+                         shard_count=max(settings.shard_count, 1), **_client_options(settings),
+                         **options)
         self.settings = settings
         self.storage = storage
         self.monitoring = monitoring
@@ -280,8 +285,15 @@ class GuildBotMixin:
         self._announcing: asyncio.Task | None = None
         # Answers "busy" cheaply once commands arrive late (overload); see bot/shedding.py.
         self.shedder = LoadShedder(settings.api_base, BUSY_NOTICE, monitoring.observe_command,
-                                   user_agent=self.http.user_agent)  # type: ignore[attr-defined]
-        self.shedder.install(self._connection.parsers)  # type: ignore[attr-defined]
+                                   user_agent=self.http.user_agent)
+        self.shedder.install(self._connection.parsers)
+
+    @property
+    def tree(self) -> GuildBotTree:
+        """The command tree, typed as the one every GuildBot is made with."""
+        tree = super().tree
+        assert isinstance(tree, GuildBotTree)
+        return tree
 
     @property
     def callbacks(self) -> CallbackClient:
@@ -291,18 +303,17 @@ class GuildBotMixin:
     # -- monitoring probe -------------------------------------------------------------------
     def gateway_ready(self) -> bool:
         """Every shard of this process has a READY (or resumed) session, READY is decided."""
-        return (self._gateway_up and not self.is_closed()  # type: ignore[attr-defined]
+        return (self._gateway_up and not self.is_closed()
                 and self._shards_up.issuperset(self.settings.own_shards))
 
     def shards_ready(self) -> dict[int, bool]:
         """Each shard of this process: whether its session is READY (or resumed) now."""
         return {shard: shard in self._shards_up for shard in self.settings.own_shards}
 
-    def _shard_state(self, shard_id: int | None, up: bool, event: str) -> None:
+    def _shard_state(self, shard: int, up: bool, event: str) -> None:
         """A shard's session came up or went down: readiness follows the whole process (ready
         when every shard is), monitoring sees the process's transitions."""
         ready_before = self.gateway_ready()
-        shard = 0 if shard_id is None else shard_id
         if up:
             self._shards_up.add(shard)
         else:
@@ -313,14 +324,11 @@ class GuildBotMixin:
             self.monitoring.gateway_event("disconnect")
 
     def shard_latencies(self) -> list[tuple[int, float]]:
-        """Heartbeat latency per shard (a plain client is shard 0); unknown ones left out."""
-        pairs = getattr(self, "latencies", None)
-        if pairs is None:
-            pairs = [(0, self.latency)]  # type: ignore[attr-defined]
-        return [(shard, lat) for shard, lat in pairs if math.isfinite(lat)]
+        """Heartbeat latency per shard of this process; unknown ones left out."""
+        return [(shard, lat) for shard, lat in self.latencies if math.isfinite(lat)]
 
     def guild_count(self) -> int:
-        return len(self.guilds)  # type: ignore[attr-defined]
+        return len(self.guilds)
 
     def maintenance_guild_count(self) -> int:
         return len(self.maintenance_guilds)
@@ -345,7 +353,7 @@ class GuildBotMixin:
         """Decide for every guild READY delivered at once (``AdmissionPolicy.decide_ready``) and
         record the admitted ones as present (a row, ``left_at`` cleared). Returns the refused
         ones, for the caller to turn away."""
-        guilds = [g for g in self.guilds if not g.unavailable]  # type: ignore[attr-defined]
+        guilds = [g for g in self.guilds if not g.unavailable]
         async with self._admission_lock:
             known = await self.storage.known_guilds()
             decisions = self.policy.decide_ready(((g.id, _joined_at(g)) for g in guilds), known)
@@ -379,8 +387,7 @@ class GuildBotMixin:
 
     def unknown_cooldowns(self) -> list[str]:
         """The commands given a cooldown that the loaded command tree does not have."""
-        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
-        known = {command.qualified_name for command in tree.walk_commands()}
+        known = {command.qualified_name for command in self.tree.walk_commands()}
         return sorted(set(self.cooldowns.rates) - known)
 
     # -- audit trail (bot/domain/audit.py) ----------------------------------------------------
@@ -508,7 +515,7 @@ class GuildBotMixin:
                                  channel_id: int) -> discord.HTTPException | None:
         """One message, mentions stripped; Discord's refusal, or None when it was sent."""
         try:
-            await self.get_partial_messageable(  # type: ignore[attr-defined]
+            await self.get_partial_messageable(
                 channel_id, guild_id=guild_id).send(
                 item.message, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
@@ -519,10 +526,10 @@ class GuildBotMixin:
 
     # -- start-up -----------------------------------------------------------------------------
     async def setup_hook(self) -> None:
-        await self.tree.set_translator(CatalogTranslator())  # type: ignore[attr-defined]
+        await self.tree.set_translator(CatalogTranslator())
         for module in pkgutil.iter_modules(cogs.__path__):
             if not module.name.startswith("_"):
-                await self.load_extension(f"bot.cogs.{module.name}")  # type: ignore[attr-defined]
+                await self.load_extension(f"bot.cogs.{module.name}")
         unknown = self.unknown_cooldowns()
         if unknown:
             log.warning("cooldowns for commands this release does not have (a typo in "
@@ -563,7 +570,7 @@ class GuildBotMixin:
         the strictest) when Discord does not answer."""
         if self._max_concurrency is None:
             try:
-                _, _, limits = await self.http.get_bot_gateway()  # type: ignore[attr-defined]
+                _, _, limits = await self.http.get_bot_gateway()
                 self._max_concurrency = max(1, int(limits["max_concurrency"]))
             except (discord.DiscordException, aiohttp.ClientError, KeyError, ValueError) as exc:
                 log.warning("max_concurrency unknown (%s): one IDENTIFY bucket", exc)
@@ -571,12 +578,11 @@ class GuildBotMixin:
         return self._max_concurrency
 
     async def sync_commands_if_changed(self, force: bool = False) -> bool:
-        tree: app_commands.CommandTree = self.tree  # type: ignore[attr-defined]
-        digest = command_tree_hash(tree)
+        digest = command_tree_hash(self.tree)
         if not force and await self.storage.get_meta(COMMAND_HASH_KEY) == digest:
             log.info("command tree unchanged (%s); not syncing", digest[:12])
             return False
-        synced = await tree.sync()
+        synced = await self.tree.sync()
         await self.storage.set_meta(COMMAND_HASH_KEY, digest)
         log.info("synced %d commands (tree %s)", len(synced), digest[:12])
         return True
@@ -599,7 +605,7 @@ class GuildBotMixin:
                 repo = self.storage.guild(guild_id)
                 resolved = await repo.expire_challenges(now)
                 for challenge in resolved:
-                    await posts.refresh(self, repo, challenge)  # type: ignore[arg-type]
+                    await posts.refresh(self, repo, challenge)
                 total += len(resolved)
         return total
 
@@ -639,9 +645,7 @@ class GuildBotMixin:
         # Ready (/readyz) once READY's guilds are decided: the first interactions find them.
         refused = await self.admit_ready_guilds()
         self._gateway_up = True
-        if not self._sharded:  # an AutoShardedBot reports each shard (on_shard_ready)
-            self._shard_state(None, True, "ready")
-        elif self.gateway_ready():
+        if self.gateway_ready():  # each shard's READY came first (on_shard_ready)
             self.monitoring.gateway_event("ready")
         if not self._notified_ready:
             self._notified_ready = True
@@ -654,18 +658,10 @@ class GuildBotMixin:
             gc.collect()
             gc.freeze()
             self.monitoring.notify_ready()
-            log.info("ready: %d guilds, stage %s", len(self.guilds),  # type: ignore[attr-defined]
+            log.info("ready: %d guilds, stage %s", len(self.guilds),
                      self.settings.stage)
         for guild, decision in refused:
             await self._turn_away(guild, decision)
-
-    async def on_resumed(self) -> None:
-        if not self._sharded:
-            self._shard_state(None, True, "resumed")
-
-    async def on_disconnect(self) -> None:
-        if not self._sharded:
-            self._shard_state(None, False, "disconnect")
 
     async def on_shard_ready(self, shard_id: int) -> None:
         self._shard_state(shard_id, True, "ready")
@@ -681,8 +677,7 @@ class GuildBotMixin:
         (slash commands and autocomplete reach the tree directly)."""
         if interaction.type in (discord.InteractionType.component,
                                 discord.InteractionType.modal_submit):
-            tree: GuildBotTree = self.tree  # type: ignore[attr-defined]
-            await tree.run_component(interaction)
+            await self.tree.run_component(interaction)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.admit_guild(guild, joined=True)
@@ -732,27 +727,7 @@ class GuildBotMixin:
             if task is not None:
                 task.cancel()
         await self.shedder.close()
-        await self.close()  # type: ignore[attr-defined]
-
-
-class GuildBot(GuildBotMixin, commands.Bot):
-    def __init__(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
-                 clock: Callable[[], float] = time.time, **options: Any) -> None:
-        super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
-                         **_client_options(settings), **options)
-        self._init_guildbot(settings, storage, monitoring, clock)
-
-
-class ShardedGuildBot(GuildBotMixin, commands.AutoShardedBot):
-    _sharded = True
-
-    def __init__(self, settings: Settings, storage: Storage, monitoring: MonitoringHooks,
-                 clock: Callable[[], float] = time.time, **options: Any) -> None:
-        if settings.shard_ids is not None:  # this process runs only these shards
-            options["shard_ids"] = list(settings.shard_ids)
-        super().__init__(command_prefix=commands.when_mentioned, tree_cls=GuildBotTree,
-                         shard_count=settings.shard_count, **_client_options(settings), **options)
-        self._init_guildbot(settings, storage, monitoring, clock)
+        await self.close()
 
 
 def _joined_at(guild: discord.Guild) -> float:
@@ -776,7 +751,6 @@ def _client_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_bot(settings: Settings, storage: Storage, monitoring: MonitoringHooks,
-               clock: Callable[[], float] = time.time) -> GuildBot | ShardedGuildBot:
+               clock: Callable[[], float] = time.time) -> GuildBot:
     configure_endpoints(settings)
-    cls = ShardedGuildBot if settings.shard_count else GuildBot
-    return cls(settings, storage, monitoring, clock)
+    return GuildBot(settings, storage, monitoring, clock)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.domain.errors import InvalidInput
 from bot.i18n import N_, _
+
+if TYPE_CHECKING:
+    from bot.app import GuildBot
 
 VERSION = "gb1"
 # custom_id family -> the command group its usage is recorded (and maintenance decided) under
@@ -32,7 +35,8 @@ KINDS = {discord.ComponentType.button.value: "button",
          discord.ComponentType.string_select.value: "select"}
 FOREIGN = N_("This button belongs to another server; nothing was changed.")
 
-Handler = Callable[[discord.Interaction, "ComponentId"], Awaitable[None]]
+# A handler is handed the bot by the command tree (GuildBotTree.run_component).
+Handler = Callable[["GuildBot", discord.Interaction, "ComponentId"], Awaitable[None]]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 
 

@@ -1,4 +1,8 @@
-"""Helpers shared by the cogs: who is acting, and the guild-scoped repository."""
+"""Helpers shared by the cogs: who is acting, and the guild-scoped repository.
+
+Every cog is made by its module's ``setup(bot)`` with the :class:`bot.app.GuildBot` and
+reaches the bot through ``self.bot`` (typed), never through ``interaction.client``; a
+component handler (bot.components) is handed the bot by the command tree."""
 
 from __future__ import annotations
 
@@ -46,19 +50,8 @@ def actor(interaction: discord.Interaction) -> Person:
     return Person(person.id, person.name, person.bot, bool(perms.manage_guild))
 
 
-def repo_for(interaction: discord.Interaction) -> GuildRepository:
-    """The repository of the guild the interaction came from; commands are guild-only."""
+def repo_for(bot: GuildBot, interaction: discord.Interaction) -> GuildRepository:
+    """The bot's repository of the guild the interaction came from; commands are guild-only."""
     if interaction.guild_id is None:
         raise UserError(_("This command only works inside a server."))
-    bot: GuildBot = interaction.client  # type: ignore[assignment]
     return bot.storage.guild(interaction.guild_id)
-
-
-def now_of(interaction: discord.Interaction) -> float:
-    bot: GuildBot = interaction.client  # type: ignore[assignment]
-    return bot.clock()
-
-
-def auditor_of(interaction: discord.Interaction) -> Auditor:
-    bot: GuildBot = interaction.client  # type: ignore[assignment]
-    return bot.audit

@@ -19,8 +19,6 @@ from bot.cogs._common import (
     Auditor,
     Person,
     actor,
-    auditor_of,
-    now_of,
     repo_for,
 )
 from bot.domain import audit as audit_rules
@@ -35,6 +33,7 @@ from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
 
 if TYPE_CHECKING:
+    from bot.app import GuildBot
     from bot.monitoring.hooks import MonitoringHooks
 
 MIB = 1024 * 1024
@@ -164,15 +163,16 @@ async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm:
 
 
 @ui.handler("ad", "purge")
-async def on_purge(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_purge(bot: GuildBot, interaction: discord.Interaction,
+                   cid: ui.ComponentId) -> None:
     """The purge modal submitted: the admin check again (the member submitting it, now), the
     name typed against the server's, then the purge."""
     name = interaction.guild.name if interaction.guild else ""
     confirm = ui.modal_values(interaction).get(PURGE_FIELD, "")
     await send_reply(interaction, do_purge(
-        repo_for(interaction), actor(interaction), name, confirm,
-        interaction.client.monitoring,  # type: ignore[attr-defined]
-        now_of(interaction), auditor_of(interaction)),
+        repo_for(bot, interaction), actor(interaction), name, confirm,
+        bot.monitoring,
+        bot.clock(), bot.audit),
         ephemeral_hint=True)
 
 
@@ -198,7 +198,7 @@ async def do_forget(repo: GuildRepository, who: Person, member: str, now: float,
 
 
 async def do_audit(repo: GuildRepository, who: Person,
-                   page: int = 0) -> tuple[discord.Embed, discord.ui.View]:
+                   page: int = 0) -> Reply:
     """One page of the audit trail, newest first, with Newer/Older buttons carrying the
     page to show (``gb1:ad:audit:<guild>:<page>``; the admin check runs again on every click,
     see on_audit_page). A disabled Newer on the first page carries page 0: Discord wants the
@@ -216,31 +216,34 @@ async def do_audit(repo: GuildRepository, who: Person,
     buttons = [ui.button(label, ui.make_id("ad", "audit", repo.guild_id, max(target, 0)),
                          disabled=not 0 <= target < pages)
                for label, target in ((_("Newer"), page - 1), (_("Older"), page + 1))]
-    return embed, ui.frozen(*(buttons if pages > 1 else []))
+    return Reply(embed=embed, view=ui.frozen(*(buttons if pages > 1 else [])), ephemeral=True)
 
 
 @ui.handler("ad", "audit")
-async def on_audit_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_audit_page(bot: GuildBot, interaction: discord.Interaction,
+                        cid: ui.ComponentId) -> None:
     """A Newer/Older click of /admin audit, on any message, also after a restart: its page in
     place, for an admin only (maintenance does not stop it: the admin family is exempt)."""
-    embed, view = await do_audit(repo_for(interaction), actor(interaction), ui.number(cid))
-    await interaction.response.edit_message(embed=embed, view=view)
+    reply = await do_audit(repo_for(bot, interaction), actor(interaction), ui.number(cid))
+    await interaction.response.edit_message(embed=reply.embed, view=reply.view)
 
 
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin",
             group_description=N_("Server administration")):
+    def __init__(self, bot: GuildBot) -> None:
+        self.bot = bot
+
     @app_commands.command(name="maintenance",
                           description=N_("Turn maintenance mode on or off"))
     @app_commands.describe(state=N_("On: members get a maintenance notice; off: open again"))
     async def maintenance(self, interaction: discord.Interaction,
                           state: Literal["on", "off"]) -> None:
         reply = await send_reply(interaction, do_maintenance(
-            repo_for(interaction), actor(interaction), state == "on", now_of(interaction),
-            auditor_of(interaction)))
+            repo_for(self.bot, interaction), actor(interaction), state == "on", self.bot.clock(),
+            self.bot.audit))
         if reply is not None and interaction.guild_id is not None:
-            interaction.client.set_guild_maintenance(  # type: ignore[attr-defined]
-                interaction.guild_id, state == "on")
+            self.bot.set_guild_maintenance(interaction.guild_id, state == "on")
 
     @app_commands.command(name="settings",
                           description=N_("Show or change this server's settings"))
@@ -267,28 +270,28 @@ class Admin(commands.GroupCog, group_name="admin",
     ) -> None:
         channel_id = announcement_channel.id if announcement_channel is not None else None
         await send_reply(interaction, do_settings(
-            repo_for(interaction), actor(interaction), daily_reward=daily_reward,
+            repo_for(self.bot, interaction), actor(interaction), daily_reward=daily_reward,
             challenge_expiry_hours=challenge_expiry_hours, day_boundary=day_boundary,
             announcement_channel_id=channel_id,
             audit_channel_id=audit_channel.id if audit_channel is not None else None,
             language=language.value if language is not None else None,
-            clear=clear, now=now_of(interaction), audit=auditor_of(interaction)),
+            clear=clear, now=self.bot.clock(), audit=self.bot.audit),
             ephemeral_hint=True)
 
     @app_commands.command(name="export",
                           description=N_("Download this server's data as JSON"))
     async def export(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
-                                                interaction.client.clock(),  # type: ignore[attr-defined]
+        await send_reply(interaction, do_export(repo_for(self.bot, interaction), actor(interaction),
+                                                self.bot.clock(),
                                                 interaction.filesize_limit,
-                                                auditor_of(interaction)),
+                                                self.bot.audit),
                          ephemeral_hint=True)
 
     @app_commands.command(name="purge", description=N_("Delete ALL of this server's data"))
     async def purge(self, interaction: discord.Interaction) -> None:
         """Asks for the server's name in a modal (``gb1:ad:purge:<guild>``): see on_purge."""
         require_admin(actor(interaction))
-        guild_id = repo_for(interaction).guild_id
+        guild_id = repo_for(self.bot, interaction).guild_id
         await interaction.response.send_modal(ui.text_modal(
             _("Delete ALL of this server's data"), ui.make_id("ad", "purge", guild_id),
             PURGE_FIELD, _("Type the server's exact name to confirm")))
@@ -298,15 +301,14 @@ class Admin(commands.GroupCog, group_name="admin",
     @app_commands.describe(member=N_("The member: a mention or a user id"))
     async def forget(self, interaction: discord.Interaction,
                      member: app_commands.Range[str, 1, 40]) -> None:
-        await send_reply(interaction, do_forget(repo_for(interaction), actor(interaction),
-                                                member, now_of(interaction),
-                                                auditor_of(interaction)), ephemeral_hint=True)
+        await send_reply(interaction, do_forget(repo_for(self.bot, interaction), actor(interaction),
+                                                member, self.bot.clock(),
+                                                self.bot.audit), ephemeral_hint=True)
 
     @app_commands.command(name="audit", description=N_("The latest admin actions in this server"))
     async def audit(self, interaction: discord.Interaction) -> None:
-        embed, view = await do_audit(repo_for(interaction), actor(interaction))
-        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+        await send_reply(interaction, do_audit(repo_for(self.bot, interaction), actor(interaction)))
 
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Admin())
+async def setup(bot: GuildBot) -> None:
+    await bot.add_cog(Admin(bot))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot import components as ui
 from bot import i18n
-from bot.cogs._common import Auditor, Person, actor, auditor_of, now_of, repo_for
+from bot.cogs._common import Auditor, Person, actor, repo_for
 from bot.domain import challenges as rules
 from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
@@ -33,6 +33,9 @@ from bot.i18n import N_, _
 from bot.posts import challenge_view, refresh
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository
+
+if TYPE_CHECKING:
+    from bot.app import GuildBot
 
 
 def my_actions(c: Challenge, user_id: int) -> tuple[str, ...]:
@@ -98,14 +101,6 @@ async def do_dispute(repo: GuildRepository, who: Person, number: int,
     return ChallengeReply(rules.disputed_message(c), challenge=c)
 
 
-async def send_and_show(interaction: discord.Interaction, repo: GuildRepository,
-                        work: Awaitable[ChallengeReply]) -> None:
-    """Answer a challenge command, then show the challenge's state on its public message."""
-    reply = await send_reply(interaction, work)
-    if reply.challenge is not None:
-        await refresh(interaction.client, repo, reply.challenge)
-
-
 async def do_rules() -> Reply:
     return Reply(rules.rules_text(), ephemeral=True)
 
@@ -151,12 +146,13 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_button(bot: GuildBot, interaction: discord.Interaction,
+                    cid: ui.ComponentId) -> None:
     """A challenge's button, on its public message or on a list's detail: the action for the
     member who clicked, by the rules; then the public message shows the new state."""
-    repo = repo_for(interaction)
+    repo = repo_for(bot, interaction)
     number = ui.number(cid)
-    c = await ACTIONS[cid.action](repo, actor(interaction), number, now_of(interaction))
+    c = await ACTIONS[cid.action](repo, actor(interaction), number, bot.clock())
     if interaction.message is not None and not interaction.message.flags.ephemeral:
         # The public post itself (the list's detail is ephemeral): updated in the answer, in
         # the guild's language.
@@ -165,7 +161,7 @@ async def on_button(interaction: discord.Interaction, cid: ui.ComponentId) -> No
         await interaction.response.edit_message(content=content, view=view)
         return
     await interaction.response.edit_message(content=rules.post_message(c), view=None)
-    await refresh(interaction.client, repo, c)
+    await refresh(bot, repo, c)
 
 
 for _action in ACTIONS:
@@ -173,29 +169,22 @@ for _action in ACTIONS:
 
 
 @ui.handler("ch", "pick")
-async def on_pick(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_pick(bot: GuildBot, interaction: discord.Interaction,
+                  cid: ui.ComponentId) -> None:
     """A challenge picked in ``/challenge list``: it, with the buttons the member may use."""
     values = ui.selected(interaction)
     if len(values) != 1 or not values[0].isdigit():
         raise InvalidInput(_("Pick one challenge from the list."))
-    who = actor(interaction)
-    c = await repo_for(interaction).challenge(int(values[0]))
+    await send_reply(interaction, do_pick(repo_for(bot, interaction), actor(interaction),
+                                          int(values[0])))
+
+
+async def do_pick(repo: GuildRepository, who: Person, number: int) -> Reply:
+    c = await repo.challenge(number)
     view = challenge_view(c, my_actions(c, who.id))
     text = rules.describe(c) + ("" if view else
                                 "\n" + _("There is nothing you can do with it now."))
-    await interaction.response.send_message(text, ephemeral=True,
-                                            view=view or discord.utils.MISSING)
-
-
-async def number_choices(interaction: discord.Interaction,
-                         current: Any) -> list[app_commands.Choice[int]]:
-    """Autocomplete of a challenge number: the member's own active challenges (one indexed
-    read of at most 25), those whose number starts with what is typed."""
-    typed = str(current or "").strip().lstrip("#")
-    who = interaction.user.id
-    found = await repo_for(interaction).challenges(who, active_only=True, limit=25)
-    return [app_commands.Choice(name=rules.choice_label(c, who), value=c.challenge_id)
-            for c in found if str(c.challenge_id).startswith(typed)][:25]
+    return Reply(text, ephemeral=True, view=view)
 
 
 Stake = app_commands.Range[int, 1, rules.MAX_STAKE]
@@ -207,16 +196,38 @@ class Challenges(commands.Cog):
                                    description=N_("Challenges between members"),
                                    guild_only=True)
 
+    def __init__(self, bot: GuildBot) -> None:
+        self.bot = bot
+
+    async def send_and_show(self, interaction: discord.Interaction, repo: GuildRepository,
+                            work: Awaitable[ChallengeReply]) -> None:
+        """Answer a challenge command, then show the challenge's state on its public message."""
+        reply = await send_reply(interaction, work)
+        if reply.challenge is not None:
+            await refresh(self.bot, repo, reply.challenge)
+
+    async def number_choices(self, interaction: discord.Interaction,
+                             current: Any) -> list[app_commands.Choice[int]]:
+        """Autocomplete of a challenge number: the member's own active challenges (one indexed
+        read of at most 25), those whose number starts with what is typed."""
+        typed = str(current or "").strip().lstrip("#")
+        who = interaction.user.id
+        found = await repo_for(self.bot, interaction).challenges(who, active_only=True,
+                                                                 limit=25)
+        return [app_commands.Choice(name=rules.choice_label(c, who), value=c.challenge_id)
+                for c in found if str(c.challenge_id).startswith(typed)][:25]
+
+
     @challenge.command(name="create",
                        description=N_("Challenge a member for points; they have the server's "
                                       "expiry time to accept"))
     @app_commands.describe(opponent=N_("Who you challenge"), stake=N_("Points each side puts in"))
     async def create(self, interaction: discord.Interaction, opponent: discord.Member,
                      stake: Stake) -> None:
-        repo = repo_for(interaction)
+        repo = repo_for(self.bot, interaction)
         reply = await send_reply(interaction, do_create(repo, actor(interaction),
                                                         Person.of(opponent), stake,
-                                                        now_of(interaction)))
+                                                        self.bot.clock()))
         if reply.challenge and reply.message_id is not None and interaction.channel_id:
             await repo.set_challenge_message(reply.challenge.challenge_id,
                                              interaction.channel_id, reply.message_id)
@@ -227,17 +238,17 @@ class Challenges(commands.Cog):
     @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def accept(self, interaction: discord.Interaction, challenge: Number) -> None:
-        repo = repo_for(interaction)
-        await send_and_show(interaction, repo, do_accept(repo, actor(interaction), challenge,
-            now_of(interaction)))
+        repo = repo_for(self.bot, interaction)
+        await self.send_and_show(interaction, repo, do_accept(
+            repo, actor(interaction), challenge, self.bot.clock()))
 
     @challenge.command(name="decline", description=N_("Decline a challenge made to you"))
     @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def decline(self, interaction: discord.Interaction, challenge: Number) -> None:
-        repo = repo_for(interaction)
-        await send_and_show(interaction, repo, do_decline(repo, actor(interaction), challenge,
-            now_of(interaction)))
+        repo = repo_for(self.bot, interaction)
+        await self.send_and_show(interaction, repo, do_decline(
+            repo, actor(interaction), challenge, self.bot.clock()))
 
     @challenge.command(name="complete",
                        description=N_("Report a result: name your opponent to concede, "
@@ -247,11 +258,10 @@ class Challenges(commands.Cog):
                            winner=N_("Who won (yourself: a claim your opponent may dispute)"))
     async def complete(self, interaction: discord.Interaction, challenge: Number,
                        winner: discord.Member) -> None:
-        repo = repo_for(interaction)
-        await send_and_show(interaction, repo, do_complete(repo, actor(interaction), challenge,
-                                                           Person.of(winner),
-                                                           now_of(interaction),
-                                                           auditor_of(interaction)))
+        repo = repo_for(self.bot, interaction)
+        await self.send_and_show(interaction, repo, do_complete(
+            repo, actor(interaction), challenge, Person.of(winner), self.bot.clock(),
+            self.bot.audit))
 
     @challenge.command(name="dispute",
                        description=N_("Dispute your opponent's claim; an admin who is not "
@@ -259,9 +269,9 @@ class Challenges(commands.Cog):
     @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def dispute(self, interaction: discord.Interaction, challenge: Number) -> None:
-        repo = repo_for(interaction)
-        await send_and_show(interaction, repo, do_dispute(repo, actor(interaction), challenge,
-            now_of(interaction)))
+        repo = repo_for(self.bot, interaction)
+        await self.send_and_show(interaction, repo, do_dispute(
+            repo, actor(interaction), challenge, self.bot.clock()))
 
     @challenge.command(name="rules", description=N_("How challenges work: deadlines, claims, "
                                                     "disputes, who settles"))
@@ -273,9 +283,9 @@ class Challenges(commands.Cog):
     @app_commands.describe(challenge=N_("The challenge number"))
     @app_commands.autocomplete(challenge=number_choices)
     async def cancel(self, interaction: discord.Interaction, challenge: Number) -> None:
-        repo = repo_for(interaction)
-        await send_and_show(interaction, repo, do_cancel(repo, actor(interaction), challenge,
-            now_of(interaction)))
+        repo = repo_for(self.bot, interaction)
+        await self.send_and_show(interaction, repo, do_cancel(
+            repo, actor(interaction), challenge, self.bot.clock()))
 
     @challenge.command(name="list", description=N_("List challenges"))
     @app_commands.describe(member=N_("Only this member's challenges"),
@@ -283,9 +293,9 @@ class Challenges(commands.Cog):
     async def list_(self, interaction: discord.Interaction, member: discord.Member | None = None,
                    include_closed: bool = False) -> None:
         person = Person.of(member) if member is not None else None
-        await send_reply(interaction, do_list(repo_for(interaction), actor(interaction), person,
-                                              include_closed))
+        await send_reply(interaction, do_list(repo_for(self.bot, interaction), actor(interaction),
+                                              person, include_closed))
 
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Challenges())
+async def setup(bot: GuildBot) -> None:
+    await bot.add_cog(Challenges(bot))

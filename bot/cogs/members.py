@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import i18n
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Person, actor, repo_for
 from bot.domain import members as rules
 from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
 from bot.storage.base import GuildRepository
+
+if TYPE_CHECKING:
+    from bot.app import GuildBot
 
 
 async def do_register(repo: GuildRepository, who: Person, now: float) -> Reply:
@@ -43,19 +48,21 @@ async def do_profile(repo: GuildRepository, who: Person, target: Person | None) 
 
 
 class Members(commands.Cog):
+    def __init__(self, bot: GuildBot) -> None:
+        self.bot = bot
+
     @app_commands.command(name="register", description=N_("Join the game in this server"))
     @app_commands.guild_only()
     async def register(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_register(repo_for(interaction), actor(interaction),
-                                                  now_of(interaction)))
-        interaction.client.monitoring.registration(  # type: ignore[attr-defined]
-            interaction.guild_id)
+        repo = repo_for(self.bot, interaction)
+        await send_reply(interaction, do_register(repo, actor(interaction), self.bot.clock()))
+        self.bot.monitoring.registration(repo.guild_id)
 
     @app_commands.command(name="login", description=N_("Daily check-in: points and streaks"))
     @app_commands.guild_only()
     async def login(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_login(repo_for(interaction), actor(interaction),
-                                               now_of(interaction)))
+        await send_reply(interaction, do_login(repo_for(self.bot, interaction), actor(interaction),
+                                               self.bot.clock()))
 
     @app_commands.command(name="profile", description=N_("Show your profile or another member's"))
     @app_commands.describe(member=N_("Whose profile to show (default: yours)"))
@@ -63,8 +70,9 @@ class Members(commands.Cog):
     async def profile(self, interaction: discord.Interaction,
                       member: discord.Member | None = None) -> None:
         target = Person.of(member) if member is not None else None
-        await send_reply(interaction, do_profile(repo_for(interaction), actor(interaction), target))
+        await send_reply(interaction, do_profile(repo_for(self.bot, interaction),
+                                                 actor(interaction), target))
 
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Members())
+async def setup(bot: GuildBot) -> None:
+    await bot.add_cog(Members(bot))

@@ -14,19 +14,23 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import components as ui
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Person, actor, repo_for
 from bot.domain import privacy as rules
 from bot.domain.errors import NotAllowed
 from bot.i18n import N_, _
 from bot.responses import Reply, send_reply
 from bot.storage.base import Challenge, GuildRepository, Member
 from bot.storage.export import exported
+
+if TYPE_CHECKING:
+    from bot.app import GuildBot
 
 NOTHING_STORED = N_("guildbot stores nothing about you in this server.")
 
@@ -63,6 +67,14 @@ def confirm_view(guild_id: int, member_id: int) -> discord.ui.View:
                                style=discord.ButtonStyle.danger))
 
 
+async def do_delete(repo: GuildRepository, who: Person) -> Reply:
+    """/privacy delete: the warning and the button that confirms it (nothing deleted yet)."""
+    if await repo.member(who.id) is None:
+        return Reply(_(NOTHING_STORED), ephemeral=True)
+    return Reply(_(rules.DELETE_WARNING), ephemeral=True,
+                 view=confirm_view(repo.guild_id, who.id))
+
+
 async def do_confirm_delete(repo: GuildRepository, who: Person, member_id: int) -> Reply:
     """The click on a delete button (its guild already checked): only the member it was made
     for deletes."""
@@ -77,33 +89,34 @@ async def do_confirm_delete(repo: GuildRepository, who: Person, member_id: int) 
 
 
 @ui.handler("pv", "delete")
-async def on_confirm_delete(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
-    reply = await do_confirm_delete(repo_for(interaction), actor(interaction), ui.number(cid))
+async def on_confirm_delete(bot: GuildBot, interaction: discord.Interaction,
+                            cid: ui.ComponentId) -> None:
+    reply = await do_confirm_delete(repo_for(bot, interaction), actor(interaction),
+                                    ui.number(cid))
     await interaction.response.edit_message(content=reply.content, view=None)
 
 
 class Privacy(commands.Cog):
+    def __init__(self, bot: GuildBot) -> None:
+        self.bot = bot
+
     privacy = app_commands.Group(name="privacy", description=N_("Your data in this server"),
                                  guild_only=True)
 
     @privacy.command(name="show", description=N_("What guildbot stores about you in this server"))
     async def show(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_show(repo_for(interaction), actor(interaction)))
+        await send_reply(interaction, do_show(repo_for(self.bot, interaction), actor(interaction)))
 
     @privacy.command(name="export", description=N_("Your data in this server as a JSON file"))
     async def export(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_export(repo_for(interaction), actor(interaction),
-                                                now_of(interaction)), ephemeral_hint=True)
+        await send_reply(interaction, do_export(repo_for(self.bot, interaction), actor(interaction),
+                                                self.bot.clock()), ephemeral_hint=True)
 
     @privacy.command(name="delete", description=N_("Delete your data in this server (asks first)"))
     async def delete(self, interaction: discord.Interaction) -> None:
-        repo, who = repo_for(interaction), actor(interaction)
-        if await repo.member(who.id) is None:
-            await interaction.response.send_message(NOTHING_STORED, ephemeral=True)
-            return
-        await interaction.response.send_message(
-            _(rules.DELETE_WARNING), ephemeral=True, view=confirm_view(repo.guild_id, who.id))
+        await send_reply(interaction, do_delete(repo_for(self.bot, interaction),
+                                                actor(interaction)))
 
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Privacy())
+async def setup(bot: GuildBot) -> None:
+    await bot.add_cog(Privacy(bot))

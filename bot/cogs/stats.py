@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot import __version__, i18n
 from bot import components as ui
-from bot.cogs._common import Person, actor, now_of, repo_for
+from bot.cogs._common import Person, actor, repo_for
 from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
 from bot.i18n import N_, _, n_
@@ -95,8 +95,8 @@ def _board_arg(cid: ui.ComponentId, count: int) -> int:
     return cid.args[-1]
 
 
-async def _show_page(interaction: discord.Interaction, page: int) -> None:
-    reply = await do_leaderboard(repo_for(interaction), page)
+async def _show_page(bot: GuildBot, interaction: discord.Interaction, page: int) -> None:
+    reply = await do_leaderboard(repo_for(bot, interaction), page)
     await interaction.response.edit_message(embed=reply.embed, view=reply.view)
 
 
@@ -104,13 +104,15 @@ async def _show_page(interaction: discord.Interaction, page: int) -> None:
 @ui.handler("lb", "prev")
 @ui.handler("lb", "next")
 @ui.handler("lb", "last")
-async def on_page(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_page(bot: GuildBot, interaction: discord.Interaction,
+                  cid: ui.ComponentId) -> None:
     """A page button: the page its custom_id names, read now (the board may have changed)."""
-    await _show_page(interaction, _board_arg(cid, 2))
+    await _show_page(bot, interaction, _board_arg(cid, 2))
 
 
 @ui.handler("lb", "goto")
-async def on_goto(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_goto(bot: GuildBot, interaction: discord.Interaction,
+                  cid: ui.ComponentId) -> None:
     _board_arg(cid, 1)
     await interaction.response.send_modal(ui.text_modal(
         _("Go to page"), ui.make_id("lb", "jump", cid.guild_id, BOARD_POINTS), "page",
@@ -118,13 +120,15 @@ async def on_goto(interaction: discord.Interaction, cid: ui.ComponentId) -> None
 
 
 @ui.handler("lb", "jump")
-async def on_jump(interaction: discord.Interaction, cid: ui.ComponentId) -> None:
+async def on_jump(bot: GuildBot, interaction: discord.Interaction,
+                  cid: ui.ComponentId) -> None:
     """The "go to page" modal, submitted from the leaderboard's message: that page there."""
     _board_arg(cid, 1)
-    await _show_page(interaction, rules.parse_page(ui.modal_values(interaction).get("page", "")))
+    page = rules.parse_page(ui.modal_values(interaction).get("page", ""))
+    await _show_page(bot, interaction, page)
 
 
-def status_reply(bot: GuildBot) -> Reply:
+async def status_reply(bot: GuildBot) -> Reply:
     latency = latency_text(lat for _shard, lat in bot.shard_latencies())
     if latency == "n/a":
         latency = _("n/a")
@@ -146,20 +150,19 @@ class Stats(commands.Cog):
     @app_commands.command(name="stats", description=N_("Statistics of this server"))
     @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction) -> None:
-        await send_reply(interaction, do_stats(repo_for(interaction), actor(interaction),
-                                               now_of(interaction), self.bot.monitoring))
+        await send_reply(interaction, do_stats(repo_for(self.bot, interaction), actor(interaction),
+                                               self.bot.clock(), self.bot.monitoring))
 
     @app_commands.command(name="leaderboard", description=N_("Top members by points"))
     @app_commands.describe(page=N_("Page number (10 members per page)"))
     @app_commands.guild_only()
     async def leaderboard(self, interaction: discord.Interaction,
                           page: app_commands.Range[int, 1, 100_000] = 1) -> None:
-        await send_reply(interaction, do_leaderboard(repo_for(interaction), page))
+        await send_reply(interaction, do_leaderboard(repo_for(self.bot, interaction), page))
 
     @app_commands.command(name="status", description=N_("Bot uptime, latency and version"))
     async def status(self, interaction: discord.Interaction) -> None:
-        reply = status_reply(self.bot)
-        await interaction.response.send_message(ephemeral=True, **reply.kwargs())
+        await send_reply(interaction, status_reply(self.bot))
 
 
 async def setup(bot: GuildBot) -> None:

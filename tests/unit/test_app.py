@@ -65,9 +65,12 @@ async def test_every_user_error_is_shown_to_the_member(storage, make_bot, answer
 _IDS = itertools.count(900_000_000_000_000_001)
 
 
-def slash(client, guild_id: int, user_id: int, what: str) -> discord.Interaction:
-    """A real discord.Interaction of ``/probe what:<what>``, built from the gateway's payload on
-    the client's state, as discord.py builds it from INTERACTION_CREATE (nothing is sent)."""
+def slash(client, guild_id: int, user_id: int, what: str | None = None, *,
+          name: str = "probe") -> discord.Interaction:
+    """A real discord.Interaction of ``/probe what:<what>`` (``/<name>``, without options when
+    ``what`` is None), built from the gateway's payload on the client's state, as discord.py
+    builds it from INTERACTION_CREATE (nothing is sent)."""
+    options = [] if what is None else [{"name": "what", "type": 3, "value": what}]
     payload = {
         "id": str(next(_IDS)), "application_id": "1", "type": 2, "token": "interaction-token",
         "version": 1, "guild_id": str(guild_id), "channel_id": "5", "locale": "en-US",
@@ -76,8 +79,7 @@ def slash(client, guild_id: int, user_id: int, what: str) -> discord.Interaction
                             "discriminator": "0", "avatar": None},
                    "roles": [], "joined_at": "2026-06-01T00:00:00+00:00", "deaf": False,
                    "mute": False, "permissions": "0", "flags": 0},
-        "data": {"id": "77", "name": "probe", "type": 1,
-                 "options": [{"name": "what", "type": 3, "value": what}]},
+        "data": {"id": "77", "name": name, "type": 1, "options": options},
     }
     return discord.Interaction(data=payload, state=client._connection)  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 import bot.app
-from bot.app import IDENTIFY_MARGIN, ShardedGuildBot
+from bot.app import IDENTIFY_MARGIN, GuildBot
 from bot.config import ConfigError, Settings, load_settings
 from bot.shards import IDENTIFY_INTERVAL, shard_of
 from bot.storage.base import StorageUnavailable
@@ -27,9 +27,9 @@ ANN, BOB = 10, 20
 @pytest.fixture
 def make_process(storage, make_client):
     def make(shard_ids: tuple[int, ...], shard_count: int = 2, store=None,
-             clock=lambda: NOW) -> ShardedGuildBot:
+             clock=lambda: NOW) -> GuildBot:
         settings = Settings(shard_count=shard_count, shard_ids=shard_ids)
-        return make_client(ShardedGuildBot, settings, store or storage, clock)
+        return make_client(GuildBot, settings, store or storage, clock)
     return make
 
 
@@ -206,7 +206,6 @@ async def test_ready_means_every_shard_of_the_process(make_process):
     assert client.gateway_ready()
     assert client.shards_ready() == {0: True, 1: True}
     await client.on_shard_disconnect(1)
-    await client.on_resumed()  # the generic event of an AutoShardedBot names no shard
     assert not client.gateway_ready()
     assert client.shards_ready() == {0: True, 1: False}
     await client.on_shard_resumed(1)

@@ -77,7 +77,7 @@ async def test_a_click_passes_the_tree_checks_and_the_guild_check(storage, make_
                         lambda name, guild, outcome, seconds: recorded.append(
                             (name, guild, outcome)))
 
-    async def handle(inter, cid) -> None:
+    async def handle(bot, inter, cid) -> None:
         handled.append(str(cid))
     monkeypatch.setitem(ui._HANDLERS, ("ch", "accept"), handle)
     monkeypatch.setitem(ui._HANDLERS, ("ad", "purge"), handle)
@@ -184,14 +184,14 @@ async def test_number_choices_are_the_members_own_active_challenges(storage):
     await repo.create_challenge(3, BOB.id, 5, NOW, NOW + 3600)
     await repo.create_challenge(3, ANN.id, 5, NOW, NOW + 3600)
     await repo.decline_challenge(2, BOB.id, NOW)
-    client = SimpleNamespace(storage=storage)
-    inter = SimpleNamespace(guild_id=A, client=client, user=SimpleNamespace(id=ANN.id))
-    found = await challenges.number_choices(inter, "")
+    cog = challenges.Challenges(SimpleNamespace(storage=storage))  # type: ignore[arg-type]
+    inter = SimpleNamespace(guild_id=A, user=SimpleNamespace(id=ANN.id))
+    found = await cog.number_choices(inter, "")
     assert [c.value for c in found] == [3, 1]
     assert found[0].name == "#3 · challenges you · 5 points · open"
-    assert [c.value for c in await challenges.number_choices(inter, "#1")] == [1]
-    other = SimpleNamespace(guild_id=B, client=client, user=SimpleNamespace(id=ANN.id))
-    assert await challenges.number_choices(other, "") == []
+    assert [c.value for c in await cog.number_choices(inter, "#1")] == [1]
+    other = SimpleNamespace(guild_id=B, user=SimpleNamespace(id=ANN.id))
+    assert await cog.number_choices(other, "") == []
 
 
 async def test_privacy_and_audit_buttons_are_components_with_their_checks(storage, make_bot,

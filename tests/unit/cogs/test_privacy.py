@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from bot import i18n
 from bot.cogs import admin, challenges, privacy
+from bot.domain import privacy as privacy_rules
 from bot.domain.errors import InvalidInput, NotAllowed, UserError
 from bot.monitoring import NullMonitoring
 from tests.unit.cogs.test_commands import ANN, BOB, CID, NOW, G, registered
@@ -99,12 +101,29 @@ async def test_an_auditor_given_receives_the_entries(repo):
 async def test_audit_pages_carry_their_page_and_recheck_the_admin(repo):
     for i in range(12):
         await admin.do_settings(repo, ANN, now=NOW + i, daily_reward=i + 1)
-    embed, view = await admin.do_audit(repo, ANN)
+    first = await admin.do_audit(repo, ANN)
+    embed, view = first.embed, first.view
     assert embed.title == "Audit trail (page 1 of 2)"
     assert [(b.custom_id, b.disabled) for b in view.children] == [
         (f"gb1:ad:audit:{G}:0", True), (f"gb1:ad:audit:{G}:1", False)]
-    older, view = await admin.do_audit(repo, ANN, 1)
+    second = await admin.do_audit(repo, ANN, 1)
+    older, view = second.embed, second.view
     assert older.title == "Audit trail (page 2 of 2)" and older.description.count("\n") == 1
-    assert (await admin.do_audit(repo, ANN, 99))[0].title == "Audit trail (page 2 of 2)"
+    assert (await admin.do_audit(repo, ANN, 99)).embed.title == "Audit trail (page 2 of 2)"
     with pytest.raises(UserError, match="Manage Server"):
         await admin.do_audit(repo, BOB, 1)
+
+
+async def test_privacy_delete_answers_in_the_members_language(repo):
+    """Regression (issue 15, every command through bot/responses.py): /privacy delete is a
+    ``do_delete`` Reply sent by ``send_reply``, and its "nothing stored" answer is translated.
+    Fails on the old code because the command answered with ``send_message`` itself and sent the
+    untranslated ``NOTHING_STORED`` (English to a German member)."""
+    with i18n.use("de"):
+        nothing = await privacy.do_delete(repo, BOB)
+    assert nothing.content == "guildbot speichert auf diesem Server nichts über dich."
+    assert nothing.ephemeral and nothing.view is None
+    await registered(repo, ANN)
+    warning = await privacy.do_delete(repo, ANN)
+    assert warning.content == privacy_rules.DELETE_WARNING and warning.ephemeral
+    assert [b.custom_id for b in warning.view.children] == [f"gb1:pv:delete:{G}:{ANN.id}"]
