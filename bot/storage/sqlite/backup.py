@@ -167,11 +167,14 @@ def _compress_into(plain: Path, partial_file: Path, stop: threading.Event) -> No
     at a time, until the end or ``stop``."""
     compressor = zstandard.ZstdCompressor(level=COMPRESSLEVEL, threads=THREADS,
                                           write_checksum=True)
-    with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
-            compressor.stream_writer(raw, size=os.fstat(src.fileno()).st_size,
-                                     closefd=False) as dst:
-        while not stop.is_set() and (chunk := src.read(CHUNK)):
-            dst.write(chunk)
+    try:
+        with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
+                compressor.stream_writer(raw, size=os.fstat(src.fileno()).st_size,
+                                         closefd=False) as dst:
+            while not stop.is_set() and (chunk := src.read(CHUNK)):
+                dst.write(chunk)
+    except zstandard.ZstdError as exc:
+        raise BackupError(f"cannot compress the backup copy: {exc}") from None
 
 
 def checked_and_compressed(plain: Path, partial_file: Path) -> Verification:

@@ -477,3 +477,25 @@ def test_a_check_that_fails_stops_the_compression_early(tmp_path, monkeypatch):
     assert True in checks, "the compression never saw the stop"
     assert len(checks) < 64, "the compression ran to the end"
     assert not partial_file.exists()
+
+
+def test_a_failed_compression_is_a_backup_error_and_publishes_nothing(db_path, tmp_path,
+                                                                       monkeypatch):
+    """zstd's own errors (e.g. it cannot allocate its workers' buffers) are a BackupError, so
+    the CLI records and alerts them like any failed backup, and no partial file remains. Fails
+    without the translation because zstandard.ZstdError is not one of the errors the CLI
+    reports (a traceback in cron.log, no status)."""
+    _fill(db_path)
+
+    class Broken:
+        def __init__(self, **options):
+            pass
+
+        def stream_writer(self, raw, **options):
+            raise zstandard.ZstdError("cannot allocate")
+    monkeypatch.setattr(backup.zstandard, "ZstdCompressor", Broken)
+    with pytest.raises(backup.BackupError,
+                       match="cannot compress the backup copy: cannot allocate"):
+        backup.create_backup(db_path, tmp_path / "b")
+    assert not [p for p in (tmp_path / "b").rglob("*") if p.is_file()
+                and p.name != ".backup.lock"]
