@@ -603,10 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="restore: really replace the live "
                    "database (the bot must be stopped; the current one is kept as in restore)")
     p = add("restore", cmd_restore, "restore a backup (the bot must be stopped)")
-    p.add_argument("backup", help="path of a backup (.db.gz on SQLite, .pgdump on PostgreSQL)")
+    p.add_argument("backup", help="path of a backup (.db.zst or .db.gz on SQLite, "
+                   ".pgdump on PostgreSQL)")
     p.add_argument("--yes", action="store_true", help="really replace the live database")
     p = add("verify", cmd_verify, "integrity check and row counts of the database or a backup")
-    p.add_argument("path", nargs="?", help="a backup (.db.gz, .pgdump) or SQLite file "
+    p.add_argument("path", nargs="?", help="a backup (.db.zst, .db.gz, .pgdump) or SQLite file "
                    "(default: the database)")
     p = add("drill", cmd_drill, "restore the newest backup into a scratch dir and verify it")
     p.add_argument("--backup", help="drill this backup instead of the newest")

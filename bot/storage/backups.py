@@ -3,9 +3,10 @@ the time limit, the atomic publication and the status file.
 
 A backend writes its verified backup to a partial file (:func:`partial_path`) and hands it to
 :func:`publish`, which fsyncs it and renames it into place, so a file in the backup directory is
-always complete and verified. Each backend's files have their own suffix (SQLite ``.db.gz``,
-PostgreSQL ``.pgdump``); listing and retention look at one suffix at a time, so the backups of a
-deployment that moved from one backend to the other stay until someone removes them.
+always complete and verified. Each backend's files have their own suffixes (SQLite ``.db.zst``
+and the older ``.db.gz``, PostgreSQL ``.pgdump``); listing and retention look at one backend's
+suffixes at a time, so the backups of a deployment that moved from one backend to the other stay
+until someone removes them.
 
 Each backup has a kind, which decides where it goes and how long it stays:
 
@@ -105,15 +106,19 @@ def tiers_for(kind: str) -> list[str]:
     return list(TIERS) if kind == SCHEDULED else [kind]
 
 
-def list_backups(backup_dir: Path, tier: str | None = None, *, suffix: str) -> list[Path]:
-    """Backups with ``suffix``, newest first (by the timestamp in the name, which sorts as
-    text)."""
+Suffix = str | tuple[str, ...]  # one backend's: its current format first, then older ones
+
+
+def list_backups(backup_dir: Path, tier: str | None = None, *, suffix: Suffix) -> list[Path]:
+    """Backups ending in ``suffix`` (or any of them), newest first (by the timestamp in the
+    name, which sorts as text; formats of one time do not matter)."""
     tiers = [tier] if tier else [*TIERS, *KEEP_NEWEST]
-    found = [p for t in tiers for p in (backup_dir / t).glob(PREFIX + "*" + suffix)]
+    found = [p for t in tiers for p in (backup_dir / t).glob(PREFIX + "*")
+             if p.name.endswith(suffix)]
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def newest(backup_dir: Path, suffix: str) -> Path:
+def newest(backup_dir: Path, suffix: Suffix) -> Path:
     candidates = list_backups(backup_dir, suffix=suffix)
     if not candidates:
         raise BackupError(f"no backups found under {backup_dir}")
@@ -141,9 +146,9 @@ def retained(backups: list[Path], periods: int,
     return kept
 
 
-def prune(backup_dir: Path, kind: str, *, suffix: str) -> list[Path]:
-    """Apply the retention of ``kind``'s directories to the files with ``suffix``; returns what
-    was deleted."""
+def prune(backup_dir: Path, kind: str, *, suffix: Suffix) -> list[Path]:
+    """Apply the retention of ``kind``'s directories to the files ending in ``suffix`` (any
+    of them, counted together); returns what was deleted."""
     rules = {tier: TIERS[tier] if kind == SCHEDULED else (KEEP_NEWEST[kind], None)
              for tier in tiers_for(kind)}
     removed = []

@@ -156,4 +156,4 @@ def test_backup_step_on_a_tiny_database_writes_its_figures_and_docs(tmp_path):
     assert text.count("<!-- bench:backup:start -->") == 1
     assert text.count("<!-- bench:backup:end -->") == 1
     assert "`python -m bot backup`" in text
-    assert not list((tmp_path / "backup" / "backups").rglob("*.db.gz")), "backup left behind"
+    assert not list((tmp_path / "backup" / "backups").rglob("*.db.zst")), "backup left behind"

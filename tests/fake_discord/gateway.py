@@ -17,6 +17,14 @@ Discord's sharding rules, enforced across ALL connections (several processes on 
   4011 Sharding required;
 - ``session_start_total`` session starts (Discord: 1,000 a day); an IDENTIFY past it resets the
   token and terminates every session (the fake records an error).
+
+Transport compression is what the client's ``compress`` query asks for, as on Discord:
+``zstd-stream`` (one zstd frame for the connection's lifetime, each message a flushed block, which
+is what discord.py's ``_ZstdDecompressionContext`` feeds to one ``decompressobj``), ``zlib-stream``
+(one deflate stream, each message ending in a sync flush, ``00 00 ff ff``) or none (text frames).
+Any other value is refused before HELLO with close 4000 "Unknown error" and the reason naming it
+(Discord documents no code of its own for this). ``FakeDiscord(compression=False)`` sends text
+frames whatever the client asks.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import zstandard
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
@@ -119,6 +128,23 @@ class GatewaySession:
         return self.seq
 
 
+def _zlib_stream() -> Callable[[bytes], bytes]:
+    stream = zlib.compressobj()
+    return lambda data: stream.compress(data) + stream.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _zstd_stream() -> Callable[[bytes], bytes]:
+    stream = zstandard.ZstdCompressor().compressobj()
+    return lambda data: stream.compress(data) + stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+
+# ``compress`` query value -> a new connection's compressor (one stream per connection)
+COMPRESSIONS: dict[str, Callable[[], Callable[[bytes], bytes]]] = {
+    "zstd-stream": _zstd_stream,
+    "zlib-stream": _zlib_stream,
+}
+
+
 class GatewayConnection:
     """One websocket. Frames go through a queue so an optional delay keeps their order."""
 
@@ -127,8 +153,10 @@ class GatewayConnection:
         self.ws = ws
         self.request = request
         self.session: GatewaySession | None = None
-        self.compress = request.query.get("compress") == "zlib-stream" and gateway.fake.compression
-        self._zlib = zlib.compressobj() if self.compress else None
+        asked = request.query.get("compress")
+        # the transport compression in use: the one asked for, None for text frames
+        self.compression = asked if asked in COMPRESSIONS and gateway.fake.compression else None
+        self._compress = COMPRESSIONS[self.compression]() if self.compression else None
         self._queue: asyncio.Queue[tuple[float, str, Callable[[], None] | None]] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
         self.closed = False
@@ -141,9 +169,8 @@ class GatewayConnection:
         self._queue.put_nowait((time.monotonic() + self.gateway.delay, frame, on_sent))
 
     async def _send_now(self, frame: str) -> None:
-        if self._zlib is not None:
-            data = self._zlib.compress(frame.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
-            await self.ws.send_bytes(data)
+        if self._compress is not None:
+            await self.ws.send_bytes(self._compress(frame.encode()))
         else:
             await self.ws.send_str(frame)
 
@@ -279,6 +306,11 @@ class Gateway:
             return web.Response(status=400, text="fake Discord gateway: websocket expected\n")
         await ws.prepare(request)
         self.fake.gateway_queries.append(dict(request.query))
+        asked = request.query.get("compress")
+        if asked is not None and asked not in COMPRESSIONS:
+            await ws.close(code=4000, message=f"Unknown error: invalid compress {asked[:40]!r}"
+                           .encode())
+            return ws
         conn = GatewayConnection(self, ws, request)
         self.connections.add(conn)
         await conn.run()

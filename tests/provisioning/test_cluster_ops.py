@@ -378,3 +378,26 @@ def test_diagnose_reports_every_process(tmp_path: Path) -> None:
     assert "--- guildbot@0.log" in lines and "--- guildbot@1.log" in lines
     assert f"MAINTENANCE on ({lib}/guildbot@1/maintenance)" in lines
     assert f"{lib}/guildbot@0/maintenance" not in report
+
+
+def test_diagnose_finds_the_newest_sqlite_backup_of_either_format(tmp_path: Path) -> None:
+    """Regression (issue 17, zstd): SQLite backups are now ``.db.zst`` beside an older
+    release's ``.db.gz``; diagnose's backup age is the newest of either. Fails on the old code
+    because it looked for ``*.db.gz`` only: the day-old gzip backup was the newest it saw, a
+    PROBLEM, when a fresh zstd one was there."""
+    backups = tmp_path / "backups"
+    (backups / "daily").mkdir(parents=True)
+    old = backups / "daily/guildbot-20261128T031700Z.db.gz"
+    old.write_bytes(b"gz")
+    os.utime(old, (0, os.path.getmtime(old) - 100 * 3600))
+    new = backups / "on-demand/guildbot-20261130T031700Z.db.zst"
+    new.parent.mkdir()
+    new.write_bytes(b"zst")
+    inventory = write_inventory(tmp_path, {"bot-a": {}},
+                                guildbot_host_state_dir=str(tmp_path / "lib"),
+                                guildbot_host_log_dir=str(tmp_path / "log"),
+                                guildbot_host_backup_dir=str(backups))
+    run_diagnose(tmp_path, inventory)
+    lines = (tmp_path / "out/bot-a.txt").read_text().splitlines()
+    assert [line for line in lines if line.startswith("backups ")] == ["backups OK newest 0 h old"]
+    assert f"newest {new}, 0 h old" in lines

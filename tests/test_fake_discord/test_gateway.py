@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import zlib
+from collections.abc import Callable
+from typing import Any
 
+import aiohttp
 import discord
 import pytest
+import zstandard
 
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.testing import pointed_at
@@ -37,9 +43,11 @@ async def test_login_ready_and_guilds(fake: FakeDiscord, running: Running) -> No
     # IDENTIFY is recorded with the client's intents; READY was not sharded.
     assert fake.intents == bot_intents().value
     assert "shard" not in fake.identifies[0]
-    # discord.py asked for zlib-stream and decoded the fake's compressed frames.
-    assert fake.gateway_queries[0]["compress"] == "zlib-stream"
-    assert [c.compress for c in fake.gateway.connections] == [True]
+    # The fake compressed with what discord.py asked for (zstd-stream when zstandard is
+    # installed, as it is here) and discord.py decoded it.
+    asked = discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
+    assert fake.gateway_queries[0]["compress"] == asked
+    assert [c.compression for c in fake.gateway.connections] == [asked]
     assert fake.gateway_queries[0]["v"] == "10"
 
 
@@ -52,11 +60,84 @@ async def test_plain_text_frames_when_compression_is_off() -> None:
         with pointed_at(fake):
             await runner.start(fake)
             assert [g.name for g in runner.bot.guilds] == ["Plain"]
-            assert not any(c.compress for c in fake.gateway.connections)
+            assert [c.compression for c in fake.gateway.connections] == [None]
             await runner.stop()
     finally:
         await fake.stop()
     fake.assert_no_errors()
+
+
+def _zlib_reader() -> Callable[[bytes], bytes]:
+    """Discord's documented zlib-stream reader (discord.py's before zstd): one inflate context
+    for the connection, each message ending in the sync-flush suffix."""
+    inflate = zlib.decompressobj()
+
+    def read(data: bytes) -> bytes:
+        assert data.endswith(b"\x00\x00\xff\xff"), "a zlib-stream message ends in a sync flush"
+        return inflate.decompress(data)
+    return read
+
+
+def _zstd_reader() -> Callable[[bytes], bytes]:
+    """What discord.py 2.7's _ZstdDecompressionContext does: one decompressobj for the
+    connection's lifetime, fed each message whole."""
+    stream = zstandard.ZstdDecompressor().decompressobj()
+
+    def read(data: bytes) -> bytes:
+        out = stream.decompress(data)
+        assert not stream.eof, "the zstd frame must last as long as the connection"
+        return out
+    return read
+
+
+async def _hello_and_ready(fake: FakeDiscord, compress: str | None) -> list[dict[str, Any]]:
+    """HELLO, then IDENTIFY and its READY, read as a client asking ``compress`` would."""
+    read = {"zlib-stream": _zlib_reader, "zstd-stream": _zstd_reader}.get(compress or "")
+    decode = read() if read else None
+    query = "?v=10&encoding=json" + (f"&compress={compress}" if compress else "")
+    received = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(fake.gateway_url + query) as ws:
+        while len(received) < 2:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            if decode is None:
+                assert msg.type is aiohttp.WSMsgType.TEXT
+                payload = json.loads(msg.data)
+            else:
+                assert msg.type is aiohttp.WSMsgType.BINARY
+                payload = json.loads(decode(msg.data))
+            received.append(payload)
+            if payload["op"] == 10:
+                await ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 1,
+                                                   "properties": {}}})
+            elif payload.get("t") != "READY":
+                received.pop()  # only HELLO and READY are asked about
+    return received
+
+
+@pytest.mark.parametrize("compress", ["zstd-stream", "zlib-stream", None])
+async def test_each_transport_compression_the_client_asks_for(
+        fake: FakeDiscord, compress: str | None) -> None:
+    """Regression (issue 17, zstd): discord.py 2.7 asks for zstd-stream once ``zstandard`` is
+    installed, as Discord supports. Fails on the old code because the fake answered anything but
+    zlib-stream with text frames (which discord.py also accepts), so the zstd path real Discord
+    takes was never exercised. Every mode keeps one stream across the connection's messages
+    (HELLO, then READY)."""
+    hello, ready = await _hello_and_ready(fake, compress)
+    assert hello["op"] == 10 and "heartbeat_interval" in hello["d"]
+    assert ready["t"] == "READY" and ready["d"]["session_id"]
+    assert fake.gateway_queries[-1].get("compress") == compress
+
+
+async def test_an_unknown_compress_value_is_refused_before_hello(fake: FakeDiscord) -> None:
+    """As Discord does with a bad query: the socket is closed (4000, the value named), no
+    HELLO is sent and nothing is compressed in a way the client did not ask for. Fails on the
+    old code because it sent plain-text HELLO to any ``compress`` but zlib-stream."""
+    url = fake.gateway_url + "?v=10&encoding=json&compress=brotli-stream"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE
+        assert (msg.data, msg.extra) == (4000, "Unknown error: invalid compress 'brotli-stream'")
+    assert not fake.gateway.connections
 
 
 async def test_bad_token_is_a_login_failure(fake: FakeDiscord) -> None:

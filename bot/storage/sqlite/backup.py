@@ -3,11 +3,12 @@
 A backup never copies the live file: it uses SQLite's online backup API in one step
 (``pages=-1``: 0.13 s for 60 MB under 100 commits/s, where small steps restart forever under
 writes), from its own process so the bot's connections never stall. The copy is checked once with
-``PRAGMA integrity_check`` while a second thread compresses it (gzip level 1: level 6 took 4x as
-long for an 8 % smaller file, and was most of a backup's time; docs/benchmark.md, "Backup at the
-speed of the copy"); only a copy that passed is fsynced and renamed into place, so a file in the
-backup directory is always complete and verified. Memory stays bounded: the copy, the check and
-the compression all stream through the file.
+``PRAGMA integrity_check`` while a second thread compresses it (zstd level 1, ``.db.zst``: a
+third of gzip level 1's CPU for a file as small, where gzip was most of a backup's time;
+docs/benchmark.md, "Backup at the speed of the copy"); only a copy that passed is fsynced and
+renamed into place, so a file in the backup directory is always complete and verified. Memory
+stays bounded: the copy, the check, the compression and the decompression all stream through the
+file. Backups taken before (``.db.gz``) are still listed, pruned, verified and restored.
 
 Kinds, tiers, retention, names, the lock and the status file are every backend's:
 ``bot.storage.backups`` (re-exported here for SQLite's callers).
@@ -28,6 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
 
 from bot.storage import backups
 from bot.storage.backups import (
@@ -55,10 +59,12 @@ __all__ = ["KEEP_NEWEST", "KINDS", "SCHEDULED", "STAMP", "STATUS_FILE", "TIERS",
            "BackupResult", "create_backup", "drill", "exclusive_lock", "list_backups", "prune",
            "restore", "retained", "taken_at", "tiers_for", "verify", "write_status"]
 
-SUFFIX = ".db.gz"
+SUFFIX = ".db.zst"
+GZIP_SUFFIX = ".db.gz"  # what releases before zstd wrote: read, listed and pruned the same way
+SUFFIXES = (SUFFIX, GZIP_SUFFIX)
 backup_name = partial(backups.backup_name, suffix=SUFFIX)
-list_backups = partial(backups.list_backups, suffix=SUFFIX)
-prune = partial(backups.prune, suffix=SUFFIX)
+list_backups = partial(backups.list_backups, suffix=SUFFIXES)
+prune = partial(backups.prune, suffix=SUFFIXES)
 
 
 def verify_database(path: Path) -> Verification:
@@ -82,19 +88,52 @@ def verify_database(path: Path) -> Verification:
                         version, rows)
 
 
+COMPRESSLEVEL = 1  # zstd; docs/benchmark.md "Backup at the speed of the copy"
+ZSTD_HEADER_MAX = 18  # bytes (zstd.h ZSTD_FRAMEHEADERSIZE_MAX)
+THREADS = -1  # zstd's own workers, one per CPU: the calling thread only feeds them
+CHUNK = 1 << 20
+
+
+def _gunzip(src: BinaryIO, dst: BinaryIO) -> None:
+    with gzip.GzipFile(fileobj=src, mode="rb") as reader:
+        shutil.copyfileobj(reader, dst, CHUNK)
+
+
+def _unzstd(src: BinaryIO, dst: BinaryIO) -> None:
+    """Decompress one zstd frame, a chunk at a time; its header must give the content size,
+    which is how a truncated file is told from a whole one (zstd's reader just stops early)."""
+    size = zstandard.get_frame_parameters(src.read(ZSTD_HEADER_MAX)).content_size
+    if size == zstandard.CONTENTSIZE_UNKNOWN:
+        raise BackupError("its zstd header does not give the size (not a guildbot backup)")
+    src.seek(0)
+    with zstandard.ZstdDecompressor().stream_reader(src) as reader:
+        written = 0
+        while chunk := reader.read(CHUNK):
+            written += dst.write(chunk)
+    if written != size:
+        raise BackupError(f"truncated: {written} of {size} bytes")
+
+
+# a backup's last suffix -> (its format, how to decompress it)
+DECOMPRESSORS: dict[str, tuple[str, Callable[[BinaryIO, BinaryIO], None]]] = {
+    ".zst": ("zstd", _unzstd), ".gz": ("gzip", _gunzip)}
+
+
 @contextlib.contextmanager
 def unpacked(path: Path) -> Iterator[Path]:
-    """A plain database file for ``path`` (decompressed into a temporary file if gzipped)."""
-    if path.suffix != ".gz":
+    """A plain database file for ``path`` (decompressed into a temporary file if it is a
+    ``.zst`` or ``.gz`` backup); a damaged or truncated file is a BackupError."""
+    if path.suffix not in DECOMPRESSORS:
         yield path
         return
+    kind, decompress = DECOMPRESSORS[path.suffix]
     with tempfile.TemporaryDirectory(prefix="guildbot-verify-") as scratch:
-        target = Path(scratch) / path.name.removesuffix(".gz")
+        target = Path(scratch) / path.stem
         try:
-            with gzip.open(path, "rb") as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except (OSError, EOFError) as exc:
-            raise BackupError(f"{path} is not a readable gzip file: {exc}") from None
+            with open(path, "rb") as src, open(target, "wb") as dst:
+                decompress(src, dst)
+        except (OSError, EOFError, zstandard.ZstdError, BackupError) as exc:
+            raise BackupError(f"{path} is not a readable {kind} file: {exc}") from None
         yield target
 
 
@@ -123,28 +162,30 @@ def online_copy(source: Path, target: Path) -> None:
         src.close()
 
 
-COMPRESSLEVEL = 1
-CHUNK = 1 << 20
+def _compress_into(plain: Path, partial_file: Path, stop: threading.Event) -> None:
+    """zstd ``plain`` into ``partial_file`` (one frame, with its size and a checksum) a chunk
+    at a time, until the end or ``stop``."""
+    compressor = zstandard.ZstdCompressor(level=COMPRESSLEVEL, threads=THREADS,
+                                          write_checksum=True)
+    try:
+        with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
+                compressor.stream_writer(raw, size=os.fstat(src.fileno()).st_size,
+                                         closefd=False) as dst:
+            while not stop.is_set() and (chunk := src.read(CHUNK)):
+                dst.write(chunk)
+    except zstandard.ZstdError as exc:
+        raise BackupError(f"cannot compress the backup copy: {exc}") from None
 
 
-def _compress_into(plain: Path, partial_file: Path, name: str, stop: threading.Event) -> None:
-    """gzip ``plain`` into ``partial_file`` a chunk at a time, until the end or ``stop``."""
-    with open(plain, "rb") as src, open(partial_file, "wb") as raw, \
-            gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw,
-                          compresslevel=COMPRESSLEVEL, mtime=0) as dst:
-        while not stop.is_set() and (chunk := src.read(CHUNK)):
-            dst.write(chunk)
-
-
-def checked_and_compressed(plain: Path, partial_file: Path, name: str) -> Verification:
+def checked_and_compressed(plain: Path, partial_file: Path) -> Verification:
     """Compress the copy ``plain`` into ``partial_file`` while its one integrity check runs
     (both release the GIL, so they overlap); returns the check. A failed check, a failed
     compression or the time limit stops the compression after its current chunk and leaves no
     partial file behind."""
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-gzip")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-zstd")
     try:
-        compressing = pool.submit(_compress_into, plain, partial_file, name, stop)
+        compressing = pool.submit(_compress_into, plain, partial_file, stop)
         result = verify_database(plain)
         if not result.ok:
             raise BackupError(f"the backup copy failed its integrity check: {result.integrity}")
@@ -165,7 +206,7 @@ def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
     """Take a verified, compressed backup of ``kind`` and apply that kind's retention.
 
     ``push(plain, published)``, when given, is called once the backup is published and pruned,
-    with the verified uncompressed copy (what off-host backups push: it deduplicates, a gzip
+    with the verified uncompressed copy (what off-host backups push: it deduplicates, a zstd
     stream does not) while that copy still exists, under the backup lock and time limit."""
     started = time.monotonic()
     now = time.time() if now is None else now
@@ -177,7 +218,7 @@ def create_backup(database: Path, backup_dir: Path, *, kind: str = "on-demand",
         online_copy(database, plain)
         name = backup_name(now)
         partial_file = backups.partial_path(backup_dir, kind, name)
-        rows = checked_and_compressed(plain, partial_file, name).rows
+        rows = checked_and_compressed(plain, partial_file).rows
         first = backups.publish(partial_file, backup_dir, kind, name)
         pruned = prune(backup_dir, kind)
         seconds = round(time.monotonic() - started, 3)  # the local backup's time, without the push
@@ -252,7 +293,7 @@ def restore(backup: Path, database: Path, backup_dir: Path, *, now: float | None
 def drill(backup_dir: Path, backup: Path | None = None) -> dict:
     """Restore a backup into a scratch directory and verify it (integrity, schema, rows)."""
     if backup is None:
-        backup = backups.newest(backup_dir, SUFFIX)
+        backup = backups.newest(backup_dir, SUFFIXES)
     with tempfile.TemporaryDirectory(prefix="guildbot-drill-") as scratch:
         target = Path(scratch) / "restored.db"
         with unpacked(backup) as plain:

@@ -4,7 +4,6 @@ failure path (status, alert, exit 1, the local backup kept) and where the secret
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import shutil
@@ -14,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from bot import cli
 from bot.config import ConfigError, load_settings
@@ -88,7 +88,7 @@ def test_backup_pushes_the_verified_uncompressed_copy_with_tags_and_time(env, ca
     pushed = subprocess.run(
         ["restic", "-r", str(env / "repo"), "--password-file", str(env / "offsite_password"),
          "--no-cache", "dump", snap["id"], "/guildbot.db"], capture_output=True, check=True).stdout
-    assert hashlib.sha256(pushed).digest() == hashlib.sha256(gzip.decompress(
+    assert hashlib.sha256(pushed).digest() == hashlib.sha256(zstandard.decompress(
         local.read_bytes())).digest()
     status = offsite.read_status(env)
     assert status["successes"] == 1 and status["last_error"] is None
@@ -116,7 +116,7 @@ def test_retention_mirrors_the_local_tiers(env):
     kept = {snap["time"][:16] for snap in offsite.snapshots(repo) if "kind=scheduled" in
             snap["tags"]}
     # The local rule on the same times: the union of each tier's retained names.
-    names = [Path(backups.backup_name(d.timestamp(), ".db.gz")) for d in reversed(days)]
+    names = [Path(backups.backup_name(d.timestamp(), ".db.zst")) for d in reversed(days)]
     expected = {backups.taken_at(p).strftime("%Y-%m-%dT%H:%M")
                 for periods, period_of in backups.TIERS.values()
                 for p in backups.retained(names, periods, period_of)}
@@ -165,7 +165,7 @@ def test_a_failed_push_alerts_records_and_keeps_the_local_backup(env, capsys, al
     status = offsite.read_status(env)
     assert status["failures"] == 1 and "restic backup failed" in status["last_error"]
     assert json.loads((env / "backup-status.json").read_text())["last_error"] is None
-    assert len(list((env / "backups" / "daily").glob("*.db.gz"))) == 1
+    assert len(list((env / "backups" / "daily").glob("*.db.zst"))) == 1
     assert [key for key, _ in alerts] == ["offsite_failed"]
     assert offsite.summary(env, 0)["failures"] == 1
 

@@ -140,14 +140,14 @@ def test_the_move_copies_every_table_proves_it_and_prints_the_counts(move_env, c
 
 def test_run_again_after_success_it_does_nothing_and_says_so(move_env, capsys, tmp_path):
     assert move(capsys, move_env)[0] == 0
-    backups_before = sorted((tmp_path / "backups").rglob("*.db.gz"))
+    backups_before = sorted((tmp_path / "backups").rglob("*.db.zst"))
     code, out, _ = move(capsys, move_env)
     assert code == 0
     result = json.loads(out)
     assert result["already_done"] is True
     assert result["message"].endswith("; nothing to do")
     assert str(tmp_path / "g.db") in result["message"]
-    assert sorted((tmp_path / "backups").rglob("*.db.gz")) == backups_before
+    assert sorted((tmp_path / "backups").rglob("*.db.zst")) == backups_before
     assert sql(move_env, "SELECT count(*) FROM members") == [(22 * 12,)]
 
 
@@ -189,7 +189,7 @@ def test_a_target_with_data_is_refused_and_left_as_it_was(move_env, capsys, tmp_
                           "(1 guilds): ")
     assert err.count("\n") == 1
     assert sql(move_env, "SELECT guild_id, name FROM guilds") == [(1, "already here")]
-    assert not list((tmp_path / "backups").rglob("*.db.gz")), "a refused move took a backup"
+    assert not list((tmp_path / "backups").rglob("*.db.zst")), "a refused move took a backup"
 
     sql(move_env, "DROP TABLE challenges, members, guilds, command_usage, meta, audit_log, "
                   "identify_buckets, announcement_deliveries, announcements, schema_migrations",
