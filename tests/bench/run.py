@@ -64,11 +64,13 @@ SATURATION_ACHIEVED = 0.9  # of the offered rate
 QUIET_PERCENT = 25.0  # other processes' CPU (% of one core) below which the machine is "quiet"
 BACKENDS = ("sqlite", "postgres")  # guildbot's subjects, one per storage backend
 CLUSTER_RATE = 200.0  # the cluster step's fixed rate (interactions/s)
-# The slash commands the bots synced, shared by every fake Discord of the run as Discord keeps
-# one application's commands: a bot that finds its tree already synced in its database (the
-# cluster step's PostgreSQL, after the main steps or an earlier layout) does not sync again, and
-# a fake that never saw the commands would take option types from the values (an autocomplete's
-# integer choices refused for a "string" option).
+# The slash commands guildbot synced, shared by every fake Discord of the run that serves
+# guildbot, as Discord keeps one application's commands: a bot that finds its tree already synced
+# in its database (the cluster step's PostgreSQL, after the main steps or an earlier layout) does
+# not sync again, and a fake refuses an autocomplete for a command it never saw. The bare bot is
+# another application: its /ping is synced to its own fake only (issue 14/17: its global sync
+# replaced guildbot's commands here, and every autocomplete of the main steps went out with a
+# "string" option whose integer choices the fake then refused).
 APPLICATION_COMMANDS: dict[str | int, list[dict[str, Any]]] = {}
 
 
@@ -220,7 +222,8 @@ class Subject:
             {"shard_count": layout.shard_count, "max_concurrency": args.max_concurrency}
             if layout and layout.shard_count else {"max_guilds_per_session": None})
         self.fake = FakeDiscord(validate=False, max_interactions=400_000, **rules)
-        self.fake.state.commands = APPLICATION_COMMANDS
+        if kind in BACKENDS:
+            self.fake.state.commands = APPLICATION_COMMANDS
         started = time.perf_counter()
         self.world = populate(self.fake, plan.size)
         self.result["fake_setup_seconds"] = round(time.perf_counter() - started, 2)

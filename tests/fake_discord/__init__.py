@@ -14,6 +14,7 @@ Components, modals, autocomplete (as ``member``, on the guild's shard; see ``int
     pick = await fake.select(alice, reply.message, "menu", ["a"])  # type 3, a string select
     sent = await fake.submit_modal(alice, click, {"field": "text"})  # type 5 (click got a modal)
     typed = await fake.autocomplete(g, alice, "fruit", {"name": "ap"}, focused="name")  # type 4
+    # (only for a synced command's autocomplete option, as Discord: ValueError otherwise)
     (await typed.wait_response()).choices                          # callback type 8
 
 Sharding, as Discord enforces it across ALL connections on the token (several processes):

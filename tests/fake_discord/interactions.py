@@ -341,7 +341,9 @@ def build_command_data(
 
     ``focused`` (autocomplete, type 4): the option being typed; it carries ``focused: true`` and
     the text typed so far as a string, whatever its declared type (Discord sends partial input).
-    When the command was synced, that option must have been declared with ``autocomplete``.
+    Discord only sends it for a command it knows: the command must have been synced, with that
+    option declared with ``autocomplete`` (its declared type is the one sent); a ``ValueError``
+    otherwise.
     """
     parts = command.split()
     if not parts or len(parts) > 3:
@@ -358,13 +360,18 @@ def build_command_data(
     if focused is not None:
         if focused not in options:
             raise ValueError(f"focused option {focused!r} is not among the options given")
+        if synced is None:
+            raise ValueError(
+                f"no synced command {root!r} in guild {guild.name!r}: Discord sends autocomplete "
+                "only for a command it knows (sync the commands first)"
+            )
         definition = next((d for d in definitions or () if d["name"] == focused), None)
-        if synced is not None and not (definition and definition.get("autocomplete")):
+        if not (definition and definition.get("autocomplete")):
             raise ValueError(f"option {focused!r} of {command!r} is not an autocomplete option")
         leaf.append(
             {
                 "name": focused,
-                "type": declared.get(focused) or STRING,
+                "type": definition["type"],
                 "value": str(options[focused]),
                 "focused": True,
             }
