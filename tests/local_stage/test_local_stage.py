@@ -57,7 +57,9 @@ def dashboard_opens(output: str) -> str:
 def transcript(output: str) -> list[str]:
     """The session's lines, without what differs between two runs: the time and latencies."""
     lines = [line.strip() for line in output.splitlines() if line.strip().startswith("[guild")]
-    lines = [re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<time>", line) for line in lines]
+    # A moment as Babel writes it in English (bot.i18n.when): "Dec 2, 2026, 01:27 UTC".
+    lines = [re.sub(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d UTC", "<time>", line)
+             for line in lines]
     return [re.sub(r"\d+ ms avg", "<n> ms avg", line) for line in lines]
 
 
