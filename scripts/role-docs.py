@@ -21,7 +21,9 @@ carry the role's name as prefix; `_role_*` ones are private. Project-wide invent
 (`guildbot_stage`, `guildbot_guild_allowlist`, `guildbot_max_guilds`,
 `guildbot_closed_to_new_guilds`, `guildbot_memory_high`/`_max`, `guildbot_api_base`,
 `guildbot_gateway_url`, `guildbot_discord_token`, `guildbot_alert_webhook_url`,
-`guildbot_database_url`, `guildbot_database_password`) feed the role defaults. The shard plan reads
+`guildbot_database_url`, `guildbot_database_password`) reach the roles' options through
+`inventories/role-wiring.yml` (each inventory's `group_vars/all/00-role-wiring.yml`); the defaults
+below are the roles' own literal values, "(derived)" where none is declared. The shard plan reads
 `guildbot_shard_count`, `guildbot_cluster` and, per host, `guildbot_processes` and
 `guildbot_shard_ids` (docs/runbook.md, "Shards, processes and hosts"). Prometheus for the fleet
 reads `guildbot_prometheus_enabled`, `guildbot_metrics_token`, `guildbot_metrics_port` and, per

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.provisioning.test_provisioning import ROOT, run, tool
+from tests.provisioning.test_provisioning import ROOT, link_role_wiring, run, tool
 
 URL = "postgresql://guildbot@db.example.internal:5432/guildbot"
 
@@ -29,6 +29,7 @@ def write_inventory(base: Path, hosts: dict[str, dict[str, object]], **extra: ob
         "children": {"guildbot": {"hosts": hosts}}}}
     path = base / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory))
+    link_role_wiring(base)
     return path
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.provisioning.test_provisioning import ROOT, run, tool
+from tests.provisioning.test_provisioning import ROOT, WIRING, run, tool
 
 ROLE = ROOT / "roles/guildbot_postgres"
 PASSWORD = "pg-Secret-5f1c0e-long"  # noqa: S105 (a test value that must never be printed)
@@ -33,7 +33,8 @@ def render(base: Path, password: str = PASSWORD, **db_vars: object):
         for name in ("pg_hba.conf", "guildbot.conf")]
     (base / "play.yml").write_text(yaml.safe_dump([{
         "name": "Render", "hosts": "db", "gather_facts": True,
-        "vars_files": [f"{ROLE}/defaults/main.yml", f"{ROLE}/vars/main.yml"], "tasks": tasks}]))
+        "vars_files": [f"{ROLE}/defaults/main.yml", str(WIRING), f"{ROLE}/vars/main.yml"],
+        "tasks": tasks}]))
     # The role's defaults come in as vars_files here, so overrides go in as extra vars.
     return run(tool("ansible-playbook"), str(base / "play.yml"), "-i", str(base / "inventory.yml"),
                "-e", json.dumps(db_vars))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.provisioning.test_provisioning import ROOT, run, tool
+from tests.provisioning.test_provisioning import ROOT, link_role_wiring, run, tool
 
 PASSWORD = "pg-Secret-5f1c0e"  # noqa: S105 (a test value that must never be printed)
 URL = "postgresql://guildbot@db.example.internal:5432/guildbot"
@@ -43,6 +43,7 @@ def converge(base: Path, processes: int = 2, *, host_vars: dict | None = None,
             name: {"guildbot_processes": processes, **(host_vars or {}).get(name, {})}
             for name in ("bot-a", "bot-b")}}, **(groups or {})}}}
     (base / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    link_role_wiring(base)
     (base / "etc").mkdir(exist_ok=True)
     (base / "play.yml").write_text(yaml.safe_dump([{
         "name": "Configure", "hosts": "bot-a", "gather_facts": False,

@@ -27,7 +27,7 @@ import yaml
 
 from bot.monitoring.alerting import PROMETHEUS_RULES
 from tests.provisioning.test_processes import converge, env
-from tests.provisioning.test_provisioning import ROOT, run, tool
+from tests.provisioning.test_provisioning import ROOT, WIRING, run, tool
 
 ROLE = ROOT / "roles/guildbot_prometheus"
 RULES = ROLE / "files/rules/guildbot.rules.yml"
@@ -105,7 +105,8 @@ def render(base: Path, **overrides: object) -> subprocess.CompletedProcess[str]:
         "no_log": True} for name in ("prometheus.yml", "alertmanager.yml")]
     (base / "play.yml").write_text(yaml.safe_dump([{
         "name": "Render", "hosts": "db", "gather_facts": True,
-        "vars_files": [f"{ROLE}/defaults/main.yml", f"{ROLE}/vars/main.yml"], "tasks": tasks}]))
+        "vars_files": [f"{ROLE}/defaults/main.yml", str(WIRING), f"{ROLE}/vars/main.yml"],
+        "tasks": tasks}]))
     return run(tool("ansible-playbook"), str(base / "play.yml"), "-i", str(base / "inventory.yml"),
                "-e", json.dumps(overrides), "--diff")
 

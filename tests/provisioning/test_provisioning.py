@@ -26,6 +26,19 @@ def tool(name: str) -> str:
     return str(path) if path.exists() else name
 
 
+WIRING = ROOT / "inventories/role-wiring.yml"
+
+
+def link_role_wiring(base: Path) -> None:
+    """Give the inventory written under base the role wiring every inventory links (group_vars/all/
+    00-role-wiring.yml): the roles' defaults are literal, the wiring binds them to the project-wide
+    values the test sets (guildbot_processes, guildbot_host_*, guildbot_database_url, ...)."""
+    link = base / "group_vars/all/00-role-wiring.yml"
+    if not link.is_symlink():  # a test may write its inventory more than once
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(WIRING)
+
+
 def run(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,

@@ -6,6 +6,8 @@
 - The checks the specs enforce (choices) left the roles' assert.yml; the specs refuse those values.
 - The Molecule scenarios' verify.yml only imports verify_tasks/*.yml; cluster_check.py calls the
   fake's API through tests/fake_discord/client.py, as the fake's own command line does.
+- Every role default is a literal value; inventories/role-wiring.yml (linked into every
+  inventory's group_vars/all) binds role options to the project-wide values.
 """
 
 from __future__ import annotations
@@ -158,3 +160,44 @@ def test_cluster_check_calls_the_api_through_the_fakes_client() -> None:
     assert "urllib" not in source and "def call(" not in source
     cli = (ROOT / "tests/fake_discord/cli.py").read_text()
     assert "from tests.fake_discord.client import call" in cli
+
+
+def templated(value: object) -> bool:
+    """Whether a YAML value holds Jinja anywhere (a string, or inside a list or a mapping)."""
+    if isinstance(value, dict):
+        return any(templated(v) for v in value.values())
+    if isinstance(value, list):
+        return any(templated(v) for v in value)
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def test_every_role_default_is_a_literal_value() -> None:
+    """Regression (issue 15, item 8): about 60 role defaults were Jinja reading project-wide names,
+    e.g. guildbot_service_install_dir: "{{ guildbot_host_install_dir | default('/opt/guildbot') }}".
+    Fails on the old code because of those; the inventories now bind them (role-wiring.yml)."""
+    found = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / "roles").glob("*/defaults/main.yml"))
+        for name, value in (yaml.safe_load(path.read_text()) or {}).items()
+        if templated(value)
+    )
+    assert found == []
+
+
+def test_every_inventory_links_the_role_wiring_of_role_options() -> None:
+    """Regression (issue 15, item 8): with literal defaults, an inventory without the wiring would
+    run the roles on their standalone values (the stage "local", one process, no database URL).
+    Every inventory's group_vars/all, and each Molecule scenario's own, links it first; it sets
+    only options the roles declare in defaults/main.yml. Fails on the old code because
+    inventories/role-wiring.yml did not exist."""
+    wiring = ROOT / "inventories/role-wiring.yml"
+    options = {name for path in (ROOT / "roles").glob("*/defaults/main.yml")
+               for name in yaml.safe_load(path.read_text()) or {}}
+    assert sorted(set(yaml.safe_load(wiring.read_text())) - options) == []
+    group_vars = [*(ROOT / "inventories").glob("*/group_vars/all"),
+                  *(ROOT / "molecule").glob("*/group_vars/all")]
+    assert len(group_vars) >= 4
+    for directory in group_vars:
+        first = sorted(p.name for p in directory.iterdir())[0]
+        assert first == "00-role-wiring.yml", directory
+        assert (directory / first).resolve() == wiring.resolve(), directory
