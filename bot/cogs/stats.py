@@ -129,9 +129,7 @@ async def on_jump(bot: GuildBot, interaction: discord.Interaction,
 
 
 async def status_reply(bot: GuildBot) -> Reply:
-    latency = latency_text(lat for _shard, lat in bot.shard_latencies())
-    if latency == "n/a":
-        latency = _("n/a")
+    latency = latency_text((lat for _shard, lat in bot.shard_latencies()), _("n/a"))
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
     embed = discord.Embed(title=_("guildbot status"), colour=0x5865F2)
