@@ -11,6 +11,7 @@ import json
 import discord
 from aiohttp import web
 
+from bot import i18n
 from bot.shedding import DISCORD_EPOCH_MS, MAX_WAIT, LoadShedder
 
 
@@ -145,6 +146,36 @@ async def test_the_busy_answer_is_in_the_members_locale():
     spanish = "guildbot está muy ocupado ahora mismo. Vuelve a intentarlo en unos segundos."
     assert [content for _id, content in sorted(received)] == [
         german, spanish, spanish, BUSY_NOTICE, BUSY_NOTICE, german]
+
+
+def test_the_busy_answers_are_built_before_any_load(monkeypatch):
+    """Regression (issue 15/17 review, item 3): the busy answer of every shipped language is
+    built when the shedder is made (the bot makes it before the gateway connects); answering
+    busy is a dict lookup (English for a locale we do not ship) that reads no catalog and
+    builds nothing. Fails on the old code because each language's answer was built at its
+    first busy answer, while the bot was overloaded."""
+    from bot.app import BUSY_NOTICE
+
+    shedder = LoadShedder("http://127.0.0.1:9/api", BUSY_NOTICE, lambda *a: None,
+                          clock=Clock(1_800_000_000.0))
+    built = dict(shedder.tails)
+    assert set(built) == set(i18n.LANGUAGES)
+
+    def nothing_more(*args):
+        raise AssertionError("built while answering busy")
+
+    monkeypatch.setattr(shedder.client, "prebuild", nothing_more)
+    monkeypatch.setattr(i18n, "translate", nothing_more)
+    sent: list[bytes | None] = []
+    monkeypatch.setattr(shedder.client, "submit",
+                        lambda interaction_id, token, item, tail=None: sent.append(tail))
+    for locale in ("de", "es-419", "ja", None, discord.Locale.german):
+        shedder.answer_busy(1, "t", None, None, locale)
+    assert shedder.tails == built
+    assert sent == [built["de"], built["es"], built["en"], built["en"], built["de"]]
+    body = json.loads(built["de"].split(b"\r\n\r\n", 1)[1])
+    assert body["data"]["content"] == ("guildbot ist gerade sehr ausgelastet. Bitte versuche "
+                                       "es in ein paar Sekunden noch einmal.")
 
 
 class RawServer:
