@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
@@ -26,7 +26,9 @@ from bot.domain.errors import InvalidInput
 from bot.i18n import N_, _
 
 if TYPE_CHECKING:
-    from bot.app import GuildBot
+    from bot.domain.audit import AuditEntry
+    from bot.monitoring.hooks import MonitoringHooks
+    from bot.storage.base import Storage
 
 VERSION = "gb1"
 # custom_id family -> the command group its usage is recorded (and maintenance decided) under
@@ -35,8 +37,25 @@ KINDS = {discord.ComponentType.button.value: "button",
          discord.ComponentType.string_select.value: "select"}
 FOREIGN = N_("This button belongs to another server; nothing was changed.")
 
+
+
+class ComponentBot(Protocol):
+    """What a component handler uses of the bot (bot.app.GuildBot is one): the guild's
+    repository (``storage``), the time, the monitoring hooks and the audit trail (the purge
+    modal), and a channel's message to edit (a challenge's post, bot.posts.refresh)."""
+
+    @property
+    def storage(self) -> Storage: ...
+    @property
+    def monitoring(self) -> MonitoringHooks: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    def audit(self, entry: AuditEntry, /) -> Awaitable[None]: ...
+    def get_partial_messageable(self, channel_id: int, /) -> discord.PartialMessageable: ...
+
+
 # A handler is handed the bot by the command tree (GuildBotTree.run_component).
-Handler = Callable[["GuildBot", discord.Interaction, "ComponentId"], Awaitable[None]]
+Handler = Callable[[ComponentBot, discord.Interaction, "ComponentId"], Awaitable[None]]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 
 

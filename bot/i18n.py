@@ -14,9 +14,10 @@ markers and the formatting of numbers and dates (Babel).
   unchanged: translate it where it is shown with ``_(constant)``.
 - :func:`number` and :func:`when` format for the language in use.
 - Babel, imported late: each function imports the part of Babel it uses when first called, so
-  a process that has not yet formatted anything or read a catalog (at READY, in the CLI) does
-  not hold Babel's modules (about 1.5 MB of RSS); Babel's locale data is loaded by Babel itself
-  on first use, for the locales used only.
+  a process that has not yet formatted anything or read a catalog (a CLI command) does not
+  hold Babel's modules (about 1.5 MB of RSS); the bot reads the shipped catalogs when it makes
+  its load shedder (the busy answers are prebuilt, bot/shedding.py). Babel's locale data is
+  loaded by Babel itself on first use, for the locales used only.
 
 The domain uses it too (its errors are translated where they are raised, in the interaction's
 task): it stays independent of Discord, since nothing here knows of Discord but

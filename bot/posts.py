@@ -42,7 +42,7 @@ def challenge_view(c: Challenge, actions: tuple[str, ...] | None = None) -> disc
                                  style=_BUTTONS[a][1]) for a in shown))
 
 
-async def refresh(bot: discord.Client, repo: GuildRepository, c: Challenge) -> None:
+async def refresh(bot: ui.ComponentBot, repo: GuildRepository, c: Challenge) -> None:
     """Edit the challenge's public message to its state now (its buttons go once it is closed),
     in the guild's language. No message recorded: nothing to do; a failed edit (the message was
     deleted) is logged."""

@@ -54,11 +54,12 @@ class LoadShedder:
         self.clock = clock
         self.body = self._busy_body(text)  # English
         self.client = CallbackClient(api_base, user_agent, self.body, self._answered)
-        # The answer in each shipped language, built once (at its first use, so that a bot
-        # never overloaded never reads a catalog here): a late command's raw payload names its
-        # member's locale, and picking the language is all the work done per answer.
-        self.text = text
-        self.tails: dict[str, bytes] = {}
+        # The answer in each shipped language, built once here (the bot makes its shedder
+        # before the gateway connects): a late command's raw payload names its member's locale,
+        # and picking the language is all the work done per answer, none of it while loaded.
+        self.tails = {language: self.client.prebuild(
+            self._busy_body(i18n.translate(text, language) or text))
+            for language in i18n.LANGUAGES}
         self.floor: float | None = None
         self._floor_at = 0.0
         self.shed = 0
@@ -113,11 +114,7 @@ class LoadShedder:
                            self._tail(i18n.language_of(locale)))
 
     def _tail(self, language: str) -> bytes:
-        tail = self.tails.get(language)
-        if tail is None:
-            text = i18n.translate(self.text, language) or self.text
-            tail = self.tails[language] = self.client.prebuild(self._busy_body(text))
-        return tail
+        return self.tails.get(language) or self.tails[i18n.DEFAULT]
 
     def _answered(self, item: tuple[str | None, int | None, float], status: int | None) -> None:
         command, guild_id, started = item

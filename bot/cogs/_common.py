@@ -17,7 +17,7 @@ from bot.domain.text import display_name
 from bot.i18n import _
 
 if TYPE_CHECKING:
-    from bot.app import GuildBot
+    from bot.components import ComponentBot
     from bot.domain.audit import AuditEntry
     from bot.storage.base import GuildRepository
 
@@ -50,7 +50,7 @@ def actor(interaction: discord.Interaction) -> Person:
     return Person(person.id, person.name, person.bot, bool(perms.manage_guild))
 
 
-def repo_for(bot: GuildBot, interaction: discord.Interaction) -> GuildRepository:
+def repo_for(bot: ComponentBot, interaction: discord.Interaction) -> GuildRepository:
     """The bot's repository of the guild the interaction came from; commands are guild-only."""
     if interaction.guild_id is None:
         raise UserError(_("This command only works inside a server."))

@@ -163,7 +163,7 @@ async def do_purge(repo: GuildRepository, who: Person, guild_name: str, confirm:
 
 
 @ui.handler("ad", "purge")
-async def on_purge(bot: GuildBot, interaction: discord.Interaction,
+async def on_purge(bot: ui.ComponentBot, interaction: discord.Interaction,
                    cid: ui.ComponentId) -> None:
     """The purge modal submitted: the admin check again (the member submitting it, now), the
     name typed against the server's, then the purge."""
@@ -220,7 +220,7 @@ async def do_audit(repo: GuildRepository, who: Person,
 
 
 @ui.handler("ad", "audit")
-async def on_audit_page(bot: GuildBot, interaction: discord.Interaction,
+async def on_audit_page(bot: ui.ComponentBot, interaction: discord.Interaction,
                         cid: ui.ComponentId) -> None:
     """A Newer/Older click of /admin audit, on any message, also after a restart: its page in
     place, for an admin only (maintenance does not stop it: the admin family is exempt)."""

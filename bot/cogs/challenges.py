@@ -146,7 +146,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def on_button(bot: GuildBot, interaction: discord.Interaction,
+async def on_button(bot: ui.ComponentBot, interaction: discord.Interaction,
                     cid: ui.ComponentId) -> None:
     """A challenge's button, on its public message or on a list's detail: the action for the
     member who clicked, by the rules; then the public message shows the new state."""
@@ -169,7 +169,7 @@ for _action in ACTIONS:
 
 
 @ui.handler("ch", "pick")
-async def on_pick(bot: GuildBot, interaction: discord.Interaction,
+async def on_pick(bot: ui.ComponentBot, interaction: discord.Interaction,
                   cid: ui.ComponentId) -> None:
     """A challenge picked in ``/challenge list``: it, with the buttons the member may use."""
     values = ui.selected(interaction)

@@ -89,7 +89,7 @@ async def do_confirm_delete(repo: GuildRepository, who: Person, member_id: int) 
 
 
 @ui.handler("pv", "delete")
-async def on_confirm_delete(bot: GuildBot, interaction: discord.Interaction,
+async def on_confirm_delete(bot: ui.ComponentBot, interaction: discord.Interaction,
                             cid: ui.ComponentId) -> None:
     reply = await do_confirm_delete(repo_for(bot, interaction), actor(interaction),
                                     ui.number(cid))

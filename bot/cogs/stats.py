@@ -95,7 +95,8 @@ def _board_arg(cid: ui.ComponentId, count: int) -> int:
     return cid.args[-1]
 
 
-async def _show_page(bot: GuildBot, interaction: discord.Interaction, page: int) -> None:
+async def _show_page(bot: ui.ComponentBot, interaction: discord.Interaction,
+                     page: int) -> None:
     reply = await do_leaderboard(repo_for(bot, interaction), page)
     await interaction.response.edit_message(embed=reply.embed, view=reply.view)
 
@@ -104,14 +105,14 @@ async def _show_page(bot: GuildBot, interaction: discord.Interaction, page: int)
 @ui.handler("lb", "prev")
 @ui.handler("lb", "next")
 @ui.handler("lb", "last")
-async def on_page(bot: GuildBot, interaction: discord.Interaction,
+async def on_page(bot: ui.ComponentBot, interaction: discord.Interaction,
                   cid: ui.ComponentId) -> None:
     """A page button: the page its custom_id names, read now (the board may have changed)."""
     await _show_page(bot, interaction, _board_arg(cid, 2))
 
 
 @ui.handler("lb", "goto")
-async def on_goto(bot: GuildBot, interaction: discord.Interaction,
+async def on_goto(bot: ui.ComponentBot, interaction: discord.Interaction,
                   cid: ui.ComponentId) -> None:
     _board_arg(cid, 1)
     await interaction.response.send_modal(ui.text_modal(
@@ -120,7 +121,7 @@ async def on_goto(bot: GuildBot, interaction: discord.Interaction,
 
 
 @ui.handler("lb", "jump")
-async def on_jump(bot: GuildBot, interaction: discord.Interaction,
+async def on_jump(bot: ui.ComponentBot, interaction: discord.Interaction,
                   cid: ui.ComponentId) -> None:
     """The "go to page" modal, submitted from the leaderboard's message: that page there."""
     _board_arg(cid, 1)
@@ -129,9 +130,7 @@ async def on_jump(bot: GuildBot, interaction: discord.Interaction,
 
 
 async def status_reply(bot: GuildBot) -> Reply:
-    latency = latency_text(lat for _shard, lat in bot.shard_latencies())
-    if latency == "n/a":
-        latency = _("n/a")
+    latency = latency_text((lat for _shard, lat in bot.shard_latencies()), _("n/a"))
     uptime = int(bot.clock() - bot.started_at)
     hours, rest = divmod(uptime, 3600)
     embed = discord.Embed(title=_("guildbot status"), colour=0x5865F2)

@@ -220,11 +220,12 @@ def ms(seconds: float | None, digits: int = 3) -> float | None:
     return None if seconds is None else round(seconds * 1000, digits)
 
 
-def latency_text(latencies: Iterable[float]) -> str:
+def latency_text(latencies: Iterable[float], none_yet: str = "n/a") -> str:
     """The worst heartbeat latency as "N ms" (what /status and the sd_notify STATUS show), or
-    "n/a" while no shard has a finite one (discord.py reports inf before the first heartbeat)."""
+    ``none_yet`` while no shard has a finite one (discord.py reports inf before the first
+    heartbeat): "n/a" in the STATUS line, its translation in /status."""
     finite = [lat for lat in latencies if math.isfinite(lat)]
-    return f"{max(finite) * 1000:.0f} ms" if finite else "n/a"
+    return f"{max(finite) * 1000:.0f} ms" if finite else none_yet
 
 
 def merge_hists(hists: Iterable[list[int]]) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import os
@@ -11,9 +12,9 @@ import signal
 import socket
 import sqlite3
 import sys
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,19 +147,15 @@ class BotProcess:
         return await asyncio.to_thread(fetch)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.returncode is not None:
-                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n"
-                                     f"{await self.output()}")
-            try:
-                status, _ = await self.get("/readyz")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"the bot was not ready after {timeout} s:\n{self.log_tail()}")
+        async def ready() -> bool:
+            if self.proc is not None and self.proc.returncode is not None:  # fails at once
+                raise RuntimeError(f"the bot exited with {self.proc.returncode}:\n"
+                                   f"{await self.output()}")
+            return (await self.get("/readyz"))[0] == 200
+        try:
+            await eventually(ready, "the bot ready (/readyz 200)", timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
@@ -192,15 +189,50 @@ async def answer(fake: FakeDiscord, guild, member, command: str, options: dict |
     return await inter.wait_final(timeout=timeout)
 
 
+async def eventually(check: Callable[[], Any], what: str, limit: float = 10.0) -> Any:
+    """The one bounded poll of the e2e tests: call ``check`` (a function or a coroutine
+    function) every 0.1 s until it returns something true, and return that. An AssertionError
+    or OSError it raises means "not yet" (an assert-style check, a server not listening yet);
+    any other exception fails at once. At ``limit`` seconds: AssertionError naming ``what`` and
+    the last value or exception. The limit only keeps a broken test from hanging the suite;
+    nothing asserts timing with it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        try:
+            last = check()
+            if inspect.isawaitable(last):
+                last = await last
+        except (AssertionError, OSError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not within {limit} s (last: {last!r})") from (
+                last if isinstance(last, BaseException) else None)
+        await asyncio.sleep(0.1)
+
+
 async def counted(bot: BotProcess, commands: int, limit: float = 5.0) -> None:  # noqa: ASYNC109
     """Wait until ``bot`` has counted ``commands`` commands in all (its /slo). A command is
     counted just after its reply is sent (the latency it records includes the reply), so the
     count may trail an answer a test has already seen by a moment."""
-    deadline = asyncio.get_running_loop().time() + limit
-    while (await bot.get("/slo"))[1]["commands"] < commands:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"fewer than {commands} commands counted within {limit} s")
-        await asyncio.sleep(0.05)
+    async def enough() -> bool:
+        got = (await bot.get("/slo"))[1]["commands"]
+        assert got >= commands, f"{got} counted"
+        return True
+    await eventually(enough, f"{commands} commands counted", limit)
+
+
+def metric(metrics: str, name: str, **labels: str) -> float:
+    """The sample of ``name`` with exactly these ``labels`` in a /metrics page, 0 when absent
+    (a counter no event has touched yet)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in metrics.splitlines():
+        if line.startswith(name + ("{" + want + "}" if want else " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def text(reply) -> str:

@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.e2e.harness import REPO, BotProcess, PostgresDatabase, answer, counted, text
+from tests.e2e.harness import REPO, BotProcess, PostgresDatabase, answer, counted, eventually, text
 from tests.fake_discord import FakeDiscord
 from tests.pgserver import BOT_PASSWORD
 
@@ -38,14 +38,6 @@ STAKE = 40
 
 def _shard(guild) -> int:
     return guild.shard_id(SHARDS)
-
-
-async def _eventually(check, what: str, limit: float = 20.0) -> None:  # noqa: ASYNC109
-    deadline = asyncio.get_running_loop().time() + limit
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {limit} s")
-        await asyncio.sleep(0.2)
 
 
 async def _metric(bot: BotProcess, name: str) -> float | None:
@@ -122,14 +114,14 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
         async def all_expired() -> bool:
             return await db.rows("SELECT count(*) FROM challenges "
                                  "WHERE status <> 'expired'") == [(0,)]
-        await _eventually(all_expired, "the due challenges expired")
+        await eventually(all_expired, "the due challenges expired", 20)
         assert await _total_points(db) == before
         assert await db.rows("SELECT sum(points) FROM members") == [(before,)]
 
         # Each guild's owner edited its expired challenge's post (issue 14): buttons gone.
         async def posts_closed() -> bool:
             return all("expired" in p.content and p.components == [] for p in posts.values())
-        await _eventually(posts_closed, "the owners edited the expired challenges' posts")
+        await eventually(posts_closed, "the owners edited the expired challenges' posts", 20)
         # New posts, clicked after process b was killed and restarted (below).
         for guild in guilds:
             ann, bob = members[guild.id]
@@ -147,9 +139,9 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
             async def check() -> bool:
                 return await _metric(bots["b"], "guildbot_guilds_in_maintenance") == count
             return check
-        await _eventually(await b_sees(1), "process b saw the maintenance switch", 10)
+        await eventually(await b_sees(1), "process b saw the maintenance switch", 10)
         await answer(fake, in_a, ann, "admin maintenance", {"state": "off"})
-        await _eventually(await b_sees(0), "process b saw the switch back", 10)
+        await eventually(await b_sees(0), "process b saw the switch back", 10)
 
         # An operator announcement: the CLI records it, each process sends it to the guilds of
         # its own shards, each guild once (one send refused with 403: recorded, not retried).
@@ -167,7 +159,7 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
                 _cli, bots["b"].env, "announce", "--status")).stdout)["announcements"]
             return [(p["sent"], p["failed"], p["sending"], p["pending"]) for p in status] == \
                 [(len(guilds) - 1, 1, 0, 0)]
-        await _eventually(delivered, "the announcement reached every guild", 30)
+        await eventually(delivered, "the announcement reached every guild", 30)
         by_process = dict(await db.rows(
             "SELECT guild_id, process FROM announcement_deliveries WHERE announcement_id = ?",
             announcement))
@@ -215,7 +207,7 @@ async def test_two_processes_share_the_shards_of_one_bot(postgres_server, pg_tem
         async def b_took_it_up() -> bool:
             return (f"announcement {announcement}: sent to this process's 0 guild(s)"
                     in bots["b"].log_path.read_text())
-        await _eventually(b_took_it_up, "the restarted process looked at the announcement", 10)
+        await eventually(b_took_it_up, "the restarted process looked at the announcement", 10)
         assert {g.id: len(fake.channel_messages.get(g.channel("general").id, []))
                 for g in guilds} == {g.id: 0 if g.id == failed_guild else 1 for g in guilds}
         _assert_rate_kept(gateway)

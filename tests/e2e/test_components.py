@@ -4,13 +4,10 @@ it comes from, and a replayed or forged ``custom_id`` changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from tests.e2e.conftest import ON_BOTH_BACKENDS
-from tests.e2e.harness import answer, text
+from tests.e2e.harness import answer, eventually, text
 
 pytestmark = ON_BOTH_BACKENDS
 
@@ -36,14 +33,6 @@ async def players(w, *members, guild=None):
 
 async def points(w, member, guild=None) -> str:
     return text(await answer(w.fake, guild or w.alpha, member, "profile"))
-
-
-async def eventually(check, timeout: float = 10.0):  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def test_challenge_buttons_accept_report_and_strangers(world, bot):
@@ -104,13 +93,13 @@ async def test_decline_cancel_and_commands_edit_the_message(world, bot):
     second = (await answer(w.fake, w.alpha, w.ann, "challenge create",
                            {"opponent": w.bob, "stake": 10})).message
     await answer(w.fake, w.alpha, w.ann, "challenge cancel", {"challenge": 2})
-    await eventually(lambda: "cancelled" in (second.content or ""))
+    await eventually(lambda: "cancelled" in (second.content or ""), "#2's post cancelled")
     assert second.components == []
 
     third = (await answer(w.fake, w.alpha, w.ann, "challenge create",
                           {"opponent": w.bob, "stake": 10})).message
     await answer(w.fake, w.alpha, w.bob, "challenge accept", {"challenge": 3})
-    await eventually(lambda: "accepted" in (third.content or ""))
+    await eventually(lambda: "accepted" in (third.content or ""), "#3's post accepted")
     assert custom_ids(third) == [cid(a, w.alpha, 3) for a in ("claim", "concede")]
 
     # A post someone deleted: the command still works, the failed edit is only logged.
@@ -120,7 +109,7 @@ async def test_decline_cancel_and_commands_edit_the_message(world, bot):
     gone = await answer(w.fake, w.alpha, w.ann, "challenge cancel", {"challenge": 4})
     assert "cancelled" in gone.content and "10 points are back" in gone.content
     await eventually(lambda: any("could not be edited" in r.get("msg", "")
-                                 for r in bot.log_records()))
+                                 for r in bot.log_records()), "the failed edit logged")
     assert "Points: 90" in await points(w, w.ann)  # 100, minus #3's stake, #4's back
 
 
@@ -134,7 +123,7 @@ async def test_expiry_edits_the_message(world, make_bot):
         post = (await answer(w.fake, w.alpha, w.ann, "challenge create",
                              {"opponent": w.bob, "stake": 10})).message
         await bot.db.rows("UPDATE challenges SET expires_at = 0 WHERE status = 'open'")
-        await eventually(lambda: "expired" in (post.content or ""))
+        await eventually(lambda: "expired" in (post.content or ""), "the post shows the expiry")
         assert post.components == []
         assert "Points: 100" in await points(w, w.ann)  # the stake went back
     finally:
@@ -204,9 +193,10 @@ async def test_list_select_acts_on_a_challenge(world, bot):
     assert custom_ids(picked.message) == [cid("accept", w.alpha, 1), cid("decline", w.alpha, 1)]
     done = await click(w.fake, w.bob, picked.message, cid("accept", w.alpha, 1))
     assert done.type == 7 and "accepted" in done.content
-    await eventually(lambda: "accepted" in (post.content or ""))
+    await eventually(lambda: "accepted" in (post.content or ""), "the post accepted")
     # The post got the report buttons: Bob claims, Ann disputes; a disputed game has none.
-    await eventually(lambda: cid("claim", w.alpha, 1) in custom_ids(post))
+    await eventually(lambda: cid("claim", w.alpha, 1) in custom_ids(post),
+                     "the post's report buttons")
     await click(w.fake, w.bob, post, cid("claim", w.alpha, 1))
     disputed = await click(w.fake, w.ann, post, cid("dispute", w.alpha, 1))
     assert disputed.type == 7 and "is disputed" in post.content and post.components == []

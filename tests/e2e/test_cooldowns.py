@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.harness import answer, counted, text
-from tests.e2e.test_monitoring import _sample
+from tests.e2e.harness import answer, counted, metric, text
 
 TOO_OFTEN = re.compile(r"You're doing that too often — try again in (\d+) s\.")
 
@@ -45,11 +44,11 @@ async def test_a_member_over_a_cooldown_is_told_when_and_another_member_is_not(w
 
         await counted(bot, start + 11)  # the eleven commands above
         _, metrics = await bot.get("/metrics")
-        assert _sample(metrics, "guildbot_commands_total", command="challenge create",
+        assert metric(metrics, "guildbot_commands_total", command="challenge create",
                        outcome="cooldown") == 1
-        assert _sample(metrics, "guildbot_commands_total", command="admin export",
+        assert metric(metrics, "guildbot_commands_total", command="admin export",
                        outcome="cooldown") == 1
-        assert _sample(metrics, "guildbot_commands_failed_total") == 0
+        assert metric(metrics, "guildbot_commands_failed_total") == 0
         _, slo = await bot.get("/slo")
         assert slo["window"]["errors"] == 0
     finally:

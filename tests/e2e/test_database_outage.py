@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.e2e.harness import BotProcess, answer, text
+from tests.e2e.harness import BotProcess, answer, eventually, metric, text
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -14,24 +12,18 @@ UNAVAILABLE = "guildbot is temporarily unavailable"
 STORAGE_UNAVAILABLE = "bot.storage.base.StorageUnavailable"
 
 
-def _sample(metrics: str, name: str) -> float:
-    for line in metrics.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} is not in /metrics")
-
-
-async def _readyz_until(bot: BotProcess, status: int, timeout: float = 30.0) -> dict:  # noqa: ASYNC109
+async def _readyz_until(bot: BotProcess, status: int) -> dict:
     """Poll /readyz until it answers ``status``; every request must answer (urllib times out
-    after 5 s: a probe that hangs fails here)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got, body = await bot.get("/readyz")
-        if got == status:
-            assert isinstance(body, dict)
-            return body
-        assert asyncio.get_running_loop().time() < deadline, (got, body)
-        await asyncio.sleep(0.2)
+    after 5 s: a probe that hangs fails here, at once)."""
+    async def answers() -> dict:
+        try:
+            got, body = await bot.get("/readyz")
+        except OSError as exc:
+            raise RuntimeError("/readyz did not answer") from exc
+        assert got == status, (got, body)
+        assert isinstance(body, dict)
+        return body
+    return await eventually(answers, f"/readyz answering {status}", 30)
 
 
 async def test_the_bot_answers_through_a_database_outage_and_resumes_by_itself(
@@ -54,7 +46,7 @@ async def test_the_bot_answers_through_a_database_outage_and_resumes_by_itself(
     # The size metric is PostgreSQL's figure for this database (sampled at start), not a file.
     _, metrics = await bot.get("/metrics")
     measured = int(postgres_server.psql(f"SELECT pg_database_size('{bot.db.name}')"))
-    assert abs(_sample(metrics, "guildbot_database_size_bytes") - measured) < 1_000_000
+    assert abs(metric(metrics, "guildbot_database_size_bytes") - measured) < 1_000_000
 
     outage = [  # (member, command, options): reads, writes, challenges
         (w.ann, "profile", {}),

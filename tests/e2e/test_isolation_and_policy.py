@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from tests.e2e.conftest import ON_BOTH_BACKENDS
-from tests.e2e.harness import BotDatabase, answer, text
+from tests.e2e.harness import BotDatabase, answer, eventually, text
 
 pytestmark = ON_BOTH_BACKENDS
 
@@ -66,21 +65,19 @@ async def test_global_maintenance_switch_needs_no_restart(world, bot):
     flag = bot.workdir / "maintenance"
     flag.touch()
     status_before = bot.proc.pid
-    for _ in range(50):
-        reply = await answer(w.fake, w.beta, w.dan_b, "stats")
-        if "under maintenance" in (reply.content or ""):
-            break
-        await asyncio.sleep(0.2)
-    else:
-        raise AssertionError("global maintenance never took effect")
+
+    async def stats():
+        return await answer(w.fake, w.beta, w.dan_b, "stats")
+
+    async def under_maintenance() -> bool:
+        return "under maintenance" in ((await stats()).content or "")
+
+    async def answered() -> bool:
+        return bool((await stats()).embeds)
+
+    await eventually(under_maintenance, "global maintenance took effect", 20)
     flag.unlink()
-    for _ in range(50):
-        reply = await answer(w.fake, w.beta, w.dan_b, "stats")
-        if reply.embeds:
-            break
-        await asyncio.sleep(0.2)
-    else:
-        raise AssertionError("global maintenance never ended")
+    await eventually(answered, "global maintenance ended", 20)
     assert bot.proc.pid == status_before and bot.proc.returncode is None
 
 
@@ -93,11 +90,7 @@ async def test_a_guild_outside_the_allowlist_is_told_and_left(world, make_bot):
     message = await w.fake.wait_channel_message(gamma.channel("general"), timeout=10)
     assert "rolling out gradually" in message.content
     assert "not on the beta allowlist" in message.content
-    for _ in range(50):
-        if gamma.id in w.fake.left_guilds:
-            break
-        await asyncio.sleep(0.1)
-    assert gamma.id in w.fake.left_guilds
+    await eventually(lambda: gamma.id in w.fake.left_guilds, "the bot left Gamma")
     assert w.alpha.id not in w.fake.left_guilds
     _, metrics = await bot.get("/metrics")
     rejected = [line for line in metrics.splitlines()
@@ -188,24 +181,19 @@ async def test_a_guild_back_in_ready_keeps_its_data_through_the_purge(world, mak
     await answer(w.fake, gamma, gina, "register")
     for guild in (w.beta, gamma):
         await w.fake.remove_guild_live(guild)
-    for _ in range(100):
-        left = await bot.db.rows("SELECT COUNT(*) FROM guilds WHERE left_at IS NOT NULL")
-        if left == [(2,)]:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the bot did not record leaving Beta and Gamma")
+
+    async def both_left() -> bool:
+        return await bot.db.rows("SELECT COUNT(*) FROM guilds WHERE left_at IS NOT NULL") == [(2,)]
+
+    await eventually(both_left, "the bot recorded leaving Beta and Gamma")
     assert await bot.stop() == 0
     w.beta.joined = True  # re-added while the bot was offline: it will be in READY
     bot.env["GUILDBOT_DATA_RETENTION_DAYS"] = "0"
     await bot.start()
     await bot.wait_ready()
-    for _ in range(100):
-        if any(f"purged data of guild {gamma.id}" in r.get("msg", "") for r in bot.log_records()):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the retention purge did not run after READY")
+    await eventually(lambda: any(f"purged data of guild {gamma.id}" in r.get("msg", "")
+                                 for r in bot.log_records()),
+                     "the retention purge ran after READY")
     assert "Profile of dan" in text(await answer(w.fake, w.beta, w.dan_b, "profile"))
     assert (await _rows_of(bot.db, gamma.id))["members"] == 0
     assert not any(f"purged data of guild {w.beta.id}" in r.get("msg", "")

@@ -10,18 +10,16 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.e2e.harness import REPO, BotProcess, answer, text
+from tests.e2e.harness import REPO, BotProcess, answer, eventually, text
 
 
-async def _wait_status(bot: BotProcess, path: str, status: int, timeout: float = 20) -> dict:  # noqa: ASYNC109
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+async def _wait_status(bot: BotProcess, path: str, status: int) -> dict:
+    async def answers() -> dict:
         code, body = await bot.get(path)
-        if code == status:
-            return body
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{path} stayed {code} ({body}), wanted {status}")
-        await asyncio.sleep(0.1)
+        assert code == status, f"{path} is {code} ({body}), wanted {status}"
+        assert isinstance(body, dict)
+        return body
+    return await eventually(answers, f"{path} answering {status}", 20)
 
 
 async def test_readiness_follows_a_gateway_drop_and_resume(world, bot):
@@ -114,14 +112,13 @@ async def test_removal_keeps_data_until_retention_and_rejoin_restores_it(world, 
     await answer(w.fake, w.beta, w.dan_b, "register")
     await w.fake.remove_guild_live(w.beta)
     db = bot.workdir / "guildbot.db"
-    for _ in range(50):
-        left = sqlite3.connect(db).execute(
+
+    def left() -> bool:
+        row = sqlite3.connect(db).execute(
             "SELECT left_at FROM guilds WHERE guild_id = ?", (w.beta.id,)).fetchone()
-        if left and left[0]:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the bot did not record leaving the guild")
+        return bool(row and row[0])
+
+    await eventually(left, "the bot recorded leaving the guild")
     assert sqlite3.connect(db).execute(
         "SELECT COUNT(*) FROM members WHERE guild_id = ?", (w.beta.id,)).fetchone() == (1,)
     await w.fake.add_guild_live(w.beta)
@@ -186,11 +183,8 @@ async def test_announce_posts_to_each_configured_channel_only(world, bot):
     assert await bot.stop() == 0
     await bot.start()
     await bot.wait_ready()
-    for _ in range(100):
-        if "sent to this process's 0 guild(s)" in bot.log_path.read_text():
-            break
-        await asyncio.sleep(0.1)
-    assert "sent to this process's 0 guild(s)" in bot.log_path.read_text()
+    await eventually(lambda: "sent to this process's 0 guild(s)" in bot.log_path.read_text(),
+                     "the restarted bot looked at the announcement")
     assert len(w.fake.channel_messages[general.id]) == 1
 
 

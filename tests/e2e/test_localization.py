@@ -6,8 +6,7 @@ descriptions' localizations, and a guild turned away is told in its preferred lo
 from __future__ import annotations
 
 from tests.e2e.conftest import ON_BOTH_BACKENDS
-from tests.e2e.harness import text
-from tests.e2e.test_components import eventually
+from tests.e2e.harness import eventually, text
 
 pytestmark = ON_BOTH_BACKENDS
 
@@ -75,13 +74,14 @@ async def test_a_challenge_post_follows_the_guild_setting(world, bot):
     claim = await say(w.fake, w.alpha, w.bob, "challenge complete",
                       {"challenge": 1, "winner": w.bob}, locale="es-ES")
     assert "dice haber ganado el desafío #1" in claim.content
-    await eventually(lambda: "beansprucht den Sieg in Herausforderung #1" in post.content)
+    await eventually(lambda: "beansprucht den Sieg in Herausforderung #1" in post.content,
+                     "the post shows the claim in German")
 
     back = await say(w.fake, w.alpha, w.ann, "admin settings", {"language": "en"})
     assert "Language of public messages: English" in back.content
     await say(w.fake, w.alpha, w.ann, "challenge complete", {"challenge": 1, "winner": w.bob})
     settled = f"Challenge #1 is settled: <@{w.bob.user.id}> won 2,000 points."
-    await eventually(lambda: post.content == settled)
+    await eventually(lambda: post.content == settled, "the post settled, in English")
 
 
 async def test_descriptions_reach_discord_with_their_localizations(world, bot):
@@ -124,5 +124,6 @@ async def test_a_turned_away_guild_is_told_in_its_preferred_locale(world, make_b
     await w.fake.add_guild_live(japanese)
     farewell = await w.fake.wait_channel_message(japanese.channel("general"), timeout=10)
     assert farewell.content.startswith("Thanks for inviting guildbot!")
-    await eventually(lambda: {german.id, japanese.id} <= set(w.fake.left_guilds))
+    await eventually(lambda: {german.id, japanese.id} <= set(w.fake.left_guilds),
+                     "the bot left both guilds")
     assert await bot.stop() == 0

@@ -7,15 +7,7 @@ import socket
 import subprocess
 import sys
 
-from tests.e2e.harness import REPO, BotProcess, answer, counted
-
-
-def _sample(metrics: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in metrics.splitlines():
-        if line.startswith(name + ("{" + want + "}" if want else " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+from tests.e2e.harness import REPO, BotProcess, answer, counted, eventually, metric
 
 
 async def test_commands_move_metrics_slo_and_persisted_analytics(world, bot):
@@ -30,12 +22,12 @@ async def test_commands_move_metrics_slo_and_persisted_analytics(world, bot):
     _, after = await bot.get("/metrics")
     for command, outcome, delta in (("register", "success", 1), ("register", "user_error", 1),
                                     ("profile", "success", 1), ("profile", "user_error", 1)):
-        grew = _sample(after, "guildbot_commands_total", command=command,
-                       outcome=outcome) - _sample(before, "guildbot_commands_total",
+        grew = metric(after, "guildbot_commands_total", command=command,
+                       outcome=outcome) - metric(before, "guildbot_commands_total",
                                                   command=command, outcome=outcome)
         assert grew == delta, (command, outcome, after)
-    assert _sample(after, "guildbot_command_latency_seconds_count", command="profile") >= 2
-    assert _sample(after, "guildbot_registrations_total") >= 1
+    assert metric(after, "guildbot_command_latency_seconds_count", command="profile") >= 2
+    assert metric(after, "guildbot_registrations_total") >= 1
 
     _, slo = await bot.get("/slo")
     assert slo["window"]["commands"] >= 4
@@ -61,26 +53,25 @@ async def test_sd_notify_ready_watchdog_and_stopping(world, tmp_path):
     bot.env.update(NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000")
     messages: list[str] = []
 
-    async def collect_until(predicate, timeout=30.0):  # noqa: ASYNC109
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
+    async def collect_until(predicate, what: str) -> None:
+        def collected() -> bool:
             try:
-                messages.extend(server.recv(4096).decode().splitlines())
+                while True:
+                    messages.extend(server.recv(4096).decode().splitlines())
             except BlockingIOError:
-                await asyncio.sleep(0.05)
-            if predicate():
-                return
-        raise AssertionError(f"sd_notify messages so far: {messages}")
+                pass
+            assert predicate(), f"sd_notify messages so far: {messages}"
+            return True
+        await eventually(collected, what, 30)
 
     try:
         await bot.start()
-        await collect_until(lambda: "READY=1" in messages)
+        await collect_until(lambda: "READY=1" in messages, "READY=1")
         await bot.wait_ready()
         assert any(m.startswith("STATUS=") for m in messages)
-        await collect_until(lambda: messages.count("WATCHDOG=1") >= 2)
+        await collect_until(lambda: messages.count("WATCHDOG=1") >= 2, "two WATCHDOG=1")
         bot.proc.send_signal(15)
-        await collect_until(lambda: "STOPPING=1" in messages)
+        await collect_until(lambda: "STOPPING=1" in messages, "STOPPING=1")
         assert await asyncio.wait_for(bot.proc.wait(), 30) == 0
     finally:
         if bot.proc.returncode is None:

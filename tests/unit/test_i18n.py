@@ -280,7 +280,7 @@ def test_the_documented_round_trip_leaves_the_catalogs_unchanged(tmp_path, monke
 def test_babel_is_imported_only_when_first_used() -> None:
     """Regression (issue 17 follow-up, item 5): the bot's modules (bot.cli, bot.app and what
     they import) load none of Babel, about 1.5 MB of RSS a process holds before it formats
-    anything or reads a catalog (at READY, in every CLI command); the first use imports it.
+    anything or reads a catalog (every CLI command); the first use imports it.
     Fails on the old code because bot/i18n.py imported Babel's numbers, dates and catalog
     reader at import."""
     import subprocess

@@ -18,6 +18,7 @@ from bot.responses import Reply, mark_answered, message_body, post_reply, send_r
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.interactions import FakeInteraction
 from tests.fake_discord.testing import serving
+from tests.fixtures.callback_server import HANG_UP
 
 MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=True)
 
@@ -220,7 +221,7 @@ async def test_a_failing_work_waits_for_a_started_deferral() -> None:
     assert landed == [True] and client.posts == []
 
 
-async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
+async def test_a_reply_whose_connection_was_lost_is_sent_again(callback_server) -> None:
     """Regression (issue 17, item 1): discord.py retried a callback whose connection was reset
     (a keep-alive connection the server closed as we wrote); the direct path does too, on a new
     connection, and a Discord 5xx likewise. Fails on the old code of the direct path (one
@@ -229,34 +230,18 @@ async def test_a_reply_whose_connection_was_lost_is_sent_again() -> None:
     ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     unavailable = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
-    answers = [None, unavailable, ok]  # None: read the request, then hang up
-    seen: list[bytes] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while answers:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            seen.append(head + await reader.readexactly(length))
-            answer = answers.pop(0)
-            if answer is None:
-                break
-            writer.write(answer)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
-                            limit=1)
+    callback_server.answers = [HANG_UP, unavailable, ok]
+    client = CallbackClient(callback_server.api_base, "t", b"{}", lambda *_: None, limit=1)
     reply = Reply(content="hello")
     await post_reply(bot_interaction(5, "tok"), client, reply)  # type: ignore[arg-type]
     await client.close()
-    server.close()
+    seen = callback_server.requests
     assert reply.message_id == 42
     assert len(seen) == 3 and len(set(seen)) == 1  # the same request each time
 
 
-async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_connection() -> None:
+async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_connection(
+        callback_server) -> None:
     """Regression (issue 17 follow-up, item 1): a server behind a proxy answers the callback
     with ``Transfer-Encoding: chunked``; the reply's message id is still read (``/challenge
     create`` keeps its public message), across a chunk boundary and with a trailer, and the
@@ -268,34 +253,14 @@ async def test_a_chunked_response_still_gives_the_message_id_and_keeps_the_conne
                b"Transfer-Encoding: chunked\r\n\r\n"
                b"%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: y\r\n\r\n"
                % (20, body[:20], len(body) - 20, body[20:]))
-    connections: list[int] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                for piece in (chunked[:70], chunked[70:]):  # the body arrives in two reads
-                    writer.write(piece)
-                    await writer.drain()
-                    await asyncio.sleep(0.01)
-        except asyncio.IncompleteReadError:
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = CallbackClient(f"http://127.0.0.1:{port}/api/v10", "t", b"{}", lambda *_: None,
-                            limit=1)
+    callback_server.answers = [(chunked[:70], chunked[70:])] * 2  # a body across two reads
+    client = CallbackClient(callback_server.api_base, "t", b"{}", lambda *_: None, limit=1)
     replies = [Reply(content="one"), Reply(content="two")]
     for number, reply in enumerate(replies):
         await post_reply(bot_interaction(number, "tok"), client, reply)  # type: ignore[arg-type]
     await client.close()
-    server.close()
     assert [r.message_id for r in replies] == [42, 42]
-    assert len(connections) == 1
+    assert callback_server.connections == 1
 
 
 def test_the_discord_py_internals_the_direct_path_relies_on_are_there() -> None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import discord
 
+from bot import i18n
 from bot.cogs.stats import Stats, status_reply
 from bot.monitoring.stats import latency_text, ms
 from bot.policy import Decision
@@ -37,6 +38,20 @@ async def test_status_shows_no_latency_before_the_first_heartbeat():
     assert await _latency_field([(0, math.inf)]) == "n/a"
     assert await _latency_field([(0, math.inf), (1, 0.0421)]) == "42 ms"
     assert await _latency_field([]) == "n/a"
+
+
+async def test_status_says_none_yet_in_the_members_language():
+    """Regression (issue 15/17 review, item 2): ``latency_text`` takes the text for "none yet"
+    ("n/a" by default, as the sd_notify STATUS line shows it) and /status passes its
+    translation, with no string comparison left. Fails on the old code because
+    ``latency_text`` took no such text."""
+    assert latency_text([math.inf], "k. A.") == "k. A."
+    assert latency_text([math.inf, 0.0421], "k. A.") == "42 ms"
+    with i18n.use("de"):
+        embed = (await status_reply(_bot([(0, math.inf)]))).embed  # type: ignore[arg-type]
+    assert embed is not None
+    field = next(f.value for f in embed.fields if f.name == i18n.translate("Gateway latency", "de"))
+    assert field == i18n.translate("n/a", "de") and field != "n/a"
 
 
 def test_the_formatters():
