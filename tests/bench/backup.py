@@ -31,6 +31,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,19 +108,43 @@ class Writer:
             raise RuntimeError(f"the writer failed (exit {self.process.returncode})")
 
 
+# Runs ``python -m MODULE ARGS`` or ``python -c CODE ARGS`` and, at its exit, writes its own
+# peak RSS (VmHWM, kB) to $BENCH_PEAK_FILE. A child's rusage would not do: Linux keeps a
+# forked child's high-water mark across exec, so a bench that seeded 1 GB in its own process
+# first reported its own ~444 MB as the backup's peak.
+PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        hwm = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(hwm)
+atexit.register(_peak)
+mode, target, *rest = sys.argv[1:]
+if mode == "-m":
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<string>", "exec"))
+"""
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``command``; its wall time, peak RSS (its own rusage, MB) and stdout."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, cwd=REPO)
-    assert process.stdout is not None
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed (exit {process.returncode})")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "started": started, "ended": started + seconds, "stdout": out.decode()}
+    """Run ``[python, "-m" | "-c", ...]``; its wall time, its own peak RSS (MB) and stdout."""
+    python, *rest = command
+    with tempfile.TemporaryDirectory(prefix="bench-peak-") as scratch:
+        peak_file = Path(scratch) / "peak"
+        child_env = {**(os.environ if env is None else env), "BENCH_PEAK_FILE": str(peak_file)}
+        started = time.monotonic()
+        process = subprocess.run([python, "-c", PEAK_WRAPPER, *rest], stdout=subprocess.PIPE,
+                                 env=child_env, cwd=REPO, check=False)
+        seconds = time.monotonic() - started
+        if process.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed (exit {process.returncode})")
+        peak_kb = int(peak_file.read_text())
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+            "started": started, "ended": started + seconds, "stdout": process.stdout.decode()}
 
 
 def machine() -> dict[str, Any]:
