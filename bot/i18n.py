@@ -12,7 +12,11 @@ markers and the formatting of numbers and dates (Babel).
   (gettext plural forms, as many as the language's Plural-Forms header says); ``N_(msgid)``
   only marks a string for extraction (a constant, a command description) and returns it
   unchanged: translate it where it is shown with ``_(constant)``.
-- :func:`number` and :func:`when` format for the language in use.
+- :func:`number`, :func:`when` and :func:`day` format for the language in use, exactly as
+  Babel does, from what Babel's locale data says read once per language (issue 17: Babel's
+  ``format_decimal`` parsed the locale and built a Decimal for every number): an int is
+  written with Python's grouping and the language's group symbol, dates apply patterns parsed
+  once. tests/unit/test_i18n_numbers.py compares them with Babel alone.
 - Babel, imported late: each function imports the part of Babel it uses when first called, so
   a process that has not yet formatted anything or read a catalog (a CLI command) does not
   hold Babel's modules (about 1.5 MB of RSS); the bot reads the shipped catalogs when it makes
@@ -35,6 +39,11 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Babel is imported at first use (see "Babel, imported late")
+    from babel import Locale
+    from babel.dates import DateTimePattern
 
 DOMAIN = "guildbot"
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -158,27 +167,103 @@ def translate(msgid: str, language: str) -> str | None:
     return catalog(language).messages.get(msgid)
 
 
+@functools.cache
+def _locale(language: str) -> Locale:
+    """Babel's ``Locale`` of a language, parsed once: every Babel function given a locale's
+    name parses it into a new ``Locale`` on each call."""
+    from babel import Locale
+
+    return Locale.parse(language)
+
+
+@dataclass(frozen=True, slots=True)
+class _Integers:
+    """What a language's standard decimal pattern (Babel's ``format_decimal``) writes for an
+    int: the digits in groups of three joined by ``group``, between the pattern's prefix and
+    suffix (positive, negative; the negative prefix is the pattern's ``-``: Babel 2.19 writes
+    it, not the locale's minus sign, and applies no minimum grouping digits: es "1.000").
+    Only for ints within ``limit``: Babel quantizes a Decimal of the default context (28
+    digits) to the pattern's fraction digits, and raises for an int too long for that."""
+
+    group: str
+    prefix: tuple[str, str]
+    suffix: tuple[str, str]
+    limit: int
+
+    def format(self, value: int) -> str:
+        negative = value < 0
+        return (self.prefix[negative] + f"{abs(value):,}".replace(",", self.group)
+                + self.suffix[negative])
+
+
+@functools.cache
+def _integers(language: str) -> _Integers | None:
+    """The int format of a language, read from Babel's locale data once; None when its
+    pattern is one :class:`_Integers` does not write as Babel does (groups other than
+    threes, as Indian grouping; a scale, exponent, significant digits or minimum integer
+    digits; fraction digits an int would show; a quote, which Babel's last step rewrites in
+    the result): then Babel formats every number."""
+    from babel.numbers import get_group_symbol, parse_pattern
+
+    locale = _locale(language)
+    pattern = parse_pattern(locale.decimal_formats[None])
+    affixes = (*pattern.prefix, *pattern.suffix)
+    if (pattern.grouping != (3, 3) or pattern.scale or pattern.exp_prec
+            or "@" in pattern.pattern or not pattern.number_pattern
+            or pattern.int_prec[0] > 1 or pattern.frac_prec[0]
+            or any("'" in text for text in (get_group_symbol(locale), *affixes))):
+        return None
+    return _Integers(get_group_symbol(locale), pattern.prefix, pattern.suffix,
+                     limit=10 ** (28 - pattern.frac_prec[1]))
+
+
 def number(value: int | float) -> str:
-    """A number as the language in use writes it (1,000 / 1.000)."""
+    """A number as the language in use writes it (1,000 / 1.000): exactly Babel's
+    ``format_decimal``. An int (not a bool) is written by :class:`_Integers` (Babel's pattern
+    read once per language: no Decimal, no ``Locale.parse`` per call; issue 17), a float or a
+    language whose pattern it does not cover by Babel."""
+    language = current()
+    if type(value) is int:
+        integers = _integers(language)
+        if integers is not None and -integers.limit < value < integers.limit:
+            return integers.format(value)
     from babel.numbers import format_decimal
 
-    return format_decimal(value, locale=current())
+    return format_decimal(value, locale=_locale(language))
+
+
+@dataclass(frozen=True, slots=True)
+class _Dates:
+    """A language's date formats, read from Babel's locale data once (issue 17): its
+    ``Locale``, the "medium" date pattern, the time pattern of the skeleton ``Hm`` (as
+    ``format_skeleton`` finds it) and the "medium" date-time frame ("{1}, {0}")."""
+
+    locale: Locale
+    date: DateTimePattern
+    time: DateTimePattern
+    frame: str
+
+
+@functools.cache
+def _dates(language: str) -> _Dates:
+    from babel.dates import match_skeleton
+
+    locale = _locale(language)
+    skeletons = locale.datetime_skeletons
+    skeleton = "Hm" if "Hm" in skeletons else match_skeleton("Hm", skeletons) or "Hm"
+    return _Dates(locale, locale.date_formats["medium"], skeletons[skeleton],
+                  str(locale.datetime_formats["medium"]))
 
 
 def when(timestamp: float) -> str:
     """A moment in UTC, as the language in use writes a date and time, with "UTC"."""
-    from babel import Locale
-    from babel.dates import format_date, format_skeleton
-
-    language = current()
+    dates = _dates(current())
     moment = datetime.fromtimestamp(timestamp, UTC)
-    pattern = str(Locale.parse(language).datetime_formats["medium"])  # "{1}, {0}": date, time
-    return pattern.format(format_skeleton("Hm", moment, tzinfo=UTC, locale=language),
-                          format_date(moment, "medium", locale=language)) + " UTC"
+    return dates.frame.format(dates.time.apply(moment, dates.locale),
+                              dates.date.apply(moment.date(), dates.locale)) + " UTC"
 
 
 def day(timestamp: float) -> str:
     """The UTC date of a moment, as the language in use writes a date."""
-    from babel.dates import format_date
-
-    return format_date(datetime.fromtimestamp(timestamp, UTC), "medium", locale=current())
+    dates = _dates(current())
+    return dates.date.apply(datetime.fromtimestamp(timestamp, UTC).date(), dates.locale)

@@ -80,3 +80,24 @@ def test_a_debit_that_changed_no_row_is_short_of_points():
     check_debit(("add_points", {"user_id": 1, "amount": 5}), 0)  # only a debit is checked
     with pytest.raises(InsufficientPoints):
         check_debit(("spend_points", {"user_id": 1, "amount": 5}), 0)
+
+
+@pytest.mark.parametrize("guild_id", [42, None])
+def test_usage_values_carries_every_field_of_a_usage_row(guild_id):
+    """``usage_values`` names UsageRow's fields one by one (``dataclasses.asdict`` cost a
+    deep copy per interaction, issue 17): it must pass on every field, and fill every
+    placeholder of ``insert_usage``. Fails if UsageRow gains a field this leaves out (the
+    keys are compared with ``dataclasses.fields``), or if a value is taken from another field
+    (each field has a distinct value); a command outside any guild is stored as guild 0."""
+    import dataclasses
+    import re
+
+    from bot.storage.base import UsageRow
+
+    row = UsageRow(ts=1.5, guild_id=guild_id, command="rank", outcome="success",
+                   latency_ms=2.5)
+    values = statements.usage_values(row)
+    fields = {f.name for f in dataclasses.fields(UsageRow)}
+    assert set(values) == fields
+    assert set(re.findall(r":(\w+)", statements.OPERATOR["insert_usage"][0])) == fields
+    assert values == {name: getattr(row, name) for name in fields} | {"guild_id": guild_id or 0}
