@@ -41,7 +41,7 @@ from bot.i18n import N_, _
 from bot.monitoring.hooks import MonitoringHooks
 from bot.periodic import every
 from bot.policy import AdmissionPolicy, Decision
-from bot.responses import answer
+from bot.responses import answer, send_choices
 from bot.shards import IDENTIFY_INTERVAL
 from bot.shards import label as shard_label
 from bot.shedding import LoadShedder
@@ -149,7 +149,7 @@ class GuildBotTree(app_commands.CommandTree["GuildBot"]):
     async def _refuse(interaction: discord.Interaction, text: str, outcome: str) -> bool:
         interaction.extras["outcome"] = outcome
         if interaction.type is discord.InteractionType.autocomplete:
-            await interaction.response.autocomplete([])  # typing gets no message, no choices
+            await send_choices(interaction, [])  # typing gets no message, no choices
         else:
             await answer(interaction, text)
         return False

@@ -6,23 +6,27 @@ window: it answers directly when the work finishes in time and defers first when
 The direct answer, every command's usual path, bypasses discord.py's HTTP client: the body is
 built by discord.py's own ``interaction_message_response_params`` (the same JSON or multipart
 it would send) and POSTed over the bot's keep-alive callback connections
-(:class:`bot.callbacks.CallbackClient`), and of the response only the message id is read. A deferral
-and its follow-up, which are rare, go through discord.py.
+(:class:`bot.callbacks.CallbackClient`), and of the response only the message id is read. A
+click's update of its message (:func:`update_message`) and autocomplete's choices
+(:func:`send_choices`, :func:`direct_choices`) go the same way. A deferral and its follow-up,
+which are rare, go through discord.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import discord
+from discord.app_commands import Choice
 from discord.webhook.async_ import interaction_message_response_params
 
 from bot.callbacks import CallbackClient
@@ -34,6 +38,9 @@ ANSWER_BUDGET = 2.0
 RETRIES = 2
 RETRY_STATUSES = frozenset({500, 502, 504, 524})
 RETRY_DELAY = 0.25  # seconds before a retry after a Discord 5xx (none after a lost connection)
+MAX_CHOICES = 25  # autocomplete choices Discord takes in one answer
+# What may update its message (callback type 7), as discord.py's ``edit_message`` allows.
+UPDATABLE = (discord.InteractionType.component, discord.InteractionType.modal_submit)
 
 
 @dataclass
@@ -59,6 +66,8 @@ class Reply:
 
 
 R = TypeVar("R", bound=Reply)
+P = ParamSpec("P")
+ChoiceList = list[Choice[Any]]
 
 
 def time_left(interaction: discord.Interaction, budget: float = ANSWER_BUDGET) -> float:
@@ -68,21 +77,35 @@ def time_left(interaction: discord.Interaction, budget: float = ANSWER_BUDGET) -
     return min(max(left, 0.2), budget)  # tolerate clock skew between us and Discord
 
 
-def message_body(reply: Reply, allowed_mentions: discord.AllowedMentions | None,
-                 ) -> tuple[bytes, str]:
-    """The CHANNEL_MESSAGE_WITH_SOURCE callback for ``reply``: its body and content type
-    (JSON, or multipart with ``payload_json`` when it carries a file), as discord.py makes it."""
+def message_body(reply: Reply, allowed_mentions: discord.AllowedMentions | None, *,
+                 update: bool = False) -> tuple[bytes, str]:
+    """The CHANNEL_MESSAGE_WITH_SOURCE callback for ``reply``, or with ``update`` the
+    UPDATE_MESSAGE one: its body and content type (JSON, or multipart with ``payload_json`` when
+    it carries a file), as discord.py makes it. An update is what discord.py's ``edit_message``
+    sends: the reply's content and embed replace the message's where set (left as they are when
+    None), its view always replaces the components (None removes them); no flags."""
     if reply.view is not None and not reply.view.is_finished():
         raise ValueError("a Reply's view must be stopped (bot.components.frozen): nothing "
                          "would route its clicks")
-    flags = discord.MessageFlags(ephemeral=True) if reply.ephemeral else discord.utils.MISSING
+    fields = reply.kwargs()
+    if update:
+        kind = discord.InteractionResponseType.message_update
+        fields["view"] = reply.view
+        flags = discord.utils.MISSING
+    else:
+        kind = discord.InteractionResponseType.channel_message
+        flags = (discord.MessageFlags(ephemeral=True) if reply.ephemeral
+                 else discord.utils.MISSING)
     params = interaction_message_response_params(
-        type=discord.InteractionResponseType.channel_message.value, flags=flags,
-        previous_allowed_mentions=allowed_mentions, **reply.kwargs())
+        type=kind.value, flags=flags, previous_allowed_mentions=allowed_mentions, **fields)
     if not params.files:
-        return json.dumps(params.payload, separators=(",", ":")).encode(), "application/json"
+        return _json(params.payload), "application/json"
     with params:
         return _multipart(params.multipart or [])
+
+
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
@@ -103,26 +126,29 @@ def _multipart(parts: list[dict[str, Any]]) -> tuple[bytes, str]:
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
-def mark_answered(interaction: discord.Interaction) -> None:
-    """discord.py's own bookkeeping after a first response sent without it: the interaction has
-    its response (``is_done()``), so an error reply afterwards follows up. The one private
-    attribute of discord.py the direct path touches (``InteractionResponse._response_type``,
-    slotted: a rename raises AttributeError); tests/unit/test_responses.py checks it against
-    the installed discord.py, so an upgrade that removes it fails the tests, not a reply."""
-    interaction.response._response_type = discord.InteractionResponseType.channel_message
+def mark_answered(interaction: discord.Interaction,
+                  kind: discord.InteractionResponseType) -> None:
+    """discord.py's own bookkeeping after a first response of type ``kind`` sent without it: the
+    interaction has its response (``is_done()``, ``response.type``), so an error reply
+    afterwards follows up. The one private attribute of discord.py the direct path touches
+    (``InteractionResponse._response_type``, slotted: a rename raises AttributeError);
+    tests/unit/test_responses.py checks it against the installed discord.py, so an upgrade that
+    removes it fails the tests, not a reply."""
+    interaction.response._response_type = kind
 
 
-async def post_reply(interaction: discord.Interaction, client: CallbackClient,
-                     reply: Reply) -> None:
-    """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
-    ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
-    response = interaction.response
-    if response.is_done():
+async def _respond(interaction: discord.Interaction, client: CallbackClient,
+                   kind: discord.InteractionResponseType, body: bytes, content_type: str,
+                   query: str = "") -> Any:
+    """POST ``body``, the first response to ``interaction``, over ``client``; a lost connection
+    or a Discord 5xx is sent again (``RETRIES``). Returns the response's JSON (None without one)
+    after marking the interaction answered; a refused or failed request raises
+    :class:`discord.HTTPException`, an interaction already answered InteractionResponded."""
+    if interaction.response.is_done():
         raise discord.InteractionResponded(interaction)
-    body, content_type = message_body(reply, interaction.client.allowed_mentions)
     for attempt in range(RETRIES + 1):
         status, data = await client.post(interaction.id, interaction.token, body, content_type,
-                                         "?with_response=true")
+                                         query)
         if status is not None and status not in RETRY_STATUSES:
             break
         if status is not None and attempt < RETRIES:
@@ -136,11 +162,66 @@ async def post_reply(interaction: discord.Interaction, client: CallbackClient,
         raise discord.HTTPException(
             SimpleNamespace(status=status or 0, reason="callback"),
             message)
-    mark_answered(interaction)
+    mark_answered(interaction, kind)
+    return payload
+
+
+async def post_reply(interaction: discord.Interaction, client: CallbackClient,
+                     reply: Reply) -> None:
+    """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
+    ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
+    body, content_type = message_body(reply, interaction.client.allowed_mentions)
+    payload = await _respond(interaction, client, discord.InteractionResponseType.channel_message,
+                             body, content_type, "?with_response=true")
     # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
     about = payload.get("interaction") if isinstance(payload, dict) else None
     message_id = (about or {}).get("response_message_id")
     reply.message_id = int(message_id) if message_id else None
+
+
+async def update_message(interaction: discord.Interaction, reply: Reply) -> None:
+    """Answer a click (or a modal opened from one) by making its message ``reply``
+    (UPDATE_MESSAGE, :func:`message_body` with ``update``), direct: what
+    ``interaction.response.edit_message`` did, without discord.py's HTTP client and with nothing
+    read back. Only a first response: an interaction already answered raises
+    InteractionResponded, as discord.py's does."""
+    if interaction.type not in UPDATABLE:
+        raise ValueError(f"an interaction of type {interaction.type} has no message to update")
+    body, content_type = message_body(reply, interaction.client.allowed_mentions, update=True)
+    await _respond(interaction, interaction.client.callbacks,  # type: ignore[attr-defined]
+                   discord.InteractionResponseType.message_update, body, content_type)
+
+
+async def send_choices(interaction: discord.Interaction, choices: Sequence[Choice[Any]]) -> None:
+    """Answer autocomplete with ``choices`` (APPLICATION_COMMAND_AUTOCOMPLETE_RESULT), direct:
+    what ``interaction.response.autocomplete`` did. Each choice as ``Choice.to_dict()`` makes it
+    (its name as given: the bot's are already in the member's language, bot/i18n). More than
+    Discord's 25, or an interaction that is not autocomplete, is a ValueError."""
+    if interaction.type is not discord.InteractionType.autocomplete:
+        raise ValueError(f"an interaction of type {interaction.type} takes no choices")
+    if len(choices) > MAX_CHOICES:
+        raise ValueError(f"{len(choices)} autocomplete choices: Discord takes at most "
+                         f"{MAX_CHOICES}")
+    body = _json({"type": discord.InteractionResponseType.autocomplete_result.value,
+                  "data": {"choices": [choice.to_dict() for choice in choices]}})
+    await _respond(interaction, interaction.client.callbacks,  # type: ignore[attr-defined]
+                   discord.InteractionResponseType.autocomplete_result, body,
+                   "application/json")
+
+
+def direct_choices(callback: Callable[P, Awaitable[ChoiceList]],
+                   ) -> Callable[P, Coroutine[Any, Any, ChoiceList]]:
+    """An autocomplete callback (``@app_commands.autocomplete(option=callback)``) whose choices
+    go direct (:func:`send_choices`): discord.py, handed none, finds the interaction answered
+    and sends nothing. The signature and name discord.py inspects are the callback's own."""
+
+    @functools.wraps(callback)
+    async def answer_direct(*args: P.args, **kwargs: P.kwargs) -> ChoiceList:
+        interaction = cast(discord.Interaction, args[-2])  # discord.py calls ([self,] it, current)
+        await send_choices(interaction, await callback(*args, **kwargs))
+        return []
+
+    return answer_direct
 
 
 async def send_reply(interaction: discord.Interaction, work: Awaitable[R], *,

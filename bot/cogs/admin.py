@@ -28,7 +28,7 @@ from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput, UserError
 from bot.domain.settings import MAX_DAILY_REWARD, MAX_EXPIRY_HOURS
 from bot.i18n import N_, _, n_
-from bot.responses import Reply, send_reply
+from bot.responses import Reply, direct_choices, send_reply, update_message
 from bot.storage.base import GuildRepository, GuildSettings
 from bot.storage.export import BoundedBuffer, ExportTooLarge, size_floor
 
@@ -225,7 +225,7 @@ async def on_audit_page(bot: ui.ComponentBot, interaction: discord.Interaction,
     """A Newer/Older click of /admin audit, on any message, also after a restart: its page in
     place, for an admin only (maintenance does not stop it: the admin family is exempt)."""
     reply = await do_audit(repo_for(bot, interaction), actor(interaction), ui.number(cid))
-    await interaction.response.edit_message(embed=reply.embed, view=reply.view)
+    await update_message(interaction, reply)
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -255,7 +255,7 @@ class Admin(commands.GroupCog, group_name="admin",
         audit_channel=N_("Where each admin action of the audit trail is posted"),
         language=N_("The language of public messages: challenge posts and their updates"),
         clear=N_("Unset a channel setting"))
-    @app_commands.autocomplete(day_boundary=time_zone_choices)
+    @app_commands.autocomplete(day_boundary=direct_choices(time_zone_choices))
     @app_commands.choices(language=[app_commands.Choice(name=i18n.LANGUAGE_NAMES[code],
                                                         value=code) for code in i18n.LANGUAGES])
     async def settings(

@@ -31,7 +31,7 @@ from bot.domain.audit import AuditEntry
 from bot.domain.errors import InvalidInput
 from bot.i18n import N_, _
 from bot.posts import challenge_view, refresh
-from bot.responses import Reply, send_reply
+from bot.responses import Reply, direct_choices, send_reply, update_message
 from bot.storage.base import Challenge, GuildRepository
 
 if TYPE_CHECKING:
@@ -158,9 +158,9 @@ async def on_button(bot: ui.ComponentBot, interaction: discord.Interaction,
         # the guild's language.
         with i18n.use((await repo.settings()).language):
             content, view = rules.post_message(c), challenge_view(c)
-        await interaction.response.edit_message(content=content, view=view)
+        await update_message(interaction, Reply(content, view=view))
         return
-    await interaction.response.edit_message(content=rules.post_message(c), view=None)
+    await update_message(interaction, Reply(rules.post_message(c)))
     await refresh(bot, repo, c)
 
 
@@ -236,7 +236,7 @@ class Challenges(commands.Cog):
                        description=N_("Accept a challenge made to you; the time to play "
                                       "starts now"))
     @app_commands.describe(challenge=N_("The challenge number"))
-    @app_commands.autocomplete(challenge=number_choices)
+    @app_commands.autocomplete(challenge=direct_choices(number_choices))
     async def accept(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(self.bot, interaction)
         await self.send_and_show(interaction, repo, do_accept(
@@ -244,7 +244,7 @@ class Challenges(commands.Cog):
 
     @challenge.command(name="decline", description=N_("Decline a challenge made to you"))
     @app_commands.describe(challenge=N_("The challenge number"))
-    @app_commands.autocomplete(challenge=number_choices)
+    @app_commands.autocomplete(challenge=direct_choices(number_choices))
     async def decline(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(self.bot, interaction)
         await self.send_and_show(interaction, repo, do_decline(
@@ -253,7 +253,7 @@ class Challenges(commands.Cog):
     @challenge.command(name="complete",
                        description=N_("Report a result: name your opponent to concede, "
                                       "yourself to claim; admins settle others' games"))
-    @app_commands.autocomplete(challenge=number_choices)
+    @app_commands.autocomplete(challenge=direct_choices(number_choices))
     @app_commands.describe(challenge=N_("The challenge number"),
                            winner=N_("Who won (yourself: a claim your opponent may dispute)"))
     async def complete(self, interaction: discord.Interaction, challenge: Number,
@@ -267,7 +267,7 @@ class Challenges(commands.Cog):
                        description=N_("Dispute your opponent's claim; an admin who is not "
                                       "playing settles it"))
     @app_commands.describe(challenge=N_("The challenge number"))
-    @app_commands.autocomplete(challenge=number_choices)
+    @app_commands.autocomplete(challenge=direct_choices(number_choices))
     async def dispute(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(self.bot, interaction)
         await self.send_and_show(interaction, repo, do_dispute(
@@ -281,7 +281,7 @@ class Challenges(commands.Cog):
     @challenge.command(name="cancel",
                        description=N_("Cancel a challenge you made (until accepted)"))
     @app_commands.describe(challenge=N_("The challenge number"))
-    @app_commands.autocomplete(challenge=number_choices)
+    @app_commands.autocomplete(challenge=direct_choices(number_choices))
     async def cancel(self, interaction: discord.Interaction, challenge: Number) -> None:
         repo = repo_for(self.bot, interaction)
         await self.send_and_show(interaction, repo, do_cancel(

@@ -25,7 +25,7 @@ from bot.cogs._common import Person, actor, repo_for
 from bot.domain import privacy as rules
 from bot.domain.errors import NotAllowed
 from bot.i18n import N_, _
-from bot.responses import Reply, send_reply
+from bot.responses import Reply, send_reply, update_message
 from bot.storage.base import Challenge, GuildRepository, Member
 from bot.storage.export import exported
 
@@ -93,7 +93,7 @@ async def on_confirm_delete(bot: ui.ComponentBot, interaction: discord.Interacti
                             cid: ui.ComponentId) -> None:
     reply = await do_confirm_delete(repo_for(bot, interaction), actor(interaction),
                                     ui.number(cid))
-    await interaction.response.edit_message(content=reply.content, view=None)
+    await update_message(interaction, reply)
 
 
 class Privacy(commands.Cog):

@@ -15,7 +15,7 @@ from bot.domain import members as rules
 from bot.domain.errors import InvalidInput
 from bot.i18n import N_, _, n_
 from bot.monitoring.stats import latency_text
-from bot.responses import Reply, send_reply
+from bot.responses import Reply, send_reply, update_message
 from bot.storage.base import GuildRepository
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def _board_arg(cid: ui.ComponentId, count: int) -> int:
 async def _show_page(bot: ui.ComponentBot, interaction: discord.Interaction,
                      page: int) -> None:
     reply = await do_leaderboard(repo_for(bot, interaction), page)
-    await interaction.response.edit_message(embed=reply.embed, view=reply.view)
+    await update_message(interaction, reply)
 
 
 @ui.handler("lb", "first")

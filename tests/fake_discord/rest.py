@@ -272,10 +272,12 @@ class RestApi:
             return json_response(400, error_body(INVALID_FORM_BODY, f"Invalid Form Body: {exc}"))
         fake.requests.append((method, route.template, params, body.json))
         validator = fake.validator
+        problems = []
         if validator is not None:
-            for problem in validator.validate_request(
+            problems = validator.validate_request(
                 method, route.spec_path, body.json, body.content_type, dict(request.query)
-            ):
+            )
+            for problem in problems:
                 fake.record_error(
                     "request-schema", f"{method} {route.template}", problem, body.json
                 )
@@ -285,6 +287,14 @@ class RestApi:
             if exc.record:
                 fake.record_error("rest", f"{method} {route.template}", exc.message, body.json)
             status, data = exc.status, error_body(exc.code, exc.message)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            if not problems:
+                raise  # a bug of the fake's, not a malformed request
+            # A body the spec rejects, in a shape the route cannot even read (``embeds: "x"``):
+            # refused as Discord refuses it, not a 500 a client would retry.
+            refusal = f"Invalid Form Body: {problems[0]}"
+            fake.record_error("rest", f"{method} {route.template}", refusal, body.json)
+            status, data = 400, error_body(INVALID_FORM_BODY, refusal)
         if validator is not None:
             for problem in validator.validate_response(method, route.spec_path, status, data):
                 fake.record_error("response-schema", f"{method} {route.template}", problem, data)

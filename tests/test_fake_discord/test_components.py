@@ -562,6 +562,34 @@ async def test_callbacks_discord_refuses(fake: FakeDiscord, bot: Running) -> Non
     assert len((await typing.wait_response()).choices) == 25
 
 
+async def test_a_malformed_update_or_choices_body_is_flagged_and_refused(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    """Regression (issue 17, direct replies of updates and choices): the bot's UPDATE_MESSAGE
+    (7) and autocomplete (8) bodies bypass discord.py now, so the fake's check of them against
+    Discord's OpenAPI description is what catches a malformed one: flagged (request-schema) and
+    refused with 400 Invalid Form Body, the message and the interaction untouched. Fails on the
+    old code because a body in a shape the fake could not read (``content: 42``,
+    ``choices: "abc"``) crashed its route: a 500, which a client retries, not a refusal."""
+    alice = fake.guild("Alpha").member("alice")
+    message = unhandled_message(fake, BUTTON_ROW)
+    click = await fake.click(alice, message, "x")
+    unknown = {"name": "nosuchcommand", "description": "Not in the tree",
+               "options": [{"type": 3, "name": "q", "description": "Q", "autocomplete": True}]}
+    await bot.bot.http.bulk_upsert_guild_commands(
+        bot.bot.application_id, fake.guild("Alpha").id, [unknown])
+    typing = await fake.autocomplete("Alpha", alice, "nosuchcommand", {"q": "a"}, focused="q")
+    for inter, body in ((click, {"type": 7, "data": {"content": 42}}),
+                        (click, {"type": 7, "data": {"embeds": "x"}}),
+                        (typing, {"type": 8, "data": {"choices": "abc"}})):
+        with pytest.raises(discord.HTTPException) as error:
+            await raw_callback(bot, inter, body)
+        assert (error.value.status, error.value.code) == (400, 50035), body
+        assert {e.kind for e in fake.errors} == {"request-schema", "rest"}, fake.errors
+        fake.errors.clear()
+    assert message.content == "manual" and click.response is None and typing.response is None
+
+
 def button(custom_id: str | None = "b", **extra: Any) -> dict[str, Any]:
     return {"type": 2, "style": 1, "label": "b", "custom_id": custom_id, **extra}
 

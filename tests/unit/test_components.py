@@ -16,6 +16,7 @@ from bot.domain import challenges as rules
 from bot.domain.errors import InvalidInput
 from bot.domain.members import parse_page
 from bot.domain.settings import time_zones_like
+from bot.responses import Reply
 from bot.storage.base import Challenge
 from tests.unit import test_admission as admission
 from tests.unit.cogs.test_commands import registered
@@ -195,7 +196,7 @@ async def test_number_choices_are_the_members_own_active_challenges(storage):
 
 
 async def test_privacy_and_audit_buttons_are_components_with_their_checks(storage, make_bot,
-                                                                          answers):
+                                                                          answers, monkeypatch):
     """Regression (merge of privacy-audit into components, issue 14): the privacy delete and
     audit page buttons are ``gb1:`` components routed through ``run_component``. A delete
     button replayed in another guild, or clicked by another member, deletes nothing; an audit
@@ -208,17 +209,18 @@ async def test_privacy_and_audit_buttons_are_components_with_their_checks(storag
     await alpha.ensure("Alpha", NOW)
     await storage.guild(B).ensure("Beta", NOW)
     await registered(alpha, ANN, BOB)
-    edits: list[dict] = []
+    edits: list[Reply] = []
+
+    async def update_message(interaction, reply: Reply) -> None:  # the click's message becomes
+        edits.append(reply)
+    for module in (privacy, admin):
+        monkeypatch.setattr(module, "update_message", update_message)
 
     def click(guild_id, custom_id, who, admin=False):
         inter = component(guild_id, custom_id)
         inter.client, inter.message = client, None
         inter.user = SimpleNamespace(id=who.id, name=who.name, display_name=who.name, bot=False)
         inter.permissions = SimpleNamespace(manage_guild=admin)
-
-        async def edit_message(**changes) -> None:
-            edits.append(changes)
-        inter.response = SimpleNamespace(edit_message=edit_message)
         return client.tree.run_component(inter)
 
     delete = ui.make_id("pv", "delete", A, BOB.id)
@@ -229,7 +231,7 @@ async def test_privacy_and_audit_buttons_are_components_with_their_checks(storag
     assert "Only the member who asked" in answers[-1]
     assert await alpha.member(BOB.id) is not None and edits == []
     await click(A, delete, BOB)
-    assert "is deleted" in edits[-1]["content"] and await alpha.member(BOB.id) is None
+    assert "is deleted" in (edits[-1].content or "") and await alpha.member(BOB.id) is None
 
     for i in range(12):
         await admin.do_settings(alpha, Person(ANN.id, ANN.name, admin=True), now=NOW + i,
@@ -238,4 +240,5 @@ async def test_privacy_and_audit_buttons_are_components_with_their_checks(storag
     assert "Manage Server" in answers[-1] and len(edits) == 1
     client.set_guild_maintenance(A, True)
     await click(A, ui.make_id("ad", "audit", A, 1), ANN, admin=True)
-    assert edits[-1]["embed"].title == "Audit trail (page 2 of 2)"
+    assert edits[-1].embed is not None
+    assert edits[-1].embed.title == "Audit trail (page 2 of 2)"

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import discord
 import pytest
 
+import bot.app
 from bot import cli
 from bot.app import GuildBot
 from bot.config import ConfigError, load_settings
@@ -192,6 +193,24 @@ async def test_refusals_before_it_and_autocomplete_take_nothing(make_bot, answer
     assert await tree.interaction_check(interaction(ANN))
     assert not await tree.interaction_check(interaction(ANN))
     assert len(answers) == 2 and "maintenance" in answers[0] and "too often" in answers[1]
+
+
+async def test_refused_typing_gets_no_choices_direct(make_bot, answers, monkeypatch):
+    """Regression (issue 17, direct2 item 1): autocomplete refused (maintenance here) is
+    answered with no choices over the direct path (``send_choices``), not discord.py's client,
+    and never with a message. Fails on the old code because it called
+    ``interaction.response.autocomplete([])``, which went through discord.py."""
+    sent: list[tuple[object, list]] = []
+
+    async def send_choices(interaction, choices) -> None:
+        sent.append((interaction, list(choices)))
+    monkeypatch.setattr(bot.app, "send_choices", send_choices)
+    client = make_bot()
+    client.global_maintenance = True
+    typing = interaction(ANN, kind=discord.InteractionType.autocomplete)
+    assert not await client.tree.interaction_check(typing)
+    assert sent == [(typing, [])] and answers == []
+    assert typing.extras["outcome"] == "maintenance"
 
 
 async def test_cooldown_names_the_release_does_not_have_are_reported(make_bot):
