@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import discord
@@ -213,8 +214,10 @@ async def test_privacy_and_audit_buttons_are_components_with_their_checks(storag
 
     async def update_message(interaction, reply: Reply) -> None:  # the click's message becomes
         edits.append(reply)
-    for module in (privacy, admin):
-        monkeypatch.setattr(module, "update_message", update_message)
+    # The modules the bot loaded its cogs from: an earlier test's unload_extension drops a cog's
+    # module from sys.modules, so the bot may run a fresh copy, not the one imported above.
+    for name in ("bot.cogs.privacy", "bot.cogs.admin"):
+        monkeypatch.setattr(sys.modules[name], "update_message", update_message)
 
     def click(guild_id, custom_id, who, admin=False):
         inter = component(guild_id, custom_id)
