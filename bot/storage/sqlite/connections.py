@@ -9,14 +9,20 @@ beside the writer. Each of those connections has its own thread, so a slow read 
 write; the only statements run on the event loop are the quick reader's, bounded (below).
 
 Every trip to a connection's thread costs a thread wake-up, a self-pipe write and a GIL hand-off
-(up to the interpreter's switch interval when the loop is busy), so each write transaction is one
-trip as a whole: the transaction's ``work`` is a plain function of the writer's
-``sqlite3.Connection``, called on the writer thread between ``BEGIN IMMEDIATE`` and ``COMMIT``
-(``ROLLBACK`` when it raises); nothing in it can suspend.
-A read costs SQLite tens of microseconds and a trip several times that, so a read first runs
-right on the event loop (:class:`_QuickReader`) within a budget of SQLite VM steps; one that
-needs more (a big guild's statistics, an export) is interrupted at once and runs on a reader
-thread, as does one that meets a lock.
+(up to the interpreter's switch interval when the loop is busy), so a write transaction is one
+unit as a whole: the transaction's ``work`` is a plain function of a writing
+``sqlite3.Connection``, called between ``BEGIN IMMEDIATE`` and ``COMMIT`` (``ROLLBACK`` when it
+raises); nothing in it can suspend.
+A read or a member's write costs SQLite tens of microseconds and a trip several times that (a
+write's trip cost the writer thread about 200 us of CPU under the benchmark's load, against
+30-35 us of SQLite work: each statement hands the GIL back and forth), so both first run right on
+the event loop, within a budget of SQLite VM steps and without waiting for a lock: a read on
+:class:`_QuickReader`, a write on :class:`_QuickWriter` (its own connection, with the writer's
+settings). One that needs more (a big guild's statistics, an export, a batch of usage rows, a
+purge) is interrupted at once, rolled back if it wrote, and runs whole on a reader thread or
+the writer thread; so does one that meets a lock (the writer thread's transaction, a backup, a
+CLI). A transaction holds SQLite's write lock for its whole ``BEGIN IMMEDIATE`` ... ``COMMIT``
+wherever it runs, so two never interleave.
 
 The writer never checkpoints the WAL itself: SQLite's automatic checkpoint runs inside the
 commit that crosses 1,000 pages and, with its fsync, made every ~3 s one write wait 15-50 ms
@@ -96,11 +102,14 @@ class _QuickReader:
         self.conn.close()
 
 
-def _open_writer(path: Path) -> sqlite3.Connection:
-    """The writer connection; opened, used and closed on the writer thread only."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def _open_writer(path: Path, *, busy_timeout_ms: int = 5000,
+                 check_same_thread: bool = False) -> sqlite3.Connection:
+    """A writing connection with the writer's settings: the writer thread's (opened, used and
+    closed on that thread only) or, with ``busy_timeout_ms=0``, the event loop's
+    (:class:`_QuickWriter`)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -110,6 +119,69 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+class _Handoff(Exception):  # noqa: N818 (not an error: the transaction goes to the writer thread)
+    """The event loop's transaction was over its budget or met a lock: rolled back, it runs
+    whole on the writer thread instead."""
+
+
+QUICK_WRITE_STEPS = 20_000  # SQLite VM steps a write transaction may take on the event loop
+
+
+class _QuickWriter:
+    """A writing connection used on the event loop itself, for transactions that are cheap.
+
+    Like :class:`_QuickReader`: ``busy_timeout`` 0 (a lock held elsewhere hands the transaction
+    off at once, the loop never waits) and a progress handler that interrupts a transaction
+    after ``QUICK_WRITE_STEPS`` VM steps (well under a millisecond). An interrupted or locked
+    transaction is rolled back and :meth:`run` raises :class:`_Handoff`; ``work`` is a plain
+    function of the connection with no effect outside it, so running it again on the writer
+    thread is the same transaction. The budget is off while COMMIT runs: a commit is never
+    interrupted half-way."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = _open_writer(path, busy_timeout_ms=0, check_same_thread=True)
+        self._ticks = 0
+        self._budget = True
+        self.conn.set_progress_handler(self._tick, QUICK_READ_TICK)
+        self.handed_off = 0
+
+    def _tick(self) -> int:
+        self._ticks += 1
+        return self._budget and self._ticks > QUICK_WRITE_STEPS // QUICK_READ_TICK
+
+    @staticmethod
+    def _handoff_error(exc: sqlite3.OperationalError) -> bool:
+        message = str(exc)
+        return message == "interrupted" or "locked" in message or "busy" in message
+
+    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        self._ticks = 0
+        self._budget = True
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if self._handoff_error(exc):
+                self.handed_off += 1
+                raise _Handoff from None
+            raise
+        try:
+            result = work(self.conn)
+            self._budget = False
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self._budget = False
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and self._handoff_error(exc):
+                self.handed_off += 1
+                raise _Handoff from None
+            raise
+        return result
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _run_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -139,6 +211,7 @@ class Connections:
             self._readers.put_nowait(reader)
         self._reader_list = list(readers)
         self._quick = _QuickReader(path)
+        self._quick_writer = _QuickWriter(path)
         self._closed = False
         self._writes = 0
         self._checkpointed = 0
@@ -176,6 +249,7 @@ class Connections:
         if self._checkpoint_running is not None:
             await asyncio.gather(self._checkpoint_running, return_exceptions=True)
         self._quick.close()
+        self._quick_writer.close()
         for conn in self._reader_list:
             await conn.close()
         # Queued behind any transaction still running, so those finish first.
@@ -186,13 +260,15 @@ class Connections:
 
     # -- transactions ---------------------------------------------------------------------
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection.
+        """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction.
 
-        ``work`` is a plain function: it runs whole on the writer thread (one trip, one
-        transaction after another), committed when it returns and rolled back when it raises;
-        its result or exception is the caller's. It must not keep ``conn`` or its cursors.
-        It runs in the caller's context (``contextvars``: the language a domain rule's error
-        is written in, bot/i18n.py), as ``asyncio.to_thread`` would."""
+        ``work`` is a plain function of the connection, with no effect outside it: it runs
+        whole, committed when it returns and rolled back when it raises; its result or
+        exception is the caller's. It must not keep ``conn`` or its cursors. It runs first on
+        the event loop (:class:`_QuickWriter`); over the loop's budget or against a lock it is
+        rolled back and runs again, whole, on the writer thread (one trip, one transaction
+        after another there), in the caller's context (``contextvars``: the language a domain
+        rule's error is written in, bot/i18n.py), as ``asyncio.to_thread`` would."""
         if self._closed:
             raise ValueError("the database is closed")
         loop = asyncio.get_running_loop()
@@ -200,6 +276,10 @@ class Connections:
             self._checkpointer = loop.create_task(self._checkpoint_loop(),
                                                   name="guildbot-wal-checkpoint")
         try:
+            try:
+                return self._quick_writer.run(work)
+            except _Handoff:
+                pass
             return await loop.run_in_executor(self._writer_thread, contextvars.copy_context().run,
                                               _run_transaction, self._writer, work)
         finally:
