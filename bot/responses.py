@@ -50,7 +50,11 @@ class Reply:
     ephemeral: bool = False
     file: tuple[str, bytes] | None = None
     view: discord.ui.View | None = None  # components (bot.components.frozen: nothing kept)
-    message_id: int | None = None  # the message it became, set by send_reply
+    # Ask Discord for the id of the message it becomes (``with_response``): only for a reply
+    # whose message is used afterwards (a challenge's post, edited by clicks and expiry). Any
+    # other reply is sent without it: Discord answers 204, nothing to read back.
+    wants_message_id: bool = False
+    message_id: int | None = None  # the message it became, set by send_reply when asked
 
     def kwargs(self) -> dict:
         out: dict = {}
@@ -169,10 +173,12 @@ async def _respond(interaction: discord.Interaction, client: CallbackClient,
 async def post_reply(interaction: discord.Interaction, client: CallbackClient,
                      reply: Reply) -> None:
     """Answer ``interaction`` with ``reply`` (the first response) over ``client``; sets
-    ``reply.message_id``. A refused or failed request raises :class:`discord.HTTPException`."""
+    ``reply.message_id`` when the reply asks for it. A refused or failed request raises
+    :class:`discord.HTTPException`."""
     body, content_type = message_body(reply, interaction.client.allowed_mentions)
     payload = await _respond(interaction, client, discord.InteractionResponseType.channel_message,
-                             body, content_type, "?with_response=true")
+                             body, content_type,
+                             "?with_response=true" if reply.wants_message_id else "")
     # InteractionCallbackResponse: only the message's id is read, nothing is built from it.
     about = payload.get("interaction") if isinstance(payload, dict) else None
     message_id = (about or {}).get("response_message_id")

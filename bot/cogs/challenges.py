@@ -64,7 +64,8 @@ async def do_create(repo: GuildRepository, who: Person, opponent: Person, stake:
     expires = rules.deadline(now, settings.challenge_expiry_hours)
     c = await repo.create_challenge(who.id, opponent.id, stake, now, expires)
     with i18n.use(settings.language):  # the reply is the challenge's public post
-        return ChallengeReply(rules.created_message(c), view=challenge_view(c), challenge=c)
+        return ChallengeReply(rules.created_message(c), view=challenge_view(c), challenge=c,
+                              wants_message_id=True)
 
 
 async def do_accept(repo: GuildRepository, who: Person, number: int,

@@ -110,7 +110,7 @@ async def test_an_ephemeral_embed_with_buttons_reaches_the_fake_valid() -> None:
         client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
         embed = discord.Embed(title="Profile of ann", description="Points: 100")
         view = ui.frozen(ui.button("Next", ui.make_id("lb", "page", inter.guild.id, 2)))
-        reply = Reply(embed=embed, ephemeral=True, view=view)
+        reply = Reply(embed=embed, ephemeral=True, view=view, wants_message_id=True)
         bot_side = bot_interaction(inter.id, inter.token)
         await post_reply(bot_side, client, reply)  # type: ignore[arg-type]
         await client.close()
@@ -121,6 +121,25 @@ async def test_an_ephemeral_embed_with_buttons_reaches_the_fake_valid() -> None:
         assert got.raw["data"]["allowed_mentions"] == MENTIONS.to_dict()
         assert reply.message_id == got.message.id
         assert bot_side.response.is_done()  # an error reply afterwards would follow up
+        fake.assert_no_errors()
+
+
+async def test_a_reply_nobody_edits_asks_for_nothing_back() -> None:
+    """Regression (issue 17, the reply's response): a reply whose message is never used again
+    (all but a challenge's post) is sent without ``with_response``: the fake, as Discord,
+    answers 204 and nothing is parsed; the message is posted all the same. Fails on the old code
+    because every reply asked for the callback response and parsed it for a message id."""
+    async with serving(FakeDiscord(validate=True)) as fake:
+        inter = fake_interaction(fake)
+        client = CallbackClient(fake.api_base, "guildbot-test", b"{}", lambda *_: None)
+        reply = Reply(content="Welcome back", ephemeral=True)
+        bot_side = bot_interaction(inter.id, inter.token)
+        await post_reply(bot_side, client, reply)  # type: ignore[arg-type]
+        await client.close()
+        got = await inter.wait_response()
+        assert got.type == 4 and got.content == "Welcome back" and got.message is not None
+        assert reply.message_id is None
+        assert bot_side.response.is_done()
         fake.assert_no_errors()
 
 
